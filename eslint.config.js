@@ -1,0 +1,81 @@
+// Flat ESLint config. The layer rules of ../shared/DESIGN.md are enforced here, per folder, so that
+// "core never imports electron" is checked by CI rather than remembered.
+import js from '@eslint/js';
+import simpleImportSort from 'eslint-plugin-simple-import-sort';
+import globals from 'globals';
+import tseslint from 'typescript-eslint';
+
+const electron = { name: 'electron', message: 'Only src-main/app and src-preload may import electron.' };
+const noElectron = { paths: [electron], patterns: [{ group: ['electron/*'], message: electron.message }] };
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'bench/results/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: { allowDefaultProject: ['*.js', 'scripts/*.mjs', 'bin/*.js'] } },
+    },
+    plugins: { 'simple-import-sort': simpleImportSort },
+    rules: {
+      'simple-import-sort/imports': 'error',
+      'simple-import-sort/exports': 'error',
+      '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/no-explicit-any': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-console': 'error',
+    },
+  },
+  {
+    files: ['**/*.js', '**/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: { globals: globals.node },
+  },
+  {
+    files: ['scripts/**', 'bin/**', 'src-main/cli/**', 'e2e/**', 'bench/**', '**/*.test.ts'],
+    rules: { 'no-console': 'off' },
+  },
+  {
+    files: ['src-main/core/**', 'src-relay/**', 'src-main/cli/**'],
+    rules: { 'no-restricted-imports': ['error', noElectron] },
+  },
+  {
+    files: ['src-main/core/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [electron],
+          patterns: [
+            { group: ['electron/*'], message: electron.message },
+            {
+              group: ['**/cli/**', '**/app/**'],
+              message: 'core is the bottom floor: it never imports a front.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['src-shared/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ regex: '^(?!zod$|\\.)', message: 'src-shared holds pure contracts: zod only.' }] },
+      ],
+    },
+  },
+  {
+    files: ['src-renderer/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [electron],
+          patterns: [{ regex: '^node:', message: 'The renderer runs in a sandboxed browser page.' }],
+        },
+      ],
+    },
+  },
+);

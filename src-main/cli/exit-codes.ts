@@ -1,0 +1,16 @@
+// Documented in the README ("Exit codes"). Scripts and service managers rely on these staying put.
+import type { ErrorCode } from '../core/errors.js';
+
+export const EXIT = {
+  ok: 0,
+  /** A server failed (`tools`), or an unexpected error. */
+  failure: 1,
+  /** Unknown command or flag, or a bad argument. */
+  usage: 2,
+  /** mcp.json, the state file or a setting is invalid or unreadable. */
+  config: 3,
+} as const;
+
+export function exitCodeFor(code: ErrorCode): number {
+  return code === 'server-failed' ? EXIT.failure : EXIT.config;
+}

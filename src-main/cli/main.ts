@@ -1,0 +1,126 @@
+// `mcpassistant-gateway`: the headless front of the core. Builds one Gateway per command, prints one clear
+// line per failure with the fix, and exits with the codes in exit-codes.ts.
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+
+import { flagName, SETTING_KEYS, SETTINGS } from '../core/config/settings.js';
+import { errorMessage, GatewayError } from '../core/errors.js';
+import { PRODUCT } from '../core/gateway.js';
+import { LOG_LEVELS } from '../core/logging/log-hub.js';
+import type { CommonOptions } from './cli-support.js';
+import {
+  configPathCommand,
+  configSetCommand,
+  configShowCommand,
+  configUnsetCommand,
+} from './config-commands.js';
+import { EXIT, exitCodeFor } from './exit-codes.js';
+import { runCommand } from './run-command.js';
+import { toolsCommand } from './tools-command.js';
+
+const logLevelOption = () =>
+  new Option('--log-level <level>', 'log lines shown on stderr (all go to the log file)')
+    .choices(LOG_LEVELS)
+    .default('error');
+const configOption = () => new Option('--config <path>', 'mcp.json to use (env AGENT_CONFIG_PATH)');
+const stateOption = () => new Option('--state <path>', 'runtime state file to use (env AGENT_STATE_PATH)');
+
+function addSettingOptions(command: Command): Command {
+  for (const key of SETTING_KEYS) {
+    const d = SETTINGS[key];
+    command.addOption(new Option(`${flagName(key)} <value>`, `${d.description} (env ${d.env})`));
+  }
+  return command;
+}
+
+function positiveSeconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a number of seconds above 0.');
+  return n;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('mcpassistant-gateway')
+    .description('Run the MCP servers in your mcp.json and make them reachable by remote MCP clients.')
+    .version(PRODUCT.version)
+    .showSuggestionAfterError()
+    .showHelpAfterError('(run with --help for usage)')
+    .configureHelp({ showGlobalOptions: true })
+    .exitOverride();
+
+  addSettingOptions(
+    program
+      .command('run')
+      .description('start the servers and keep them running until Ctrl+C (SIGINT) or SIGTERM')
+      .addOption(configOption())
+      .addOption(stateOption())
+      .addOption(logLevelOption()),
+  ).action((options: CommonOptions & Record<string, unknown>) => runCommand(options));
+
+  program
+    .command('tools')
+    .description("start the servers, list each one's status and tools, stop them; exit 1 if any failed")
+    .option('--json', 'print JSON instead of text')
+    .option('--timeout-seconds <seconds>', 'how long to wait for the servers to start', positiveSeconds, 60)
+    .addOption(configOption())
+    .addOption(stateOption())
+    .addOption(logLevelOption())
+    .action((options: CommonOptions & { json?: boolean; timeoutSeconds: number }) => toolsCommand(options));
+
+  const config = program.command('config').description('show and change settings');
+  config
+    .command('show')
+    .description('every setting, its value (secrets redacted) and where it came from')
+    .option('--json', 'print JSON instead of text')
+    .addOption(configOption())
+    .addOption(stateOption())
+    .action((options: CommonOptions & { json?: boolean }) => configShowCommand(options));
+  config
+    .command('path')
+    .description('where mcp.json, the runtime state and the log file are')
+    .option('--json', 'print JSON instead of text')
+    .addOption(configOption())
+    .addOption(stateOption())
+    .action((options: CommonOptions & { json?: boolean }) => configPathCommand(options));
+  addSettingOptions(
+    config
+      .command('set')
+      .description('save settings in the runtime state file, e.g. config set --request-timeout-seconds 60')
+      .addOption(stateOption()),
+  ).action((options: Record<string, unknown> & { state?: string }) => configSetCommand(options));
+  config
+    .command('unset')
+    .description('remove saved settings, e.g. config unset request-timeout-seconds')
+    .argument('<name...>', 'setting names (REQUEST_TIMEOUT_SECONDS, request-timeout-seconds …)')
+    .addOption(stateOption())
+    .action((names: string[], options: { state?: string }) => configUnsetCommand(names, options));
+
+  for (const command of [program, ...program.commands, ...config.commands]) {
+    command.exitOverride().showSuggestionAfterError();
+  }
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    if (argv.length <= 2) {
+      program.outputHelp();
+      return EXIT.ok;
+    }
+    await program.parseAsync(argv);
+    return process.exitCode === undefined ? EXIT.ok : Number(process.exitCode);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and --version come through here too, with exit code 0.
+      return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (error instanceof GatewayError) {
+      process.stderr.write(`error: ${error.message}\n`);
+      return exitCodeFor(error.code);
+    }
+    process.stderr.write(`error: ${errorMessage(error)}\n`);
+    return EXIT.failure;
+  }
+}
+
+process.exitCode = await main(process.argv);

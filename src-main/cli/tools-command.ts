@@ -1,0 +1,79 @@
+// `tools`: the first thing a user runs to check their setup. Starts every server, waits until each is up or
+// has failed, prints each one's status and tools, stops them all, and exits 1 if any failed.
+import type { Tool } from '@modelcontextprotocol/sdk/types.js';
+
+import { errorMessage } from '../core/errors.js';
+import type { ServerStatus } from '../core/servers/managed-server.js';
+import { cliLogs, type CommonOptions, createGateway, killOnExit } from './cli-support.js';
+import { EXIT } from './exit-codes.js';
+import { statusLine } from './status-line.js';
+
+interface ServerReport {
+  status: ServerStatus;
+  tools?: Pick<Tool, 'name' | 'description'>[];
+  error?: string;
+}
+
+export async function toolsCommand(
+  options: CommonOptions & { json?: boolean; timeoutSeconds: number },
+): Promise<void> {
+  const logs = cliLogs(options.logLevel);
+  const gateway = await createGateway({ ...options }, logs);
+  killOnExit(gateway);
+  const reports: ServerReport[] = [];
+  try {
+    await gateway.start();
+    await gateway.servers.settled(options.timeoutSeconds * 1000);
+    for (const status of gateway.servers.list()) {
+      const client = gateway.servers.client(status.name);
+      const report: ServerReport = { status };
+      if (client && status.counts?.tools !== 0 && client.getServerCapabilities()?.tools) {
+        try {
+          const tools: Tool[] = [];
+          let cursor: string | undefined;
+          do {
+            const page = await client.listTools({ cursor });
+            tools.push(...page.tools);
+            cursor = page.nextCursor;
+          } while (cursor);
+          report.tools = tools.map(({ name, description }) => ({ name, description }));
+        } catch (error) {
+          report.error = `listing tools failed: ${errorMessage(error)}`;
+        }
+      }
+      reports.push(report);
+    }
+  } finally {
+    await gateway.close();
+  }
+
+  const failed = reports.filter((r) => r.error || (r.status.state !== 'running' && !r.status.disabled));
+  if (options.json) {
+    const json = reports.map(({ status, tools, error }) => ({
+      name: status.name,
+      state: status.state,
+      disabled: status.disabled,
+      error: error ?? (status.state === 'running' ? undefined : status.lastError),
+      serverInfo: status.serverInfo,
+      counts: status.counts,
+      tools,
+    }));
+    process.stdout.write(`${JSON.stringify({ config: gateway.configFile.path, servers: json }, null, 2)}\n`);
+  } else {
+    const width = Math.max(12, ...reports.map((r) => r.status.name.length));
+    process.stdout.write(`Servers in ${gateway.configFile.path}:\n`);
+    if (!reports.length) process.stdout.write('  (none: add some under "mcpServers")\n');
+    for (const { status, tools, error } of reports) {
+      // A server still starting when the wait ended is reported as such, not as running.
+      process.stdout.write(`${statusLine({ ...status, nextRetryAt: undefined }, width)}\n`);
+      if (tools) process.stdout.write(`    tools: ${tools.map((t) => t.name).join(', ') || '(none)'}\n`);
+      if (error) process.stdout.write(`    ${error}\n`);
+    }
+    if (failed.length) {
+      process.stdout.write(
+        `\n${failed.length} of ${reports.length} server(s) failed. The log file has their output.\n`,
+      );
+    }
+  }
+  process.exitCode = failed.length ? EXIT.failure : EXIT.ok;
+}

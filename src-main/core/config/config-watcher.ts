@@ -1,0 +1,24 @@
+// Watches mcp.json so an edit applies without a restart. chokidar copes with editors and our own writer
+// replacing the file by rename (atomic saves), which plain fs.watch loses track of.
+import { watch } from 'chokidar';
+
+export interface ConfigWatcher {
+  close(): Promise<void>;
+}
+
+/** Calls `onChange` once per burst of changes to `path` (debounced), including its creation and removal. */
+export function watchFile(path: string, onChange: () => void, debounceMs = 150): ConfigWatcher {
+  let timer: NodeJS.Timeout | undefined;
+  const watcher = watch(path, { ignoreInitial: true, atomic: true });
+  const changed = () => {
+    clearTimeout(timer);
+    timer = setTimeout(onChange, debounceMs);
+  };
+  watcher.on('add', changed).on('change', changed).on('unlink', changed);
+  return {
+    async close() {
+      clearTimeout(timer);
+      await watcher.close();
+    },
+  };
+}

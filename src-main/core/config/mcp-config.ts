@@ -1,0 +1,202 @@
+// mcp.json: the Claude Desktop format (`mcpServers.<name>` = stdio `{command, args, env, cwd}`, HTTP
+// `{url, headers}`, or our `{port}` shorthand for http://127.0.0.1:<port>/mcp), plus `disabled` and
+// `description`. Fields we do not know are kept: we edit the user's text in place, never re-serialise it.
+//
+// Validation is per server: a broken entry makes that one server fail with a message that points into the
+// file, and the others still run. Only a file that is not JSON, or whose `mcpServers` is not an object,
+// fails as a whole.
+import { isAbsolute, resolve } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+
+import { z } from 'zod';
+
+import { GatewayError } from '../errors.js';
+import { JsonFile } from './json-file.js';
+import { describeIssues, editJsonText, parseJsonText } from './json-text.js';
+
+const StringMap = z.record(z.string(), z.string());
+
+/** One entry of `mcpServers`, as written by the user. Unknown fields pass through. */
+export const ServerEntry = z
+  .looseObject({
+    command: z.string().trim().min(1, 'must not be empty').optional(),
+    args: z.array(z.string()).optional(),
+    env: StringMap.optional(),
+    cwd: z.string().min(1).optional(),
+    url: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).optional(),
+    headers: StringMap.optional(),
+    port: z.int().min(1).max(65535).optional(),
+    // Other clients (Claude Code, Cursor, VS Code) write `type`; `sse` pins the legacy transport.
+    type: z.enum(['stdio', 'http', 'streamable-http', 'streamableHttp', 'sse']).optional(),
+    disabled: z.boolean().optional(),
+    description: z.string().optional(),
+  })
+  .superRefine((entry, ctx) => {
+    const kinds = (['command', 'url', 'port'] as const).filter((key) => entry[key] !== undefined);
+    if (kinds.length !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          kinds.length === 0
+            ? 'needs "command" (a program to run), "url" (an HTTP server) or "port" (a local HTTP server)'
+            : `has ${kinds.map((k) => `"${k}"`).join(' and ')}: give only one of command, url or port`,
+      });
+    }
+  });
+export type ServerEntry = z.infer<typeof ServerEntry>;
+
+const McpConfigShape = z.looseObject({
+  mcpServers: z.record(z.string(), z.unknown()).optional(),
+});
+
+/** Server names become URL path segments (`/<subject>/<server>/mcp`). */
+const SERVER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+export type ServerTransportSpec =
+  | { kind: 'stdio'; command: string; args: string[]; env: Record<string, string>; cwd?: string }
+  | { kind: 'http'; url: string; headers: Record<string, string>; mode: 'auto' | 'sse' };
+
+/** A validated server, normalised for the server manager. */
+export interface ServerSpec {
+  name: string;
+  description?: string;
+  disabled: boolean;
+  transport: ServerTransportSpec;
+}
+
+export type ServerConfigResult = { ok: true; spec: ServerSpec } | { ok: false; name: string; error: string };
+
+export interface McpConfig {
+  path: string;
+  servers: Map<string, ServerConfigResult>;
+}
+
+/** Parses mcp.json text. Throws GatewayError('config-invalid') only when the file as a whole is unusable. */
+export function parseMcpConfig(text: string, path: string): McpConfig {
+  const root = parseJsonText(text, path);
+  const shape = McpConfigShape.safeParse(root);
+  if (!shape.success) {
+    throw new GatewayError(
+      'config-invalid',
+      `${describeIssues(shape.error.issues, { file: path, text, root }).join('\n')}\n` +
+        'mcp.json must be an object like {"mcpServers": {"name": {"command": "…"}}}. Fix the file (it was not changed).',
+    );
+  }
+  const servers = new Map<string, ServerConfigResult>();
+  for (const [name, raw] of Object.entries(shape.data.mcpServers ?? {})) {
+    if (!SERVER_NAME.test(name)) {
+      servers.set(name, {
+        ok: false,
+        name,
+        error:
+          `${path}, mcpServers[${JSON.stringify(name)}]: a server name may use only letters, digits, ".", "_" and "-" ` +
+          "(at most 64, starting with a letter or digit), because it becomes part of the server's URL. Rename it.",
+      });
+      continue;
+    }
+    const entry = ServerEntry.safeParse(raw);
+    if (!entry.success) {
+      const lines = describeIssues(entry.error.issues, {
+        file: path,
+        text,
+        root,
+        prefix: ['mcpServers', name],
+      });
+      servers.set(name, { ok: false, name, error: lines.join('\n') });
+      continue;
+    }
+    servers.set(name, { ok: true, spec: normalize(name, entry.data, path) });
+  }
+  return { path, servers };
+}
+
+function normalize(name: string, entry: ServerEntry, configPath: string): ServerSpec {
+  const base = { name, description: entry.description, disabled: entry.disabled ?? false };
+  if (entry.command !== undefined) {
+    // A relative cwd is relative to the folder of mcp.json, not to wherever the gateway was started.
+    const cwd =
+      entry.cwd === undefined || isAbsolute(entry.cwd) ? entry.cwd : resolve(configPath, '..', entry.cwd);
+    return {
+      ...base,
+      transport: { kind: 'stdio', command: entry.command, args: entry.args ?? [], env: entry.env ?? {}, cwd },
+    };
+  }
+  const url = entry.url ?? `http://127.0.0.1:${entry.port}/mcp`;
+  return {
+    ...base,
+    transport: {
+      kind: 'http',
+      url,
+      headers: entry.headers ?? {},
+      mode: entry.type === 'sse' ? 'sse' : 'auto',
+    },
+  };
+}
+
+/** Whether switching from `a` to `b` needs the server restarted (a new description alone does not). */
+export function needsRestart(a: ServerSpec, b: ServerSpec): boolean {
+  return a.disabled !== b.disabled || !isDeepStrictEqual(a.transport, b.transport);
+}
+
+/** The mcp.json written on first run: one filesystem server scoped to the working directory. */
+export function defaultMcpConfigText(workingDirectory: string): string {
+  const config = {
+    mcpServers: {
+      filesystem: {
+        command: 'npx',
+        args: ['-y', '@modelcontextprotocol/server-filesystem', workingDirectory],
+        description: 'Files in the folder the gateway was first started from',
+      },
+    },
+  };
+  return `${JSON.stringify(config, null, 2)}\n`;
+}
+
+/** mcp.json on disk: load, create on first run, and edit servers without disturbing anything else. */
+export class McpConfigFile {
+  readonly #file: JsonFile;
+
+  constructor(readonly path: string) {
+    this.#file = new JsonFile(path, { validate: (text) => void parseMcpConfig(text, path) });
+  }
+
+  async load(): Promise<McpConfig> {
+    const text = await this.#file.readText();
+    if (text === undefined) {
+      throw new GatewayError('config-io', `${this.path} does not exist. Run the gateway once to create it.`);
+    }
+    return parseMcpConfig(text, this.path);
+  }
+
+  /** Writes the first-run file unless one exists. Returns whether it did. */
+  createDefault(workingDirectory: string): Promise<boolean> {
+    return this.#file.create(defaultMcpConfigText(workingDirectory));
+  }
+
+  /**
+   * Adds or edits server `name`: each key of `patch` is set (undefined removes it); other keys of the entry,
+   * known or not, are kept. Passing null removes the server.
+   */
+  async updateServer(name: string, patch: Partial<ServerEntry> | null): Promise<void> {
+    await this.#file.update((current) => {
+      let text = current ?? '{\n  "mcpServers": {}\n}\n';
+      if (patch === null) return editJsonText(text, ['mcpServers', name], undefined);
+      for (const [key, value] of Object.entries(patch)) {
+        text = editJsonText(text, ['mcpServers', name, key], value);
+      }
+      const entry = ServerEntry.safeParse(
+        (JSON.parse(text) as { mcpServers: Record<string, unknown> }).mcpServers[name],
+      );
+      if (!entry.success) {
+        const root: unknown = JSON.parse(text);
+        throw new GatewayError(
+          'config-invalid',
+          describeIssues(entry.error.issues, { file: this.path, root, prefix: ['mcpServers', name] }).join(
+            '\n',
+          ),
+        );
+      }
+      return text;
+    });
+  }
+}

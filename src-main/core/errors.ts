@@ -1,0 +1,27 @@
+// Expected failures are values with a code and a message that names the cause and the fix (DESIGN.md,
+// "Errors are values at the edges"). Fronts map the code to an exit status or a UI state.
+
+export type ErrorCode =
+  | 'config-invalid' // mcp.json or the state file cannot be parsed or validated
+  | 'config-io' // a file could not be read or written
+  | 'setting-invalid' // an environment/.env/state/flag value has the wrong type
+  | 'server-failed'; // a local MCP server could not start
+
+export class GatewayError extends Error {
+  override readonly name = 'GatewayError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+export type Result<T> = { ok: true; value: T } | { ok: false; code: ErrorCode; message: string };
+
+/** The message of anything thrown, without a stack. */
+export function errorMessage(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return String(error);
+}

@@ -1,0 +1,414 @@
+// One local MCP server under supervision: an SDK Client over stdio (a child process we own) or HTTP
+// (Streamable HTTP, falling back to legacy SSE). It restarts after a crash or a failed start with capped
+// exponential backoff, reports its status on every change, and never outlives stop().
+import { EventEmitter } from 'node:events';
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
+import { isAbsolute, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import {
+  StreamableHTTPClientTransport,
+  StreamableHTTPError,
+} from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import {
+  PromptListChangedNotificationSchema,
+  ResourceListChangedNotificationSchema,
+  ToolListChangedNotificationSchema,
+} from '@modelcontextprotocol/sdk/types.js';
+import which from 'which';
+
+import type { ServerConfigResult, ServerSpec } from '../config/mcp-config.js';
+import { needsRestart } from '../config/mcp-config.js';
+import { errorMessage, GatewayError } from '../errors.js';
+import type { Logger } from '../logging/log-hub.js';
+import type { Redactor } from '../logging/redactor.js';
+import { loginShellPath, mergePath } from './login-shell-path.js';
+
+export type ServerState = 'stopped' | 'starting' | 'running' | 'restarting' | 'error';
+
+export interface ServerStatus {
+  name: string;
+  state: ServerState;
+  description?: string;
+  disabled: boolean;
+  transport?: 'stdio' | 'streamable-http' | 'sse';
+  /** The command line (stdio) or URL (HTTP), as launched. */
+  target?: string;
+  pid?: number;
+  /** Epoch ms when the server last became running; uptime is derived from it. */
+  startedAt?: number;
+  lastError?: string;
+  /** Restarts after a crash or a failed start since the gateway started this server. */
+  restarts: number;
+  /** Epoch ms of the next restart attempt, while one is scheduled. */
+  nextRetryAt?: number;
+  serverInfo?: { name: string; version: string; title?: string };
+  counts?: { tools: number; resources: number; prompts: number };
+}
+
+export interface BackoffOptions {
+  initialMs: number;
+  maxMs: number;
+  /** A server that stays up this long gets its backoff reset. */
+  stableMs: number;
+}
+
+export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 500, maxMs: 30_000, stableMs: 30_000 };
+
+export interface ManagedServerOptions {
+  log: Logger;
+  redactor: Redactor;
+  clientInfo: { name: string; version: string };
+  backoff?: BackoffOptions;
+  /** How long the child may take to answer initialize. An `npx -y` first download can be slow. */
+  startTimeoutMs?: number;
+}
+
+const STDERR_TAIL_LINES = 10;
+
+export class ManagedServer extends EventEmitter<{ status: [ServerStatus] }> {
+  #config: ServerConfigResult;
+  #status: ServerStatus;
+  #client: Client | undefined;
+  #transport: Transport | undefined;
+  /** Bumped by every launch and stop, so callbacks of an older launch do nothing. */
+  #generation = 0;
+  #attempt = 0;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #stableTimer: NodeJS.Timeout | undefined;
+  #stderrTail: string[] = [];
+  readonly #backoff: BackoffOptions;
+  readonly #log: Logger;
+
+  constructor(
+    config: ServerConfigResult,
+    private readonly options: ManagedServerOptions,
+  ) {
+    super();
+    this.#config = config;
+    this.#backoff = options.backoff ?? DEFAULT_BACKOFF;
+    this.#log = options.log;
+    const spec = config.ok ? config.spec : undefined;
+    this.#status = {
+      name: this.name,
+      state: 'stopped',
+      disabled: spec?.disabled ?? false,
+      restarts: 0,
+      description: spec?.description,
+    };
+  }
+
+  get name(): string {
+    return this.#config.ok ? this.#config.spec.name : this.#config.name;
+  }
+
+  get status(): ServerStatus {
+    return { ...this.#status };
+  }
+
+  /** The connected SDK client, while the server is running. */
+  get client(): Client | undefined {
+    return this.#status.state === 'running' ? this.#client : undefined;
+  }
+
+  /** Starts the server unless it is disabled or its entry is invalid (then its status says why). */
+  start(): void {
+    if (!this.#config.ok) {
+      this.#set({ state: 'error', lastError: this.#config.error });
+      return;
+    }
+    if (this.#config.spec.disabled) {
+      this.#set({ state: 'stopped', disabled: true });
+      return;
+    }
+    this.#attempt = 0;
+    void this.#launch();
+  }
+
+  /** Closes the client and the child (stdin closed → SIGTERM → SIGKILL) and cancels any pending restart. */
+  async stop(): Promise<void> {
+    this.#generation++;
+    clearTimeout(this.#retryTimer);
+    clearTimeout(this.#stableTimer);
+    const wasActive = this.#status.state !== 'stopped' || this.#transport !== undefined;
+    await this.#teardown();
+    if (wasActive) this.#log.info('stopped');
+    this.#set({
+      state: 'stopped',
+      pid: undefined,
+      startedAt: undefined,
+      nextRetryAt: undefined,
+      counts: undefined,
+    });
+  }
+
+  /** Applies a changed entry: restarts only when what it runs changed. */
+  async update(config: ServerConfigResult): Promise<void> {
+    const before = this.#config;
+    this.#config = config;
+    const spec = config.ok ? config.spec : undefined;
+    if (before.ok && spec && !needsRestart(before.spec, spec)) {
+      this.#set({ description: spec.description });
+      return;
+    }
+    await this.stop();
+    this.#status.restarts = 0;
+    this.#set({ description: spec?.description, disabled: spec?.disabled ?? false, lastError: undefined });
+    this.start();
+  }
+
+  async #launch(): Promise<void> {
+    const generation = ++this.#generation;
+    const spec = (this.#config as { ok: true; spec: ServerSpec }).spec;
+    this.#set({
+      state: this.#attempt === 0 ? 'starting' : 'restarting',
+      pid: undefined,
+      startedAt: undefined,
+      nextRetryAt: undefined,
+    });
+    try {
+      const client = await this.#connect(spec, generation);
+      if (generation !== this.#generation) return; // stopped while starting; stop() closed the transport
+      this.#client = client;
+      this.#set({
+        state: 'running',
+        startedAt: Date.now(),
+        lastError: undefined,
+        serverInfo: client.getServerVersion(),
+        pid: this.#transport instanceof StdioClientTransport ? (this.#transport.pid ?? undefined) : undefined,
+      });
+      const info = client.getServerVersion();
+      this.#log.info(`running${info ? ` (${info.name} ${info.version})` : ''}`);
+      clearTimeout(this.#stableTimer);
+      this.#stableTimer = setTimeout(() => (this.#attempt = 0), this.#backoff.stableMs).unref();
+      await this.#refreshCounts(generation);
+    } catch (error) {
+      if (generation !== this.#generation) return;
+      await this.#teardown();
+      this.#retryAfter('error', this.#explain(error, spec));
+    }
+  }
+
+  /** Schedules the next launch with capped exponential backoff. */
+  #retryAfter(state: 'error' | 'restarting', reason: string): void {
+    const delay = Math.min(this.#backoff.maxMs, this.#backoff.initialMs * 2 ** this.#attempt);
+    this.#attempt++;
+    this.#status.restarts++;
+    this.#log.warn(`${reason} Restarting in ${(delay / 1000).toFixed(1)} s.`);
+    clearTimeout(this.#stableTimer);
+    this.#set({
+      state,
+      lastError: reason,
+      pid: undefined,
+      startedAt: undefined,
+      nextRetryAt: Date.now() + delay,
+      counts: undefined,
+    });
+    this.#retryTimer = setTimeout(() => void this.#launch(), delay);
+  }
+
+  async #connect(spec: ServerSpec, generation: number): Promise<Client> {
+    const t = spec.transport;
+    if (t.kind === 'stdio') {
+      const transport = await this.#stdioTransport(spec.name, t);
+      return this.#initialize(transport, generation, 'stdio');
+    }
+    for (const value of Object.values(t.headers)) this.options.redactor.addSecret(value);
+    const requestInit = { headers: t.headers };
+    this.#set({ target: t.url });
+    if (t.mode === 'auto') {
+      try {
+        return await this.#initialize(
+          new StreamableHTTPClientTransport(new URL(t.url), { requestInit }),
+          generation,
+          'streamable-http',
+        );
+      } catch (error) {
+        // The spec's backwards-compatibility rule: a 4xx to the initialize POST means an old SSE-only server.
+        const status = error instanceof StreamableHTTPError ? error.code : undefined;
+        if (generation !== this.#generation || status === undefined || status < 400 || status >= 500)
+          throw error;
+        this.#log.info(`Streamable HTTP answered ${status}; trying the legacy SSE transport`);
+        await this.#teardown();
+      }
+    }
+    return this.#initialize(new SSEClientTransport(new URL(t.url), { requestInit }), generation, 'sse');
+  }
+
+  async #initialize(
+    transport: Transport,
+    generation: number,
+    kind: NonNullable<ServerStatus['transport']>,
+  ): Promise<Client> {
+    const client = new Client(this.options.clientInfo, { capabilities: {} });
+    this.#transport = transport;
+    this.#client = client;
+    this.#set({ transport: kind });
+    client.onclose = () => {
+      if (generation !== this.#generation || this.#status.state !== 'running') return;
+      const tail = this.#stderrTail.at(-1);
+      void this.#teardown().then(() => {
+        if (generation === this.#generation) {
+          this.#retryAfter('restarting', `exited unexpectedly${tail ? ` (last output: ${tail})` : ''}.`);
+        }
+      });
+    };
+    const refresh = () => void this.#refreshCounts(generation);
+    client.setNotificationHandler(ToolListChangedNotificationSchema, refresh);
+    client.setNotificationHandler(ResourceListChangedNotificationSchema, refresh);
+    client.setNotificationHandler(PromptListChangedNotificationSchema, refresh);
+    await client.connect(transport, { timeout: this.options.startTimeoutMs ?? 60_000 });
+    return client;
+  }
+
+  async #stdioTransport(
+    name: string,
+    t: Extract<ServerSpec['transport'], { kind: 'stdio' }>,
+  ): Promise<StdioClientTransport> {
+    this.options.redactor.addSecretEnv(t.env);
+    const cwd = t.cwd;
+    if (
+      cwd !== undefined &&
+      !(await stat(cwd).then(
+        (s) => s.isDirectory(),
+        () => false,
+      ))
+    ) {
+      throw new GatewayError(
+        'server-failed',
+        `its working directory "${cwd}" does not exist. Fix mcpServers.${name}.cwd.`,
+      );
+    }
+    const path = mergePath(t.env['PATH'] ?? process.env['PATH'], await loginShellPath());
+    const command = await resolveCommand(t.command, path, cwd);
+    if (!command) {
+      const where = /[\\/]/.test(t.command)
+        ? `at ${resolve(cwd ?? process.cwd(), t.command)}`
+        : 'on the PATH';
+      throw new GatewayError(
+        'server-failed',
+        `command "${t.command}" was not found ${where}. Install it, or set mcpServers.${name}.command to its full path.`,
+      );
+    }
+    const commandLine = [command, ...t.args].map(quote).join(' ');
+    this.#log.info(`starting: ${commandLine}${cwd ? ` (in ${cwd})` : ''}`);
+    this.#set({ target: commandLine });
+    // The SDK passes only a safe subset of our environment (HOME, USER, PATH…): the agent's own token must
+    // never leak into a server. We add the merged PATH and the entry's env.
+    const transport = new StdioClientTransport({
+      command,
+      args: t.args,
+      env: { ...t.env, PATH: path },
+      cwd,
+      stderr: 'pipe',
+    });
+    this.#stderrTail = [];
+    if (transport.stderr) {
+      createInterface({ input: transport.stderr as Readable }).on('line', (line) => {
+        this.#log.info(line);
+        this.#stderrTail.push(line);
+        if (this.#stderrTail.length > STDERR_TAIL_LINES) this.#stderrTail.shift();
+      });
+    }
+    return transport;
+  }
+
+  #explain(error: unknown, spec: ServerSpec): string {
+    if (error instanceof GatewayError) return error.message;
+    const tail = this.#stderrTail.at(-1);
+    const output = tail ? ` Last output: ${tail}` : '';
+    const target = spec.transport.kind === 'http' ? ` at ${spec.transport.url}` : '';
+    return `failed to start${target}: ${errorMessage(error)}.${output}`;
+  }
+
+  async #refreshCounts(generation: number): Promise<void> {
+    const client = this.#client;
+    const caps = client?.getServerCapabilities();
+    if (!client || !caps) return;
+    try {
+      const count = async <T>(
+        enabled: unknown,
+        page: (cursor?: string) => Promise<{ nextCursor?: string } & T>,
+        items: (r: T) => unknown[],
+      ) => {
+        if (!enabled) return 0;
+        let total = 0;
+        let cursor: string | undefined;
+        do {
+          const result = await page(cursor);
+          total += items(result).length;
+          cursor = result.nextCursor;
+        } while (cursor);
+        return total;
+      };
+      const [tools, resources, prompts] = await Promise.all([
+        count(
+          caps.tools,
+          (cursor) => client.listTools({ cursor }),
+          (r) => r.tools,
+        ),
+        count(
+          caps.resources,
+          (cursor) => client.listResources({ cursor }),
+          (r) => r.resources,
+        ),
+        count(
+          caps.prompts,
+          (cursor) => client.listPrompts({ cursor }),
+          (r) => r.prompts,
+        ),
+      ]);
+      if (generation === this.#generation) this.#set({ counts: { tools, resources, prompts } });
+    } catch (error) {
+      if (generation === this.#generation)
+        this.#log.warn(`could not list its tools, resources or prompts: ${errorMessage(error)}`);
+    }
+  }
+
+  async #teardown(): Promise<void> {
+    const client = this.#client;
+    const transport = this.#transport;
+    this.#client = undefined;
+    this.#transport = undefined;
+    if (transport instanceof StreamableHTTPClientTransport && transport.sessionId) {
+      await transport.terminateSession().catch(() => undefined); // ignore: the server may already be gone
+    }
+    try {
+      if (client) await client.close();
+      else await transport?.close();
+    } catch (error) {
+      this.#log.warn(`error while closing: ${errorMessage(error)}`); // cleanup: nothing more to do
+    }
+  }
+
+  #set(patch: Partial<ServerStatus>): void {
+    this.#status = { ...this.#status, ...patch };
+    this.emit('status', this.status);
+  }
+}
+
+/** The absolute path `command` runs, looked up on `path` unless it names a file itself. */
+async function resolveCommand(
+  command: string,
+  path: string,
+  cwd: string | undefined,
+): Promise<string | undefined> {
+  if (/[\\/]/.test(command)) {
+    const full = isAbsolute(command) ? command : resolve(cwd ?? process.cwd(), command);
+    return access(full, constants.X_OK).then(
+      () => full,
+      () => undefined,
+    );
+  }
+  return (await which(command, { path, nothrow: true })) ?? undefined;
+}
+
+function quote(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : JSON.stringify(arg);
+}
