@@ -1,7 +1,6 @@
 // `run`: start the servers and keep them up until SIGINT/SIGTERM, with one status line per change.
 import { logFilePath } from '../core/config/paths.js';
 import { errorMessage } from '../core/errors.js';
-import type { ServerStatus } from '../core/servers/managed-server.js';
 import { cliLogs, type CommonOptions, createGateway, killOnExit } from './cli-support.js';
 import { EXIT } from './exit-codes.js';
 import { statusLine } from './status-line.js';
@@ -12,18 +11,18 @@ export async function runCommand(options: CommonOptions & Record<string, unknown
   killOnExit(gateway);
   const out = (line: string) => process.stdout.write(`${line}\n`);
 
-  const last = new Map<string, ServerStatus['state']>();
+  // A line whenever what it says changes; a running server's line waits for its tool counts.
+  const printed = new Map<string, string>();
   const width = () => Math.max(12, ...gateway.servers.list().map((s) => s.name.length));
   gateway.servers.on('status', (status) => {
-    // A line per state change; counts and pids arrive as updates of the same state and print once settled.
-    const countsArrived = status.state === 'running' && status.counts && last.get(status.name) === 'running';
-    if (last.get(status.name) === status.state && !countsArrived) return;
-    last.set(status.name, status.state);
     if (status.state === 'running' && !status.counts) return;
-    out(statusLine(status, width()));
+    const line = statusLine({ ...status, nextRetryAt: undefined }, width());
+    if (printed.get(status.name) === line) return;
+    printed.set(status.name, line);
+    out(line);
   });
   gateway.servers.on('removed', (name) => {
-    last.delete(name);
+    printed.delete(name);
     out(`– ${name} removed from mcp.json`);
   });
 

@@ -55,6 +55,7 @@ export async function toolsCommand(
       disabled: status.disabled,
       error: error ?? (status.state === 'running' ? undefined : status.lastError),
       serverInfo: status.serverInfo,
+      pid: status.pid,
       counts: status.counts,
       tools,
     }));

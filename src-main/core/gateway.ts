@@ -73,7 +73,7 @@ export class Gateway {
     if (!this.settings.values.startMcpServers)
       this.#log.info('START_MCP_SERVERS is false: not starting servers');
     await this.servers.apply(config);
-    if (this.options.watch !== false) this.#watcher = watchFile(path, () => void this.reload());
+    if (this.options.watch !== false) this.#watcher = await watchFile(path, () => void this.reload());
   }
 
   /** Re-reads mcp.json and applies it. An invalid file is reported and the running servers are kept. */

@@ -6,8 +6,15 @@ export interface ConfigWatcher {
   close(): Promise<void>;
 }
 
-/** Calls `onChange` once per burst of changes to `path` (debounced), including its creation and removal. */
-export function watchFile(path: string, onChange: () => void, debounceMs = 150): ConfigWatcher {
+/**
+ * Calls `onChange` once per burst of changes to `path` (debounced), including its creation and removal.
+ * Resolves once the watch is in place, so no edit made after that is missed.
+ */
+export async function watchFile(
+  path: string,
+  onChange: () => void,
+  debounceMs = 150,
+): Promise<ConfigWatcher> {
   let timer: NodeJS.Timeout | undefined;
   const watcher = watch(path, { ignoreInitial: true, atomic: true });
   const changed = () => {
@@ -15,6 +22,7 @@ export function watchFile(path: string, onChange: () => void, debounceMs = 150):
     timer = setTimeout(onChange, debounceMs);
   };
   watcher.on('add', changed).on('change', changed).on('unlink', changed);
+  await new Promise<void>((resolve) => watcher.once('ready', resolve));
   return {
     async close() {
       clearTimeout(timer);

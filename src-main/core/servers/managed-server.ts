@@ -312,7 +312,7 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus] }> {
     if (transport.stderr) {
       createInterface({ input: transport.stderr as Readable }).on('line', (line) => {
         this.#log.info(line);
-        this.#stderrTail.push(line);
+        this.#stderrTail.push(this.options.redactor.redact(line));
         if (this.#stderrTail.length > STDERR_TAIL_LINES) this.#stderrTail.shift();
       });
     }
@@ -388,6 +388,8 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus] }> {
   }
 
   #set(patch: Partial<ServerStatus>): void {
+    // Statuses reach the CLI and the renderer: an error quoting a server's output must not carry its secrets.
+    if (patch.lastError) patch.lastError = this.options.redactor.redact(patch.lastError);
     this.#status = { ...this.#status, ...patch };
     this.emit('status', this.status);
   }

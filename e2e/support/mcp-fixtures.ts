@@ -1,0 +1,87 @@
+// Real MCP servers for tests: the reference servers from npm (devDependencies, run with this Node, never
+// through npx) and small SDK servers over HTTP on 127.0.0.1, port 0.
+import { createServer, type Server } from 'node:http';
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
+
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { z } from 'zod';
+
+const require = createRequire(import.meta.url);
+const packageDir = (name: string) => dirname(require.resolve(`${name}/package.json`));
+
+/** `{command, args}` that start server-everything over stdio. */
+export function serverEverything(): { command: string; args: string[] } {
+  return {
+    command: process.execPath,
+    args: [join(packageDir('@modelcontextprotocol/server-everything'), 'dist', 'index.js'), 'stdio'],
+  };
+}
+
+/** `{command, args}` that start server-filesystem over stdio, scoped to `dir`. */
+export function serverFilesystem(dir: string): { command: string; args: string[] } {
+  return {
+    command: process.execPath,
+    args: [join(packageDir('@modelcontextprotocol/server-filesystem'), 'dist', 'index.js'), dir],
+  };
+}
+
+function echoServer(name: string): McpServer {
+  const server = new McpServer({ name, version: '1.0.0' });
+  server.registerTool('echo', { inputSchema: { message: z.string() } }, ({ message }) => ({
+    content: [{ type: 'text', text: `${name}: ${message}` }],
+  }));
+  return server;
+}
+
+export interface HttpFixture {
+  url: string;
+  close(): Promise<void>;
+}
+
+async function listen(server: Server): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+async function closeServer(server: Server): Promise<void> {
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+/** A stateless Streamable HTTP server at `<url>` (POST /mcp) with an `echo` tool. */
+export async function startStreamableHttpServer(): Promise<HttpFixture> {
+  const http = createServer((req, res) => {
+    if (req.url !== '/mcp') return void res.writeHead(404).end();
+    const server = echoServer('streamable');
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+    res.on('close', () => void transport.close().then(() => server.close()));
+    void server.connect(transport).then(() => transport.handleRequest(req, res));
+  });
+  const base = await listen(http);
+  return { url: `${base}/mcp`, close: () => closeServer(http) };
+}
+
+/** A legacy HTTP+SSE server (GET /sse, POST /messages) that answers 405 to a Streamable HTTP POST. */
+export async function startSseServer(): Promise<HttpFixture> {
+  const sessions = new Map<string, SSEServerTransport>();
+  const http = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    if (url.pathname === '/sse' && req.method === 'GET') {
+      const transport = new SSEServerTransport('/messages', res);
+      sessions.set(transport.sessionId, transport);
+      res.on('close', () => sessions.delete(transport.sessionId));
+      void echoServer('sse').connect(transport);
+      return;
+    }
+    const transport = sessions.get(url.searchParams.get('sessionId') ?? '');
+    if (url.pathname === '/messages' && req.method === 'POST' && transport)
+      return void transport.handlePostMessage(req, res);
+    res.writeHead(405).end();
+  });
+  const base = await listen(http);
+  return { url: `${base}/sse`, close: () => closeServer(http) };
+}

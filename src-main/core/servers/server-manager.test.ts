@@ -1,0 +1,238 @@
+// The server manager against real servers: server-everything and server-filesystem as child processes,
+// SDK servers over Streamable HTTP and legacy SSE on 127.0.0.1.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+
+import {
+  type HttpFixture,
+  serverEverything,
+  serverFilesystem,
+  startSseServer,
+  startStreamableHttpServer,
+} from '../../../e2e/support/mcp-fixtures.js';
+import { isAlive, waitForStatus } from '../../../e2e/support/wait.js';
+import { parseMcpConfig } from '../config/mcp-config.js';
+import { LogHub } from '../logging/log-hub.js';
+import type { ServerState } from './managed-server.js';
+import { ServerManager } from './server-manager.js';
+
+const running = (s: { state: ServerState }) => s.state === 'running';
+const textOf = (result: unknown) =>
+  (result as CallToolResult).content.map((c) => (c.type === 'text' ? c.text : '')).join('');
+
+let dir: string;
+const cleanups: (() => Promise<void>)[] = [];
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'mcpgw-servers-'));
+  return () => rm(dir, { recursive: true, force: true });
+});
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+function createManager(options: { autoStart?: boolean } = {}) {
+  const logs = new LogHub({ level: 'debug' });
+  const manager = new ServerManager({
+    log: logs.logger('server'),
+    redactor: logs.redactor,
+    clientInfo: { name: 'test', version: '0' },
+    backoff: { initialMs: 50, maxMs: 400, stableMs: 60_000 },
+    autoStart: options.autoStart,
+  });
+  cleanups.push(() => manager.close());
+  return { manager, logs };
+}
+
+const config = (servers: Record<string, unknown>) =>
+  parseMcpConfig(JSON.stringify({ mcpServers: servers }), join(dir, 'mcp.json'));
+
+describe('ServerManager with real servers', () => {
+  it('lists tools, calls a tool and reads a resource on server-everything and server-filesystem', async () => {
+    await writeFile(join(dir, 'hello.txt'), 'hello from disk');
+    const { manager } = createManager();
+    await manager.apply(config({ everything: serverEverything(), files: serverFilesystem(dir) }));
+
+    const everything = await waitForStatus(
+      manager,
+      'everything',
+      (s) => running(s) && s.counts !== undefined,
+    );
+    expect(everything.serverInfo?.name).toContain('everything');
+    expect(everything.pid).toBeGreaterThan(0);
+    expect(everything.transport).toBe('stdio');
+    expect(everything.counts?.tools).toBeGreaterThan(0);
+    expect(everything.counts?.resources).toBeGreaterThan(0);
+
+    const client = manager.client('everything')!;
+    const { tools } = await client.listTools();
+    expect(tools.map((t) => t.name)).toContain('echo');
+    expect(textOf(await client.callTool({ name: 'echo', arguments: { message: 'hi there' } }))).toContain(
+      'hi there',
+    );
+    const { resources } = await client.listResources();
+    const first = resources[0]!;
+    const read = await client.readResource({ uri: first.uri });
+    expect(read.contents[0]?.uri).toBe(first.uri);
+
+    await waitForStatus(manager, 'files', running);
+    const files = manager.client('files')!;
+    expect((await files.listTools()).tools.map((t) => t.name)).toContain('read_text_file');
+    const content = await files.callTool({
+      name: 'read_text_file',
+      arguments: { path: join(dir, 'hello.txt') },
+    });
+    expect(textOf(content)).toBe('hello from disk');
+  });
+
+  it('restarts a server whose child was killed, and calls succeed again', async () => {
+    const { manager } = createManager();
+    await manager.apply(config({ everything: serverEverything() }));
+    const before = await waitForStatus(manager, 'everything', running);
+    const states: ServerState[] = [];
+    manager.on('status', (s) => states.push(s.state));
+
+    process.kill(before.pid!, 'SIGKILL');
+    const restarting = await waitForStatus(manager, 'everything', (s) => s.state === 'restarting');
+    expect(restarting.lastError).toMatch(/exited unexpectedly/);
+    const after = await waitForStatus(manager, 'everything', running);
+
+    expect(states.indexOf('restarting')).toBeLessThan(states.lastIndexOf('running'));
+    expect(after.pid).not.toBe(before.pid);
+    expect(after.restarts).toBe(1);
+    expect(isAlive(before.pid!)).toBe(false);
+    const result = await manager
+      .client('everything')!
+      .callTool({ name: 'echo', arguments: { message: 'again' } });
+    expect(textOf(result)).toContain('again');
+  });
+
+  it('reports a missing command by name while the other servers run', async () => {
+    const { manager } = createManager();
+    await manager.apply(
+      config({
+        missing: { command: 'no-such-mcp-server-xyz', args: ['--x'] },
+        everything: serverEverything(),
+      }),
+    );
+    const failed = await waitForStatus(manager, 'missing', (s) => s.state === 'error');
+    expect(failed.lastError).toContain('"no-such-mcp-server-xyz" was not found');
+    expect(failed.lastError).toContain('mcpServers.missing.command');
+    await waitForStatus(manager, 'everything', running);
+    // It keeps retrying with backoff, and keeps failing the same way.
+    const retried = await waitForStatus(manager, 'missing', (s) => s.state === 'error' && s.restarts >= 2);
+    expect(retried.nextRetryAt).toBeGreaterThan(Date.now() - 1000);
+  });
+
+  it('reports an invalid entry and a server that exits at once, with its last output', async () => {
+    const { manager } = createManager();
+    await manager.apply(
+      config({
+        bad: { command: 'node', args: 'not-a-list' },
+        dies: {
+          command: process.execPath,
+          args: ['-e', 'console.error("boom: missing API key"); process.exit(3)'],
+        },
+      }),
+    );
+    const bad = await waitForStatus(manager, 'bad', (s) => s.state === 'error');
+    expect(bad.lastError).toMatch(/mcpServers\.bad\.args: expected an array \(got a string\)/);
+    const dies = await waitForStatus(
+      manager,
+      'dies',
+      (s) => s.state === 'error' && /boom/.test(s.lastError ?? ''),
+    );
+    expect(dies.lastError).toContain('failed to start');
+  });
+
+  it('connects over Streamable HTTP, and falls back to legacy SSE for an old server', async () => {
+    const fixtures: HttpFixture[] = [await startStreamableHttpServer(), await startSseServer()];
+    for (const f of fixtures) cleanups.push(() => f.close());
+    const [streamable, sse] = fixtures as [HttpFixture, HttpFixture];
+    const { manager } = createManager();
+    await manager.apply(config({ modern: { url: streamable.url }, legacy: { url: sse.url } }));
+
+    expect((await waitForStatus(manager, 'modern', running)).transport).toBe('streamable-http');
+    expect((await waitForStatus(manager, 'legacy', running)).transport).toBe('sse');
+    for (const [name, prefix] of [
+      ['modern', 'streamable'],
+      ['legacy', 'sse'],
+    ] as const) {
+      const result = await manager
+        .client(name)!
+        .callTool({ name: 'echo', arguments: { message: 'over http' } });
+      expect(textOf(result)).toBe(`${prefix}: over http`);
+    }
+  });
+
+  it('applies a changed config: only changed servers restart, removed ones stop, new ones start', async () => {
+    const { manager } = createManager();
+    const everything = serverEverything();
+    await manager.apply(config({ keep: everything, change: everything, remove: everything }));
+    const pid = async (name: string) => (await waitForStatus(manager, name, running)).pid!;
+    const [keep, change, remove] = [await pid('keep'), await pid('change'), await pid('remove')];
+
+    await manager.apply(
+      config({
+        keep: { ...everything, description: 'only the description changed' },
+        change: { ...everything, env: { SOMETHING: 'new' } },
+        add: everything,
+      }),
+    );
+    expect(manager.get('remove')).toBeUndefined();
+    expect(isAlive(remove)).toBe(false);
+    expect(await pid('keep')).toBe(keep);
+    expect(manager.get('keep')!.status.description).toBe('only the description changed');
+    expect(isAlive(change)).toBe(false);
+    expect(await pid('change')).not.toBe(change);
+    expect(await pid('add')).toBeGreaterThan(0);
+  });
+
+  it('stops every child on close, and starts none with autoStart false', async () => {
+    const { manager } = createManager();
+    await manager.apply(config({ a: serverEverything(), b: serverEverything() }));
+    const pids = [
+      (await waitForStatus(manager, 'a', running)).pid!,
+      (await waitForStatus(manager, 'b', running)).pid!,
+    ];
+    await manager.close();
+    for (const pid of pids) expect(isAlive(pid)).toBe(false);
+    expect(manager.list().every((s) => s.state === 'stopped')).toBe(true);
+
+    const { manager: idle } = createManager({ autoStart: false });
+    await idle.apply(config({ a: serverEverything() }));
+    expect(idle.list()).toEqual([expect.objectContaining({ name: 'a', state: 'stopped' })]);
+    expect(idle.pids()).toEqual([]);
+  });
+
+  it('never logs the secret env values of a server, even when the server prints them', async () => {
+    const { manager, logs } = createManager();
+    const secret = 'sk-live-0123456789abcdef';
+    await manager.apply(
+      config({
+        leaky: {
+          command: process.execPath,
+          args: ['-e', 'console.error("my key is " + process.env.SERVICE_API_KEY); process.exit(1)'],
+          env: { SERVICE_API_KEY: secret },
+        },
+      }),
+    );
+    await waitForStatus(
+      manager,
+      'leaky',
+      (s) => s.state === 'error' && (s.lastError ?? '').includes('my key is'),
+    );
+    const text = logs
+      .recent()
+      .map((e) => e.message)
+      .join('\n');
+    expect(text).toContain('my key is «redacted»');
+    expect(text).not.toContain(secret);
+    expect(JSON.stringify(manager.list())).not.toContain(secret);
+  });
+});
