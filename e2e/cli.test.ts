@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { createSandbox, descendants, runCli, type Sandbox, startCli } from './support/cli.js';
+import { createSandbox, descendants, runCli, type Sandbox, startCli, stopLeftovers } from './support/cli.js';
 import { serverEverything } from './support/mcp-fixtures.js';
 import { isAlive, until } from './support/wait.js';
 
@@ -15,6 +15,7 @@ beforeEach(async () => {
   sandbox = await createSandbox();
 });
 afterEach(async () => {
+  await stopLeftovers();
   await rm(sandbox.dir, { recursive: true, force: true });
 });
 

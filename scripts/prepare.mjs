@@ -2,10 +2,14 @@
 // The one pre-step behind `npm start` and `npm test`, so that either is the only command a newcomer types:
 // install dependencies when they are missing or stale, then build. Node built-ins only: it must run
 // before anything is installed.
+//
+//   node scripts/prepare.mjs                 install if needed, build
+//   node scripts/prepare.mjs --run ARGS…     the same, then run `mcpassistant-gateway ARGS…` in this process
+//                                           (one process, so Ctrl+C and SIGTERM reach the gateway itself)
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const readJson = (path) => JSON.parse(readFileSync(join(root, path), 'utf8'));
@@ -59,3 +63,10 @@ if (reason) {
 
 const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
 run(process.execPath, [tsc, '-p', 'tsconfig.build.json']);
+
+const runAt = process.argv.indexOf('--run');
+if (runAt !== -1) {
+  const cli = join(root, 'bin', 'mcpassistant-gateway.js');
+  process.argv = [process.argv[0], cli, ...process.argv.slice(runAt + 1)];
+  await import(pathToFileURL(cli).href);
+}

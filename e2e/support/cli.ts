@@ -49,6 +49,28 @@ export interface CliProcess {
   exited: Promise<CliResult>;
 }
 
+const running = new Set<CliProcess>();
+
+/** For afterEach: stops whatever a failed test left running (SIGTERM, then SIGKILL to the whole tree). */
+export async function stopLeftovers(): Promise<void> {
+  for (const cli of running) {
+    const tree = [cli.child.pid!, ...descendants(cli.child.pid!)];
+    cli.child.kill('SIGTERM');
+    const timer = setTimeout(() => tree.forEach((pid) => tryKill(pid)), 5000);
+    await cli.exited;
+    clearTimeout(timer);
+    tree.forEach((pid) => tryKill(pid));
+  }
+}
+
+function tryKill(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // ignore: already gone
+  }
+}
+
 export function startCli(args: string[], sandbox: Sandbox, extraEnv: NodeJS.ProcessEnv = {}): CliProcess {
   const child = spawn(process.execPath, [CLI, ...args], {
     cwd: sandbox.dir,
@@ -62,7 +84,10 @@ export function startCli(args: string[], sandbox: Sandbox, extraEnv: NodeJS.Proc
   const exited = new Promise<CliResult>((resolve) =>
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })),
   );
-  return { child, stdout: () => stdout, stderr: () => stderr, exited };
+  const cli: CliProcess = { child, stdout: () => stdout, stderr: () => stderr, exited };
+  running.add(cli);
+  void exited.then(() => running.delete(cli));
+  return cli;
 }
 
 export function runCli(

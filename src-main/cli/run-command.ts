@@ -17,8 +17,11 @@ export async function runCommand(options: CommonOptions & Record<string, unknown
   gateway.servers.on('status', (status) => {
     if (status.state === 'running' && !status.counts) return;
     const line = statusLine({ ...status, nextRetryAt: undefined }, width());
-    if (printed.get(status.name) === line) return;
-    printed.set(status.name, line);
+    // A server that keeps failing the same way alternates error/restarting: say it once, not every retry.
+    const failing = status.state === 'error' || status.state === 'restarting';
+    const key = failing ? `failing: ${status.lastError}` : line;
+    if (printed.get(status.name) === key) return;
+    printed.set(status.name, key);
     out(line);
   });
   gateway.servers.on('removed', (name) => {

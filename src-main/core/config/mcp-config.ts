@@ -179,8 +179,9 @@ export class McpConfigFile {
    */
   async updateServer(name: string, patch: Partial<ServerEntry> | null): Promise<void> {
     await this.#file.update((current) => {
+      if (patch === null)
+        return current === undefined ? undefined : editJsonText(current, ['mcpServers', name], undefined);
       let text = current ?? '{\n  "mcpServers": {}\n}\n';
-      if (patch === null) return editJsonText(text, ['mcpServers', name], undefined);
       for (const [key, value] of Object.entries(patch)) {
         text = editJsonText(text, ['mcpServers', name, key], value);
       }

@@ -299,7 +299,9 @@ export async function resolveSettings(inputs: SettingsInputs): Promise<ResolvedS
       origins[key] = { source: 'flag', detail: flagName(key) };
       continue;
     }
-    const fromEnv = [d.env, ...(d.aliases ?? [])].map(lookupEnv).find((hit) => hit !== undefined);
+    // Source before name: AGENT_ID in the environment beats SUBJECT in .env (environment > .env).
+    const hits = [d.env, ...(d.aliases ?? [])].map(lookupEnv).filter((hit) => hit !== undefined);
+    const fromEnv = hits.find((hit) => hit.source === 'environment') ?? hits[0];
     if (fromEnv) {
       const where = fromEnv.source === 'environment' ? 'the environment' : fromEnv.detail;
       values[key] = parseValue(key, fromEnv.value, where);

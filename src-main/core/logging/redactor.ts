@@ -16,7 +16,7 @@ export class Redactor {
   readonly #secrets = new Set<string>();
   #ordered: string[] = [];
 
-  /** Registers a value to be replaced wherever it appears. Returns the value, for inline use. */
+  /** Registers a value to be replaced wherever it appears. */
   addSecret(value: string | undefined | null): void {
     if (!value || value.length < MIN_SECRET_LENGTH || this.#secrets.has(value)) return;
     this.#secrets.add(value);
