@@ -3,6 +3,7 @@ import { logFilePath } from '../core/config/paths.js';
 import { SETTING_KEYS, type SettingKey } from '../core/config/settings.js';
 import { Gateway } from '../core/gateway.js';
 import { LogHub, type LogLevel } from '../core/logging/log-hub.js';
+import { localRelayFactory } from './local-relay.js';
 
 export interface CommonOptions {
   config?: string;
@@ -40,6 +41,7 @@ export async function createGateway(
     configPath: options.config,
     statePath: options.state,
     logs,
+    localEndpoint: localRelayFactory(logs.logger('local-relay')),
   });
 }
 

@@ -22,7 +22,7 @@ export async function toolsCommand(
   killOnExit(gateway);
   const reports: ServerReport[] = [];
   try {
-    await gateway.start();
+    await gateway.start({ connect: false });
     await gateway.servers.settled(options.timeoutSeconds * 1000);
     for (const status of gateway.servers.list()) {
       const client = gateway.servers.client(status.name);

@@ -1,13 +1,22 @@
-// The composition root of the core: settings, mcp.json (created on first run, watched), the log hub and the
-// server manager. The CLI and the Electron app each build one Gateway and attach their front-end.
+// The composition root of the core: settings, mcp.json (created on first run, watched), the log hub, the
+// server manager, and the bridge to a relay — the configured remote, or the local endpoint a front hands in.
+// The CLI and the Electron app each build one Gateway and attach their front-end.
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 
+import type { ServerSummary } from '../../src-shared/wire.js';
+import { BridgeClient, type BridgeState } from './bridge/bridge-client.js';
+import { Dispatcher } from './bridge/dispatcher.js';
+import type { LocalEndpoint, LocalEndpointFactory } from './bridge/local-endpoint.js';
 import { type ConfigWatcher, watchFile } from './config/config-watcher.js';
+import { JsonFile } from './config/json-file.js';
+import { editJsonText } from './config/json-text.js';
 import { McpConfigFile } from './config/mcp-config.js';
 import { type ResolvedSettings, resolveSettings, type SettingsInputs } from './config/settings.js';
 import { errorMessage } from './errors.js';
 import type { Logger, LogHub } from './logging/log-hub.js';
-import type { BackoffOptions } from './servers/managed-server.js';
+import type { BackoffOptions, ServerStatus } from './servers/managed-server.js';
 import { ServerManager } from './servers/server-manager.js';
 
 const pkg = JSON.parse(
@@ -18,30 +27,62 @@ const pkg = JSON.parse(
 };
 export const PRODUCT = { name: pkg.name, version: pkg.version } as const;
 
+/** The subject of the local endpoint's agent. */
+export const LOCAL_SUBJECT = 'local';
+
+/** The state of the gateway's link to a relay, for fronts to render. */
+export type GatewayState =
+  | { state: 'stopped' }
+  | { state: 'starting' }
+  | { state: 'connecting'; attempt: number; nextRetryAt?: number; lastError?: string }
+  | {
+      state: 'connected';
+      since: number;
+      relay: string;
+      subject: string;
+      endpoints: Record<string, string>;
+      local: boolean;
+    }
+  | { state: 'needs-login'; reason: string }
+  | { state: 'error'; reason: string };
+
 export interface GatewayOptions extends SettingsInputs {
   logs: LogHub;
   backoff?: BackoffOptions;
   startTimeoutMs?: number;
   /** Reload mcp.json when it changes. Default true. */
   watch?: boolean;
+  /** Embeds a relay on 127.0.0.1 when no remote is configured (the CLI and app pass one). */
+  localEndpoint?: LocalEndpointFactory;
+  /** Liveness ping interval towards the relay (default 20 s). */
+  pingIntervalMs?: number;
 }
 
-export class Gateway {
+export class Gateway extends EventEmitter<{ state: [GatewayState] }> {
   readonly servers: ServerManager;
   readonly configFile: McpConfigFile;
   readonly #log: Logger;
   #watcher: ConfigWatcher | undefined;
   #reloading: Promise<void> = Promise.resolve();
+  #bridge: BridgeClient | undefined;
+  #local: LocalEndpoint | undefined;
+  #localToken: string | undefined;
+  #state: GatewayState = { state: 'stopped' };
+  #announced: string[] = [];
+  #summaryTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     readonly settings: ResolvedSettings,
     private readonly options: GatewayOptions,
   ) {
+    super();
     this.#log = options.logs.logger('gateway');
     this.configFile = new McpConfigFile(settings.paths.config.path);
     options.logs.redactor.addSecret(settings.values.agentJwt);
-    const refresh = settings.state['refresh_token'];
-    if (typeof refresh === 'string') options.logs.redactor.addSecret(refresh);
+    for (const key of ['refresh_token', 'local_relay_secret', 'local_relay_token']) {
+      const value = settings.state[key];
+      if (typeof value === 'string') options.logs.redactor.addSecret(value);
+    }
     this.servers = new ServerManager({
       log: options.logs.logger('server'),
       redactor: options.logs.redactor,
@@ -57,11 +98,21 @@ export class Gateway {
     return new Gateway(await resolveSettings(options), options);
   }
 
+  get state(): GatewayState {
+    return this.#state;
+  }
+
+  /** The bearer for the local endpoint, while it runs: the fronts show it to the user, nothing logs it. */
+  get localToken(): string | undefined {
+    return this.#local ? this.#localToken : undefined;
+  }
+
   /**
-   * Creates mcp.json on first run, loads it and starts its servers, then watches it. Throws GatewayError
-   * when mcp.json is unusable as a whole (the file is left as it was).
+   * Creates mcp.json on first run, loads it, starts its servers and watches it; then, unless `connect` is
+   * false, connects to the relay. Throws GatewayError when mcp.json is unusable as a whole.
    */
-  async start(): Promise<void> {
+  async start({ connect = true }: { connect?: boolean } = {}): Promise<void> {
+    if (connect) this.#set({ state: 'starting' });
     const path = this.configFile.path;
     if (await this.configFile.createDefault(this.options.cwd)) {
       this.#log.info(
@@ -74,6 +125,7 @@ export class Gateway {
       this.#log.info('START_MCP_SERVERS is false: not starting servers');
     await this.servers.apply(config);
     if (this.options.watch !== false) this.#watcher = await watchFile(path, () => void this.reload());
+    if (connect) await this.#connect();
   }
 
   /** Re-reads mcp.json and applies it. An invalid file is reported and the running servers are kept. */
@@ -91,9 +143,142 @@ export class Gateway {
   }
 
   async close(): Promise<void> {
+    clearTimeout(this.#summaryTimer);
     await this.#watcher?.close();
     this.#watcher = undefined;
     await this.#reloading;
+    await this.#bridge?.close();
+    this.#bridge = undefined;
     await this.servers.close();
+    await this.#local?.close();
+    this.#local = undefined;
+    this.#set({ state: 'stopped' });
   }
+
+  /** Server names announced to the relay: enabled servers within CAPABILITIES (or the token's claim). */
+  announced(): string[] {
+    const allowed = this.settings.values.capabilities;
+    return this.servers
+      .list()
+      .filter((s) => !s.disabled && (!allowed || allowed.includes('*') || allowed.includes(s.name)))
+      .map((s) => s.name);
+  }
+
+  async #connect(): Promise<void> {
+    const s = this.settings.values;
+    let url: URL;
+    let token: string;
+    let subject: string;
+    let publicBaseUrl: URL;
+    if (s.remoteWebsocketUrl) {
+      if (!s.agentJwt) {
+        return this.#set({
+          state: 'needs-login',
+          reason:
+            'a relay is configured but there is no token: set AGENT_JWT (or run `mcpassistant-gateway config set --agent-jwt …`)',
+        });
+      }
+      url = new URL(s.remoteWebsocketUrl);
+      token = s.agentJwt;
+      subject = s.subject!;
+      publicBaseUrl = new URL(
+        s.remoteServerBaseUrl ?? url.href.replace(/^ws/, 'http').replace(/\/connect\/?$/, ''),
+      );
+    } else if (this.options.localEndpoint) {
+      this.#local = await this.#startLocal();
+      url = new URL('connect', this.#local.url.href.replace(/^http/, 'ws'));
+      token = this.#localToken!;
+      subject = LOCAL_SUBJECT;
+      publicBaseUrl = this.#local.url;
+    } else {
+      return;
+    }
+    const bridge = new BridgeClient({
+      url,
+      token: () => token,
+      subject,
+      capabilities: () => (this.#announced = this.announced()),
+      servers: () => this.servers.list().map(summary),
+      dispatcher: new Dispatcher(this.servers, s.mcpProtocolVersion),
+      requestTimeoutMs: Math.max(500, (s.requestTimeoutSeconds - 1) * 1000),
+      reconnect: {
+        initialMs: s.reconnectInitialDelaySeconds * 1000,
+        maxMs: s.reconnectMaxDelaySeconds * 1000,
+      },
+      ping: this.options.pingIntervalMs ? { intervalMs: this.options.pingIntervalMs } : undefined,
+      publicBaseUrl,
+      agentInfo: { name: PRODUCT.name, version: PRODUCT.version },
+      log: this.options.logs.logger('bridge'),
+    });
+    this.#bridge = bridge;
+    const local = this.#local !== undefined;
+    bridge.on('state', (state: BridgeState) => {
+      if (state.state === 'connected') {
+        this.#set({
+          state: 'connected',
+          since: state.since,
+          relay: local ? publicBaseUrl.origin : url.origin,
+          subject,
+          endpoints: state.endpoints,
+          local,
+        });
+      } else this.#set(state);
+    });
+    this.servers.on('notification', (server, notification) => {
+      if (this.#announced.includes(server)) bridge.notify(server, { jsonrpc: '2.0', ...notification });
+    });
+    const changed = () => {
+      // A new or removed server changes what the agent may announce: register again. Otherwise only the
+      // summaries changed, which relays that understand the `servers` frame pick up.
+      const next = this.announced();
+      if (next.join('\n') !== this.#announced.join('\n')) bridge.reconnectNow('the set of servers changed');
+      clearTimeout(this.#summaryTimer);
+      this.#summaryTimer = setTimeout(() => bridge.sendServers(this.servers.list().map(summary)), 300);
+    };
+    this.servers.on('status', changed);
+    this.servers.on('removed', changed);
+    bridge.start();
+  }
+
+  /** Starts the embedded relay with the secret and token kept in the runtime state (mode 0600). */
+  async #startLocal(): Promise<LocalEndpoint> {
+    const state = this.settings.state;
+    const stored = (key: string) => (typeof state[key] === 'string' ? state[key] : undefined);
+    const secret = stored('local_relay_secret') ?? randomBytes(32).toString('base64url');
+    const s = this.settings.values;
+    const local = await this.options.localEndpoint!({
+      port: s.localRelayPort,
+      secret,
+      requestTimeoutMs: s.requestTimeoutSeconds * 1000,
+    });
+    let token = stored('local_relay_token');
+    if (!token || !(await local.accepts(token))) token = await local.issueToken(LOCAL_SUBJECT);
+    this.#localToken = token;
+    this.options.logs.redactor.addSecret(secret);
+    this.options.logs.redactor.addSecret(token);
+    if (token !== stored('local_relay_token') || secret !== stored('local_relay_secret')) {
+      // Kept so the URLs and header a user pasted into their clients keep working after a restart.
+      await new JsonFile(this.settings.paths.state.path, { mode: 0o600 }).update((current) => {
+        let text = current ?? '{}\n';
+        text = editJsonText(text, ['local_relay_secret'], secret);
+        return editJsonText(text, ['local_relay_token'], token);
+      });
+    }
+    return local;
+  }
+
+  #set(state: GatewayState): void {
+    this.#state = state;
+    this.emit('state', state);
+  }
+}
+
+function summary(status: ServerStatus): ServerSummary {
+  return {
+    name: status.name,
+    state: status.state,
+    title: status.serverInfo?.title ?? status.serverInfo?.name,
+    description: status.description,
+    ...status.counts,
+  };
 }

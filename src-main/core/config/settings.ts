@@ -140,6 +140,19 @@ export const SETTINGS = {
     default: 20,
     description: 'Longest delay between reconnect attempts',
   }),
+  localRelayPort: def({
+    env: 'LOCAL_RELAY_PORT',
+    state: 'local_relay_port',
+    schema: z.preprocess(
+      fromString((v) => (v === '' ? v : Number(v))),
+      z
+        .int({ error: 'expected a port number' })
+        .min(0, 'expected a port from 0 to 65535')
+        .max(65535, 'expected a port from 0 to 65535'),
+    ),
+    default: 43111,
+    description: 'Port of the local endpoint on 127.0.0.1 when no remote is configured (0: any free port)',
+  }),
   mcpProtocolVersion: def({
     env: 'MCP_PROTOCOL_VERSION',
     state: 'mcp_protocol_version',
@@ -158,6 +171,7 @@ export type Settings = { [K in SettingKey]: z.output<(typeof SETTINGS)[K]['schem
   requestTimeoutSeconds: number;
   reconnectInitialDelaySeconds: number;
   reconnectMaxDelaySeconds: number;
+  localRelayPort: number;
   mcpProtocolVersion: string;
 };
 export const SETTING_KEYS = Object.keys(SETTINGS) as SettingKey[];

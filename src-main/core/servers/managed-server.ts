@@ -17,6 +17,9 @@ import {
 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import {
+  type Notification,
+  type ProgressNotification,
+  ProgressNotificationSchema,
   PromptListChangedNotificationSchema,
   ResourceListChangedNotificationSchema,
   ToolListChangedNotificationSchema,
@@ -72,7 +75,7 @@ export interface ManagedServerOptions {
 
 const STDERR_TAIL_LINES = 10;
 
-export class ManagedServer extends EventEmitter<{ status: [ServerStatus] }> {
+export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notification: [Notification] }> {
   #config: ServerConfigResult;
   #status: ServerStatus;
   #client: Client | undefined;
@@ -83,6 +86,7 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus] }> {
   #retryTimer: NodeJS.Timeout | undefined;
   #stableTimer: NodeJS.Timeout | undefined;
   #stderrTail: string[] = [];
+  readonly #progressRoutes = new Map<string, (params: ProgressNotification['params']) => void>();
   readonly #backoff: BackoffOptions;
   readonly #log: Logger;
 
@@ -115,6 +119,17 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus] }> {
   /** The connected SDK client, while the server is running. */
   get client(): Client | undefined {
     return this.#status.state === 'running' ? this.#client : undefined;
+  }
+
+  /**
+   * Routes `notifications/progress` carrying `token` to `listener` until the returned function is called.
+   * The SDK's own `onprogress` drops a progress notification that arrives just before its response (it
+   * removes the handler synchronously but dispatches notifications a microtask later); routing ourselves
+   * keeps the last step of every progress sequence.
+   */
+  routeProgress(token: string, listener: (params: ProgressNotification['params']) => void): () => void {
+    this.#progressRoutes.set(token, listener);
+    return () => this.#progressRoutes.delete(token);
   }
 
   /** Starts the server unless it is disabled or its entry is invalid (then its status says why). */
@@ -259,10 +274,22 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus] }> {
         }
       });
     };
-    const refresh = () => void this.#refreshCounts(generation);
-    client.setNotificationHandler(ToolListChangedNotificationSchema, refresh);
-    client.setNotificationHandler(ResourceListChangedNotificationSchema, refresh);
-    client.setNotificationHandler(PromptListChangedNotificationSchema, refresh);
+    // Every notification is passed on (the bridge forwards them to remote clients); list changes also
+    // refresh the counts in the status.
+    client.fallbackNotificationHandler = (notification) => {
+      if (generation === this.#generation) this.emit('notification', notification);
+      return Promise.resolve();
+    };
+    const listChanged = (notification: Notification) => {
+      void this.#refreshCounts(generation);
+      return client.fallbackNotificationHandler!(notification);
+    };
+    client.setNotificationHandler(ProgressNotificationSchema, (notification) => {
+      this.#progressRoutes.get(String(notification.params.progressToken))?.(notification.params);
+    });
+    client.setNotificationHandler(ToolListChangedNotificationSchema, listChanged);
+    client.setNotificationHandler(ResourceListChangedNotificationSchema, listChanged);
+    client.setNotificationHandler(PromptListChangedNotificationSchema, listChanged);
     await client.connect(transport, { timeout: this.options.startTimeoutMs ?? 60_000 });
     return client;
   }

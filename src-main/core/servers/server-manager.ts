@@ -4,6 +4,7 @@
 import { EventEmitter } from 'node:events';
 
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { Notification } from '@modelcontextprotocol/sdk/types.js';
 
 import type { McpConfig } from '../config/mcp-config.js';
 import type { Logger } from '../logging/log-hub.js';
@@ -20,7 +21,12 @@ export interface ServerManagerOptions {
   startTimeoutMs?: number;
 }
 
-export class ServerManager extends EventEmitter<{ status: [ServerStatus]; removed: [name: string] }> {
+export class ServerManager extends EventEmitter<{
+  status: [ServerStatus];
+  removed: [name: string];
+  /** A notification sent by a running server (list_changed, logging, resources/updated …). */
+  notification: [name: string, notification: Notification];
+}> {
   readonly #servers = new Map<string, ManagedServer>();
   #closed = false;
 
@@ -53,6 +59,7 @@ export class ServerManager extends EventEmitter<{ status: [ServerStatus]; remove
         startTimeoutMs: this.options.startTimeoutMs,
       });
       server.on('status', (status) => this.emit('status', status));
+      server.on('notification', (notification) => this.emit('notification', name, notification));
       this.#servers.set(name, server);
       if (this.options.autoStart === false) this.emit('status', server.status);
       else server.start();

@@ -1,0 +1,123 @@
+// A relay on 127.0.0.1 and a gateway agent connected to it, both in this process over real sockets.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+
+import { Gateway } from '../../src-main/core/gateway.js';
+import { LogHub } from '../../src-main/core/logging/log-hub.js';
+import { silentLogger } from '../../src-relay/relay-log.js';
+import { type RelayOptions, RelayServer } from '../../src-relay/relay-server.js';
+import { serverEverything } from './mcp-fixtures.js';
+
+export const SECRET = 'test-secret-0123456789abcdef';
+
+export async function startRelay(options: Partial<RelayOptions> = {}): Promise<RelayServer> {
+  const relay = new RelayServer({
+    host: '127.0.0.1',
+    port: 0,
+    jwtSecret: SECRET,
+    requestTimeoutMs: 20_000,
+    log: silentLogger,
+    ...options,
+  });
+  await relay.listen();
+  return relay;
+}
+
+export const slowServer = () => ({
+  command: process.execPath,
+  args: [new URL('./slow-server.mjs', import.meta.url).pathname],
+});
+
+export interface AgentFixture {
+  gateway: Gateway;
+  logs: LogHub;
+  dir: string;
+  token: string;
+  close(): Promise<void>;
+}
+
+/** A gateway agent with server-everything ("everything") and the slow server ("slow"), connected to `relay`. */
+export async function startAgent(
+  relay: RelayServer,
+  options: {
+    subject?: string;
+    env?: Record<string, string>;
+    token?: string;
+    servers?: Record<string, unknown>;
+    pingIntervalMs?: number;
+  } = {},
+): Promise<AgentFixture> {
+  const dir = await mkdtemp(join(tmpdir(), 'mcpgw-agent-'));
+  const config = join(dir, 'mcp.json');
+  await writeFile(
+    config,
+    JSON.stringify({ mcpServers: options.servers ?? { everything: serverEverything(), slow: slowServer() } }),
+  );
+  const token = options.token ?? (await relay.tokens.issue(options.subject ?? 'alice', ['*'], 60));
+  const logs = new LogHub({ level: 'debug' });
+  const gateway = await Gateway.create({
+    cwd: dir,
+    env: {
+      REMOTE_SERVER_BASE_URL: relay.url.origin,
+      REMOTE_WEBSOCKET_URL: `${relay.url.origin.replace('http', 'ws')}/connect`,
+      AGENT_JWT: token,
+      RECONNECT_INITIAL_DELAY_SECONDS: '0.2',
+      RECONNECT_MAX_DELAY_SECONDS: '1',
+      ...options.env,
+    },
+    configPath: config,
+    userDirs: { config: join(dir, 'user'), log: join(dir, 'log') },
+    logs,
+    pingIntervalMs: options.pingIntervalMs,
+  });
+  await gateway.start();
+  return {
+    gateway,
+    logs,
+    dir,
+    token,
+    async close() {
+      await gateway.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Resolves when the gateway's link reaches `state` (the current one included). */
+export function linkState(gateway: Gateway, state: string, timeoutMs = 10_000): Promise<void> {
+  if (gateway.state.state === state) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`link did not reach ${state}; it is ${JSON.stringify(gateway.state)}`)),
+      timeoutMs,
+    );
+    const check = () => {
+      if (gateway.state.state !== state) return;
+      clearTimeout(timer);
+      gateway.off('state', check);
+      resolve();
+    };
+    gateway.on('state', check);
+  });
+}
+
+/** An SDK client through the relay to `server` of `subject`. */
+export async function connectClient(
+  relay: RelayServer,
+  subject: string,
+  server: string,
+  token: string,
+): Promise<Client> {
+  const client = new Client({ name: 'e2e-client', version: '1.0.0' });
+  const url = new URL(`/${subject}/${server}/mcp`, relay.url);
+  await client.connect(
+    new StreamableHTTPClientTransport(url, {
+      requestInit: { headers: { Authorization: `Bearer ${token}` } },
+    }),
+  );
+  return client;
+}

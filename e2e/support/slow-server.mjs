@@ -1,0 +1,36 @@
+// A small stdio MCP server for tests that need to see what reached a server: it logs cancellations to
+// stderr (which the gateway logs), and can send a server-wide notification on demand.
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { z } from 'zod';
+
+const server = new McpServer({ name: 'slow-server', version: '1.0.0' }, { capabilities: { logging: {} } });
+
+server.registerTool(
+  'wait',
+  { inputSchema: { ms: z.number(), label: z.string() } },
+  async ({ ms, label }, extra) => {
+    console.error(`started: ${label}`);
+    await new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      extra.signal.addEventListener('abort', () => {
+        clearTimeout(timer);
+        console.error(`cancelled: ${label}`);
+        resolve(undefined);
+      });
+    });
+    return { content: [{ type: 'text', text: `waited for ${label}` }] };
+  },
+);
+
+server.registerTool('echo', { inputSchema: { message: z.string() } }, ({ message }) => ({
+  content: [{ type: 'text', text: message }],
+}));
+
+server.registerTool('announce', { inputSchema: {} }, async () => {
+  server.sendToolListChanged();
+  await server.server.sendLoggingMessage({ level: 'info', data: 'announced' });
+  return { content: [{ type: 'text', text: 'sent' }] };
+});
+
+await server.connect(new StdioServerTransport());

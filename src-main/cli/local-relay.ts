@@ -1,0 +1,45 @@
+// The local endpoint for the CLI: the relay embedded on 127.0.0.1, with DNS-rebinding protection (Host must
+// be a loopback name for its port) and a bearer token the gateway keeps in its runtime state.
+import { RelayServer } from '../../src-relay/relay-server.js';
+import type { LocalEndpointFactory } from '../core/bridge/local-endpoint.js';
+import type { Logger } from '../core/logging/log-hub.js';
+
+const TOKEN_MINUTES = 60 * 24 * 365;
+
+export function localRelayFactory(log: Logger): LocalEndpointFactory {
+  return async ({ port, secret, requestTimeoutMs }) => {
+    const create = async (listenPort: number) => {
+      // The Host allow-list needs the port, which is only known after listening when it is 0.
+      const hosts: string[] = [];
+      const relay = new RelayServer({
+        host: '127.0.0.1',
+        port: listenPort,
+        jwtSecret: secret,
+        requestTimeoutMs,
+        allowedHosts: hosts,
+        allowLoopbackOrigins: true,
+        log,
+      });
+      const url = await relay.listen();
+      hosts.push(`127.0.0.1:${url.port}`, `localhost:${url.port}`, `[::1]:${url.port}`);
+      return { relay, url };
+    };
+    let started: Awaited<ReturnType<typeof create>>;
+    try {
+      started = await create(port);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || port === 0) throw error;
+      started = await create(0);
+      log.warn(
+        `port ${port} is in use; the local endpoint uses ${started.url.port} instead (set LOCAL_RELAY_PORT to choose)`,
+      );
+    }
+    const { relay, url } = started;
+    return {
+      url,
+      issueToken: (subject) => relay.tokens.issue(subject, ['*'], TOKEN_MINUTES),
+      accepts: async (token) => (await relay.tokens.verify(token)).ok,
+      close: () => relay.close(),
+    };
+  };
+}

@@ -1,0 +1,344 @@
+// The agent's side of /connect: an outbound WebSocket to the relay that answers invoke frames by calling
+// the local servers. It registers, keeps the link alive with protocol pings, reconnects with jittered
+// exponential backoff, and stops (rather than retrying in a storm) when the relay refuses its token,
+// its scope, or hands its subject to another agent.
+import { EventEmitter } from 'node:events';
+
+import WebSocket from 'ws';
+
+import {
+  AGENT_FEATURES,
+  CLOSE,
+  type InvokeFrame,
+  type JsonRpcMessage,
+  RelayFrame,
+  type ServerSummary,
+} from '../../../src-shared/wire.js';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../logging/log-hub.js';
+import type { Dispatcher } from './dispatcher.js';
+
+export type BridgeState =
+  | { state: 'stopped' }
+  | { state: 'connecting'; attempt: number; nextRetryAt?: number; lastError?: string }
+  | { state: 'connected'; since: number; endpoints: Record<string, string> }
+  | { state: 'needs-login'; reason: string }
+  | { state: 'error'; reason: string };
+
+export interface BridgeClientOptions {
+  /** wss://…/connect (ws:// only to a loopback host). */
+  url: URL;
+  /** The agent JWT; asked for on every connect so a refreshed token is used. */
+  token: () => string | Promise<string>;
+  subject: string;
+  /** Server names to announce, already limited to the token's scope. Read on every connect. */
+  capabilities: () => string[];
+  servers: () => ServerSummary[];
+  dispatcher: Dispatcher;
+  /** The local call's budget: the relay's REQUEST_TIMEOUT_SECONDS less one second. */
+  requestTimeoutMs: number;
+  reconnect: { initialMs: number; maxMs: number; stableMs?: number };
+  ping?: { intervalMs: number };
+  /** Where the relay serves clients, for endpoint URLs when it does not say (the existing remote). */
+  publicBaseUrl?: URL;
+  agentInfo: { name: string; version: string };
+  maxFrameBytes?: number;
+  log: Logger;
+  /** Seam for tests and proxies. */
+  connect?: (url: URL, options: WebSocket.ClientOptions) => WebSocket;
+}
+
+const DEFAULT_MAX_FRAME = 16 * 1024 * 1024;
+
+/** Refuses plain ws:// unless the host is loopback (COMPAT.md): a token must never cross a network in clear. */
+export function checkRelayUrl(url: URL): string | undefined {
+  if (url.protocol === 'wss:') return undefined;
+  if (url.protocol !== 'ws:') return `the relay URL must start with wss:// (got ${url.protocol}//)`;
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  if (host === 'localhost' || host === '::1' || /^127\./.test(host)) return undefined;
+  return `refusing ws://${url.host}: an unencrypted connection would expose the token. Use wss:// (or a loopback host).`;
+}
+
+interface InFlight {
+  controller: AbortController;
+  server: string;
+  rpcId: JsonRpcMessage['id'];
+}
+
+export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
+  #state: BridgeState = { state: 'stopped' };
+  #ws: WebSocket | undefined;
+  #attempt = 0;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #pingTimer: NodeJS.Timeout | undefined;
+  #stableTimer: NodeJS.Timeout | undefined;
+  #running = false;
+  readonly #inFlight = new Map<string, InFlight>();
+  readonly #log: Logger;
+
+  constructor(private readonly options: BridgeClientOptions) {
+    super();
+    this.#log = options.log;
+  }
+
+  get state(): BridgeState {
+    return this.#state;
+  }
+
+  /** Calls in progress (for tests and status). */
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  start(): void {
+    const problem = checkRelayUrl(this.options.url);
+    if (problem) return this.#set({ state: 'error', reason: problem });
+    this.#running = true;
+    this.#attempt = 0;
+    void this.#connect();
+  }
+
+  /** Re-registers (reconnects at once), e.g. after the set of servers to announce changed. */
+  reconnectNow(reason: string): void {
+    if (!this.#running) return;
+    this.#log.info(`reconnecting: ${reason}`);
+    if (this.#ws) this.#ws.close(1000, reason.slice(0, 100));
+    else {
+      clearTimeout(this.#retryTimer);
+      void this.#connect();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#running = false;
+    clearTimeout(this.#retryTimer);
+    const ws = this.#ws;
+    if (ws && ws.readyState !== WebSocket.CLOSED) {
+      const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
+      ws.close(1000, 'agent stopping');
+      // A relay that never answers the close handshake must not hold up shutdown.
+      const timer = setTimeout(() => ws.terminate(), 2000);
+      await closed;
+      clearTimeout(timer);
+    }
+    this.#cleanupConnection('the agent is stopping');
+    this.#set({ state: 'stopped' });
+  }
+
+  async #connect(): Promise<void> {
+    if (!this.#running) return;
+    const { url } = this.options;
+    this.#set({ state: 'connecting', attempt: this.#attempt });
+    let token: string;
+    try {
+      token = await this.options.token();
+    } catch (error) {
+      this.#set({ state: 'needs-login', reason: errorMessage(error) });
+      return;
+    }
+    if (!this.#running) return;
+    const wsOptions: WebSocket.ClientOptions = {
+      headers: { Authorization: `Bearer ${token}` },
+      maxPayload: this.options.maxFrameBytes ?? DEFAULT_MAX_FRAME,
+      handshakeTimeout: 15_000,
+      perMessageDeflate: false,
+    };
+    const ws = this.options.connect?.(url, wsOptions) ?? new WebSocket(url, wsOptions);
+    this.#ws = ws;
+    let authRefused: string | undefined;
+
+    ws.on('unexpected-response', (_req, res) => {
+      const status = res.statusCode ?? 0;
+      if (status === 401 || status === 403) authRefused = `the relay refused the token (HTTP ${status})`;
+      this.#log.warn(`relay answered the upgrade with HTTP ${status}`);
+      res.resume();
+      ws.terminate();
+    });
+    ws.on('open', () => this.#opened(ws));
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) return this.#log.warn('ignoring a binary frame from the relay');
+      this.#onFrame(ws, (data as Buffer).toString('utf8'));
+    });
+    ws.on('pong', () => ((ws as WebSocket & { awaitingPong?: boolean }).awaitingPong = false));
+    ws.on('error', (error) => this.#log.debug(`connection error: ${error.message}`));
+    ws.on('close', (code, reasonBuffer) => this.#closed(ws, code, reasonBuffer.toString(), authRefused));
+  }
+
+  #opened(ws: WebSocket): void {
+    const capabilities = this.options.capabilities();
+    const register = {
+      type: 'register',
+      subject: this.options.subject,
+      capabilities,
+      agent: this.options.agentInfo,
+      features: [...AGENT_FEATURES],
+      servers: this.options.servers().filter((s) => capabilities.includes(s.name)),
+    };
+    ws.send(JSON.stringify(register));
+    const base = this.options.publicBaseUrl;
+    const endpoints = Object.fromEntries(
+      capabilities.map((name) => [
+        name,
+        base ? new URL(`${encodeURIComponent(this.options.subject)}/${name}/mcp`, withSlash(base)).href : '',
+      ]),
+    );
+    this.#log.info(
+      `connected to ${this.options.url.origin} as ${this.options.subject}; serving ${capabilities.join(', ') || 'no servers'}`,
+    );
+    this.#set({ state: 'connected', since: Date.now(), endpoints });
+    clearTimeout(this.#stableTimer);
+    this.#stableTimer = setTimeout(
+      () => (this.#attempt = 0),
+      this.options.reconnect.stableMs ?? 10_000,
+    ).unref();
+    // Protocol pings; a ping still unanswered at the next tick means the link is dead (sleep/wake, Wi-Fi
+    // change): terminate and reconnect. Detection takes at most two intervals.
+    const intervalMs = this.options.ping?.intervalMs ?? 20_000;
+    const tracked = ws as WebSocket & { awaitingPong?: boolean };
+    this.#pingTimer = setInterval(() => {
+      if (tracked.awaitingPong) {
+        this.#log.warn(`no pong from the relay within ${intervalMs} ms; reconnecting`);
+        ws.terminate();
+        return;
+      }
+      tracked.awaitingPong = true;
+      ws.ping();
+    }, intervalMs);
+  }
+
+  #onFrame(ws: WebSocket, text: string): void {
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      this.#log.warn(`ignoring a frame that is not JSON (${text.length} bytes)`);
+      return;
+    }
+    const type = (json as { type?: unknown } | null)?.type;
+    const parsed = RelayFrame.safeParse(json);
+    if (!parsed.success) {
+      if (type === 'invoke' || type === 'cancel' || type === 'registered') {
+        this.#log.warn(`ignoring a malformed ${type} frame: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+        const requestId = (json as { request_id?: unknown }).request_id;
+        if (type === 'invoke' && typeof requestId === 'string') {
+          this.#send(ws, {
+            type: 'result',
+            request_id: requestId,
+            result: { ok: false, error: 'malformed invoke frame' },
+          });
+        }
+      } else {
+        this.#log.debug(`ignoring a frame of unknown type ${JSON.stringify(type)}`);
+      }
+      return;
+    }
+    const frame = parsed.data;
+    if (frame.type === 'invoke') void this.#invoke(ws, frame);
+    else if (frame.type === 'cancel')
+      this.#inFlight
+        .get(frame.request_id)
+        ?.controller.abort(new Error(frame.reason ?? 'cancelled by the client'));
+    else if (frame.endpoints && this.#state.state === 'connected') {
+      this.#set({ ...this.#state, endpoints: { ...this.#state.endpoints, ...frame.endpoints } });
+    }
+  }
+
+  async #invoke(ws: WebSocket, frame: InvokeFrame): Promise<void> {
+    const server = (frame.mcp_server ?? frame.capability)!;
+    const { payload, request_id } = frame;
+    // Compat: the existing remote forwards a client's notifications/cancelled verbatim.
+    if (payload.method === 'notifications/cancelled') {
+      const target = (payload.params as { requestId?: unknown } | undefined)?.requestId;
+      for (const call of this.#inFlight.values()) {
+        if (call.server === server && call.rpcId === target)
+          call.controller.abort(new Error('cancelled by the client'));
+      }
+    }
+    const controller = new AbortController();
+    this.#inFlight.set(request_id, { controller, server, rpcId: payload.id });
+    try {
+      const result = await this.options.dispatcher.handle(server, payload, {
+        signal: controller.signal,
+        timeoutMs: this.options.requestTimeoutMs,
+        notify: (notification) =>
+          this.#send(ws, { type: 'notification', mcp_server: server, request_id, payload: notification }),
+      });
+      this.#send(ws, { type: 'result', request_id, result });
+    } finally {
+      this.#inFlight.delete(request_id);
+    }
+  }
+
+  /** Forwards a notification of a local server that belongs to no request (list_changed, logging …). */
+  notify(server: string, payload: JsonRpcMessage): void {
+    if (this.#ws && this.#state.state === 'connected')
+      this.#send(this.#ws, { type: 'notification', mcp_server: server, payload });
+  }
+
+  /** Tells the relay the servers' current summaries (extension; older relays ignore it). */
+  sendServers(servers: ServerSummary[]): void {
+    if (this.#ws && this.#state.state === 'connected') this.#send(this.#ws, { type: 'servers', servers });
+  }
+
+  #send(ws: WebSocket, frame: object): void {
+    if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(frame));
+  }
+
+  #closed(ws: WebSocket, code: number, reason: string, authRefused: string | undefined): void {
+    if (ws !== this.#ws) return;
+    this.#ws = undefined;
+    this.#cleanupConnection(`the connection to the relay closed (${code}${reason ? ` ${reason}` : ''})`);
+    if (!this.#running) return;
+    if (authRefused || code === CLOSE.unauthorized) {
+      const why = authRefused ?? `the relay refused the token (${code}${reason ? ` ${reason}` : ''})`;
+      this.#log.error(`${why}. Sign in again or set a new AGENT_JWT.`);
+      this.#running = false;
+      return this.#set({ state: 'needs-login', reason: why });
+    }
+    if (code === CLOSE.forbidden) {
+      const why = `the relay refused the registration: ${reason || 'forbidden'}`;
+      this.#log.error(`${why}. Check SUBJECT and CAPABILITIES against the token.`);
+      this.#running = false;
+      return this.#set({ state: 'error', reason: why });
+    }
+    if (code === CLOSE.superseded) {
+      const why = `another agent connected with subject "${this.options.subject}" and took over`;
+      this.#log.error(`${why}; this one stops. Run only one agent per subject.`);
+      this.#running = false;
+      return this.#set({ state: 'error', reason: why });
+    }
+    this.#scheduleReconnect(
+      code === 1000 && reason
+        ? `closed: ${reason}`
+        : `connection lost (${code}${reason ? ` ${reason}` : ''})`,
+    );
+  }
+
+  #scheduleReconnect(lastError: string): void {
+    const { initialMs, maxMs } = this.options.reconnect;
+    // Jitter spreads reconnecting agents after a relay restart; every delay stays within [initial, max].
+    const cap = Math.min(maxMs, initialMs * 2 ** (this.#attempt + 1));
+    const delay = lastError.startsWith('closed: ') ? 0 : initialMs + Math.random() * (cap - initialMs);
+    this.#attempt++;
+    this.#log.info(`${lastError}; reconnecting in ${(delay / 1000).toFixed(2)} s`);
+    this.#set({ state: 'connecting', attempt: this.#attempt, nextRetryAt: Date.now() + delay, lastError });
+    this.#retryTimer = setTimeout(() => void this.#connect(), delay);
+  }
+
+  /** Stops the timers of a connection and aborts every call still running for it: nothing hangs. */
+  #cleanupConnection(reason: string): void {
+    clearInterval(this.#pingTimer);
+    clearTimeout(this.#stableTimer);
+    for (const call of this.#inFlight.values()) call.controller.abort(new Error(reason));
+    this.#inFlight.clear();
+  }
+
+  #set(state: BridgeState): void {
+    this.#state = state;
+    this.emit('state', state);
+  }
+}
+
+function withSlash(url: URL): URL {
+  return url.href.endsWith('/') ? url : new URL(`${url.href}/`);
+}

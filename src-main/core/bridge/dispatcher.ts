@@ -1,0 +1,123 @@
+// Answers one JSON-RPC message from a remote client by calling a local server's SDK session. Every
+// client→server MCP method goes through: initialize is answered from the local server's own initialize
+// result; everything else is forwarded as-is with the caller's id restored, its progress reported back
+// under the caller's own progress token, and its cancellation passed on.
+import { McpError } from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
+
+import type { JsonRpcMessage } from '../../../src-shared/wire.js';
+import { SUPPORTED_PROTOCOL_VERSIONS } from '../../../src-shared/wire.js';
+import { errorMessage } from '../errors.js';
+import type { ServerManager } from '../servers/server-manager.js';
+
+/** Results are passed through untouched: the remote client validates them, not us. */
+const AnyResult = z.looseObject({});
+
+export interface InvokeContext {
+  signal: AbortSignal;
+  timeoutMs: number;
+  /** Sends a notification that belongs to this request (progress) back to the caller. */
+  notify(payload: JsonRpcMessage): void;
+}
+
+/** The JSON-RPC error for an agent-side failure; -32000 as the existing agent uses. */
+const rpcError = (id: JsonRpcMessage['id'], code: number, message: string, data?: unknown) => ({
+  jsonrpc: '2.0' as const,
+  id: id ?? null,
+  error: data === undefined ? { code, message } : { code, message, data },
+});
+
+export class Dispatcher {
+  #progressSeq = 0;
+
+  constructor(
+    private readonly servers: ServerManager,
+    private readonly defaultProtocolVersion: string,
+  ) {}
+
+  /**
+   * The `result` of a result frame: the JSON-RPC response for a request, `{}` for a notification,
+   * `{ok: false, error}` when the server is unknown (compat).
+   */
+  async handle(
+    serverName: string,
+    payload: JsonRpcMessage,
+    ctx: InvokeContext,
+  ): Promise<Record<string, unknown>> {
+    const server = this.servers.get(serverName);
+    if (!server) {
+      const known = this.servers.list().map((s) => s.name);
+      return {
+        ok: false,
+        error: `unknown server "${serverName}"; this agent serves: ${known.join(', ') || 'none'}`,
+      };
+    }
+    const { id, method } = payload;
+    // Notifications (no id) and stray responses get no answer; the SDK session already sent `initialized`,
+    // and cancellations are handled by the bridge, which knows which call they name.
+    if (id === undefined || id === null || method === undefined) return {};
+
+    const client = server.client;
+    if (!client) {
+      const status = server.status;
+      const why = status.lastError ? `: ${status.lastError}` : '';
+      return rpcError(id, -32000, `server "${serverName}" is not running (${status.state}${why})`);
+    }
+    try {
+      if (method === 'initialize') {
+        const requested = (payload.params as { protocolVersion?: unknown } | undefined)?.protocolVersion;
+        const protocolVersion = SUPPORTED_PROTOCOL_VERSIONS.includes(requested as never)
+          ? (requested as string)
+          : this.defaultProtocolVersion;
+        const instructions = client.getInstructions();
+        return {
+          jsonrpc: '2.0',
+          id,
+          result: {
+            protocolVersion,
+            capabilities: client.getServerCapabilities() ?? {},
+            serverInfo: client.getServerVersion() ?? { name: serverName, version: '0' },
+            ...(instructions === undefined ? {} : { instructions }),
+          },
+        };
+      }
+      if (method === 'ping') return { jsonrpc: '2.0', id, result: {} };
+
+      let params = payload.params as { _meta?: { progressToken?: string | number } } | undefined;
+      const progressToken = params?._meta?.progressToken;
+      let unroute: (() => void) | undefined;
+      if (progressToken !== undefined) {
+        // Our own token on the local request (callers' tokens could collide); progress goes back to the
+        // caller under its own token.
+        const localToken = `gw-progress-${++this.#progressSeq}`;
+        params = { ...params, _meta: { ...params?._meta, progressToken: localToken } };
+        unroute = server.routeProgress(localToken, (progress) =>
+          ctx.notify({
+            jsonrpc: '2.0',
+            method: 'notifications/progress',
+            params: { ...progress, progressToken },
+          }),
+        );
+      }
+      try {
+        const result = await client.request(
+          { method, params: params as Record<string, unknown> | undefined },
+          AnyResult,
+          {
+            signal: ctx.signal,
+            timeout: ctx.timeoutMs,
+          },
+        );
+        return { jsonrpc: '2.0', id, result };
+      } finally {
+        unroute?.();
+      }
+    } catch (error) {
+      // McpError prefixes "MCP error <code>: " to the server's own message; the caller gets the original.
+      if (error instanceof McpError) {
+        return rpcError(id, error.code, error.message.replace(/^MCP error -?\d+: /, ''), error.data);
+      }
+      return rpcError(id, -32000, errorMessage(error));
+    }
+  }
+}

@@ -1,0 +1,180 @@
+// One agent connected to the relay over /connect: its registration, the calls in flight to it, and the
+// routing of what it sends back (results, and notifications tied to a call or to a server).
+import { randomUUID } from 'node:crypto';
+
+import type WebSocket from 'ws';
+
+import {
+  AgentFrame,
+  CLOSE,
+  type JsonRpcMessage,
+  type RegisterFrame,
+  type ServerSummary,
+} from '../src-shared/wire.js';
+import type { RelayLogger } from './relay-log.js';
+
+export class InvokeError extends Error {
+  constructor(
+    readonly kind: 'timeout' | 'disconnected' | 'busy',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+interface Pending {
+  resolve(result: Record<string, unknown>): void;
+  reject(error: InvokeError): void;
+  onNotification?: (payload: JsonRpcMessage) => void;
+  timer: NodeJS.Timeout;
+  server: string;
+  rpcId: JsonRpcMessage['id'];
+}
+
+export interface InvokeOptions {
+  timeoutMs: number;
+  onNotification?: (payload: JsonRpcMessage) => void;
+}
+
+export class AgentConnection {
+  readonly subject: string;
+  readonly capabilities: ReadonlySet<string>;
+  readonly features: ReadonlySet<string>;
+  readonly agent?: { name: string; version: string };
+  readonly connectedAt = Date.now();
+  servers: ServerSummary[];
+  readonly #pending = new Map<string, Pending>();
+  #closed = false;
+
+  constructor(
+    readonly ws: WebSocket,
+    register: RegisterFrame,
+    /** The token's revocation id, so revoking it disconnects this agent. */
+    readonly tokenId: string,
+    private readonly options: {
+      log: RelayLogger;
+      maxInFlight: number;
+      onServerNotification(agent: AgentConnection, server: string, payload: JsonRpcMessage): void;
+    },
+  ) {
+    this.subject = register.subject;
+    this.capabilities = new Set(register.capabilities);
+    this.features = new Set(register.features ?? []);
+    this.agent = register.agent;
+    this.servers = register.servers ?? [];
+  }
+
+  get inFlight(): number {
+    return this.#pending.size;
+  }
+
+  /** Sends an invoke and resolves with the agent's result object. */
+  invoke(server: string, payload: JsonRpcMessage, options: InvokeOptions): Promise<Record<string, unknown>> {
+    if (this.#closed) return Promise.reject(new InvokeError('disconnected', 'the agent disconnected'));
+    if (this.#pending.size >= this.options.maxInFlight) {
+      return Promise.reject(
+        new InvokeError('busy', `the agent has ${this.#pending.size} calls in flight; try again shortly`),
+      );
+    }
+    const requestId = randomUUID();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(requestId);
+        this.cancel(requestId, 'timed out');
+        reject(
+          new InvokeError(
+            'timeout',
+            `the agent did not answer within ${Math.round(options.timeoutMs / 1000)} s`,
+          ),
+        );
+      }, options.timeoutMs);
+      this.#pending.set(requestId, {
+        resolve,
+        reject,
+        onNotification: options.onNotification,
+        timer,
+        server,
+        rpcId: payload.id,
+      });
+      this.ws.send(JSON.stringify({ type: 'invoke', request_id: requestId, mcp_server: server, payload }));
+    });
+  }
+
+  /** Aborts the call a client's `notifications/cancelled` names (by its JSON-RPC id). */
+  cancelByRpcId(server: string, rpcId: unknown, reason: string): boolean {
+    for (const [requestId, pending] of this.#pending) {
+      if (pending.server === server && pending.rpcId === rpcId) {
+        this.cancel(requestId, reason);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Tells an agent that understands `cancel` to abort a call. */
+  cancel(requestId: string, reason: string): void {
+    if (this.features.has('cancel') && !this.#closed) {
+      this.ws.send(JSON.stringify({ type: 'cancel', request_id: requestId, reason }));
+    }
+  }
+
+  /** Handles one text frame; returns false when the frame breaks the protocol (the caller closes 1008). */
+  handleFrame(text: string): boolean {
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      return false;
+    }
+    const type = (json as { type?: unknown } | null)?.type;
+    const parsed = AgentFrame.safeParse(json);
+    if (!parsed.success) {
+      if (type === 'result' || type === 'notification' || type === 'servers' || type === 'register')
+        return false;
+      this.options.log.debug(
+        `agent ${this.subject}: ignoring a frame of unknown type ${JSON.stringify(type)}`,
+      );
+      return true;
+    }
+    const frame = parsed.data;
+    switch (frame.type) {
+      case 'result': {
+        const pending = this.#pending.get(frame.request_id);
+        if (!pending) return true; // timed out or cancelled already
+        this.#pending.delete(frame.request_id);
+        clearTimeout(pending.timer);
+        pending.resolve(frame.result);
+        return true;
+      }
+      case 'notification':
+        if (frame.request_id) this.#pending.get(frame.request_id)?.onNotification?.(frame.payload);
+        else if (this.capabilities.has(frame.mcp_server))
+          this.options.onServerNotification(this, frame.mcp_server, frame.payload);
+        return true;
+      case 'servers':
+        this.servers = frame.servers;
+        return true;
+      case 'register':
+        this.options.log.warn(`agent ${this.subject}: ignoring a second register frame`);
+        return true;
+    }
+  }
+
+  /** Fails every call in flight; the socket is closed by the caller or already gone. */
+  closed(reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const pending of this.#pending.values()) {
+      clearTimeout(pending.timer);
+      pending.reject(new InvokeError('disconnected', reason));
+    }
+    this.#pending.clear();
+  }
+
+  close(code: number, reason: string): void {
+    this.closed(reason);
+    this.ws.close(code, reason);
+  }
+}
+
+export { CLOSE };

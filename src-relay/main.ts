@@ -1,0 +1,62 @@
+// `mcpassistant-relay`: the self-hostable relay. Configured by environment variables (see README,
+// "Self-hosting the relay"), optionally from a .env file in the working directory.
+import { readFileSync } from 'node:fs';
+
+import { parse as parseDotenv } from 'dotenv';
+
+import { relayOptionsFromEnv } from './relay-config.js';
+import { consoleLogger } from './relay-log.js';
+import { RelayServer } from './relay-server.js';
+
+const HELP = `Usage: mcpassistant-relay
+
+Runs the MCP Assistant relay: agents connect to wss://<host>/connect, MCP clients use
+https://<host>/<subject>/<server>/mcp. Configured by environment variables (or .env):
+
+  JWT_SECRET                  required; signs and verifies agent tokens (HS256)
+  HOST, PORT                  where to listen (default 0.0.0.0:8000)
+  PUBLIC_BASE_URL             the https:// URL clients use, for the endpoint URLs reported to agents
+  REQUEST_TIMEOUT_SECONDS     how long a call may take (default 20)
+  ALLOW_UNAUTH_MCP_TRANSPORT  let MCP clients in without a bearer token (default false)
+  JWT_FALLBACK_ENABLED        serve POST /manage/jwt/issue (default false)
+  JWT_ISSUER, JWT_AUDIENCE    required iss / aud of tokens, when set
+  ALLOWED_ORIGINS             comma-separated browser origins allowed on the MCP routes
+  MAX_BODY_BYTES, MAX_FRAME_BYTES, MAX_IN_FLIGHT_PER_AGENT, LOG_LEVEL
+`;
+
+function loadEnv(): Record<string, string | undefined> {
+  try {
+    return { ...parseDotenv(readFileSync('.env', 'utf8')), ...process.env };
+  } catch {
+    return process.env;
+  }
+}
+
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  process.stdout.write(HELP);
+  process.exit(0);
+}
+
+let options;
+try {
+  options = relayOptionsFromEnv(loadEnv());
+} catch (error) {
+  process.stderr.write(`mcpassistant-relay: invalid configuration\n${(error as Error).message}\n`);
+  process.exit(3);
+}
+const log = consoleLogger(options.logLevel);
+const relay = new RelayServer({ ...options, log });
+const url = await relay.listen();
+log.info(`mcpassistant-relay listening on ${url.href} (agents: ${url.href.replace(/^http/, 'ws')}connect)`);
+if (options.allowUnauthMcp)
+  log.warn('ALLOW_UNAUTH_MCP_TRANSPORT=true: anyone who can reach this relay can call every agent');
+
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    log.info(`${signal}: stopping`);
+    void relay.close().then(() => process.exit(0));
+  });
+}

@@ -1,0 +1,149 @@
+// MCP sessions of the relay's Streamable HTTP endpoint. The agent keeps one SDK session per local server;
+// a relay session is the remote client's view: its negotiated version, its open SSE streams, and a bounded
+// log of the events sent on them so that a client that lost a stream can resume with Last-Event-ID.
+import { randomUUID } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+
+import { writeEvent, writeKeepAlive } from './sse-stream.js';
+
+const EVENT_LOG_SIZE = 500;
+
+interface LoggedEvent {
+  seq: number;
+  stream: string;
+  data: string;
+}
+
+export class McpSession {
+  readonly id = randomUUID();
+  protocolVersion: string | undefined;
+  lastSeen = Date.now();
+  #seq = 0;
+  readonly #log: LoggedEvent[] = [];
+  /** Open responses by stream key: 'get' for the standalone GET stream, 'post:<n>' for a POST's stream. */
+  readonly streams = new Map<string, ServerResponse>();
+  /** POST streams whose final response was sent: once replayed, a resumed stream ends. */
+  readonly #finished = new Set<string>();
+  #postCount = 0;
+
+  constructor(
+    readonly subject: string,
+    readonly server: string,
+  ) {}
+
+  newPostStream(): string {
+    return `post:${++this.#postCount}`;
+  }
+
+  nextSeq(): number {
+    return ++this.#seq;
+  }
+
+  /** Records and, if that stream is open, writes one message. `final` ends a POST stream. */
+  send(stream: string, message: object, final = false): void {
+    const data = JSON.stringify(message);
+    const seq = ++this.#seq;
+    this.#log.push({ seq, stream, data });
+    if (this.#log.length > EVENT_LOG_SIZE) this.#log.shift();
+    const res = this.streams.get(stream);
+    if (final) this.#finished.add(stream);
+    if (!res || res.writableEnded) return;
+    writeEvent(res, data, seq);
+    if (final) {
+      this.streams.delete(stream);
+      res.end();
+    }
+  }
+
+  /**
+   * Re-attaches `res` to the stream the event `lastEventId` was sent on, replaying what came after it.
+   * Returns false when that event is unknown (too old, or another session's).
+   */
+  resume(lastEventId: number, res: ServerResponse): boolean {
+    const anchor = this.#log.find((e) => e.seq === lastEventId);
+    if (!anchor && lastEventId !== 0) return false;
+    const stream = anchor?.stream ?? 'get';
+    for (const event of this.#log)
+      if (event.stream === stream && event.seq > lastEventId) writeEvent(res, event.data, event.seq);
+    if (this.#finished.has(stream)) {
+      res.end();
+      return true;
+    }
+    this.attach(stream, res);
+    return true;
+  }
+
+  attach(stream: string, res: ServerResponse): void {
+    const previous = this.streams.get(stream);
+    if (previous && previous !== res && !previous.writableEnded) previous.end();
+    this.streams.set(stream, res);
+    res.on('close', () => {
+      if (this.streams.get(stream) === res) this.streams.delete(stream);
+      this.lastSeen = Date.now();
+    });
+  }
+
+  keepAlive(): void {
+    for (const res of this.streams.values()) if (!res.writableEnded) writeKeepAlive(res);
+  }
+
+  close(): void {
+    for (const res of this.streams.values()) if (!res.writableEnded) res.end();
+    this.streams.clear();
+  }
+}
+
+export class SessionStore {
+  readonly #sessions = new Map<string, McpSession>();
+
+  constructor(private readonly idleMs: number) {}
+
+  create(subject: string, server: string): McpSession {
+    const session = new McpSession(subject, server);
+    this.#sessions.set(session.id, session);
+    return session;
+  }
+
+  get(id: string): McpSession | undefined {
+    return this.#sessions.get(id);
+  }
+
+  delete(id: string): boolean {
+    const session = this.#sessions.get(id);
+    session?.close();
+    return this.#sessions.delete(id);
+  }
+
+  /** Sessions of one agent's server, for server-wide notifications. */
+  *of(subject: string, server: string): Iterable<McpSession> {
+    for (const session of this.#sessions.values())
+      if (session.subject === subject && session.server === server) yield session;
+  }
+
+  all(): Iterable<McpSession> {
+    return this.#sessions.values();
+  }
+
+  get size(): number {
+    return this.#sessions.size;
+  }
+
+  /** Keep-alives on every open stream, and expiry of sessions idle for too long with no stream open. */
+  tick(now = Date.now()): void {
+    for (const [id, session] of this.#sessions) {
+      if (session.streams.size === 0 && now - session.lastSeen > this.idleMs) {
+        session.close();
+        this.#sessions.delete(id);
+      } else {
+        session.keepAlive();
+      }
+    }
+  }
+
+  closeAll(): void {
+    for (const session of this.#sessions.values()) session.close();
+    this.#sessions.clear();
+  }
+}
+
+export { writeKeepAlive };

@@ -1,0 +1,74 @@
+// The relay's configuration from its environment (and a .env in the working directory), with the existing
+// remote's names (COMPAT.md) so it is a drop-in replacement. One difference on purpose:
+// ALLOW_UNAUTH_MCP_TRANSPORT defaults to false here.
+import { z } from 'zod';
+
+import type { RelayOptions } from './relay-server.js';
+
+const bool = z.preprocess(
+  (v) => (typeof v === 'string' ? /^(1|true|yes|on)$/i.test(v.trim()) : v),
+  z.boolean(),
+);
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+const list = z.preprocess(
+  (v) =>
+    typeof v === 'string'
+      ? v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : v,
+  z.array(z.string()),
+);
+
+export const RelayEnv = z.object({
+  JWT_SECRET: z
+    .string({ error: 'JWT_SECRET is required: the secret that signs and verifies agent tokens' })
+    .min(16, 'JWT_SECRET must be at least 16 characters'),
+  JWT_ALGORITHM: z.enum(['HS256', 'HS384', 'HS512']).default('HS256'),
+  JWT_ISSUER: z.string().min(1).optional(),
+  JWT_AUDIENCE: z.string().min(1).optional(),
+  REQUEST_TIMEOUT_SECONDS: z.coerce.number().min(1).default(20),
+  ALLOW_UNAUTH_MCP_TRANSPORT: bool.default(false),
+  JWT_FALLBACK_ENABLED: bool.default(false),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  PORT: int(0, 65535).default(8000),
+  PUBLIC_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
+  ALLOWED_ORIGINS: list.default([]),
+  MAX_BODY_BYTES: int(1024).default(4 * 1024 * 1024),
+  MAX_FRAME_BYTES: int(1024).default(16 * 1024 * 1024),
+  MAX_IN_FLIGHT_PER_AGENT: int(1).default(256),
+  LOG_LEVEL: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
+});
+export type RelayEnv = z.infer<typeof RelayEnv>;
+
+/** Relay options from an environment; throws an Error whose message lists every problem, one per line. */
+export function relayOptionsFromEnv(
+  env: Record<string, string | undefined>,
+): Omit<RelayOptions, 'log'> & { logLevel: RelayEnv['LOG_LEVEL'] } {
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = RelayEnv.safeParse(cleaned);
+  if (!parsed.success) {
+    throw new Error(
+      parsed.error.issues.map((i) => `${i.path.join('.') || 'environment'}: ${i.message}`).join('\n'),
+    );
+  }
+  const e = parsed.data;
+  return {
+    host: e.HOST,
+    port: e.PORT,
+    jwtSecret: e.JWT_SECRET,
+    jwtAlgorithm: e.JWT_ALGORITHM,
+    jwtIssuer: e.JWT_ISSUER,
+    jwtAudience: e.JWT_AUDIENCE,
+    requestTimeoutMs: e.REQUEST_TIMEOUT_SECONDS * 1000,
+    allowUnauthMcp: e.ALLOW_UNAUTH_MCP_TRANSPORT,
+    jwtFallbackEnabled: e.JWT_FALLBACK_ENABLED,
+    publicBaseUrl: e.PUBLIC_BASE_URL,
+    allowedOrigins: e.ALLOWED_ORIGINS,
+    maxBodyBytes: e.MAX_BODY_BYTES,
+    maxFrameBytes: e.MAX_FRAME_BYTES,
+    maxInFlightPerAgent: e.MAX_IN_FLIGHT_PER_AGENT,
+    logLevel: e.LOG_LEVEL,
+  };
+}

@@ -1,0 +1,108 @@
+// Verifying and issuing the relay's JWTs (HS256 with JWT_SECRET by default, as the existing remote does).
+// Tokens from the existing remote (sub, role, capabilities, exp) are accepted as they are; ours also carry
+// iss, aud, iat and a jti, and iss/aud are checked when configured. Revocation is by jti, or by the token's
+// hash for tokens that have none.
+import { createHash, randomUUID } from 'node:crypto';
+
+import { decodeJwt, errors as joseErrors, jwtVerify, SignJWT } from 'jose';
+
+export interface TokenClaims {
+  sub: string;
+  role?: string;
+  capabilities: string[];
+  exp?: number;
+  jti?: string;
+}
+
+export type Verified = { ok: true; claims: TokenClaims; id: string } | { ok: false; error: string };
+
+export interface TokenAuthorityOptions {
+  secret: string;
+  algorithm?: string;
+  issuer?: string;
+  audience?: string;
+}
+
+export class TokenAuthority {
+  readonly #key: Uint8Array;
+  readonly #revoked = new Set<string>();
+  readonly #onRevoke = new Set<(id: string) => void>();
+
+  constructor(private readonly options: TokenAuthorityOptions) {
+    this.#key = new TextEncoder().encode(options.secret);
+  }
+
+  /** A stable id for revocation: the jti, else a hash of the token. */
+  static idOf(token: string, claims?: { jti?: unknown }): string {
+    return typeof claims?.jti === 'string'
+      ? `jti:${claims.jti}`
+      : `sha256:${createHash('sha256').update(token).digest('hex')}`;
+  }
+
+  async verify(token: string): Promise<Verified> {
+    try {
+      const { payload } = await jwtVerify(token, this.#key, {
+        algorithms: [this.options.algorithm ?? 'HS256'],
+        issuer: this.options.issuer,
+        audience: this.options.audience,
+      });
+      if (typeof payload.sub !== 'string' || !payload.sub)
+        return { ok: false, error: 'the token has no subject (sub)' };
+      const id = TokenAuthority.idOf(token, payload);
+      if (this.#revoked.has(id)) return { ok: false, error: 'the token was revoked' };
+      const capabilities = Array.isArray(payload['capabilities'])
+        ? payload['capabilities'].filter((c): c is string => typeof c === 'string')
+        : [];
+      const role = typeof payload['role'] === 'string' ? payload['role'] : undefined;
+      return {
+        ok: true,
+        id,
+        claims: { sub: payload.sub, role, capabilities, exp: payload.exp, jti: payload.jti },
+      };
+    } catch (error) {
+      if (error instanceof joseErrors.JWTExpired) return { ok: false, error: 'the token has expired' };
+      if (error instanceof joseErrors.JWTClaimValidationFailed)
+        return { ok: false, error: `the token's ${error.claim} is not accepted here` };
+      return { ok: false, error: 'the token is not valid for this relay' };
+    }
+  }
+
+  async issue(subject: string, capabilities: string[], expiryMinutes: number): Promise<string> {
+    let jwt = new SignJWT({ role: 'agent', capabilities })
+      .setProtectedHeader({ alg: this.options.algorithm ?? 'HS256' })
+      .setSubject(subject)
+      .setIssuedAt()
+      .setJti(randomUUID())
+      .setExpirationTime(`${expiryMinutes}m`);
+    if (this.options.issuer) jwt = jwt.setIssuer(this.options.issuer);
+    if (this.options.audience) jwt = jwt.setAudience(this.options.audience);
+    return jwt.sign(this.#key);
+  }
+
+  /** Revokes a token this relay signed. Returns false for a token it cannot verify the signature of. */
+  async revoke(token: string): Promise<boolean> {
+    try {
+      // Expired tokens can still be revoked; the signature must be ours.
+      await jwtVerify(token, this.#key, {
+        algorithms: [this.options.algorithm ?? 'HS256'],
+        currentDate: new Date(0),
+      });
+    } catch (error) {
+      if (!(error instanceof joseErrors.JWTClaimValidationFailed)) return false;
+    }
+    const id = TokenAuthority.idOf(token, decodeJwt(token));
+    this.#revoked.add(id);
+    for (const listener of this.#onRevoke) listener(id);
+    return true;
+  }
+
+  onRevoke(listener: (id: string) => void): () => void {
+    this.#onRevoke.add(listener);
+    return () => this.#onRevoke.delete(listener);
+  }
+}
+
+/** Whether a token's capabilities claim lets it reach `server`. */
+export function allows(capabilities: readonly string[], server: string): boolean {
+  return capabilities.includes('*') || capabilities.includes(server);
+}

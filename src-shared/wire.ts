@@ -1,0 +1,136 @@
+// The relay ⇄ agent wire protocol: JSON text frames over the /connect WebSocket, each with a `type`.
+// The compat frames (register, invoke, result) are exactly those of the existing Python agent and remote
+// (../shared/COMPAT.md). Our extensions are new frame types and optional fields that an old peer ignores:
+// it logs and drops frame types it does not know, and never reads fields it does not know.
+// docs/protocol.md describes every frame and how the two generations interoperate.
+import { z } from 'zod';
+
+/** A JSON-RPC 2.0 message: request, notification or response. Kept loose: the relay forwards it verbatim. */
+export const JsonRpcMessage = z.looseObject({
+  jsonrpc: z.literal('2.0'),
+  id: z.union([z.string(), z.number()]).nullable().optional(),
+  method: z.string().optional(),
+  params: z.unknown().optional(),
+  result: z.unknown().optional(),
+  error: z.unknown().optional(),
+});
+export type JsonRpcMessage = z.infer<typeof JsonRpcMessage>;
+
+/** Features an agent can announce in `register.features`; a relay uses a feature only if announced. */
+export const AGENT_FEATURES = ['cancel', 'notifications', 'progress'] as const;
+export type AgentFeature = (typeof AGENT_FEATURES)[number];
+
+/** What the agent tells the relay about one server (extension). */
+export const ServerSummary = z.looseObject({
+  name: z.string().min(1),
+  state: z.string().optional(),
+  title: z.string().optional(),
+  description: z.string().optional(),
+  tools: z.number().int().nonnegative().optional(),
+  resources: z.number().int().nonnegative().optional(),
+  prompts: z.number().int().nonnegative().optional(),
+});
+export type ServerSummary = z.infer<typeof ServerSummary>;
+
+// ── agent → relay ────────────────────────────────────────────────────────────────────────────────────────
+
+/** First frame. Compat: `subject` and `capabilities`. Extensions: `agent`, `features`, `servers`. */
+export const RegisterFrame = z.looseObject({
+  type: z.literal('register'),
+  subject: z.string().min(1),
+  capabilities: z.array(z.string().min(1)),
+  agent: z.looseObject({ name: z.string(), version: z.string() }).optional(),
+  features: z.array(z.string()).optional(),
+  servers: z.array(ServerSummary).optional(),
+});
+export type RegisterFrame = z.infer<typeof RegisterFrame>;
+
+/**
+ * The answer to an invoke. Compat: for a JSON-RPC request, the full JSON-RPC response; for a notification,
+ * `{}`; for an agent-level failure, `{"ok": false, "error": "…"}`.
+ */
+export const ResultFrame = z.looseObject({
+  type: z.literal('result'),
+  request_id: z.string().min(1),
+  result: z.record(z.string(), z.unknown()),
+});
+export type ResultFrame = z.infer<typeof ResultFrame>;
+
+/**
+ * Extension: a JSON-RPC notification from a local server. With `request_id` it belongs to that invoke
+ * (progress, log messages while a call runs); without, to the server (list_changed, resources/updated).
+ */
+export const NotificationFrame = z.looseObject({
+  type: z.literal('notification'),
+  mcp_server: z.string().min(1),
+  request_id: z.string().min(1).optional(),
+  payload: JsonRpcMessage,
+});
+export type NotificationFrame = z.infer<typeof NotificationFrame>;
+
+/** Extension: the agent's servers changed (started, stopped, counts). Same summaries as in register. */
+export const ServersFrame = z.looseObject({
+  type: z.literal('servers'),
+  servers: z.array(ServerSummary),
+});
+export type ServersFrame = z.infer<typeof ServersFrame>;
+
+export const AgentFrame = z.discriminatedUnion('type', [
+  RegisterFrame,
+  ResultFrame,
+  NotificationFrame,
+  ServersFrame,
+]);
+export type AgentFrame = z.infer<typeof AgentFrame>;
+
+// ── relay → agent ────────────────────────────────────────────────────────────────────────────────────────
+
+/** Compat: a call for one server. Older remotes name the server `capability`. */
+export const InvokeFrame = z
+  .looseObject({
+    type: z.literal('invoke'),
+    request_id: z.string().min(1),
+    mcp_server: z.string().min(1).optional(),
+    capability: z.string().min(1).optional(),
+    payload: JsonRpcMessage,
+  })
+  .refine((frame) => frame.mcp_server ?? frame.capability, {
+    message: 'invoke needs mcp_server (or capability)',
+  });
+export type InvokeFrame = z.infer<typeof InvokeFrame>;
+
+/** Extension: the client cancelled, or went away; the agent aborts the local request. */
+export const CancelFrame = z.looseObject({
+  type: z.literal('cancel'),
+  request_id: z.string().min(1),
+  reason: z.string().optional(),
+});
+export type CancelFrame = z.infer<typeof CancelFrame>;
+
+/** Extension: the relay accepted the registration; `endpoints` maps each announced server to its URL. */
+export const RegisteredFrame = z.looseObject({
+  type: z.literal('registered'),
+  subject: z.string(),
+  endpoints: z.record(z.string(), z.string()).optional(),
+});
+export type RegisteredFrame = z.infer<typeof RegisteredFrame>;
+
+export const RelayFrame = z.union([InvokeFrame, CancelFrame, RegisteredFrame]);
+export type RelayFrame = z.infer<typeof RelayFrame>;
+
+// ── close codes (compat) ─────────────────────────────────────────────────────────────────────────────────
+export const CLOSE = {
+  /** Another connection registered the same subject. */
+  superseded: 1012,
+  /** A frame broke the protocol. */
+  policy: 1008,
+  /** A frame was larger than allowed. */
+  tooBig: 1009,
+  /** The token was refused (also: HTTP 401/403 on the upgrade). */
+  unauthorized: 4401,
+  /** Subject mismatch or capability scope violation. */
+  forbidden: 4403,
+} as const;
+
+/** Protocol versions the gateway accepts from clients, newest first. */
+export const SUPPORTED_PROTOCOL_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'] as const;
