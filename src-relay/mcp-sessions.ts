@@ -4,14 +4,15 @@
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 
-import { writeEvent, writeKeepAlive } from './sse-stream.js';
+import { writeEvent, writeKeepAlive, writePriming } from './sse-stream.js';
 
 const EVENT_LOG_SIZE = 500;
 
 interface LoggedEvent {
   seq: number;
   stream: string;
-  data: string;
+  /** Absent for a priming event: it is only an anchor to resume from, never replayed. */
+  data?: string;
 }
 
 export class McpSession {
@@ -35,16 +36,20 @@ export class McpSession {
     return `post:${++this.#postCount}`;
   }
 
-  nextSeq(): number {
-    return ++this.#seq;
+  /**
+   * Attaches `res` to `stream` and writes the priming event (spec 2025-11-25). Its id is logged too: a client
+   * whose stream broke before any message resumes from the priming id, so that id must name the stream.
+   */
+  prime(stream: string, res: ServerResponse): void {
+    this.attach(stream, res);
+    const seq = this.#record(stream);
+    writePriming(res, seq);
   }
 
   /** Records and, if that stream is open, writes one message. `final` ends a POST stream. */
   send(stream: string, message: object, final = false): void {
     const data = JSON.stringify(message);
-    const seq = ++this.#seq;
-    this.#log.push({ seq, stream, data });
-    if (this.#log.length > EVENT_LOG_SIZE) this.#log.shift();
+    const seq = this.#record(stream, data);
     const res = this.streams.get(stream);
     if (final) this.#finished.add(stream);
     if (!res || res.writableEnded) return;
@@ -55,6 +60,13 @@ export class McpSession {
     }
   }
 
+  #record(stream: string, data?: string): number {
+    const seq = ++this.#seq;
+    this.#log.push(data === undefined ? { seq, stream } : { seq, stream, data });
+    if (this.#log.length > EVENT_LOG_SIZE) this.#log.shift();
+    return seq;
+  }
+
   /**
    * Re-attaches `res` to the stream the event `lastEventId` was sent on, replaying what came after it.
    * Returns false when that event is unknown (too old, or another session's).
@@ -63,8 +75,10 @@ export class McpSession {
     const anchor = this.#log.find((e) => e.seq === lastEventId);
     if (!anchor && lastEventId !== 0) return false;
     const stream = anchor?.stream ?? 'get';
-    for (const event of this.#log)
-      if (event.stream === stream && event.seq > lastEventId) writeEvent(res, event.data, event.seq);
+    for (const event of this.#log) {
+      if (event.stream === stream && event.seq > lastEventId && event.data !== undefined)
+        writeEvent(res, event.data, event.seq);
+    }
     if (this.#finished.has(stream)) {
       res.end();
       return true;

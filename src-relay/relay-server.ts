@@ -17,7 +17,7 @@ import { AgentConnection, InvokeError } from './agent-connection.js';
 import type { McpSession } from './mcp-sessions.js';
 import { SessionStore } from './mcp-sessions.js';
 import type { RelayLogger } from './relay-log.js';
-import { openSse, writePriming } from './sse-stream.js';
+import { openSse } from './sse-stream.js';
 import { allows, TokenAuthority, type Verified } from './token-authority.js';
 
 export interface RelayOptions {
@@ -507,8 +507,7 @@ export class RelayServer {
       openSse(res, headers);
       if (target) {
         stream = target.newPostStream();
-        target.attach(stream, res);
-        writePriming(res, target.nextSeq());
+        target.prime(stream, res);
       }
     }
     const deliver = (payload: object, final: boolean) => {
@@ -575,8 +574,7 @@ export class RelayServer {
     openSse(res);
     if (session) {
       if (lastEventId !== undefined && session.resume(Number(lastEventId), res)) return;
-      session.attach('get', res);
-      writePriming(res, session.nextSeq());
+      session.prime('get', res);
       return;
     }
     // Compat: a sessionless stream (the existing remote's GET) gets the server's notifications, no replay.

@@ -90,7 +90,7 @@ export async function configSetCommand(options: Record<string, unknown> & { stat
   const changes = settingFlags(options);
   if (!Object.keys(changes).length) {
     throw new GatewayError(
-      'setting-invalid',
+      'usage',
       `config set needs at least one setting, e.g. ${flagName('requestTimeoutSeconds')} 60 (see config set --help).`,
     );
   }

@@ -12,5 +12,6 @@ export const EXIT = {
 } as const;
 
 export function exitCodeFor(code: ErrorCode): number {
+  if (code === 'usage') return EXIT.usage;
   return code === 'server-failed' ? EXIT.failure : EXIT.config;
 }

@@ -18,7 +18,10 @@ import { runCommand } from './run-command.js';
 import { toolsCommand } from './tools-command.js';
 
 const logLevelOption = () =>
-  new Option('--log-level <level>', 'log lines shown on stderr (all go to the log file)')
+  new Option(
+    '--log-level <level>',
+    'lowest level shown on stderr (the log file gets info and up, or debug with debug)',
+  )
     .choices(LOG_LEVELS)
     .default('error');
 const configOption = () => new Option('--config <path>', 'mcp.json to use (env AGENT_CONFIG_PATH)');
@@ -50,7 +53,9 @@ export function buildProgram(): Command {
   addSettingOptions(
     program
       .command('run')
-      .description('start the servers and keep them running until Ctrl+C (SIGINT) or SIGTERM')
+      .description(
+        'start the servers, connect to the relay (or serve them locally), run until SIGINT, SIGTERM or SIGHUP',
+      )
       .addOption(configOption())
       .addOption(stateOption())
       .addOption(logLevelOption()),
@@ -76,7 +81,7 @@ export function buildProgram(): Command {
     .action((options: CommonOptions & { json?: boolean }) => configShowCommand(options));
   config
     .command('path')
-    .description('where mcp.json, the runtime state and the log file are')
+    .description('where mcp.json is (with --json: also the runtime state and the log file)')
     .option('--json', 'print JSON instead of text')
     .addOption(configOption())
     .addOption(stateOption())
@@ -123,4 +128,9 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+// `mcpassistant-gateway config show | head` closes our stdout early: that is not an error.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw error;
+});
 process.exitCode = await main(process.argv);

@@ -12,11 +12,10 @@ export async function runCommand(options: CommonOptions & Record<string, unknown
   killOnExit(gateway);
   const out = (line: string) => process.stdout.write(`${line}\n`);
 
-  // A line whenever what it says changes; a running server's line waits for its tool counts.
+  // A line whenever what it says changes.
   const printed = new Map<string, string>();
   const width = () => Math.max(12, ...gateway.servers.list().map((s) => s.name.length));
   gateway.servers.on('status', (status) => {
-    if (status.state === 'running' && !status.counts) return;
     const line = statusLine({ ...status, nextRetryAt: undefined }, width());
     // A server that keeps failing the same way alternates error/restarting: say it once, not every retry.
     const failing = status.state === 'error' || status.state === 'restarting';
@@ -41,7 +40,8 @@ export async function runCommand(options: CommonOptions & Record<string, unknown
   const stop = (reason: string, code: number) => {
     if (stopping) {
       out('Stopping now.');
-      process.exit(code || 130);
+      void gateway.servers.kill().finally(() => process.exit(130));
+      return;
     }
     out(`${reason}: stopping the servers… (press Ctrl+C again to force)`);
     stopping = gateway.close().then(() => {
@@ -61,7 +61,11 @@ export async function runCommand(options: CommonOptions & Record<string, unknown
 
   out(`mcpassistant-gateway: config ${gateway.configFile.path}`);
   out(`Log file: ${logFilePath()}`);
-  await gateway.start();
+  const { createdConfig } = await gateway.start();
+  if (createdConfig)
+    out(
+      `Created ${gateway.configFile.path} with a "filesystem" server for ${process.cwd()}; edit it to add yours.`,
+    );
   if (!gateway.servers.list().length)
     out(`No servers in ${gateway.configFile.path}: add some under "mcpServers".`);
   out('Running. Press Ctrl+C to stop.');

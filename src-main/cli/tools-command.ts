@@ -18,7 +18,8 @@ export async function toolsCommand(
   options: CommonOptions & { json?: boolean; timeoutSeconds: number },
 ): Promise<void> {
   const logs = cliLogs(options.logLevel);
-  const gateway = await createGateway({ ...options }, logs);
+  // A check of the setup starts the servers even where START_MCP_SERVERS=false keeps `run` from doing so.
+  const gateway = await createGateway({ ...options, startMcpServers: 'true' }, logs);
   killOnExit(gateway);
   const reports: ServerReport[] = [];
   try {

@@ -5,7 +5,8 @@ export type ErrorCode =
   | 'config-invalid' // mcp.json or the state file cannot be parsed or validated
   | 'config-io' // a file could not be read or written
   | 'setting-invalid' // an environment/.env/state/flag value has the wrong type
-  | 'server-failed'; // a local MCP server could not start
+  | 'server-failed' // a local MCP server could not start
+  | 'usage'; // the command line asks for something that does not exist
 
 export class GatewayError extends Error {
   override readonly name = 'GatewayError';

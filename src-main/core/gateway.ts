@@ -111,10 +111,11 @@ export class Gateway extends EventEmitter<{ state: [GatewayState] }> {
    * Creates mcp.json on first run, loads it, starts its servers and watches it; then, unless `connect` is
    * false, connects to the relay. Throws GatewayError when mcp.json is unusable as a whole.
    */
-  async start({ connect = true }: { connect?: boolean } = {}): Promise<void> {
+  async start({ connect = true }: { connect?: boolean } = {}): Promise<{ createdConfig: boolean }> {
     if (connect) this.#set({ state: 'starting' });
     const path = this.configFile.path;
-    if (await this.configFile.createDefault(this.options.cwd)) {
+    const createdConfig = await this.configFile.createDefault(this.options.cwd);
+    if (createdConfig) {
       this.#log.info(
         `Created ${path} with a "filesystem" server for ${this.options.cwd}; edit it to add your servers.`,
       );
@@ -124,8 +125,9 @@ export class Gateway extends EventEmitter<{ state: [GatewayState] }> {
     if (!this.settings.values.startMcpServers)
       this.#log.info('START_MCP_SERVERS is false: not starting servers');
     await this.servers.apply(config);
-    if (this.options.watch !== false) this.#watcher = await watchFile(path, () => void this.reload());
+    if (this.options.watch !== false) this.#watcher = watchFile(path, () => void this.reload());
     if (connect) await this.#connect();
+    return { createdConfig };
   }
 
   /** Re-reads mcp.json and applies it. An invalid file is reported and the running servers are kept. */

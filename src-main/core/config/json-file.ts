@@ -68,13 +68,15 @@ export class JsonFile {
     });
   }
 
-  /** Creates the file with `text` unless it exists. Returns whether it was created. */
+  /** Creates the file with `text` unless it exists (whatever it holds). Returns whether it was created. */
   async create(text: string): Promise<boolean> {
     let created = false;
-    await this.update((current) => {
-      if (current !== undefined) return undefined;
+    await this.#withLock(async () => {
+      if ((await this.readText()) !== undefined) return;
+      parseJsonText(text, this.path);
+      this.options.validate?.(text);
+      await writeFileAtomic(this.path, text, { mode: this.options.mode ?? 0o644, fsync: true });
       created = true;
-      return text;
     });
     return created;
   }

@@ -24,6 +24,7 @@ import {
   ResourceListChangedNotificationSchema,
   ToolListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
+import pidtree from 'pidtree';
 import which from 'which';
 
 import type { ServerConfigResult, ServerSpec } from '../config/mcp-config.js';
@@ -86,6 +87,8 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
   #retryTimer: NodeJS.Timeout | undefined;
   #stableTimer: NodeJS.Timeout | undefined;
   #stderrTail: string[] = [];
+  /** Whether the current client finished initialize (a close after that is a crash). */
+  #connected = false;
   readonly #progressRoutes = new Map<string, (params: ProgressNotification['params']) => void>();
   readonly #backoff: BackoffOptions;
   readonly #log: Logger;
@@ -163,8 +166,8 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     });
   }
 
-  /** Applies a changed entry: restarts only when what it runs changed. */
-  async update(config: ServerConfigResult): Promise<void> {
+  /** Applies a changed entry: restarts only when what it runs changed (and only if `start` allows). */
+  async update(config: ServerConfigResult, start = true): Promise<void> {
     const before = this.#config;
     this.#config = config;
     const spec = config.ok ? config.spec : undefined;
@@ -175,7 +178,7 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     await this.stop();
     this.#status.restarts = 0;
     this.#set({ description: spec?.description, disabled: spec?.disabled ?? false, lastError: undefined });
-    this.start();
+    if (start) this.start();
   }
 
   async #launch(): Promise<void> {
@@ -191,18 +194,21 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
       const client = await this.#connect(spec, generation);
       if (generation !== this.#generation) return; // stopped while starting; stop() closed the transport
       this.#client = client;
+      // Counted before saying "running", so every running status carries them.
+      const counts = await this.#count(client);
+      if (generation !== this.#generation || this.#client !== client) return; // crashed or stopped meanwhile
       this.#set({
         state: 'running',
         startedAt: Date.now(),
         lastError: undefined,
         serverInfo: client.getServerVersion(),
+        counts,
         pid: this.#transport instanceof StdioClientTransport ? (this.#transport.pid ?? undefined) : undefined,
       });
       const info = client.getServerVersion();
       this.#log.info(`running${info ? ` (${info.name} ${info.version})` : ''}`);
       clearTimeout(this.#stableTimer);
       this.#stableTimer = setTimeout(() => (this.#attempt = 0), this.#backoff.stableMs).unref();
-      await this.#refreshCounts(generation);
     } catch (error) {
       if (generation !== this.#generation) return;
       await this.#teardown();
@@ -266,7 +272,8 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     this.#client = client;
     this.#set({ transport: kind });
     client.onclose = () => {
-      if (generation !== this.#generation || this.#status.state !== 'running') return;
+      // Before initialize finished, connect() itself fails and #launch handles it.
+      if (generation !== this.#generation || this.#client !== client || !this.#connected) return;
       const tail = this.#stderrTail.at(-1);
       void this.#teardown().then(() => {
         if (generation === this.#generation) {
@@ -290,7 +297,9 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     client.setNotificationHandler(ToolListChangedNotificationSchema, listChanged);
     client.setNotificationHandler(ResourceListChangedNotificationSchema, listChanged);
     client.setNotificationHandler(PromptListChangedNotificationSchema, listChanged);
+    this.#connected = false;
     await client.connect(transport, { timeout: this.options.startTimeoutMs ?? 60_000 });
+    this.#connected = true;
     return client;
   }
 
@@ -356,24 +365,30 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
 
   async #refreshCounts(generation: number): Promise<void> {
     const client = this.#client;
-    const caps = client?.getServerCapabilities();
-    if (!client || !caps) return;
+    if (!client) return;
+    const counts = await this.#count(client);
+    if (generation === this.#generation && this.#client === client && counts) this.#set({ counts });
+  }
+
+  /** Tools, resources and prompts the server offers (all pages), or undefined if listing failed. */
+  async #count(client: Client): Promise<ServerStatus['counts']> {
+    const caps = client.getServerCapabilities() ?? {};
+    const count = async <T>(
+      enabled: unknown,
+      page: (cursor?: string) => Promise<{ nextCursor?: string } & T>,
+      items: (r: T) => unknown[],
+    ) => {
+      if (!enabled) return 0;
+      let total = 0;
+      let cursor: string | undefined;
+      do {
+        const result = await page(cursor);
+        total += items(result).length;
+        cursor = result.nextCursor;
+      } while (cursor);
+      return total;
+    };
     try {
-      const count = async <T>(
-        enabled: unknown,
-        page: (cursor?: string) => Promise<{ nextCursor?: string } & T>,
-        items: (r: T) => unknown[],
-      ) => {
-        if (!enabled) return 0;
-        let total = 0;
-        let cursor: string | undefined;
-        do {
-          const result = await page(cursor);
-          total += items(result).length;
-          cursor = result.nextCursor;
-        } while (cursor);
-        return total;
-      };
       const [tools, resources, prompts] = await Promise.all([
         count(
           caps.tools,
@@ -391,10 +406,10 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
           (r) => r.prompts,
         ),
       ]);
-      if (generation === this.#generation) this.#set({ counts: { tools, resources, prompts } });
+      return { tools, resources, prompts };
     } catch (error) {
-      if (generation === this.#generation)
-        this.#log.warn(`could not list its tools, resources or prompts: ${errorMessage(error)}`);
+      this.#log.warn(`could not list its tools, resources or prompts: ${errorMessage(error)}`);
+      return undefined;
     }
   }
 
@@ -403,6 +418,11 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     const transport = this.#transport;
     this.#client = undefined;
     this.#transport = undefined;
+    this.#connected = false;
+    // A server started through a wrapper (npx, a shell script) has children of its own; the SDK only
+    // signals the direct child. Note the tree now, and end whatever of it outlives the close.
+    const pid = transport instanceof StdioClientTransport ? transport.pid : null;
+    const tree = pid ? await processTree(pid) : [];
     if (transport instanceof StreamableHTTPClientTransport && transport.sessionId) {
       await transport.terminateSession().catch(() => undefined); // ignore: the server may already be gone
     }
@@ -412,6 +432,7 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     } catch (error) {
       this.#log.warn(`error while closing: ${errorMessage(error)}`); // cleanup: nothing more to do
     }
+    killAll(tree);
   }
 
   #set(patch: Partial<ServerStatus>): void {
@@ -419,6 +440,26 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     if (patch.lastError) patch.lastError = this.options.redactor.redact(patch.lastError);
     this.#status = { ...this.#status, ...patch };
     this.emit('status', this.status);
+  }
+}
+
+/** `pid` and its descendants (empty when it is gone, or where the OS cannot list them). */
+export async function processTree(pid: number): Promise<number[]> {
+  try {
+    return [pid, ...(await pidtree(pid))];
+  } catch {
+    return []; // ignore: the process is already gone
+  }
+}
+
+/** SIGKILLs every pid still alive. */
+export function killAll(pids: readonly number[]): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // ignore: already gone
+    }
   }
 }
 

@@ -14,6 +14,7 @@ import {
   startSseServer,
   startStreamableHttpServer,
 } from '../../../e2e/support/mcp-fixtures.js';
+import { descendants } from '../../../e2e/support/cli.js';
 import { isAlive, waitForStatus } from '../../../e2e/support/wait.js';
 import { parseMcpConfig } from '../config/mcp-config.js';
 import { LogHub } from '../logging/log-hub.js';
@@ -208,6 +209,19 @@ describe('ServerManager with real servers', () => {
     await idle.apply(config({ a: serverEverything() }));
     expect(idle.list()).toEqual([expect.objectContaining({ name: 'a', state: 'stopped' })]);
     expect(idle.pids()).toEqual([]);
+  });
+
+  it('ends the whole process tree of a server started through a wrapper, even a child that ignores SIGTERM', async () => {
+    const { manager } = createManager();
+    const { command, args } = serverEverything();
+    const stubborn = `${JSON.stringify(process.execPath)} -e "process.on('SIGTERM', () => {}); setInterval(() => {}, 1000)"`;
+    const wrapper = `${stubborn} & exec ${[command, ...args].map((a) => JSON.stringify(a)).join(' ')}`;
+    await manager.apply(config({ wrapped: { command: 'sh', args: ['-c', wrapper] } }));
+    const { pid } = await waitForStatus(manager, 'wrapped', running);
+    const tree = [pid!, ...descendants(pid!)];
+    expect(tree.length).toBeGreaterThanOrEqual(2);
+    await manager.close();
+    for (const member of tree) expect(isAlive(member), `process ${member} survived`).toBe(false);
   });
 
   it('never logs the secret env values of a server, even when the server prints them', async () => {

@@ -9,7 +9,13 @@ import type { Notification } from '@modelcontextprotocol/sdk/types.js';
 import type { McpConfig } from '../config/mcp-config.js';
 import type { Logger } from '../logging/log-hub.js';
 import type { Redactor } from '../logging/redactor.js';
-import { type BackoffOptions, ManagedServer, type ServerStatus } from './managed-server.js';
+import {
+  type BackoffOptions,
+  killAll,
+  ManagedServer,
+  processTree,
+  type ServerStatus,
+} from './managed-server.js';
 
 export interface ServerManagerOptions {
   log: Logger;
@@ -48,7 +54,7 @@ export class ServerManager extends EventEmitter<{
     for (const [name, entry] of config.servers) {
       const existing = this.#servers.get(name);
       if (existing) {
-        work.push(existing.update(entry));
+        work.push(existing.update(entry, this.options.autoStart !== false));
         continue;
       }
       const server = new ManagedServer(entry, {
@@ -78,6 +84,12 @@ export class ServerManager extends EventEmitter<{
   /** The SDK client of a running server. */
   client(name: string): Client | undefined {
     return this.#servers.get(name)?.client;
+  }
+
+  /** SIGKILLs every server process and its descendants now: the path of a forced quit. */
+  async kill(): Promise<void> {
+    const trees = await Promise.all(this.pids().map((pid) => processTree(pid)));
+    killAll(trees.flat());
   }
 
   /** Pids of every child process we currently own: the last-resort kill list for a process exit. */
