@@ -26,7 +26,7 @@ class FrameLog extends EventEmitter<{ frame: [Received] }> {
     } catch {
       json = undefined;
     }
-    const frame = { json, text } as Received;
+    const frame = { json, text };
     this.frames.push(frame);
     this.emit('frame', frame);
   }
@@ -105,6 +105,12 @@ export class LegacyRemoteConnection extends FrameLog {
   }
 }
 
+export interface LegacyRemoteOptions {
+  maxPayload?: number;
+  /** Holds every upgrade until it resolves: a slow handshake, to act while the agent is still connecting. */
+  beforeAccept?: () => Promise<void>;
+}
+
 /**
  * The existing remote's /connect on 127.0.0.1:0: refuses a missing or bad bearer with HTTP 403 before
  * accepting, as the original does, and never acknowledges register.
@@ -115,22 +121,24 @@ export class LegacyRemote extends EventEmitter<{ connection: [LegacyRemoteConnec
   readonly connections: LegacyRemoteConnection[] = [];
   readonly #wss: WebSocketServer;
 
-  private constructor(secret: string, maxPayload?: number) {
+  private constructor(secret: string, options: LegacyRemoteOptions) {
     super();
     const key = new TextEncoder().encode(secret);
     this.#wss = new WebSocketServer({
       host: '127.0.0.1',
       port: 0,
       path: '/connect',
-      maxPayload,
+      maxPayload: options.maxPayload,
       verifyClient: (info, done) => {
         this.upgrades.push(info.req);
         const token = /^Bearer (\S+)$/.exec(info.req.headers.authorization ?? '')?.[1];
         if (!token) return done(false, 403);
-        jwtVerify(token, key, { algorithms: ['HS256'] }).then(
-          () => done(true),
-          () => done(false, 403),
-        );
+        Promise.resolve(options.beforeAccept?.())
+          .then(() => jwtVerify(token, key, { algorithms: ['HS256'] }))
+          .then(
+            () => done(true),
+            () => done(false, 403),
+          );
       },
     });
     this.#wss.on('connection', (ws, req) => {
@@ -140,8 +148,8 @@ export class LegacyRemote extends EventEmitter<{ connection: [LegacyRemoteConnec
     });
   }
 
-  static async start(secret: string, options: { maxPayload?: number } = {}): Promise<LegacyRemote> {
-    const remote = new LegacyRemote(secret, options.maxPayload);
+  static async start(secret: string, options: LegacyRemoteOptions = {}): Promise<LegacyRemote> {
+    const remote = new LegacyRemote(secret, options);
     await new Promise<void>((resolve) => remote.#wss.once('listening', resolve));
     return remote;
   }

@@ -2,8 +2,8 @@
 // upgrade), and can freeze the connections it carries — bytes stop flowing both ways while both sockets
 // stay open, which is what a dead NAT mapping or a laptop waking on another network looks like.
 // With no target it accepts and resets every connection: a relay that is unreachable.
-import { createServer, type Server, type Socket, connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 
 export class TcpProxy {
   /** Connections accepted so far. */

@@ -213,6 +213,7 @@ export class Gateway extends EventEmitter<{ state: [GatewayState] }> {
       log: this.options.logs.logger('bridge'),
     });
     this.#bridge = bridge;
+    this.#announced = this.announced();
     const local = this.#local !== undefined;
     bridge.on('state', (state: BridgeState) => {
       if (state.state === 'connected') {

@@ -73,6 +73,8 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
   #pingTimer: NodeJS.Timeout | undefined;
   #stableTimer: NodeJS.Timeout | undefined;
   #running = false;
+  /** A connect is under way (awaiting the token, or the socket is still opening). */
+  #opening = false;
   readonly #inFlight = new Map<string, InFlight>();
   readonly #log: Logger;
 
@@ -101,6 +103,10 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
   /** Re-registers (reconnects at once), e.g. after the set of servers to announce changed. */
   reconnectNow(reason: string): void {
     if (!this.#running) return;
+    // A connection still being opened reads the servers when it opens, so its register is already current.
+    // Closing it would abort the handshake (a 1006 "connection lost", a backoff delay, a stray upgrade on
+    // the relay) and, while the token is awaited, start a second connection whose ping timer would leak.
+    if (this.#opening) return;
     this.#log.info(`reconnecting: ${reason}`);
     if (this.#ws) this.#ws.close(1000, reason.slice(0, 100));
     else {
@@ -129,14 +135,16 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
     if (!this.#running) return;
     const { url } = this.options;
     this.#set({ state: 'connecting', attempt: this.#attempt });
+    this.#opening = true;
     let token: string;
     try {
       token = await this.options.token();
     } catch (error) {
+      this.#opening = false;
       this.#set({ state: 'needs-login', reason: errorMessage(error) });
       return;
     }
-    if (!this.#running) return;
+    if (!this.#running) return void (this.#opening = false);
     const wsOptions: WebSocket.ClientOptions = {
       headers: { Authorization: `Bearer ${token}` },
       maxPayload: this.options.maxFrameBytes ?? DEFAULT_MAX_FRAME,
@@ -160,11 +168,12 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
       this.#onFrame(ws, (data as Buffer).toString('utf8'));
     });
     ws.on('pong', () => ((ws as WebSocket & { awaitingPong?: boolean }).awaitingPong = false));
-    ws.on('error', (error) => this.#log.debug(`connection error: ${error.message}`));
+    ws.on('error', (error) => this.#log.warn(`connection error: ${error.message}`));
     ws.on('close', (code, reasonBuffer) => this.#closed(ws, code, reasonBuffer.toString(), authRefused));
   }
 
   #opened(ws: WebSocket): void {
+    this.#opening = false;
     const capabilities = this.options.capabilities();
     const register = {
       type: 'register',
@@ -287,6 +296,7 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
   #closed(ws: WebSocket, code: number, reason: string, authRefused: string | undefined): void {
     if (ws !== this.#ws) return;
     this.#ws = undefined;
+    this.#opening = false;
     this.#cleanupConnection(`the connection to the relay closed (${code}${reason ? ` ${reason}` : ''})`);
     if (!this.#running) return;
     if (authRefused || code === CLOSE.unauthorized) {
