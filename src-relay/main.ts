@@ -46,7 +46,17 @@ try {
 }
 const log = consoleLogger(options.logLevel);
 const relay = new RelayServer({ ...options, log });
-const url = await relay.listen();
+let url: URL;
+try {
+  url = await relay.listen();
+} catch (error) {
+  // One line that names the fix, not an unhandled rejection's stack (EADDRINUSE, EACCES, EADDRNOTAVAIL).
+  const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+  process.stderr.write(
+    `mcpassistant-relay: cannot listen on ${options.host}:${options.port} (${code}); set HOST and PORT\n`,
+  );
+  process.exit(1);
+}
 log.info(`mcpassistant-relay listening on ${url.href} (agents: ${url.href.replace(/^http/, 'ws')}connect)`);
 if (options.allowUnauthMcp)
   log.warn('ALLOW_UNAUTH_MCP_TRANSPORT=true: anyone who can reach this relay can call every agent');

@@ -25,6 +25,8 @@ export class McpSession {
   readonly streams = new Map<string, ServerResponse>();
   /** POST streams whose final response was sent: once replayed, a resumed stream ends. */
   readonly #finished = new Set<string>();
+  /** Logged events per stream: a stream with none left cannot be resumed, so it is forgotten. */
+  readonly #logged = new Map<string, number>();
   #postCount = 0;
 
   constructor(
@@ -63,7 +65,17 @@ export class McpSession {
   #record(stream: string, data?: string): number {
     const seq = ++this.#seq;
     this.#log.push(data === undefined ? { seq, stream } : { seq, stream, data });
-    if (this.#log.length > EVENT_LOG_SIZE) this.#log.shift();
+    this.#logged.set(stream, (this.#logged.get(stream) ?? 0) + 1);
+    if (this.#log.length > EVENT_LOG_SIZE) {
+      // Without this, #finished would keep one entry per SSE call for the whole life of the session.
+      const evicted = this.#log.shift()!.stream;
+      const left = this.#logged.get(evicted)! - 1;
+      if (left > 0) this.#logged.set(evicted, left);
+      else {
+        this.#logged.delete(evicted);
+        this.#finished.delete(evicted);
+      }
+    }
     return seq;
   }
 

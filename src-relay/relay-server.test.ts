@@ -5,7 +5,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { request as httpRequest } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -31,8 +32,8 @@ type Json = Record<string, unknown>;
 
 /** Whatever a test starts, closed in reverse order by the afterAll/afterEach that owns the list. */
 class Owned {
-  readonly #closers: (() => Promise<unknown> | unknown)[] = [];
-  add<T>(value: T, close: (value: T) => Promise<unknown> | unknown): T {
+  readonly #closers: (() => unknown)[] = [];
+  add<T>(value: T, close: (value: T) => unknown): T {
     this.#closers.push(() => close(value));
     return value;
   }
@@ -83,20 +84,20 @@ function post(
 }
 
 /** Initializes an MCP session (JSON answer) and sends notifications/initialized; returns the session id. */
-async function initialize(url: string, token: string): Promise<string> {
-  const res = await post(url, rpc('init', 'initialize', INITIALIZE_PARAMS), {
+async function initialize(url: string, token: string, protocolVersion = '2025-11-25'): Promise<string> {
+  const res = await post(url, rpc('init', 'initialize', { ...INITIALIZE_PARAMS, protocolVersion }), {
     ...auth(token),
     Accept: BOTH,
   });
   expect(res.status).toBe(200);
   const body = (await res.json()) as Json;
-  expect(body['result']).toBeDefined();
+  expect((body['result'] as Json)['protocolVersion']).toBe(protocolVersion);
   const session = res.headers.get('mcp-session-id');
   expect(session).toBeTruthy();
   const initialized = await post(
     url,
     { jsonrpc: '2.0', method: 'notifications/initialized' },
-    { ...auth(token), Accept: BOTH, 'Mcp-Session-Id': session! },
+    { ...auth(token), Accept: BOTH, 'Mcp-Session-Id': session!, 'MCP-Protocol-Version': protocolVersion },
   );
   expect(initialized.status).toBe(202);
   return session!;
@@ -116,12 +117,14 @@ class SseReader {
   text = '';
   ended = false;
   readonly #waiters = new Set<() => void>();
+  readonly #reader: ReadableStreamDefaultReader<string>;
   readonly #pumped: Promise<void>;
 
   constructor(
     readonly response: Response,
     private readonly controller: AbortController,
   ) {
+    this.#reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
     this.#pumped = this.#pump();
   }
 
@@ -133,9 +136,8 @@ class SseReader {
   async #pump(): Promise<void> {
     let buffer = '';
     try {
-      const reader = this.response.body!.pipeThrough(new TextDecoderStream()).getReader();
       for (;;) {
-        const { value, done } = await reader.read();
+        const { value, done } = await this.#reader.read();
         if (done) break;
         this.text += value;
         buffer += value;
@@ -188,7 +190,7 @@ class SseReader {
           value = check();
         } catch (error) {
           finish();
-          return reject(error as Error);
+          return reject(error instanceof Error ? error : new Error(String(error)));
         }
         if (value) {
           finish();
@@ -224,7 +226,10 @@ class SseReader {
   }
 
   async close(): Promise<void> {
+    // Abort closes the connection; cancel ends the read: an abort alone leaves a pending read hanging
+    // when the body had just ended (undici in Node 20).
     this.controller.abort();
+    await this.#reader.cancel().catch(() => undefined);
     await this.#pumped;
   }
 }
@@ -333,7 +338,10 @@ describe('RelayServer with a real agent', () => {
       const res = await post(everything, ping, { Accept: BOTH });
       expect(res.status).toBe(401);
       expect(res.headers.get('www-authenticate')).toMatch(/^Bearer /);
-      expect(await res.json()).toMatchObject({ ok: false, error: expect.stringMatching(/bearer/i) });
+      expect(await res.json()).toMatchObject({
+        ok: false,
+        error: expect.stringMatching(/bearer/i) as unknown,
+      });
       const get = await fetch(everything, { headers: { Accept: 'text/event-stream' } });
       expect(get.status).toBe(401);
       await get.body?.cancel();
@@ -359,7 +367,7 @@ describe('RelayServer with a real agent', () => {
         const res = await post(everything, ping, { ...auth(token), Accept: BOTH });
         expect(res.status, token).toBe(401);
         expect(res.headers.get('www-authenticate')).toMatch(/^Bearer /);
-        expect(await res.json()).toMatchObject({ ok: false, error: expect.stringMatching(error) });
+        expect(await res.json()).toMatchObject({ ok: false, error: expect.stringMatching(error) as unknown });
       }
     });
 
@@ -367,12 +375,15 @@ describe('RelayServer with a real agent', () => {
       const bob = await relay.tokens.issue('bob', ['*'], 5);
       const res = await post(everything, ping, { ...auth(bob), Accept: BOTH });
       expect(res.status).toBe(403);
-      expect(await res.json()).toMatchObject({ ok: false, error: expect.any(String) });
+      expect(await res.json()).toMatchObject({ ok: false, error: expect.any(String) as unknown });
 
       const slowOnly = await relay.tokens.issue('alice', ['slow'], 5);
       const denied = await post(everything, ping, { ...auth(slowOnly), Accept: BOTH });
       expect(denied.status).toBe(403);
-      expect(await denied.json()).toMatchObject({ ok: false, error: expect.stringContaining('everything') });
+      expect(await denied.json()).toMatchObject({
+        ok: false,
+        error: expect.stringContaining('everything') as unknown,
+      });
       const allowed = await post(slow, ping, { ...auth(slowOnly), Accept: 'application/json' });
       expect(allowed.status).toBe(200);
       expect(await allowed.json()).toEqual({ jsonrpc: '2.0', id: 1, result: {} });
@@ -392,7 +403,7 @@ describe('RelayServer with a real agent', () => {
       expect(mine.agents).toHaveLength(1);
       expect(mine.agents[0]).toMatchObject({
         subject: 'alice',
-        capabilities: expect.arrayContaining(['everything', 'slow']),
+        capabilities: expect.arrayContaining(['everything', 'slow']) as unknown,
         endpoints: { everything, slow },
       });
 
@@ -400,6 +411,18 @@ describe('RelayServer with a real agent', () => {
       const theirs = await fetch(new URL('/agents', relay.url), { headers: auth(bob) });
       expect(theirs.status).toBe(200);
       expect(await theirs.json()).toEqual({ agents: [] });
+    });
+
+    it('/agents reports endpoint URLs for the Host (and X-Forwarded-Proto) the request came to', async () => {
+      const res = await rawRequest(new URL('/agents', relay.url).href, {
+        headers: { ...auth(agent.token), Host: 'relay.example.com', 'X-Forwarded-Proto': 'https' },
+      });
+      expect(res.status).toBe(200);
+      const { agents } = JSON.parse(res.body) as { agents: Json[] };
+      expect(agents[0]?.['endpoints']).toEqual({
+        everything: 'https://relay.example.com/alice/everything/mcp',
+        slow: 'https://relay.example.com/alice/slow/mcp',
+      });
     });
 
     it('/healthz is open', async () => {
@@ -420,7 +443,36 @@ describe('RelayServer with a real agent', () => {
       expect(res.headers.get('mcp-session-id')).toMatch(/^[\x21-\x7e]+$/);
       const body = (await res.json()) as { result: Json };
       expect(body.result['protocolVersion']).toBe('2025-11-25');
-      expect(body.result['serverInfo']).toMatchObject({ name: expect.stringContaining('everything') });
+      expect(body.result['serverInfo']).toMatchObject({
+        name: expect.stringContaining('everything') as unknown,
+      });
+    });
+
+    it('initialize over SSE (Accept: text/event-stream) also answers with an Mcp-Session-Id', async () => {
+      const reader = perTest.add(
+        await openSse(everything, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json', ...auth(agent.token), Accept: 'text/event-stream' },
+          body: JSON.stringify(
+            rpc('i', 'initialize', { ...INITIALIZE_PARAMS, protocolVersion: '2025-06-18' }),
+          ),
+        }),
+        (r) => r.close(),
+      );
+      const session = reader.response.headers.get('mcp-session-id');
+      expect(session).toBeTruthy();
+      const response = await reader.message((m) => m['id'] === 'i', 'the initialize response');
+      expect((response['result'] as Json)['protocolVersion']).toBe('2025-06-18');
+      // Clients before 2025-11-25 get no priming event: older SDKs fail on its empty data.
+      expect(reader.events.filter((e) => e.data === '')).toEqual([]);
+      const ping = await post(everything, rpc(1, 'ping'), {
+        ...auth(agent.token),
+        Accept: 'application/json',
+        'Mcp-Session-Id': session!,
+        'MCP-Protocol-Version': '2025-06-18',
+      });
+      expect(ping.status).toBe(200);
+      await ping.body?.cancel();
     });
 
     it('answers 404 to an unknown session id, and to a session of another server', async () => {
@@ -462,9 +514,15 @@ describe('RelayServer with a real agent', () => {
     it('refuses an unsupported MCP-Protocol-Version with 400 and accepts the supported ones', async () => {
       const session = await initialize(everything, agent.token);
       const headers = { ...auth(agent.token), Accept: BOTH, 'Mcp-Session-Id': session };
-      const bad = await post(everything, rpc(1, 'ping'), { ...headers, 'MCP-Protocol-Version': '1999-01-01' });
+      const bad = await post(everything, rpc(1, 'ping'), {
+        ...headers,
+        'MCP-Protocol-Version': '1999-01-01',
+      });
       expect(bad.status).toBe(400);
-      expect(await bad.json()).toMatchObject({ ok: false, error: expect.stringContaining('1999-01-01') });
+      expect(await bad.json()).toMatchObject({
+        ok: false,
+        error: expect.stringContaining('1999-01-01') as unknown,
+      });
       for (const version of ['2025-11-25', '2025-06-18', '2025-03-26']) {
         const res = await post(everything, rpc(version, 'ping'), {
           ...headers,
@@ -507,7 +565,7 @@ describe('RelayServer with a real agent', () => {
       await reader.waitFor(() => reader.ended, 'the stream to end after the response');
       expect(reader.retry).toBeGreaterThan(0);
       const priming = reader.events[0]!;
-      expect(priming).toMatchObject({ id: expect.stringMatching(/^\d+$/), data: '' });
+      expect(priming).toMatchObject({ id: expect.stringMatching(/^\d+$/) as unknown, data: '' });
       const responseEvent = reader.events.find((e) => e.data.includes('"id":8'));
       expect(responseEvent?.id).toMatch(/^\d+$/);
       expect(Number(responseEvent!.id)).toBeGreaterThan(Number(priming.id));
@@ -565,10 +623,16 @@ describe('RelayServer with a real agent', () => {
       const headers = { ...auth(agent.token), Accept: BOTH };
       const batch = await post(everything, [rpc(1, 'ping'), rpc(2, 'ping')], headers);
       expect(batch.status).toBe(400);
-      expect(await batch.json()).toMatchObject({ ok: false, error: expect.stringMatching(/batch/i) });
+      expect(await batch.json()).toMatchObject({
+        ok: false,
+        error: expect.stringMatching(/batch/i) as unknown,
+      });
       const invalid = await post(everything, '{"jsonrpc": "2.0", "id": 1, "method": ', headers);
       expect(invalid.status).toBe(400);
-      expect(await invalid.json()).toMatchObject({ ok: false, error: expect.stringMatching(/JSON/) });
+      expect(await invalid.json()).toMatchObject({
+        ok: false,
+        error: expect.stringMatching(/JSON/) as unknown,
+      });
       const notRpc = await post(everything, { hello: 'world' }, headers);
       expect(notRpc.status).toBe(400);
       await notRpc.body?.cancel();
@@ -578,7 +642,10 @@ describe('RelayServer with a real agent', () => {
       const headers = { ...auth(agent.token), Accept: 'application/json' };
       const foreign = await post(everything, rpc(1, 'ping'), { ...headers, Origin: 'https://evil.example' });
       expect(foreign.status).toBe(403);
-      expect(await foreign.json()).toMatchObject({ ok: false, error: expect.stringContaining('Origin') });
+      expect(await foreign.json()).toMatchObject({
+        ok: false,
+        error: expect.stringContaining('Origin') as unknown,
+      });
       const listed = await post(everything, rpc(2, 'ping'), { ...headers, Origin: ORIGIN });
       expect(listed.status).toBe(200);
       expect(await listed.json()).toEqual({ jsonrpc: '2.0', id: 2, result: {} });
@@ -614,6 +681,36 @@ describe('RelayServer with a real agent', () => {
       for (const event of reader.events) expect(event.id).toMatch(/^\d+$/);
     });
 
+    it('sends no priming event (empty data) to clients of versions before 2025-11-25', async () => {
+      for (const version of ['2025-06-18', '2025-03-26']) {
+        const session = await initialize(slow, agent.token, version);
+        const headers = { ...auth(agent.token), 'Mcp-Session-Id': session, 'MCP-Protocol-Version': version };
+        const get = perTest.add(await getStream(slow, headers), (r) => r.close());
+        try {
+          const call = perTest.add(
+            await openSse(slow, {
+              method: 'POST',
+              headers: { 'Content-Type': 'application/json', ...headers, Accept: 'text/event-stream' },
+              body: JSON.stringify(callTool(1, 'announce')),
+            }),
+            (r) => r.close(),
+          );
+          await call.waitFor(() => call.ended, 'the POST stream to end');
+          expect(call.events.map((e) => e.data === '')).toEqual([false]);
+          expect(textOf(call.messages[0]!)).toBe('sent');
+          await get.message((m) => m['method'] === 'notifications/message', `the log message (${version})`);
+          expect(
+            get.events.filter((e) => e.data === ''),
+            version,
+          ).toEqual([]);
+          // Events still carry ids: the client can resume from the last one it saw.
+          for (const event of [...get.events, ...call.events]) expect(event.id).toMatch(/^\d+$/);
+        } finally {
+          await get.close();
+        }
+      }
+    });
+
     it('answers 405 to a GET without Accept: text/event-stream', async () => {
       const session = await initialize(slow, agent.token);
       const res = await fetch(slow, {
@@ -629,7 +726,7 @@ describe('RelayServer with a real agent', () => {
     it('replays the notifications a closed GET stream missed, from Last-Event-ID', async () => {
       const session = await initialize(slow, agent.token);
       const headers = { ...auth(agent.token), 'Mcp-Session-Id': session };
-      const first = await getStream(slow, headers);
+      const first = perTest.add(await getStream(slow, headers), (r) => r.close());
       const priming = await first.priming();
       await first.close();
       await until(() => relay.openStreams() === 0, 5000, 'the relay to see the stream closed');
@@ -637,9 +734,8 @@ describe('RelayServer with a real agent', () => {
       const res = await post(slow, callTool(1, 'announce'), { ...headers, Accept: 'application/json' });
       expect(textOf((await res.json()) as Json)).toBe('sent');
 
-      const resumed = perTest.add(
-        await getStream(slow, { ...headers, 'Last-Event-ID': priming.id! }),
-        (r) => r.close(),
+      const resumed = perTest.add(await getStream(slow, { ...headers, 'Last-Event-ID': priming.id! }), (r) =>
+        r.close(),
       );
       await resumed.waitFor(
         () =>
@@ -663,18 +759,20 @@ describe('RelayServer with a real agent', () => {
     it('delivers the response of a POST stream cut before it, on a GET with the priming id', async () => {
       const session = await initialize(slow, agent.token);
       const headers = { ...auth(agent.token), 'Mcp-Session-Id': session };
-      const cut = await openSse(slow, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json', ...headers, Accept: 'text/event-stream' },
-        body: JSON.stringify(callTool(42, 'wait', { ms: 500, label: 'cut-stream' })),
-      });
+      const cut = perTest.add(
+        await openSse(slow, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json', ...headers, Accept: 'text/event-stream' },
+          body: JSON.stringify(callTool(42, 'wait', { ms: 500, label: 'cut-stream' })),
+        }),
+        (r) => r.close(),
+      );
       const priming = await cut.priming();
       await cut.close();
       expect(cut.messages).toEqual([]);
 
-      const resumed = perTest.add(
-        await getStream(slow, { ...headers, 'Last-Event-ID': priming.id! }),
-        (r) => r.close(),
+      const resumed = perTest.add(await getStream(slow, { ...headers, 'Last-Event-ID': priming.id! }), (r) =>
+        r.close(),
       );
       const response = await resumed.message((m) => m['id'] === 42, 'the response of the cut stream');
       expect(textOf(response)).toBe('waited for cut-stream');
@@ -708,14 +806,48 @@ describe('RelayServer with a real agent', () => {
       expect(textOf(body)).toContain('wrapped');
     });
 
+    it('answers POST /{subject}/{server}/sse with SSE events, whatever the Accept header', async () => {
+      const sse = new URL('/alice/everything/sse', relay.url).href;
+      const reader = perTest.add(
+        await openSse(sse, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json', ...auth(agent.token), Accept: 'application/json' },
+          body: JSON.stringify(callTool(5, 'echo', { message: 'over sse' })),
+        }),
+        (r) => r.close(),
+      );
+      await reader.waitFor(() => reader.ended, 'the stream to end after the response');
+      expect(reader.messages).toHaveLength(1);
+      expect(textOf(reader.messages[0]!)).toContain('over sse');
+      const get = await fetch(sse, { headers: { ...auth(agent.token), Accept: 'text/event-stream' } });
+      expect(get.status).toBe(405);
+      await get.body?.cancel();
+    });
+
+    it('holds a sessionless GET stream that carries server notifications', async () => {
+      const reader = perTest.add(await getStream(slow, auth(agent.token)), (r) => r.close());
+      await reader.waitFor(() => reader.comments.length > 0, 'the first comment');
+      expect(reader.text.startsWith('retry:')).toBe(true);
+      const res = await post(slow, callTool(1, 'announce'), auth(agent.token));
+      expect(textOf((await res.json()) as Json)).toBe('sent');
+      await reader.message((m) => m['method'] === 'notifications/tools/list_changed', 'tools/list_changed');
+      await reader.message((m) => m['method'] === 'notifications/message', 'the log message');
+    });
+
     it('answers 404 {ok:false} without a session and 503 with one when no agent is connected', async () => {
       const nobody = await relay.tokens.issue('nobody', ['*'], 5);
       const url = endpoint(relay, 'nobody', 'everything');
       const sessionless = await post(url, callTool(1, 'echo', { message: 'x' }), auth(nobody));
       expect(sessionless.status).toBe(404);
-      expect(await sessionless.json()).toEqual({ ok: false, error: expect.stringContaining('nobody') });
+      expect(await sessionless.json()).toEqual({
+        ok: false,
+        error: expect.stringContaining('nobody') as unknown,
+      });
       // An initialize starts a session: an MCP client that saw 404 there would loop re-initializing.
-      const init = await post(url, rpc(1, 'initialize', INITIALIZE_PARAMS), { ...auth(nobody), Accept: BOTH });
+      const init = await post(url, rpc(1, 'initialize', INITIALIZE_PARAMS), {
+        ...auth(nobody),
+        Accept: BOTH,
+      });
       expect(init.status).toBe(503);
       expect(await init.json()).toMatchObject({ ok: false });
       const get = await fetch(url, { headers: { ...auth(nobody), Accept: 'text/event-stream' } });
@@ -732,7 +864,7 @@ describe('RelayServer with a real agent', () => {
       const headers = { ...auth(carol.token), Accept: BOTH, 'Mcp-Session-Id': session };
       const res = await post(url, rpc(1, 'ping'), headers);
       expect(res.status).toBe(503);
-      expect(await res.json()).toEqual({ ok: false, error: expect.any(String) });
+      expect(await res.json()).toEqual({ ok: false, error: expect.any(String) as unknown });
       const get = await fetch(url, { headers: { ...headers, Accept: 'text/event-stream' } });
       expect(get.status).toBe(503);
       await get.body?.cancel();
@@ -765,9 +897,8 @@ describe('RelayServer options', () => {
     const agent = await startSlowAgent(owned, relay);
     const url = endpoint(relay, 'alice', 'slow');
     const session = await initialize(url, agent.token);
-    const reader = owned.add(
-      await getStream(url, { ...auth(agent.token), 'Mcp-Session-Id': session }),
-      (r) => r.close(),
+    const reader = owned.add(await getStream(url, { ...auth(agent.token), 'Mcp-Session-Id': session }), (r) =>
+      r.close(),
     );
     await reader.priming();
     await reader.waitFor(() => reader.comments.length >= 2, 'two keep-alive comments', 5000);
@@ -780,7 +911,7 @@ describe('RelayServer options', () => {
     const big = callTool(1, 'echo', { message: 'x'.repeat(2048) });
     const res = await post(endpoint(relay, 'alice', 'everything'), big, { ...auth(token), Accept: BOTH });
     expect(res.status).toBe(413);
-    expect(await res.json()).toMatchObject({ ok: false, error: expect.stringContaining('1024') });
+    expect(await res.json()).toMatchObject({ ok: false, error: expect.stringContaining('1024') as unknown });
     // Without Content-Length (chunked), the limit holds while reading.
     const chunked = await rawRequest(endpoint(relay, 'alice', 'everything'), {
       method: 'POST',
@@ -810,7 +941,10 @@ describe('RelayServer options', () => {
       body: JSON.stringify(rpc(1, 'ping')),
     });
     expect(mcp.status).toBe(403);
-    expect(JSON.parse(mcp.body)).toMatchObject({ ok: false, error: expect.stringContaining('Host') });
+    expect(JSON.parse(mcp.body)).toMatchObject({
+      ok: false,
+      error: expect.stringContaining('Host') as unknown,
+    });
 
     const ws = new WebSocket(new URL('/connect', relay.url.href.replace(/^http/, 'ws')), {
       headers: { ...auth(token), Host: 'evil.example' },
@@ -827,9 +961,13 @@ describe('RelayServer options', () => {
     const relay = await startOwnedRelay(owned, { requestTimeoutMs: 300 });
     const agent = await startSlowAgent(owned, relay);
     const url = endpoint(relay, 'alice', 'slow');
-    const json = await post(url, callTool(1, 'wait', { ms: 2000, label: 'too-slow-json' }), auth(agent.token));
+    const json = await post(
+      url,
+      callTool(1, 'wait', { ms: 2000, label: 'too-slow-json' }),
+      auth(agent.token),
+    );
     expect(json.status).toBe(504);
-    expect(await json.json()).toEqual({ ok: false, error: expect.any(String) });
+    expect(await json.json()).toEqual({ ok: false, error: expect.any(String) as unknown });
 
     const session = await initialize(url, agent.token);
     const reader = owned.add(
@@ -860,7 +998,7 @@ describe('RelayServer options', () => {
     await until(() => relay.agents()[0]?.inFlight === 2, 5000, 'two calls in flight');
     const third = await post(url, callTool(3, 'echo', { message: 'third' }), auth(agent.token));
     expect(third.status).toBe(503);
-    expect(await third.json()).toEqual({ ok: false, error: expect.stringContaining('in flight') });
+    expect(await third.json()).toEqual({ ok: false, error: expect.stringContaining('in flight') as unknown });
     for (const [i, call] of calls.entries()) {
       const res = await call;
       expect(res.status).toBe(200);
@@ -868,6 +1006,23 @@ describe('RelayServer options', () => {
     }
     const after = await post(url, callTool(4, 'echo', { message: 'fourth' }), auth(agent.token));
     expect(textOf((await after.json()) as Json)).toBe('fourth');
+  });
+
+  it('reports endpoints under PUBLIC_BASE_URL to a registering agent', async () => {
+    const relay = await startOwnedRelay(owned, { publicBaseUrl: 'https://public.example/relay' });
+    const ws = owned.add(await connectWs(relay, await relay.tokens.issue('gina', ['*'], 5)), closeWs);
+    const registered = new Promise<Json>((resolve) =>
+      ws.once('message', (data: Buffer) => resolve(JSON.parse(data.toString('utf8')) as Json)),
+    );
+    ws.send(JSON.stringify({ type: 'register', subject: 'gina', capabilities: ['files', 'notes'] }));
+    expect(await registered).toEqual({
+      type: 'registered',
+      subject: 'gina',
+      endpoints: {
+        files: 'https://public.example/relay/gina/files/mcp',
+        notes: 'https://public.example/relay/gina/notes/mcp',
+      },
+    });
   });
 });
 
@@ -886,7 +1041,10 @@ describe('/manage/jwt/issue and /manage/jwt/revoke', () => {
     const relay = await startOwnedRelay(owned);
     const res = await issue(relay, { subject: 'dave', expiry_minutes: 5, capabilities: ['*'] });
     expect(res.status).toBe(404);
-    expect(await res.json()).toMatchObject({ ok: false, error: expect.stringContaining('JWT_FALLBACK') });
+    expect(await res.json()).toMatchObject({
+      ok: false,
+      error: expect.stringContaining('JWT_FALLBACK') as unknown,
+    });
   });
 
   it('issues tokens with sub, role, capabilities, iat, exp, jti, iss and aud; checks expiry and taken subjects', async () => {
@@ -912,7 +1070,7 @@ describe('/manage/jwt/issue and /manage/jwt/revoke', () => {
       iss: 'https://relay.test',
       aud: 'mcpassistant',
     });
-    expect(claims.jti).toEqual(expect.any(String));
+    expect(claims.jti).toEqual(expect.any(String) as unknown);
     expect(claims.exp! - claims.iat!).toBe(30 * 60);
     expect(Math.abs(claims.iat! - Date.now() / 1000)).toBeLessThan(60);
     expect((await relay.tokens.verify(body['token'] as string)).ok).toBe(true);
@@ -920,7 +1078,10 @@ describe('/manage/jwt/issue and /manage/jwt/revoke', () => {
     for (const minutes of [0, 1441, 1.5, '10']) {
       const bad = await issue(relay, { subject: `e-${String(minutes)}`, expiry_minutes: minutes });
       expect(bad.status, String(minutes)).toBe(400);
-      expect(await bad.json()).toMatchObject({ ok: false, error: expect.stringContaining('expiry_minutes') });
+      expect(await bad.json()).toMatchObject({
+        ok: false,
+        error: expect.stringContaining('expiry_minutes') as unknown,
+      });
     }
     for (const minutes of [1, 1440]) {
       const edge = await issue(relay, { subject: `edge-${minutes}`, expiry_minutes: minutes });
@@ -930,7 +1091,10 @@ describe('/manage/jwt/issue and /manage/jwt/revoke', () => {
 
     const taken = await issue(relay, { subject: 'dave', expiry_minutes: 5 });
     expect(taken.status).toBe(409);
-    expect(await taken.json()).toMatchObject({ ok: false, error: expect.stringContaining('dave') });
+    expect(await taken.json()).toMatchObject({
+      ok: false,
+      error: expect.stringContaining('dave') as unknown,
+    });
     const otherHolder = await issue(
       relay,
       { subject: 'dave', expiry_minutes: 5 },
@@ -941,6 +1105,36 @@ describe('/manage/jwt/issue and /manage/jwt/revoke', () => {
     const holder = await issue(relay, { subject: 'dave', expiry_minutes: 5 }, auth(body['token'] as string));
     expect(holder.status).toBe(200);
     expect(decodeJwt(((await holder.json()) as Json)['token'] as string).sub).toBe('dave');
+  });
+
+  it('refuses a foreign Origin and a body that is not a JSON object', async () => {
+    const relay = await startOwnedRelay(owned, { jwtFallbackEnabled: true });
+    // A cross-site form or text/plain fetch needs no preflight: without this check a page could claim subjects.
+    const foreign = await post(
+      new URL('/manage/jwt/issue', relay.url).href,
+      JSON.stringify({ subject: 'victim' }),
+      { 'Content-Type': 'text/plain', Origin: 'https://evil.example' },
+    );
+    expect(foreign.status).toBe(403);
+    await foreign.body?.cancel();
+    const agents = await fetch(new URL('/agents', relay.url), {
+      headers: { ...auth(await relay.tokens.issue('victim', ['*'], 5)), Origin: 'https://evil.example' },
+    });
+    expect(agents.status).toBe(403);
+    await agents.body?.cancel();
+
+    for (const body of ['null', '[]', '"dave"', '12']) {
+      const res = await issue(relay, body);
+      expect(res.status, body).toBe(400);
+      expect(await res.json()).toEqual({ ok: false, error: 'the body must be a JSON object' });
+      const rev = await post(new URL('/manage/jwt/revoke', relay.url).href, body);
+      expect(rev.status, body).toBe(400);
+      await rev.body?.cancel();
+    }
+    // The subject was not claimed by any of these.
+    const res = await issue(relay, { subject: 'victim', expiry_minutes: 5 });
+    expect(res.status).toBe(200);
+    await res.body?.cancel();
   });
 
   it('refuses a revoked token on client routes and /connect, and closes its agent with 4401', async () => {
@@ -960,7 +1154,11 @@ describe('/manage/jwt/issue and /manage/jwt/revoke', () => {
       ws.once('message', (data: Buffer) => resolve(JSON.parse(data.toString('utf8')) as Json)),
     );
     ws.send(JSON.stringify({ type: 'register', subject: 'frank', capabilities: ['everything'] }));
-    expect(await registered).toMatchObject({ type: 'registered', subject: 'frank' });
+    expect(await registered).toEqual({
+      type: 'registered',
+      subject: 'frank',
+      endpoints: { everything: `${relay.url.origin}/frank/everything/mcp` },
+    });
     // Before revocation the token passes auth (an agent that never answers: a notification is enough).
     const before = await post(url, { jsonrpc: '2.0', method: 'notifications/initialized' }, auth(token));
     expect(before.status).toBe(202);
@@ -972,7 +1170,10 @@ describe('/manage/jwt/issue and /manage/jwt/revoke', () => {
 
     const res = await post(url, rpc(1, 'ping'), { ...auth(token), Accept: BOTH });
     expect(res.status).toBe(401);
-    expect(await res.json()).toMatchObject({ ok: false, error: expect.stringContaining('revoked') });
+    expect(await res.json()).toMatchObject({
+      ok: false,
+      error: expect.stringContaining('revoked') as unknown,
+    });
     await expect(connectWs(relay, token)).rejects.toThrow(/401/);
     // Only tokens signed by this relay can be revoked.
     const foreign = await revoke(relay, 'not-a-jwt');
@@ -1109,8 +1310,8 @@ describe('mcpassistant-relay (bin/mcpassistant-relay.js)', () => {
       await exited;
     });
     let stderr = '';
-    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.stdout!.resume();
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.stdout.resume();
     return { child, stderr: () => stderr };
   }
 
@@ -1132,7 +1333,9 @@ describe('mcpassistant-relay (bin/mcpassistant-relay.js)', () => {
         }
       };
       child.stderr!.on('data', check);
-      void exit.then((code) => reject(new Error(`the relay exited (${code}) before listening:\n${stderr()}`)));
+      void exit.then((code) =>
+        reject(new Error(`the relay exited (${code}) before listening:\n${stderr()}`)),
+      );
       check();
     });
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
@@ -1147,6 +1350,18 @@ describe('mcpassistant-relay (bin/mcpassistant-relay.js)', () => {
     child.kill('SIGTERM');
     expect(await exit).toBe(0);
     expect(stderr()).toContain('SIGTERM');
+  });
+
+  it('exits 1 with one line naming the address when the port is taken', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    owned.add(taken, (s) => new Promise((resolve) => s.close(resolve)));
+    const port = String((taken.address() as AddressInfo).port);
+    const { child, stderr } = run({ HOST: '127.0.0.1', PORT: port, JWT_SECRET: SECRET });
+    expect(await exitOf(child)).toBe(1);
+    expect(stderr().trim()).toBe(
+      `mcpassistant-relay: cannot listen on 127.0.0.1:${port} (EADDRINUSE); set HOST and PORT`,
+    );
   });
 
   it('exits 3 with a message naming JWT_SECRET when it is missing', async () => {

@@ -175,10 +175,11 @@ export class RelayServer {
     if (!verified.ok) return reject(401, verified.error);
     if (verified.claims.role !== undefined && verified.claims.role !== 'agent')
       return reject(403, 'this token is not an agent token');
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#agentConnected(ws, verified));
+    const base = this.#baseUrl(req);
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#agentConnected(ws, verified, base));
   }
 
-  #agentConnected(ws: WebSocket, verified: Extract<Verified, { ok: true }>): void {
+  #agentConnected(ws: WebSocket, verified: Extract<Verified, { ok: true }>, base: string): void {
     const claims = verified.claims;
     let agent: AgentConnection | undefined;
     const registerTimer = setTimeout(
@@ -222,7 +223,7 @@ export class RelayServer {
       this.#agents.set(frame.subject, agent);
       if (previous) previous.close(CLOSE.superseded, 'superseded');
       const endpoints = Object.fromEntries(
-        frame.capabilities.map((server) => [server, this.#endpoint(frame.subject, server)]),
+        frame.capabilities.map((server) => [server, this.#endpoint(base, frame.subject, server)]),
       );
       ws.send(JSON.stringify({ type: 'registered', subject: frame.subject, endpoints }));
       this.#log.info(
@@ -253,8 +254,20 @@ export class RelayServer {
     }
   }
 
-  #endpoint(subject: string, server: string): string {
-    const base = this.#options.publicBaseUrl ?? this.url.href;
+  /**
+   * The base of the endpoint URLs reported to a request: PUBLIC_BASE_URL, else the Host the request came to
+   * (https when a TLS-terminating proxy says so), so that a relay listening on 0.0.0.0 does not report
+   * 127.0.0.1 to remote agents. Host is already checked against allowedHosts when that is set.
+   */
+  #baseUrl(req: IncomingMessage): string {
+    if (this.#options.publicBaseUrl) return this.#options.publicBaseUrl;
+    const host = header(req, 'host');
+    if (!host || !/^[A-Za-z0-9.-]+(:\d+)?$|^\[[0-9A-Fa-f:.]+\](:\d+)?$/.test(host)) return this.url.href;
+    const proto = header(req, 'x-forwarded-proto')?.split(',')[0]?.trim().toLowerCase();
+    return `${proto === 'https' ? 'https' : 'http'}://${host}/`;
+  }
+
+  #endpoint(base: string, subject: string, server: string): string {
     return new URL(
       `${encodeURIComponent(subject)}/${encodeURIComponent(server)}/mcp`,
       base.endsWith('/') ? base : `${base}/`,
@@ -276,6 +289,9 @@ export class RelayServer {
           streams: this.openStreams(),
         });
       }
+      // Browsers may send simple cross-site POSTs without a preflight (a text/plain /manage/jwt/issue would
+      // claim a subject): every route but /healthz checks Origin, as the MCP routes do.
+      this.#checkOrigin(req);
       if (path === '/agents' && req.method === 'GET') return await this.#listAgents(req, res);
       if (path === '/manage/jwt/issue' && req.method === 'POST') return await this.#issue(req, res);
       if (path === '/manage/jwt/revoke' && req.method === 'POST') return await this.#revoke(req, res);
@@ -340,6 +356,7 @@ export class RelayServer {
     const verified = await this.tokens.verify(token);
     if (!verified.ok) throw new HttpError(401, verified.error);
     const agent = this.#agents.get(verified.claims.sub);
+    const base = this.#baseUrl(req);
     const agents = agent
       ? [
           {
@@ -350,7 +367,7 @@ export class RelayServer {
             connected_at: new Date(agent.connectedAt).toISOString(),
             in_flight: agent.inFlight,
             endpoints: Object.fromEntries(
-              [...agent.capabilities].map((s) => [s, this.#endpoint(agent.subject, s)]),
+              [...agent.capabilities].map((s) => [s, this.#endpoint(base, agent.subject, s)]),
             ),
           },
         ]
@@ -365,7 +382,7 @@ export class RelayServer {
         'token issuing is disabled on this relay (set JWT_FALLBACK_ENABLED=true to enable it)',
       );
     }
-    const body = (await readJson(req, 64 * 1024)) as Json;
+    const body = await readJsonObject(req, 64 * 1024);
     const subject =
       body['subject'] === undefined ? `agent-${crypto.randomUUID().slice(0, 8)}` : body['subject'];
     const minutes = body['expiry_minutes'] === undefined ? 60 : body['expiry_minutes'];
@@ -392,7 +409,7 @@ export class RelayServer {
   }
 
   async #revoke(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = (await readJson(req, 64 * 1024)) as Json;
+    const body = await readJsonObject(req, 64 * 1024);
     if (typeof body['token'] !== 'string') throw new HttpError(400, 'token: required');
     if (!(await this.tokens.revoke(body['token'])))
       throw new HttpError(400, 'that token was not issued by this relay');
@@ -408,7 +425,6 @@ export class RelayServer {
     server: string,
     kind: 'mcp' | 'sse',
   ): Promise<void> {
-    this.#checkOrigin(req);
     await this.#authorize(req, subject, server);
     const version = header(req, 'mcp-protocol-version');
     if (version && !SUPPORTED_PROTOCOL_VERSIONS.includes(version as never)) {
@@ -507,7 +523,15 @@ export class RelayServer {
       openSse(res, headers);
       if (target) {
         stream = target.newPostStream();
-        target.prime(stream, res);
+        // The version this request speaks: its header, else the session's, else initialize's own request.
+        const version =
+          header(req, 'mcp-protocol-version') ??
+          target.protocolVersion ??
+          (message.method === 'initialize'
+            ? (message.params as { protocolVersion?: unknown } | undefined)?.protocolVersion
+            : undefined);
+        if (primes(version)) target.prime(stream, res);
+        else target.attach(stream, res);
       }
     }
     const deliver = (payload: object, final: boolean) => {
@@ -574,7 +598,8 @@ export class RelayServer {
     openSse(res);
     if (session) {
       if (lastEventId !== undefined && session.resume(Number(lastEventId), res)) return;
-      session.prime('get', res);
+      if (primes(header(req, 'mcp-protocol-version') ?? session.protocolVersion)) session.prime('get', res);
+      else session.attach('get', res);
       return;
     }
     // Compat: a sessionless stream (the existing remote's GET) gets the server's notifications, no replay.
@@ -595,6 +620,15 @@ export class RelayServer {
   #keepAliveOpenStreams(): void {
     for (const set of this.#openStreams.values()) for (const res of set) res.write(': keep-alive\n\n');
   }
+}
+
+/**
+ * Whether a client of this protocol version gets priming events (empty data). Only 2025-11-25 clients expect
+ * them: older SDK clients JSON.parse the empty data and fail (the TypeScript and Python SDK servers skip
+ * priming for them too). Without the header a client speaks 2025-03-26 (spec, "Protocol Version Header").
+ */
+function primes(version: unknown): boolean {
+  return typeof version === 'string' && version >= '2025-11-25';
 }
 
 function rpcError(id: JsonRpcMessage['id'], code: number, message: string): Json {
@@ -624,6 +658,14 @@ function sendJson(
     ...headers,
   });
   res.end(text);
+}
+
+/** The body of a /manage request: a JSON object (null, an array or a string would be read as no fields). */
+async function readJsonObject(req: IncomingMessage, limit: number): Promise<Json> {
+  const body = await readJson(req, limit);
+  if (!body || typeof body !== 'object' || Array.isArray(body))
+    throw new HttpError(400, 'the body must be a JSON object');
+  return body as Json;
 }
 
 async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
