@@ -18,6 +18,8 @@ interface LoggedEvent {
 export class McpSession {
   readonly id = randomUUID();
   protocolVersion: string | undefined;
+  /** A legacy HTTP+SSE session: it lives as long as its one stream. */
+  legacy = false;
   lastSeen = Date.now();
   #seq = 0;
   readonly #log: LoggedEvent[] = [];
@@ -119,10 +121,21 @@ export class McpSession {
   }
 }
 
+export interface SessionStoreOptions {
+  idleMs: number;
+  /**
+   * Expire an idle session even while its GET stream is open (the gateway-bridge: a lingering stream must
+   * not keep a session alive forever). The relay keeps them: Gemini CLI holds one open for hours.
+   */
+  expireOpenSessions?: boolean;
+  /** Called when a session ends: DELETE, expiry or shutdown. */
+  onEnd?: (session: McpSession) => void;
+}
+
 export class SessionStore {
   readonly #sessions = new Map<string, McpSession>();
 
-  constructor(private readonly idleMs: number) {}
+  constructor(private readonly options: SessionStoreOptions) {}
 
   create(subject: string, server: string): McpSession {
     const session = new McpSession(subject, server);
@@ -136,8 +149,11 @@ export class SessionStore {
 
   delete(id: string): boolean {
     const session = this.#sessions.get(id);
-    session?.close();
-    return this.#sessions.delete(id);
+    if (!session) return false;
+    this.#sessions.delete(id);
+    session.close();
+    this.options.onEnd?.(session);
+    return true;
   }
 
   /** Sessions of one agent's server, for server-wide notifications. */
@@ -154,21 +170,17 @@ export class SessionStore {
     return this.#sessions.size;
   }
 
-  /** Keep-alives on every open stream, and expiry of sessions idle for too long with no stream open. */
+  /** Keep-alives on every open stream, and expiry of sessions idle for too long. */
   tick(now = Date.now()): void {
     for (const [id, session] of this.#sessions) {
-      if (session.streams.size === 0 && now - session.lastSeen > this.idleMs) {
-        session.close();
-        this.#sessions.delete(id);
-      } else {
-        session.keepAlive();
-      }
+      const idle = now - session.lastSeen > this.options.idleMs;
+      if (idle && (session.streams.size === 0 || this.options.expireOpenSessions)) this.delete(id);
+      else session.keepAlive();
     }
   }
 
   closeAll(): void {
-    for (const session of this.#sessions.values()) session.close();
-    this.#sessions.clear();
+    for (const id of [...this.#sessions.keys()]) this.delete(id);
   }
 }
 

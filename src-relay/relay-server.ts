@@ -1,23 +1,26 @@
-// The relay: agents connect out to /connect; MCP clients call /{subject}/{server}/mcp (Streamable HTTP,
-// spec 2025-11-25, also serving 2025-06-18 and 2025-03-26 clients). A drop-in for the existing remote
-// (COMPAT.md: its routes, status codes, close codes and environment), and stricter by default: every route
-// is authenticated, subjects are isolated, sizes and in-flight calls are bounded.
-//
-// The MCP endpoint is hand-written rather than built on the SDK's StreamableHTTPServerTransport: the relay
-// only forwards JSON-RPC, and DESIGN.md's measurements put the SDK transport at ~0.24 ms CPU per call against
-// ~0.02 ms for a plain node:http handler; relay + agent together must stay under 0.25 ms (npm run bench).
+// The relay: agents connect out to /connect; MCP clients call /{subject}/{server}/mcp, served by the shared
+// McpFront (Streamable HTTP). A drop-in for the existing remote (COMPAT.md: its routes, status codes, close
+// codes and environment), and stricter by default: every route is authenticated, subjects are isolated,
+// sizes and in-flight calls are bounded.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 
 import { type WebSocket, WebSocketServer } from 'ws';
 
-import { CLOSE, JsonRpcMessage, RegisterFrame, SUPPORTED_PROTOCOL_VERSIONS } from '../src-shared/wire.js';
-import { AgentConnection, InvokeError } from './agent-connection.js';
-import type { McpSession } from './mcp-sessions.js';
-import { SessionStore } from './mcp-sessions.js';
+import { CLOSE, RegisterFrame } from '../src-shared/wire.js';
+import { AgentConnection } from './agent-connection.js';
+import {
+  bearer,
+  header,
+  HttpError,
+  isLoopbackOrigin,
+  readJsonObject,
+  sendError,
+  sendJson,
+} from './http-util.js';
+import { McpFront } from './mcp-front.js';
 import type { RelayLogger } from './relay-log.js';
-import { openSse } from './sse-stream.js';
 import { allows, TokenAuthority, type Verified } from './token-authority.js';
 
 export interface RelayOptions {
@@ -49,18 +52,6 @@ export interface RelayOptions {
   log: RelayLogger;
 }
 
-type Json = Record<string, unknown>;
-
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-  }
-}
-
 const DEFAULTS = {
   maxBodyBytes: 4 * 1024 * 1024,
   maxFrameBytes: 16 * 1024 * 1024,
@@ -78,9 +69,7 @@ export class RelayServer {
   readonly #http: Server;
   readonly #wss: WebSocketServer;
   readonly #agents = new Map<string, AgentConnection>();
-  readonly #sessions: SessionStore;
-  /** Sessionless GET streams (compat clients), by `subject/server`. */
-  readonly #openStreams = new Map<string, Set<ServerResponse>>();
+  readonly #front: McpFront;
   /** Subjects this relay has issued tokens for: never handed to anyone else. */
   readonly #claimedSubjects = new Set<string>();
   readonly #options: RelayOptions & typeof DEFAULTS;
@@ -96,7 +85,24 @@ export class RelayServer {
       issuer: options.jwtIssuer,
       audience: options.jwtAudience,
     });
-    this.#sessions = new SessionStore(this.#options.sessionIdleMs);
+    this.#front = new McpFront({
+      requestTimeoutMs: this.#options.requestTimeoutMs,
+      maxBodyBytes: this.#options.maxBodyBytes,
+      sessionIdleMs: this.#options.sessionIdleMs,
+      target: (subject, server, { sessionful }) => {
+        const agent = this.#agents.get(subject);
+        // An MCP client that sees 404 in a session starts a new one: "no agent" must be 503 for it.
+        if (!agent) throw new HttpError(sessionful ? 503 : 404, `no agent is connected for "${subject}"`);
+        if (!agent.capabilities.has(server)) {
+          throw new HttpError(404, `the agent for "${subject}" does not serve "${server}"`);
+        }
+        return {
+          invoke: (message, options) => agent.invoke(server, message, options),
+          cancel: (rpcId, reason) =>
+            agent.features.has('cancel') && agent.cancelByRpcId(server, rpcId, reason),
+        };
+      },
+    });
     this.#http = createServer((req, res) => void this.#route(req, res));
     this.#http.on('upgrade', (req, socket, head) => void this.#upgrade(req, socket, head));
     this.#http.on('clientError', (_error, socket) => socket.destroy());
@@ -120,8 +126,7 @@ export class RelayServer {
         resolve();
       });
     });
-    this.#timers.push(setInterval(() => this.#sessions.tick(), this.#options.keepAliveMs).unref());
-    this.#timers.push(setInterval(() => this.#keepAliveOpenStreams(), this.#options.keepAliveMs).unref());
+    this.#timers.push(setInterval(() => this.#front.tick(), this.#options.keepAliveMs).unref());
     this.#timers.push(setInterval(() => this.#pingAgents(), this.#options.pingIntervalMs).unref());
     return this.url;
   }
@@ -132,11 +137,9 @@ export class RelayServer {
     return new URL(`http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${port}`);
   }
 
-  /** Open SSE streams of MCP sessions (for /healthz and tests). */
+  /** Open SSE streams of MCP clients (for /healthz and tests). */
   openStreams(): number {
-    let count = 0;
-    for (const session of this.#sessions.all()) count += session.streams.size;
-    return count;
+    return this.#front.openStreams();
   }
 
   /** Connected agents, for /agents and tests. */
@@ -148,8 +151,7 @@ export class RelayServer {
     for (const timer of this.#timers) clearInterval(timer);
     for (const agent of this.#agents.values()) agent.close(1001, 'relay shutting down');
     this.#agents.clear();
-    this.#sessions.closeAll();
-    for (const streams of this.#openStreams.values()) for (const res of streams) res.end();
+    this.#front.close();
     for (const client of this.#wss.clients) client.terminate();
     this.#wss.close();
     this.#http.closeAllConnections();
@@ -217,7 +219,7 @@ export class RelayServer {
       agent = new AgentConnection(ws, frame, verified.id, {
         log: this.#log,
         maxInFlight: this.#options.maxInFlightPerAgent,
-        onServerNotification: (from, server, payload) => this.#serverNotification(from, server, payload),
+        onServerNotification: (from, server, payload) => this.#front.notify(from.subject, server, payload),
       });
       const previous = this.#agents.get(frame.subject);
       this.#agents.set(frame.subject, agent);
@@ -285,7 +287,7 @@ export class RelayServer {
         return sendJson(res, 200, {
           ok: true,
           agents: this.#agents.size,
-          sessions: this.#sessions.size,
+          sessions: this.#front.sessions.size,
           streams: this.openStreams(),
         });
       }
@@ -302,12 +304,7 @@ export class RelayServer {
       }
       throw new HttpError(404, `no route for ${req.method} ${path}`);
     } catch (error) {
-      if (res.headersSent) {
-        res.end();
-        return;
-      }
-      if (error instanceof HttpError)
-        return sendJson(res, error.status, { ok: false, error: error.message }, error.headers);
+      if (sendError(res, error)) return;
       this.#log.error(`unexpected error on ${req.method} ${req.url}:`, error);
       sendJson(res, 500, { ok: false, error: 'internal error' });
     }
@@ -328,11 +325,7 @@ export class RelayServer {
       throw new HttpError(403, 'invalid Origin header');
     }
     if (this.#options.allowedOrigins?.includes(origin) || parsed.host === req.headers.host) return;
-    if (
-      this.#options.allowLoopbackOrigins &&
-      /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/.test(parsed.hostname)
-    )
-      return;
+    if (this.#options.allowLoopbackOrigins && isLoopbackOrigin(parsed)) return;
     throw new HttpError(403, `Origin ${origin} is not allowed; add it to ALLOWED_ORIGINS`);
   }
 
@@ -416,7 +409,7 @@ export class RelayServer {
     sendJson(res, 200, { revoked: true });
   }
 
-  // ── MCP Streamable HTTP ─────────────────────────────────────────────────────────────────────────────────
+  // ── MCP ───────────────────────────────────────────────────────────────────────────────────────────────
 
   async #mcp(
     req: IncomingMessage,
@@ -426,262 +419,7 @@ export class RelayServer {
     kind: 'mcp' | 'sse',
   ): Promise<void> {
     await this.#authorize(req, subject, server);
-    const version = header(req, 'mcp-protocol-version');
-    if (version && !SUPPORTED_PROTOCOL_VERSIONS.includes(version as never)) {
-      throw new HttpError(
-        400,
-        `unsupported MCP-Protocol-Version ${version}; supported: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')}`,
-      );
-    }
-    const sessionId = header(req, 'mcp-session-id');
-    const session = sessionId ? this.#sessions.get(sessionId) : undefined;
-    if (sessionId && (!session || session.subject !== subject || session.server !== server)) {
-      throw new HttpError(404, 'unknown or expired session; initialize a new one');
-    }
-    if (session) session.lastSeen = Date.now();
-
-    if (req.method === 'GET' && kind === 'mcp') return this.#getStream(req, res, subject, server, session);
-    if (req.method === 'DELETE' && kind === 'mcp') {
-      if (!session) throw new HttpError(400, 'DELETE needs an Mcp-Session-Id');
-      this.#sessions.delete(session.id);
-      res.writeHead(204).end();
-      return;
-    }
-    if (req.method !== 'POST')
-      throw new HttpError(405, 'use POST (GET for the event stream, DELETE to end a session)', {
-        Allow: 'GET, POST, DELETE',
-      });
-    return this.#post(req, res, subject, server, session, kind === 'sse');
-  }
-
-  async #post(
-    req: IncomingMessage,
-    res: ServerResponse,
-    subject: string,
-    server: string,
-    session: McpSession | undefined,
-    forceSse: boolean,
-  ): Promise<void> {
-    let body = await readJson(req, this.#options.maxBodyBytes);
-    // Compat: the existing remote also accepts {"payload": <JSON-RPC>}.
-    if (
-      body &&
-      typeof body === 'object' &&
-      !Array.isArray(body) &&
-      'payload' in body &&
-      !('jsonrpc' in body)
-    ) {
-      body = (body as Json)['payload'];
-    }
-    if (Array.isArray(body))
-      throw new HttpError(400, 'JSON-RPC batches are not supported; send one message per request');
-    const parsed = JsonRpcMessage.safeParse(body);
-    if (!parsed.success) throw new HttpError(400, 'the body must be one JSON-RPC 2.0 message');
-    const message = parsed.data;
-
-    const agent = this.#agents.get(subject);
-    const sessionful = session !== undefined || message.method === 'initialize';
-    // An MCP client that sees 404 with a session starts a new one: "no agent" must be 503 for it.
-    if (!agent) throw new HttpError(sessionful ? 503 : 404, `no agent is connected for "${subject}"`);
-    if (!agent.capabilities.has(server))
-      throw new HttpError(404, `the agent for "${subject}" does not serve "${server}"`);
-
-    const isRequest = message.method !== undefined && message.id !== undefined && message.id !== null;
-    if (!isRequest) {
-      if (message.method === 'notifications/cancelled') {
-        const requestId = (message.params as { requestId?: unknown } | undefined)?.requestId;
-        if (
-          agent.features.has('cancel') &&
-          agent.cancelByRpcId(server, requestId, 'cancelled by the client')
-        ) {
-          res.writeHead(202).end();
-          return;
-        }
-      }
-      // Other notifications and responses go to the agent as they are (it answers {}).
-      void agent
-        .invoke(server, message, { timeoutMs: this.#options.requestTimeoutMs })
-        .catch(() => undefined);
-      res.writeHead(202).end();
-      return;
-    }
-
-    const accept = header(req, 'accept') ?? '';
-    const wantsProgress =
-      (message.params as { _meta?: { progressToken?: unknown } } | undefined)?._meta?.progressToken !==
-      undefined;
-    const sse =
-      forceSse ||
-      (accept.includes('text/event-stream') && (wantsProgress || !accept.includes('application/json')));
-    const newSession =
-      message.method === 'initialize' && !session ? this.#sessions.create(subject, server) : undefined;
-    const target = session ?? newSession;
-    const headers: Record<string, string> = newSession ? { 'Mcp-Session-Id': newSession.id } : {};
-
-    let stream: string | undefined;
-    if (sse) {
-      openSse(res, headers);
-      if (target) {
-        stream = target.newPostStream();
-        // The version this request speaks: its header, else the session's, else initialize's own request.
-        const version =
-          header(req, 'mcp-protocol-version') ??
-          target.protocolVersion ??
-          (message.method === 'initialize'
-            ? (message.params as { protocolVersion?: unknown } | undefined)?.protocolVersion
-            : undefined);
-        if (primes(version)) target.prime(stream, res);
-        else target.attach(stream, res);
-      }
-    }
-    const deliver = (payload: object, final: boolean) => {
-      if (target && stream) target.send(stream, payload, final);
-      else if (sse && !res.writableEnded) {
-        res.write(`event: message\ndata: ${JSON.stringify(payload)}\n\n`);
-        if (final) res.end();
-      }
-    };
-
-    let result: Json;
-    try {
-      result = await agent.invoke(server, message, {
-        timeoutMs: this.#options.requestTimeoutMs,
-        onNotification: sse ? (payload) => deliver(payload, false) : undefined,
-      });
-    } catch (error) {
-      const invokeError =
-        error instanceof InvokeError ? error : new InvokeError('disconnected', String(error));
-      const status = invokeError.kind === 'timeout' ? 504 : 503;
-      if (newSession) this.#sessions.delete(newSession.id);
-      if (!sse) throw new HttpError(status, invokeError.message);
-      deliver(
-        rpcError(message.id, invokeError.kind === 'timeout' ? -32001 : -32000, invokeError.message),
-        true,
-      );
-      return;
-    }
-    // Compat: an agent-level failure ({ok: false, error}) becomes a JSON-RPC error for the client.
-    const response =
-      'jsonrpc' in result
-        ? result
-        : rpcError(
-            message.id,
-            -32000,
-            typeof result['error'] === 'string' ? result['error'] : 'the agent failed',
-          );
-    if (newSession) {
-      const version = (response as { result?: { protocolVersion?: unknown } }).result?.protocolVersion;
-      newSession.protocolVersion = typeof version === 'string' ? version : undefined;
-      if ('error' in response) this.#sessions.delete(newSession.id);
-    }
-    if (sse) deliver(response, true);
-    else sendJson(res, 200, response, 'error' in response && newSession ? {} : headers);
-  }
-
-  #getStream(
-    req: IncomingMessage,
-    res: ServerResponse,
-    subject: string,
-    server: string,
-    session: McpSession | undefined,
-  ): void {
-    if (!(header(req, 'accept') ?? '').includes('text/event-stream')) {
-      throw new HttpError(405, 'GET needs Accept: text/event-stream', { Allow: 'POST, DELETE' });
-    }
-    if (!this.#agents.get(subject)?.capabilities.has(server)) {
-      throw new HttpError(
-        session ? 503 : 404,
-        `no agent is connected for "${subject}" with server "${server}"`,
-      );
-    }
-    const lastEventId = header(req, 'last-event-id');
-    openSse(res);
-    if (session) {
-      if (lastEventId !== undefined && session.resume(Number(lastEventId), res)) return;
-      if (primes(header(req, 'mcp-protocol-version') ?? session.protocolVersion)) session.prime('get', res);
-      else session.attach('get', res);
-      return;
-    }
-    // Compat: a sessionless stream (the existing remote's GET) gets the server's notifications, no replay.
-    const key = `${subject}/${server}`;
-    const set = this.#openStreams.get(key) ?? new Set<ServerResponse>();
-    this.#openStreams.set(key, set.add(res));
-    res.write(': connected\n\n');
-    res.on('close', () => set.delete(res));
-  }
-
-  #serverNotification(agent: AgentConnection, server: string, payload: JsonRpcMessage): void {
-    for (const session of this.#sessions.of(agent.subject, server)) session.send('get', payload);
-    for (const res of this.#openStreams.get(`${agent.subject}/${server}`) ?? []) {
-      res.write(`event: message\ndata: ${JSON.stringify(payload)}\n\n`);
-    }
-  }
-
-  #keepAliveOpenStreams(): void {
-    for (const set of this.#openStreams.values()) for (const res of set) res.write(': keep-alive\n\n');
-  }
-}
-
-/**
- * Whether a client of this protocol version gets priming events (empty data). Only 2025-11-25 clients expect
- * them: older SDK clients JSON.parse the empty data and fail (the TypeScript and Python SDK servers skip
- * priming for them too). Without the header a client speaks 2025-03-26 (spec, "Protocol Version Header").
- */
-function primes(version: unknown): boolean {
-  return typeof version === 'string' && version >= '2025-11-25';
-}
-
-function rpcError(id: JsonRpcMessage['id'], code: number, message: string): Json {
-  return { jsonrpc: '2.0', id: id ?? null, error: { code, message } };
-}
-
-function header(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
-function bearer(req: IncomingMessage): string | undefined {
-  const match = /^Bearer\s+(\S+)$/i.exec(header(req, 'authorization') ?? '');
-  return match?.[1];
-}
-
-function sendJson(
-  res: ServerResponse,
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'Content-Type': 'application/json',
-    'Content-Length': Buffer.byteLength(text),
-    ...headers,
-  });
-  res.end(text);
-}
-
-/** The body of a /manage request: a JSON object (null, an array or a string would be read as no fields). */
-async function readJsonObject(req: IncomingMessage, limit: number): Promise<Json> {
-  const body = await readJson(req, limit);
-  if (!body || typeof body !== 'object' || Array.isArray(body))
-    throw new HttpError(400, 'the body must be a JSON object');
-  return body as Json;
-}
-
-async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > limit) throw new HttpError(413, `the body is larger than ${limit} bytes`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw new HttpError(413, `the body is larger than ${limit} bytes`);
-    chunks.push(chunk);
-  }
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
-  } catch {
-    throw new HttpError(400, 'the body is not valid JSON');
+    await this.#front.handle(req, res, subject, server, kind);
   }
 }
 

@@ -1,0 +1,81 @@
+// Small HTTP helpers shared by the relay and the MCP front.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+export type Json = Record<string, unknown>;
+
+/** An expected failure of a request: its status, a message for `{"ok": false, "error": …}`, extra headers. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+export function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+export function bearer(req: IncomingMessage): string | undefined {
+  const match = /^Bearer\s+(\S+)$/i.exec(header(req, 'authorization') ?? '');
+  return match?.[1];
+}
+
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'Content-Type': 'application/json',
+    'Content-Length': Buffer.byteLength(text),
+    ...headers,
+  });
+  res.end(text);
+}
+
+/** Answers a failed request: the HttpError's status and message, or 500 for anything unexpected. */
+export function sendError(res: ServerResponse, error: unknown): boolean {
+  if (res.headersSent) {
+    res.end();
+    return true;
+  }
+  if (!(error instanceof HttpError)) return false;
+  sendJson(res, error.status, { ok: false, error: error.message }, error.headers);
+  return true;
+}
+
+export async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limit) throw new HttpError(413, `the body is larger than ${limit} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new HttpError(413, `the body is larger than ${limit} bytes`);
+    chunks.push(chunk);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+  } catch {
+    throw new HttpError(400, 'the body is not valid JSON');
+  }
+}
+
+/** The body of a /manage request: a JSON object (null, an array or a string would be read as no fields). */
+export async function readJsonObject(req: IncomingMessage, limit: number): Promise<Json> {
+  const body = await readJson(req, limit);
+  if (!body || typeof body !== 'object' || Array.isArray(body))
+    throw new HttpError(400, 'the body must be a JSON object');
+  return body as Json;
+}
+
+/** Whether an Origin header names a page on this machine. */
+export function isLoopbackOrigin(origin: URL): boolean {
+  return /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/.test(origin.hostname);
+}
