@@ -71,8 +71,13 @@ function tryKill(pid: number): void {
   }
 }
 
-export function startCli(args: string[], sandbox: Sandbox, extraEnv: NodeJS.ProcessEnv = {}): CliProcess {
-  const child = spawn(process.execPath, [CLI, ...args], {
+export function startCli(
+  args: string[],
+  sandbox: Sandbox,
+  extraEnv: NodeJS.ProcessEnv = {},
+  entry = CLI,
+): CliProcess {
+  const child = spawn(process.execPath, [entry, ...args], {
     cwd: sandbox.dir,
     env: { ...sandbox.env, ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -8,7 +8,13 @@ import { z } from 'zod';
 import type { JsonRpcMessage } from '../../../src-shared/wire.js';
 import { SUPPORTED_PROTOCOL_VERSIONS } from '../../../src-shared/wire.js';
 import { errorMessage } from '../errors.js';
-import type { ServerManager } from '../servers/server-manager.js';
+import type { ManagedServer, ServerStatus } from '../servers/managed-server.js';
+
+/** The servers a dispatcher calls: the ServerManager, or one session's own server (gateway-bridge isolate). */
+export interface ServerSource {
+  get(name: string): ManagedServer | undefined;
+  list(): ServerStatus[];
+}
 
 /** Results are passed through untouched: the remote client validates them, not us. */
 const AnyResult = z.looseObject({});
@@ -31,7 +37,7 @@ export class Dispatcher {
   #progressSeq = 0;
 
   constructor(
-    private readonly servers: ServerManager,
+    private readonly servers: ServerSource,
     private readonly defaultProtocolVersion: string,
   ) {}
 
@@ -57,7 +63,8 @@ export class Dispatcher {
     // and cancellations are handled by the bridge, which knows which call they name.
     if (id === undefined || id === null || method === undefined) return {};
 
-    const client = server.client;
+    // A server that is starting or restarting after a crash is waited for, within the call's own budget.
+    const client = await server.ready(ctx.timeoutMs, ctx.signal);
     if (!client) {
       const status = server.status;
       const why = status.lastError ? `: ${status.lastError}` : '';

@@ -59,6 +59,7 @@ describe('parseMcpConfig', () => {
         args: ['-y', 'server-filesystem', '/data'],
         env: { DEBUG: '1' },
       },
+      bridge: { isolate: false },
     });
     expect(spec(text, 'bare').transport).toEqual({ kind: 'stdio', command: 'my-server', args: [], env: {} });
   });
@@ -198,7 +199,29 @@ describe('parseMcpConfig', () => {
       both: { command: 'x', url: 'http://localhost/mcp' },
     });
     expect(entryError(text, 'none')).toMatch(/line 3 column \d+, mcpServers\.none: needs "command"/);
-    expect(entryError(text, 'both')).toContain('mcpServers.both: has "command" and "url": give only one');
+    expect(entryError(text, 'both')).toContain('mcpServers.both: has "command" and "url": give one of command or url');
+  });
+
+  it('takes port beside command as the bridge port, with isolate; not beside url', () => {
+    const text = config({
+      served: { command: 'x', port: 8001, isolate: true },
+      wrong: { url: 'http://localhost/mcp', port: 8001 },
+    });
+    expect(spec(text, 'served')).toMatchObject({ transport: { kind: 'stdio', command: 'x' }, bridge: { port: 8001, isolate: true } });
+    expect(entryError(text, 'wrong')).toContain('has "url" and "port"');
+  });
+
+  it('runs the inner command of a supergateway entry natively, on its port', () => {
+    const text = config({
+      sg: {
+        command: 'npx',
+        args: ['-y', 'supergateway', '--stdio', "npx -y @modelcontextprotocol/server-filesystem '/my files'", '--port', '8002'],
+      },
+    });
+    expect(spec(text, 'sg')).toMatchObject({
+      transport: { kind: 'stdio', command: 'npx', args: ['-y', '@modelcontextprotocol/server-filesystem', '/my files'] },
+      bridge: { port: 8002, isolate: false, via: 'supergateway' },
+    });
   });
 
   it('rejects a url that is not http(s), a port out of range, and an empty command', () => {

@@ -5,9 +5,10 @@
 // Validation is per server: a broken entry makes that one server fail with a message that points into the
 // file, and the others still run. Only a file that is not JSON, or whose `mcpServers` is not an object,
 // fails as a whole.
-import { isAbsolute, resolve } from 'node:path';
+import { basename, isAbsolute, resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 
+import { parse as parseShell } from 'shell-quote';
 import { z } from 'zod';
 
 import { GatewayError } from '../errors.js';
@@ -30,16 +31,21 @@ export const ServerEntry = z
     type: z.enum(['stdio', 'http', 'streamable-http', 'streamableHttp', 'sse']).optional(),
     disabled: z.boolean().optional(),
     description: z.string().optional(),
+    // mcpassistant-gateway-bridge: give each client session its own child process.
+    isolate: z.boolean().optional(),
   })
   .superRefine((entry, ctx) => {
+    // `port` beside `command` is the port mcpassistant-gateway-bridge serves that stdio server on; alone,
+    // it is the shorthand for a local HTTP server.
     const kinds = (['command', 'url', 'port'] as const).filter((key) => entry[key] !== undefined);
-    if (kinds.length !== 1) {
+    const valid = kinds.length === 1 || (kinds.length === 2 && entry.command !== undefined && entry.port !== undefined);
+    if (!valid) {
       ctx.addIssue({
         code: 'custom',
         message:
           kinds.length === 0
             ? 'needs "command" (a program to run), "url" (an HTTP server) or "port" (a local HTTP server)'
-            : `has ${kinds.map((k) => `"${k}"`).join(' and ')}: give only one of command, url or port`,
+            : `has ${kinds.map((k) => `"${k}"`).join(' and ')}: give one of command or url (port may go with command)`,
       });
     }
   });
@@ -62,6 +68,8 @@ export interface ServerSpec {
   description?: string;
   disabled: boolean;
   transport: ServerTransportSpec;
+  /** For mcpassistant-gateway-bridge (stdio servers): the port to serve on, one child per session. */
+  bridge?: { port?: number; isolate: boolean; via?: 'supergateway' };
 }
 
 export type ServerConfigResult = { ok: true; spec: ServerSpec } | { ok: false; name: string; error: string };
@@ -116,9 +124,21 @@ function normalize(name: string, entry: ServerEntry, configPath: string): Server
     // A relative cwd is relative to the folder of mcp.json, not to wherever the gateway was started.
     const cwd =
       entry.cwd === undefined || isAbsolute(entry.cwd) ? entry.cwd : resolve(configPath, '..', entry.cwd);
+    const wrapped = unwrapSupergateway(entry.command, entry.args ?? []);
     return {
       ...base,
-      transport: { kind: 'stdio', command: entry.command, args: entry.args ?? [], env: entry.env ?? {}, cwd },
+      transport: {
+        kind: 'stdio',
+        command: wrapped?.command ?? entry.command,
+        args: wrapped?.args ?? entry.args ?? [],
+        env: entry.env ?? {},
+        cwd,
+      },
+      bridge: {
+        port: entry.port ?? wrapped?.port,
+        isolate: entry.isolate ?? false,
+        ...(wrapped ? { via: 'supergateway' as const } : {}),
+      },
     };
   }
   const url = entry.url ?? `http://127.0.0.1:${entry.port}/mcp`;
@@ -131,6 +151,26 @@ function normalize(name: string, entry: ServerEntry, configPath: string): Server
       mode: entry.type === 'sse' ? 'sse' : 'auto',
     },
   };
+}
+
+/**
+ * Entries written for supergateway (`npx -y supergateway --stdio "<inner command>" --port N …`) run the inner
+ * command natively: supergateway would serve SSE on its own port, not speak stdio to us. Returns undefined
+ * for any other command.
+ */
+export function unwrapSupergateway(
+  command: string,
+  args: readonly string[],
+): { command: string; args: string[]; port?: number } | undefined {
+  const all = [command, ...args];
+  const at = all.findIndex((arg) => /^supergateway(@.*)?$/.test(basename(arg)));
+  const stdio = all.indexOf('--stdio', at);
+  if (at === -1 || stdio === -1) return undefined;
+  const inner = parseShell(all[stdio + 1] ?? '').filter((part): part is string => typeof part === 'string');
+  if (!inner[0]) return undefined;
+  const portAt = all.indexOf('--port', at);
+  const port = portAt === -1 ? undefined : Number(all[portAt + 1]);
+  return { command: inner[0], args: inner.slice(1), port: Number.isInteger(port) ? port : undefined };
 }
 
 /** Whether switching from `a` to `b` needs the server restarted (a new description alone does not). */

@@ -135,6 +135,27 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     return () => this.#progressRoutes.delete(token);
   }
 
+  /**
+   * The client once the server is running: at once if it is, after the (re)start if one is under way, or
+   * undefined when it is stopped or failed, or `timeoutMs` passes, or `signal` aborts.
+   */
+  ready(timeoutMs: number, signal?: AbortSignal): Promise<Client | undefined> {
+    const busy = (state: ServerState) => state === 'starting' || state === 'restarting';
+    if (!busy(this.#status.state)) return Promise.resolve(this.client);
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.off('status', check);
+        signal?.removeEventListener('abort', done);
+        resolve(this.client);
+      };
+      const check = (status: ServerStatus) => !busy(status.state) && done();
+      const timer = setTimeout(done, timeoutMs);
+      this.on('status', check);
+      signal?.addEventListener('abort', done);
+    });
+  }
+
   /** Starts the server unless it is disabled or its entry is invalid (then its status says why). */
   start(): void {
     if (!this.#config.ok) {

@@ -1,0 +1,253 @@
+// mcpassistant-gateway-bridge as a user runs it: the built binary, real server-everything children, SDK
+// clients over Streamable HTTP and legacy SSE, raw HTTP for the protocol-level checks.
+import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { join } from 'node:path';
+
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+import { CLI, createSandbox, descendants, type Sandbox, startCli, stopLeftovers } from './support/cli.js';
+import { serverEverything } from './support/mcp-fixtures.js';
+import { isAlive, until } from './support/wait.js';
+
+const BRIDGE = CLI.replace('mcpassistant-gateway.js', 'mcpassistant-gateway-bridge.js');
+const text = (result: unknown) =>
+  (result as CallToolResult).content.map((c) => (c.type === 'text' ? c.text : '')).join('');
+
+let sandbox: Sandbox;
+const clients: Client[] = [];
+beforeEach(async () => {
+  sandbox = await createSandbox();
+});
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close().catch(() => undefined)));
+  await stopLeftovers();
+});
+
+interface Bridge {
+  pid: number;
+  urls: Record<string, { mcp: string; sse: string }>;
+  output(): string;
+  stop(): Promise<number | null>;
+}
+
+/** Starts the bridge binary on `servers` and reads the table of URLs it prints. */
+async function startBridge(servers: Record<string, unknown>, args: string[] = []): Promise<Bridge> {
+  const config = join(sandbox.dir, 'mcp.json');
+  await writeFile(config, JSON.stringify({ mcpServers: servers }));
+  const cli = startCli(['--config', config, ...args], sandbox, {}, BRIDGE);
+  await until(
+    () => cli.stdout().includes('Running.') || cli.child.exitCode !== null,
+    20_000,
+    `the bridge:\n${cli.stdout()}${cli.stderr()}`,
+  );
+  const urls: Bridge['urls'] = {};
+  for (const match of cli.stdout().matchAll(/^(\S+)\s+(http:\/\/\S+\/mcp)\s+(http:\/\/\S+\/sse)/gm)) {
+    urls[match[1]!] = { mcp: match[2]!, sse: match[3]! };
+  }
+  return {
+    pid: cli.child.pid!,
+    urls,
+    output: () => cli.stdout() + cli.stderr(),
+    async stop() {
+      cli.child.kill('SIGTERM');
+      return (await cli.exited).code;
+    },
+  };
+}
+
+async function connect(url: string, headers: Record<string, string> = {}): Promise<Client> {
+  const client = new Client({ name: 'bridge-test', version: '1.0.0' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }));
+  clients.push(client);
+  return client;
+}
+
+const everythingChildren = (pid: number) =>
+  descendants(pid).filter((child) => {
+    try {
+      return readFileSync(`/proc/${child}/cmdline`, 'utf8').includes('server-everything');
+    } catch {
+      return false;
+    }
+  });
+
+function rawPost(url: string, headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      { method: 'POST', headers: { 'content-type': 'application/json', ...headers } },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      },
+    );
+    req.on('error', reject);
+    req.end(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }));
+  });
+}
+
+describe('mcpassistant-gateway-bridge', () => {
+  it('serves a stdio server over Streamable HTTP and legacy SSE, and stops with no child left', async () => {
+    const bridge = await startBridge({ everything: serverEverything() });
+    const { mcp, sse } = bridge.urls['everything']!;
+    expect(mcp).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/mcp$/);
+
+    const client = await connect(mcp);
+    expect((await client.listTools()).tools.map((t) => t.name)).toContain('echo');
+    expect(text(await client.callTool({ name: 'echo', arguments: { message: 'streamable' } }))).toContain(
+      'streamable',
+    );
+
+    const legacy = new Client({ name: 'sse-test', version: '1.0.0' });
+    await legacy.connect(new SSEClientTransport(new URL(sse)));
+    clients.push(legacy);
+    expect(text(await legacy.callTool({ name: 'echo', arguments: { message: 'legacy' } }))).toContain(
+      'legacy',
+    );
+
+    const children = descendants(bridge.pid);
+    expect(children.length).toBeGreaterThan(0);
+    expect(await bridge.stop()).toBe(0);
+    for (const pid of children) await until(() => !isAlive(pid), 3000, `process ${pid} to end`);
+  });
+
+  it('shares one child among 20 concurrent sessions, each getting only its own replies and progress', async () => {
+    const bridge = await startBridge({ everything: serverEverything() });
+    const sessions = await Promise.all(
+      Array.from({ length: 20 }, () => connect(bridge.urls['everything']!.mcp)),
+    );
+    const results = await Promise.all(
+      sessions.map(async (client, i) => {
+        const progress: number[] = [];
+        const [echo, long] = await Promise.all([
+          client.callTool({ name: 'echo', arguments: { message: `session ${i}` } }),
+          client.callTool(
+            { name: 'trigger-long-running-operation', arguments: { duration: 0.3, steps: 3 } },
+            undefined,
+            { onprogress: (p) => progress.push(p.progress) },
+          ),
+        ]);
+        return { echo: text(echo), long: text(long), progress };
+      }),
+    );
+    results.forEach((r, i) => {
+      expect(r.echo).toBe(`Echo: session ${i}`);
+      expect(r.long).toMatch(/completed/i);
+      expect(r.progress).toEqual([1, 2, 3]);
+    });
+    expect(everythingChildren(bridge.pid)).toHaveLength(1);
+  });
+
+  it('refuses a foreign Host (403), and with --token a request without it (401)', async () => {
+    const bridge = await startBridge({ everything: serverEverything() }, ['--token', 'let-me-in-123']);
+    const { mcp } = bridge.urls['everything']!;
+    const port = new URL(mcp).port;
+    expect(await rawPost(mcp, { host: `evil.example:${port}`, authorization: 'Bearer let-me-in-123' })).toBe(
+      403,
+    );
+    expect(await rawPost(mcp, {})).toBe(401);
+    expect(await rawPost(mcp, { authorization: 'Bearer wrong' })).toBe(401);
+    expect(
+      await rawPost(mcp, { origin: 'https://evil.example', authorization: 'Bearer let-me-in-123' }),
+    ).toBe(403);
+    const client = await connect(mcp, { Authorization: 'Bearer let-me-in-123' });
+    expect(text(await client.callTool({ name: 'echo', arguments: { message: 'ok' } }))).toContain('ok');
+  });
+
+  it('gives a session a clear error while its crashed child restarts, then serves it again', async () => {
+    const bridge = await startBridge({ everything: serverEverything() });
+    const client = await connect(bridge.urls['everything']!.mcp);
+    await client.callTool({ name: 'echo', arguments: { message: 'before' } });
+    const [child] = everythingChildren(bridge.pid);
+    // A call in flight when the child dies fails with a clear error…
+    let progressed = false;
+    const during = client.callTool(
+      { name: 'trigger-long-running-operation', arguments: { duration: 5, steps: 10 } },
+      undefined,
+      { onprogress: () => (progressed = true) },
+    );
+    await until(() => progressed, 5000, 'the call to be running in the child');
+    process.kill(child!, 'SIGKILL');
+    await expect(during).rejects.toThrow(/closed|exited|not running/i);
+    // …and the next calls are served by the restarted child.
+    await until(
+      async () => {
+        try {
+          return text(await client.callTool({ name: 'echo', arguments: { message: 'after' } })).includes(
+            'after',
+          );
+        } catch {
+          return false;
+        }
+      },
+      15_000,
+      'the session to work again',
+    );
+    expect(everythingChildren(bridge.pid)).toHaveLength(1);
+  });
+
+  it('runs a supergateway-style entry natively, without supergateway installed, on its port', async () => {
+    const { command, args } = serverEverything();
+    const inner = [command, ...args].map((a) => JSON.stringify(a)).join(' ');
+    const bridge = await startBridge({
+      files: { command: 'npx', args: ['-y', 'supergateway', '--stdio', inner, '--port', '0'] },
+    });
+    expect(bridge.output()).toContain('supergateway entry, run natively');
+    const client = await connect(bridge.urls['files']!.mcp);
+    expect(text(await client.callTool({ name: 'echo', arguments: { message: 'native' } }))).toContain(
+      'native',
+    );
+    expect(bridge.output()).not.toMatch(/npx|supergateway: not found/);
+  });
+
+  it('with isolate, gives each session its own child and ends it with the session', async () => {
+    const bridge = await startBridge({ everything: { ...serverEverything(), isolate: true } });
+    const a = await connect(bridge.urls['everything']!.mcp);
+    const b = await connect(bridge.urls['everything']!.mcp);
+    await Promise.all([a, b].map((c) => c.callTool({ name: 'echo', arguments: { message: 'x' } })));
+    const children = everythingChildren(bridge.pid);
+    expect(children).toHaveLength(2);
+    await (a.transport as StreamableHTTPClientTransport).terminateSession();
+    await until(
+      () => everythingChildren(bridge.pid).length === 1,
+      10_000,
+      "the ended session's child to stop",
+    );
+  });
+
+  it('expires an idle session even while its GET stream is open', async () => {
+    const bridge = await startBridge({ everything: serverEverything() }, ['--session-idle-seconds', '0.5']);
+    const { mcp } = bridge.urls['everything']!;
+    const init = await fetch(mcp, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: {
+          protocolVersion: '2025-06-18',
+          capabilities: {},
+          clientInfo: { name: 'raw', version: '1' },
+        },
+      }),
+    });
+    const sessionId = init.headers.get('mcp-session-id')!;
+    expect(sessionId).toBeTruthy();
+    // Hold the GET stream open and touch nothing: the session must still end, closing the stream.
+    const stream = await fetch(mcp, {
+      headers: { accept: 'text/event-stream', 'mcp-session-id': sessionId },
+    });
+    expect(stream.status).toBe(200);
+    await stream.text(); // resolves when the bridge ends the stream
+    expect(
+      await rawPost(mcp, { 'mcp-session-id': sessionId, accept: 'application/json, text/event-stream' }),
+    ).toBe(404);
+  });
+});
