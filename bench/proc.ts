@@ -1,7 +1,7 @@
 // What the bench reads about other processes from /proc (Linux): CPU time, children, command lines; and
 // the registry of every process the bench starts, so that each is stopped on any exit path.
 import { type ChildProcess, execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 
 /** Clock ticks per second of /proc/<pid>/stat times (`getconf CLK_TCK`, 100 almost everywhere). */
 export const CLK_TCK = (() => {
@@ -82,6 +82,14 @@ export function ownPid(pid: number): void {
   ownedPids.add(pid);
 }
 
+/** Temporary directories removed on any exit (the normal path removes them itself, earlier). */
+const ownedDirs = new Set<string>();
+
+export function ownDir(path: string): string {
+  ownedDirs.add(path);
+  return path;
+}
+
 /** Registers a child the bench started; `stopAll` and the exit hook stop it and its descendants. */
 export function own(child: ChildProcess): ChildProcess {
   started.add(child);
@@ -118,6 +126,7 @@ function killAllNow(): void {
   started.clear();
   for (const pid of ownedPids) if (isAlive(pid)) kill(pid, 'SIGKILL');
   ownedPids.clear();
+  for (const dir of ownedDirs) rmSync(dir, { recursive: true, force: true });
 }
 
 process.on('exit', killAllNow);
@@ -133,5 +142,8 @@ export function machineBusyMs(): number {
   const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
   // cpu  user nice system idle iowait irq softirq steal guest guest_nice
   const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
-  return (((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) * 1000) / CLK_TCK;
+  return (
+    (((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) * 1000) /
+    CLK_TCK
+  );
 }

@@ -77,13 +77,17 @@ async function bridge(options: BridgeCliOptions): Promise<void> {
   // The table comes once the shared servers are up (or have failed), so its URLs work at once.
   await gateway.servers.settled(60_000);
   for (const status of gateway.servers.list()) {
-    if (status.state !== 'running') out(`✗ ${status.name}: ${status.state}${status.lastError ? `: ${status.lastError}` : ''}`);
+    if (status.state !== 'running')
+      out(`✗ ${status.name}: ${status.state}${status.lastError ? `: ${status.lastError}` : ''}`);
   }
   const width = Math.max(12, ...endpoints.map((e) => e.name.length));
   out(`mcpassistant-gateway-bridge: ${config.path}`);
   out(`${'server'.padEnd(width)}  ${'Streamable HTTP'.padEnd(34)}  legacy SSE`);
   for (const e of endpoints) {
-    const notes = [e.isolate ? 'one process per session' : 'shared process', e.via === 'supergateway' ? 'supergateway entry, run natively' : '']
+    const notes = [
+      e.isolate ? 'one process per session' : 'shared process',
+      e.via === 'supergateway' ? 'supergateway entry, run natively' : '',
+    ]
       .filter(Boolean)
       .join(', ');
     out(`${e.name.padEnd(width)}  ${e.url.padEnd(34)}  ${e.sseUrl}  (${notes})`);
@@ -93,18 +97,41 @@ async function bridge(options: BridgeCliOptions): Promise<void> {
 }
 
 const program = new Command('mcpassistant-gateway-bridge')
-  .description('Serve the stdio MCP servers of mcp.json as local HTTP endpoints (Streamable HTTP and legacy SSE).')
+  .description(
+    'Serve the stdio MCP servers of mcp.json as local HTTP endpoints (Streamable HTTP and legacy SSE).',
+  )
   .version(PRODUCT.version)
   .option('--config <path>', 'mcp.json to use (env AGENT_CONFIG_PATH)')
   .option('--state <path>', 'runtime state file to use (env AGENT_STATE_PATH)')
   .option('--name <name>', 'serve only this server')
-  .option('--host <host>', 'interface to listen on; anything but loopback exposes the servers to the network', '127.0.0.1')
+  .option(
+    '--host <host>',
+    'interface to listen on; anything but loopback exposes the servers to the network',
+    '127.0.0.1',
+  )
   .option('--token <token>', 'require Authorization: Bearer <token> on every request')
   .option('--isolate', 'give every client session its own process (default: one shared process per server)')
-  .option('--allow-origin <origin>', 'a browser origin allowed besides loopback ones (repeatable)', collect, [])
-  .option('--allow-host <host>', 'a Host header value allowed besides loopback names (repeatable)', collect, [])
-  .option('--session-idle-seconds <n>', 'end sessions idle this long, even with an open stream', positive, 600)
-  .addOption(new Option('--log-level <level>', 'lowest level shown on stderr').choices(LOG_LEVELS).default('error'))
+  .option(
+    '--allow-origin <origin>',
+    'a browser origin allowed besides loopback ones (repeatable)',
+    collect,
+    [],
+  )
+  .option(
+    '--allow-host <host>',
+    'a Host header value allowed besides loopback names (repeatable)',
+    collect,
+    [],
+  )
+  .option(
+    '--session-idle-seconds <n>',
+    'end sessions idle this long, even with an open stream',
+    positive,
+    600,
+  )
+  .addOption(
+    new Option('--log-level <level>', 'lowest level shown on stderr').choices(LOG_LEVELS).default('error'),
+  )
   .showSuggestionAfterError()
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride()

@@ -12,10 +12,10 @@ import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import type { JsonRpcMessage } from '../../src-shared/wire.js';
 import { HttpError, isLoopbackOrigin, sendError } from '../../src-relay/http-util.js';
 import { McpFront, type McpTarget } from '../../src-relay/mcp-front.js';
 import type { McpSession } from '../../src-relay/mcp-sessions.js';
+import type { JsonRpcMessage } from '../../src-shared/wire.js';
 import { Dispatcher } from '../core/bridge/dispatcher.js';
 import type { ServerSpec } from '../core/config/mcp-config.js';
 import { GatewayError } from '../core/errors.js';
@@ -92,7 +92,10 @@ export class GatewayBridge {
     const chosen = name ? stdio.filter((spec) => spec.name === name) : stdio;
     if (!chosen.length) {
       const what = name ? `no enabled stdio server named "${name}"` : 'no enabled stdio server';
-      throw new GatewayError('usage', `${gateway.configFile.path} has ${what}. Servers with "command" can be bridged.`);
+      throw new GatewayError(
+        'usage',
+        `${gateway.configFile.path} has ${what}. Servers with "command" can be bridged.`,
+      );
     }
     return chosen;
   }
@@ -109,7 +112,10 @@ export class GatewayBridge {
         http.once('error', (error: NodeJS.ErrnoException) =>
           reject(
             error.code === 'EADDRINUSE'
-              ? new GatewayError('usage', `port ${spec.bridge?.port} of server "${spec.name}" is in use; change its "port" in mcp.json`)
+              ? new GatewayError(
+                  'usage',
+                  `port ${spec.bridge?.port} of server "${spec.name}" is in use; change its "port" in mcp.json`,
+                )
               : error,
           ),
         );
@@ -118,8 +124,10 @@ export class GatewayBridge {
       const { port } = http.address() as AddressInfo;
       hosts.push(`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`);
       if (!LOOPBACK.test(this.options.host)) hosts.push(`${this.options.host}:${port}`);
-      for (const extra of this.options.allowedHosts ?? []) hosts.push(extra.includes(':') ? extra : `${extra}:${port}`);
-      const shown = LOOPBACK.test(this.options.host) || this.options.host === '0.0.0.0' ? '127.0.0.1' : this.options.host;
+      for (const extra of this.options.allowedHosts ?? [])
+        hosts.push(extra.includes(':') ? extra : `${extra}:${port}`);
+      const shown =
+        LOOPBACK.test(this.options.host) || this.options.host === '0.0.0.0' ? '127.0.0.1' : this.options.host;
       endpoints.push({
         name: spec.name,
         isolate,
@@ -150,8 +158,10 @@ export class GatewayBridge {
     try {
       this.#check(req, hosts);
       const url = new URL(req.url ?? '/', 'http://bridge');
-      if (url.pathname === '/mcp' || url.pathname === '/mcp/') return await this.#front.handle(req, res, SUBJECT, name, 'mcp');
-      if (url.pathname === '/sse' && req.method === 'GET') return await this.#front.legacyStream(req, res, SUBJECT, name, '/message');
+      if (url.pathname === '/mcp' || url.pathname === '/mcp/')
+        return await this.#front.handle(req, res, SUBJECT, name, 'mcp');
+      if (url.pathname === '/sse' && req.method === 'GET')
+        return await this.#front.legacyStream(req, res, SUBJECT, name, '/message');
       if (url.pathname === '/message' && req.method === 'POST') {
         return await this.#front.legacyMessage(req, res, url.searchParams.get('sessionId'));
       }
@@ -165,7 +175,8 @@ export class GatewayBridge {
 
   /** DNS-rebinding protection and the optional bearer. */
   #check(req: IncomingMessage, hosts: string[]): void {
-    if (!hosts.includes((req.headers.host ?? '').toLowerCase())) throw new HttpError(403, 'unexpected Host header');
+    if (!hosts.includes((req.headers.host ?? '').toLowerCase()))
+      throw new HttpError(403, 'unexpected Host header');
     const origin = req.headers.origin;
     if (origin) {
       let parsed: URL | undefined;
@@ -184,7 +195,9 @@ export class GatewayBridge {
     const a = Buffer.from(given);
     const b = Buffer.from(expected);
     if (a.length !== b.length || !timingSafeEqual(a, b)) {
-      throw new HttpError(401, 'missing or wrong bearer token', { 'WWW-Authenticate': 'Bearer realm="mcpassistant-gateway-bridge"' });
+      throw new HttpError(401, 'missing or wrong bearer token', {
+        'WWW-Authenticate': 'Bearer realm="mcpassistant-gateway-bridge"',
+      });
     }
   }
 
@@ -192,7 +205,11 @@ export class GatewayBridge {
     const spec = this.#isolatedServers.get(server);
     let dispatcher = this.#shared;
     if (spec) {
-      if (!session) throw new HttpError(400, `server "${server}" gives each session its own process: initialize a session first`);
+      if (!session)
+        throw new HttpError(
+          400,
+          `server "${server}" gives each session its own process: initialize a session first`,
+        );
       dispatcher = await this.#isolatedDispatcher(spec, session);
     }
     const key = (rpcId: unknown) => `${session?.id ?? '-'}:${JSON.stringify(rpcId)}`;
@@ -233,7 +250,10 @@ export class GatewayBridge {
         },
       );
       server.on('notification', (notification) => session.send('get', { jsonrpc: '2.0', ...notification }));
-      const dispatcher = new Dispatcher({ get: () => server, list: () => [server.status] }, this.gateway.settings.values.mcpProtocolVersion);
+      const dispatcher = new Dispatcher(
+        { get: () => server, list: () => [server.status] },
+        this.gateway.settings.values.mcpProtocolVersion,
+      );
       entry = { server, dispatcher };
       this.#isolated.set(session.id, entry);
       server.start();
@@ -251,7 +271,10 @@ export class GatewayBridge {
       check();
     });
     if (status !== 'running') {
-      throw new HttpError(503, `server "${spec.name}" could not start for this session: ${server.status.lastError ?? status}`);
+      throw new HttpError(
+        503,
+        `server "${spec.name}" could not start for this session: ${server.status.lastError ?? status}`,
+      );
     }
     return entry.dispatcher;
   }

@@ -199,7 +199,9 @@ describe('parseMcpConfig', () => {
       both: { command: 'x', url: 'http://localhost/mcp' },
     });
     expect(entryError(text, 'none')).toMatch(/line 3 column \d+, mcpServers\.none: needs "command"/);
-    expect(entryError(text, 'both')).toContain('mcpServers.both: has "command" and "url": give one of command or url');
+    expect(entryError(text, 'both')).toContain(
+      'mcpServers.both: has "command" and "url": give one of command or url',
+    );
   });
 
   it('takes port beside command as the bridge port, with isolate; not beside url', () => {
@@ -207,7 +209,10 @@ describe('parseMcpConfig', () => {
       served: { command: 'x', port: 8001, isolate: true },
       wrong: { url: 'http://localhost/mcp', port: 8001 },
     });
-    expect(spec(text, 'served')).toMatchObject({ transport: { kind: 'stdio', command: 'x' }, bridge: { port: 8001, isolate: true } });
+    expect(spec(text, 'served')).toMatchObject({
+      transport: { kind: 'stdio', command: 'x' },
+      bridge: { port: 8001, isolate: true },
+    });
     expect(entryError(text, 'wrong')).toContain('has "url" and "port"');
   });
 
@@ -215,11 +220,22 @@ describe('parseMcpConfig', () => {
     const text = config({
       sg: {
         command: 'npx',
-        args: ['-y', 'supergateway', '--stdio', "npx -y @modelcontextprotocol/server-filesystem '/my files'", '--port', '8002'],
+        args: [
+          '-y',
+          'supergateway',
+          '--stdio',
+          "npx -y @modelcontextprotocol/server-filesystem '/my files'",
+          '--port',
+          '8002',
+        ],
       },
     });
     expect(spec(text, 'sg')).toMatchObject({
-      transport: { kind: 'stdio', command: 'npx', args: ['-y', '@modelcontextprotocol/server-filesystem', '/my files'] },
+      transport: {
+        kind: 'stdio',
+        command: 'npx',
+        args: ['-y', '@modelcontextprotocol/server-filesystem', '/my files'],
+      },
       bridge: { port: 8002, isolate: false, via: 'supergateway' },
     });
   });

@@ -38,7 +38,8 @@ export const ServerEntry = z
     // `port` beside `command` is the port mcpassistant-gateway-bridge serves that stdio server on; alone,
     // it is the shorthand for a local HTTP server.
     const kinds = (['command', 'url', 'port'] as const).filter((key) => entry[key] !== undefined);
-    const valid = kinds.length === 1 || (kinds.length === 2 && entry.command !== undefined && entry.port !== undefined);
+    const valid =
+      kinds.length === 1 || (kinds.length === 2 && entry.command !== undefined && entry.port !== undefined);
     if (!valid) {
       ctx.addIssue({
         code: 'custom',

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 
+import { descendants } from '../../../e2e/support/cli.js';
 import {
   type HttpFixture,
   serverEverything,
@@ -14,7 +15,6 @@ import {
   startSseServer,
   startStreamableHttpServer,
 } from '../../../e2e/support/mcp-fixtures.js';
-import { descendants } from '../../../e2e/support/cli.js';
 import { isAlive, until, waitForStatus } from '../../../e2e/support/wait.js';
 import { parseMcpConfig } from '../config/mcp-config.js';
 import { LogHub } from '../logging/log-hub.js';
