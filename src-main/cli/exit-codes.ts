@@ -13,5 +13,5 @@ export const EXIT = {
 
 export function exitCodeFor(code: ErrorCode): number {
   if (code === 'usage') return EXIT.usage;
-  return code === 'server-failed' ? EXIT.failure : EXIT.config;
+  return code === 'server-failed' || code === 'auth-failed' ? EXIT.failure : EXIT.config;
 }

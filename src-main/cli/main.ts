@@ -6,6 +6,7 @@ import { flagName, SETTING_KEYS, SETTINGS } from '../core/config/settings.js';
 import { errorMessage, GatewayError } from '../core/errors.js';
 import { PRODUCT } from '../core/gateway.js';
 import { LOG_LEVELS } from '../core/logging/log-hub.js';
+import { DEFAULT_CALLBACK_PORT, loginCommand, logoutCommand, whoamiCommand } from './auth-commands.js';
 import type { CommonOptions } from './cli-support.js';
 import {
   configPathCommand,
@@ -33,6 +34,12 @@ function addSettingOptions(command: Command): Command {
     command.addOption(new Option(`${flagName(key)} <value>`, `${d.description} (env ${d.env})`));
   }
   return command;
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('expected a whole number.');
+  return n;
 }
 
 function positiveSeconds(value: string): number {
@@ -70,6 +77,46 @@ export function buildProgram(): Command {
     .addOption(stateOption())
     .addOption(logLevelOption())
     .action((options: CommonOptions & { json?: boolean; timeoutSeconds: number }) => toolsCommand(options));
+
+  program
+    .command('login')
+    .description('sign in to the relay in your browser (or get a token from a relay without sign-in)')
+    .option('--relay <url>', 'the relay, e.g. https://relay.example.com (default REMOTE_SERVER_BASE_URL)')
+    .option('--subject <subject>', 'the agent id to ask for (default: the one the relay gives you)')
+    .option(
+      '--callback-port <port>',
+      'loopback port for the browser to come back to',
+      positiveInt,
+      DEFAULT_CALLBACK_PORT,
+    )
+    .option('--no-browser', 'print the sign-in address instead of opening a browser')
+    .option('--expiry-minutes <minutes>', 'lifetime of the token (1-1440)', positiveInt)
+    .addOption(configOption())
+    .addOption(stateOption())
+    .action(
+      (
+        options: CommonOptions & {
+          relay?: string;
+          subject?: string;
+          callbackPort: number;
+          browser: boolean;
+          expiryMinutes?: number;
+        },
+      ) => loginCommand(options),
+    );
+  program
+    .command('logout')
+    .description('revoke the tokens on the relay and remove them from this computer')
+    .addOption(configOption())
+    .addOption(stateOption())
+    .action((options: CommonOptions) => logoutCommand(options));
+  program
+    .command('whoami')
+    .description('the subject, relay and token expiry this gateway uses; exit 1 when not signed in')
+    .option('--json', 'print JSON instead of text')
+    .addOption(configOption())
+    .addOption(stateOption())
+    .action((options: CommonOptions & { json?: boolean }) => whoamiCommand(options));
 
   const config = program.command('config').description('show and change settings');
   config

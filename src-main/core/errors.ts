@@ -6,6 +6,7 @@ export type ErrorCode =
   | 'config-io' // a file could not be read or written
   | 'setting-invalid' // an environment/.env/state/flag value has the wrong type
   | 'server-failed' // a local MCP server could not start
+  | 'auth-failed' // signing in, refreshing or signing out failed
   | 'usage'; // the command line asks for something that does not exist
 
 export class GatewayError extends Error {

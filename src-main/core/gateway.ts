@@ -5,7 +5,11 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 
+import { decodeJwt } from 'jose';
+
 import type { ServerSummary } from '../../src-shared/wire.js';
+import { refresh } from './auth/login.js';
+import { StateFileTokenStore } from './auth/token-store.js';
 import { BridgeClient, type BridgeState } from './bridge/bridge-client.js';
 import { Dispatcher } from './bridge/dispatcher.js';
 import type { LocalEndpoint, LocalEndpointFactory } from './bridge/local-endpoint.js';
@@ -172,12 +176,13 @@ export class Gateway extends EventEmitter<{ state: [GatewayState] }> {
     let token: string;
     let subject: string;
     let publicBaseUrl: URL;
+    let renew: (() => Promise<boolean>) | undefined;
     if (s.remoteWebsocketUrl) {
       if (!s.agentJwt) {
         return this.#set({
           state: 'needs-login',
           reason:
-            'a relay is configured but there is no token: set AGENT_JWT (or run `mcpassistant-gateway config set --agent-jwt …`)',
+            'a relay is configured but there is no token: run `mcpassistant-gateway login`, or set AGENT_JWT',
         });
       }
       url = new URL(s.remoteWebsocketUrl);
@@ -186,6 +191,11 @@ export class Gateway extends EventEmitter<{ state: [GatewayState] }> {
       publicBaseUrl = new URL(
         s.remoteServerBaseUrl ?? url.href.replace(/^ws/, 'http').replace(/\/connect\/?$/, ''),
       );
+      // A signed-in token (kept in the state file with its refresh token) is renewed shortly before it
+      // expires and when the relay refuses it; one from the environment can only be replaced by the user.
+      if (this.settings.origins.agentJwt.source === 'state') {
+        renew = this.#renewer(publicBaseUrl, (next) => (token = next));
+      }
     } else if (this.options.localEndpoint) {
       this.#local = await this.#startLocal();
       url = new URL('connect', this.#local.url.href.replace(/^http/, 'ws'));
@@ -197,7 +207,11 @@ export class Gateway extends EventEmitter<{ state: [GatewayState] }> {
     }
     const bridge = new BridgeClient({
       url,
-      token: () => token,
+      token: async () => {
+        if (renew && expiresWithin(token, 60)) await renew();
+        return token;
+      },
+      renewToken: renew,
       subject,
       capabilities: () => (this.#announced = this.announced()),
       servers: () => this.servers.list().map(summary),
@@ -243,6 +257,27 @@ export class Gateway extends EventEmitter<{ state: [GatewayState] }> {
     bridge.start();
   }
 
+  /** Refreshes the stored tokens through the relay; resolves whether a new token was obtained. */
+  #renewer(relay: URL, use: (token: string) => void): () => Promise<boolean> {
+    const store = new StateFileTokenStore(this.settings.paths.state.path, this.#log);
+    return async () => {
+      try {
+        const stored = await store.load();
+        if (!stored?.refreshToken) return false;
+        const next = await refresh(relay, stored);
+        this.options.logs.redactor.addSecret(next.token);
+        this.options.logs.redactor.addSecret(next.refreshToken);
+        await store.save(next);
+        use(next.token);
+        this.#log.info('token refreshed');
+        return true;
+      } catch (error) {
+        this.#log.warn(`could not refresh the token: ${errorMessage(error)}`);
+        return false;
+      }
+    };
+  }
+
   /** Starts the embedded relay with the secret and token kept in the runtime state (mode 0600). */
   async #startLocal(): Promise<LocalEndpoint> {
     const state = this.settings.state;
@@ -273,6 +308,16 @@ export class Gateway extends EventEmitter<{ state: [GatewayState] }> {
   #set(state: GatewayState): void {
     this.#state = state;
     this.emit('state', state);
+  }
+}
+
+/** Whether a JWT expires within `seconds` (false for a token without exp, or not a JWT). */
+function expiresWithin(token: string, seconds: number): boolean {
+  try {
+    const { exp } = decodeJwt(token);
+    return exp !== undefined && exp * 1000 - Date.now() < seconds * 1000;
+  } catch {
+    return false;
   }
 }
 

@@ -44,6 +44,11 @@ export interface BridgeClientOptions {
   agentInfo: { name: string; version: string };
   maxFrameBytes?: number;
   log: Logger;
+  /**
+   * Called when the relay refuses the token: resolves true when a new token was obtained (a refresh), and
+   * the agent reconnects at once; false leaves it in needs-login.
+   */
+  renewToken?: () => Promise<boolean>;
   /** Seam for tests and proxies. */
   connect?: (url: URL, options: WebSocket.ClientOptions) => WebSocket;
 }
@@ -73,6 +78,8 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
   #pingTimer: NodeJS.Timeout | undefined;
   #stableTimer: NodeJS.Timeout | undefined;
   #running = false;
+  /** A token renewal is under way or was just tried for the current refusal. */
+  #renewing = false;
   /** A connect is under way (awaiting the token, or the socket is still opening). */
   #opening = false;
   readonly #inFlight = new Map<string, InFlight>();
@@ -173,6 +180,7 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
   }
 
   #opened(ws: WebSocket): void {
+    this.#renewing = false;
     this.#opening = false;
     const capabilities = this.options.capabilities();
     const register = {
@@ -301,10 +309,26 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
     if (!this.#running) return;
     if (authRefused || code === CLOSE.unauthorized) {
       const why = authRefused ?? `the relay refused the token (${code}${reason ? ` ${reason}` : ''})`;
-      this.#log.error(`${why}. Sign in again or set a new AGENT_JWT.`);
-      this.#running = false;
-      return this.#set({ state: 'needs-login', reason: why });
+      // One renewal per refusal: a relay that refuses the renewed token too means signing in again.
+      if (this.options.renewToken && !this.#renewing) {
+        this.#renewing = true;
+        this.#log.info(`${why}; renewing the token`);
+        this.#set({ state: 'connecting', attempt: this.#attempt, lastError: why });
+        void this.options.renewToken().then(
+          (renewed) => {
+            if (!this.#running) return;
+            if (renewed) return void this.#connect();
+            this.#renewing = false;
+            this.#stopForLogin(why);
+          },
+          () => this.#stopForLogin(why),
+        );
+        return;
+      }
+      this.#renewing = false;
+      return this.#stopForLogin(why);
     }
+    this.#renewing = false;
     if (code === CLOSE.forbidden) {
       const why = `the relay refused the registration: ${reason || 'forbidden'}`;
       this.#log.error(`${why}. Check SUBJECT and CAPABILITIES against the token.`);
@@ -322,6 +346,12 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
         ? `closed: ${reason}`
         : `connection lost (${code}${reason ? ` ${reason}` : ''})`,
     );
+  }
+
+  #stopForLogin(why: string): void {
+    this.#log.error(`${why}. Sign in again (mcpassistant-gateway login) or set a new AGENT_JWT.`);
+    this.#running = false;
+    this.#set({ state: 'needs-login', reason: why });
   }
 
   #scheduleReconnect(lastError: string): void {
