@@ -85,7 +85,7 @@ process.on('warning', (warning) => {
   console.error(`bench: ${warning.name}: ${warning.message} (not repeated)`);
 });
 
-type PathId = 'a' | 'b' | 'c';
+type PathId = 'a' | 'b' | 'c' | 'd';
 
 interface CpuReading {
   pid: number;
@@ -151,7 +151,7 @@ function echo(client: Client): Call {
   };
 }
 
-// ── the three paths ─────────────────────────────────────────────────────────────────────────────────────
+// ── the paths ─────────────────────────────────────────────────────────────────────────────────────
 
 async function stdioPath(): Promise<Target> {
   const transport = new StdioClientTransport({
@@ -289,6 +289,74 @@ async function gatewayPath(dir: string): Promise<Target> {
       client,
       server: { pid, what: 'gateway (relay + agent)' },
       child: { pid: childPid, what: 'server-everything (gateway child)' },
+      everythingChildren: () => {
+        const now = everything();
+        now.forEach((p) => seen.add(p));
+        return now.length;
+      },
+      pids: () => {
+        descendants(pid).forEach((p) => seen.add(p));
+        return [...seen];
+      },
+      async close() {
+        await client.close();
+        await close();
+      },
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+/** Sessions opened on (d) before the load, each making a call: the child count must stay one. */
+const BRIDGE_SESSIONS = 16;
+
+async function bridgePath(dir: string): Promise<Target> {
+  const config = join(dir, 'bridge-mcp.json');
+  await writeFile(
+    config,
+    JSON.stringify({
+      mcpServers: { everything: { command: process.execPath, args: [EVERYTHING, 'stdio'] } },
+    }),
+  );
+  const bin = join(ROOT, 'bin', 'mcpassistant-gateway-bridge.js');
+  const child = own(
+    spawn(process.execPath, [bin, '--config', config], {
+      cwd: dir,
+      env: {
+        PATH: process.env['PATH'],
+        HOME: dir,
+        XDG_CONFIG_HOME: join(dir, 'xdg-config'),
+        XDG_STATE_HOME: join(dir, 'xdg-state'),
+        XDG_DATA_HOME: join(dir, 'xdg-data'),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
+  const pid = child.pid!;
+  const seen = new Set<number>([pid]);
+  const close = () => stopTree(child, 10_000);
+  try {
+    const output = watchOutput(child);
+    const [, url] = await output.waitFor(/^everything\s+(http:\/\/\S+\/mcp)\s/m, 'the bridge URL');
+    await output.waitFor(/Running\./, 'the bridge to be ready');
+    const everything = () => descendants(pid).filter((p) => cmdline(p).includes('server-everything'));
+    const [childPid] = everything();
+    if (!childPid) throw new Error('server-everything is not a child of the bridge');
+    seen.add(childPid);
+    // Many sessions, one child: open several, call once on each, close them.
+    const extra = Array.from({ length: BRIDGE_SESSIONS }, () => newClient());
+    await Promise.all(extra.map((c) => c.connect(new StreamableHTTPClientTransport(new URL(url!)))));
+    await Promise.all(extra.map((c) => echo(c)()));
+    await Promise.all(extra.map((c) => c.close()));
+
+    const client = newClient();
+    await client.connect(new StreamableHTTPClientTransport(new URL(url!)));
+    return {
+      client,
+      server: { pid, what: 'gateway-bridge' },
+      child: { pid: childPid, what: 'server-everything (bridge child)' },
       everythingChildren: () => {
         const now = everything();
         now.forEach((p) => seen.add(p));
@@ -500,7 +568,7 @@ function report(results: PathResult[]) {
   ];
   const ratio = (x: number | undefined, y: number | undefined) =>
     x === undefined || y === undefined || !y ? undefined : x / y;
-  const { a, b, c } = by;
+  const { a, b, c, d } = by;
   const ratios = {
     c_over_b_p50: ratio(c?.latency?.p50Ms, b?.latency?.p50Ms),
     c_over_b_p99: ratio(c?.latency?.p99Ms, b?.latency?.p99Ms),
@@ -509,6 +577,8 @@ function report(results: PathResult[]) {
     c_over_b_server_cpu: ratio(c?.serverCpu?.msPerCall, b?.serverCpu?.msPerCall),
     c_over_a_p50: ratio(c?.latency?.p50Ms, a?.latency?.p50Ms),
     c_over_a_throughput64: ratio(c?.c64?.callsPerSec, a?.c64?.callsPerSec),
+    d_over_b_p50: ratio(d?.latency?.p50Ms, b?.latency?.p50Ms),
+    d_over_b_throughput64: ratio(d?.c64?.callsPerSec, b?.c64?.callsPerSec),
   };
   const checks: TargetCheck[] = [];
   if (c?.ok && b?.ok) {
@@ -535,6 +605,20 @@ function report(results: PathResult[]) {
       met: c.everythingChildren === 1,
     });
   }
+  if (d?.ok && b?.ok) {
+    checks.push({
+      target: '(d) bridge p50@1 ≤ (b) p50@1',
+      value: `${fmt(d.latency!.p50Ms, 3)} vs ${fmt(b.latency!.p50Ms, 3)} ms (×${fmt(ratios.d_over_b_p50, 2)})`,
+      met: d.latency!.p50Ms <= b.latency!.p50Ms,
+    });
+  }
+  if (d?.ok) {
+    checks.push({
+      target: `(d) one child for the bridged server, after ${BRIDGE_SESSIONS + 1} sessions and the load`,
+      value: `${d.everythingChildren} child(ren)`,
+      met: d.everythingChildren === 1,
+    });
+  }
   const busiest = Math.max(
     0,
     ...results.map((r) => Math.max(r.latencyForeignCpuShare ?? 0, r.c64?.foreignCpuShare ?? 0)),
@@ -552,6 +636,7 @@ function report(results: PathResult[]) {
         `server CPU/call ×${fmt(ratios.c_over_b_server_cpu, 2)}`,
       ].join(', '),
     `Ratios (c)/(a): p50@1 ×${fmt(ratios.c_over_a_p50, 2)}, calls/s@64 ×${fmt(ratios.c_over_a_throughput64, 2)}`,
+    `Ratios (d)/(b): p50@1 ×${fmt(ratios.d_over_b_p50, 2)}, calls/s@64 ×${fmt(ratios.d_over_b_throughput64, 2)}`,
     '',
     'Targets (DESIGN.md):',
     ...checks.map((t) => `  ${t.met ? 'met   ' : 'MISSED'}  ${t.target}: ${t.value}`),
@@ -575,10 +660,11 @@ const PATHS: { id: PathId; label: string; start: (dir: string) => Promise<Target
   { id: 'a', label: 'stdio → server-everything', start: stdioPath },
   { id: 'b', label: 'SDK Streamable HTTP server (floor)', start: sdkHttpPath },
   { id: 'c', label: 'relay → agent → server-everything', start: gatewayPath },
+  { id: 'd', label: 'gateway-bridge → server-everything', start: bridgePath },
 ];
 
 async function main(): Promise<number> {
-  const only = new Set((process.env['BENCH_ONLY'] ?? 'a,b,c').split(',').map((s) => s.trim()));
+  const only = new Set((process.env['BENCH_ONLY'] ?? 'a,b,c,d').split(',').map((s) => s.trim()));
   const began = performance.now();
   console.log(
     `bench: Node ${process.version}, ${cpus().length} CPU(s), SDK ${SDK_VERSION}; tools/call echo {message:'hi'};` +
