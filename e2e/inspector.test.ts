@@ -15,7 +15,7 @@ import type { CallToolResult, ListToolsResult } from '@modelcontextprotocol/sdk/
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { RelayServer } from '../src-relay/relay-server.js';
-import { descendants } from './support/cli.js';
+import { CLI, createSandbox, descendants, startCli, stopLeftovers } from './support/cli.js';
 import { serverEverything } from './support/mcp-fixtures.js';
 import { type AgentFixture, linkState, startAgent, startRelay } from './support/relay-fixture.js';
 import { isAlive, until, waitForStatus } from './support/wait.js';
@@ -213,6 +213,43 @@ describe('MCP Inspector CLI → relay (no bearer allowed) → agent → server-e
       expect(run.guard.filter((e) => e.kind === 'listen')).toEqual([]);
     } finally {
       await strict.close();
+    }
+  });
+});
+
+describe('MCP Inspector CLI → mcpassistant-gateway-bridge → server-everything', () => {
+  it('lists and calls tools through the bridge (no --token: the Inspector cannot send headers)', async () => {
+    const sandbox = await createSandbox();
+    const config = join(sandbox.dir, 'mcp.json');
+    await writeFile(config, JSON.stringify({ mcpServers: { everything: serverEverything() } }));
+    const bridge = startCli(
+      ['--config', config],
+      sandbox,
+      {},
+      CLI.replace('mcpassistant-gateway.js', 'mcpassistant-gateway-bridge.js'),
+    );
+    try {
+      await until(() => bridge.stdout().includes('Running.'), 20_000, 'the bridge to start');
+      const url = /^everything\s+(http:\/\/\S+\/mcp)\s/m.exec(bridge.stdout())![1]!;
+      const list = await inspect(url, ['--transport', 'http', '--method', 'tools/list']);
+      expect(list.code, list.stderr).toBe(0);
+      expect(printed<ListToolsResult>(list.stdout).tools.map((t) => t.name)).toContain('echo');
+      expectContained(list, url);
+      const call = await inspect(url, [
+        '--transport',
+        'http',
+        '--method',
+        'tools/call',
+        '--tool-name',
+        'echo',
+        '--tool-arg',
+        'message=bridged',
+      ]);
+      expect(call.code, call.stderr).toBe(0);
+      expect(printed<CallToolResult>(call.stdout).content).toEqual([{ type: 'text', text: 'Echo: bridged' }]);
+    } finally {
+      await stopLeftovers();
+      await rm(sandbox.dir, { recursive: true, force: true });
     }
   });
 });
