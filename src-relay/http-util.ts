@@ -50,7 +50,8 @@ export function sendError(res: ServerResponse, error: unknown): boolean {
   return true;
 }
 
-export async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+/** The request body as text, refused with 413 past `limit` bytes. */
+export async function readText(req: IncomingMessage, limit: number): Promise<string> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > limit) throw new HttpError(413, `the body is larger than ${limit} bytes`);
   const chunks: Buffer[] = [];
@@ -60,11 +61,24 @@ export async function readJson(req: IncomingMessage, limit: number): Promise<unk
     if (size > limit) throw new HttpError(413, `the body is larger than ${limit} bytes`);
     chunks.push(chunk);
   }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+  const text = await readText(req, limit);
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+    return JSON.parse(text) as unknown;
   } catch {
     throw new HttpError(400, 'the body is not valid JSON');
   }
+}
+
+/** An HTML form post (application/x-www-form-urlencoded). */
+export async function readForm(req: IncomingMessage, limit: number): Promise<URLSearchParams> {
+  const type = header(req, 'content-type')?.split(';')[0]?.trim().toLowerCase();
+  if (type !== 'application/x-www-form-urlencoded')
+    throw new HttpError(415, 'expected a form (application/x-www-form-urlencoded)');
+  return new URLSearchParams(await readText(req, limit));
 }
 
 /** The body of a /manage request: a JSON object (null, an array or a string would be read as no fields). */

@@ -1,14 +1,18 @@
 // `mcpassistant-relay`: the self-hostable relay. Configured by environment variables (see README,
 // "Self-hosting the relay"), optionally from a .env file in the working directory.
+// `mcpassistant-relay hash-password` prints a password hash for USERS_FILE.
 import { readFileSync } from 'node:fs';
 
 import { parse as parseDotenv } from 'dotenv';
 
+import { hashPassword } from './identity/password.js';
+import { readPassword } from './read-password.js';
 import { relayOptionsFromEnv } from './relay-config.js';
 import { consoleLogger } from './relay-log.js';
 import { RelayServer } from './relay-server.js';
 
 const HELP = `Usage: mcpassistant-relay
+       mcpassistant-relay hash-password   (reads a password on stdin, prints its USERS_FILE hash)
 
 Runs the MCP Assistant relay: agents connect to wss://<host>/connect, MCP clients use
 https://<host>/<subject>/<server>/mcp. Configured by environment variables (or .env):
@@ -22,6 +26,17 @@ https://<host>/<subject>/<server>/mcp. Configured by environment variables (or .
   JWT_ISSUER, JWT_AUDIENCE    required iss / aud of tokens, when set
   ALLOWED_ORIGINS             comma-separated browser origins allowed on the MCP routes
   MAX_BODY_BYTES, MAX_FRAME_BYTES, MAX_IN_FLIGHT_PER_AGENT, LOG_LEVEL
+
+Sign-in (POST /manage/oauth/*; without a provider agents use /manage/jwt/issue):
+  OAUTH_PROVIDER              builtin or oidc (default: builtin with USERS_FILE, oidc with OIDC_ISSUER)
+  USERS_FILE                  builtin: a file of "email:<hash>" lines, the hash from
+                              \`mcpassistant-relay hash-password\`; read at every sign-in
+  OIDC_ISSUER                 oidc: the provider's issuer URL (https://; discovery)
+  OIDC_CLIENT_ID, OIDC_CLIENT_SECRET
+                              oidc: the client registered for this relay, with the redirect URI
+                              <PUBLIC_BASE_URL>/manage/oauth/callback
+  OIDC_ALLOWED_DOMAINS        oidc: comma-separated e-mail domains allowed to sign in (default: any)
+  REFRESH_TOKEN_DAYS          lifetime of a refresh token; each refresh rotates it (default 30)
 `;
 
 function loadEnv(): Record<string, string | undefined> {
@@ -34,6 +49,16 @@ function loadEnv(): Record<string, string | undefined> {
 
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
   process.stdout.write(HELP);
+  process.exit(0);
+}
+
+if (process.argv[2] === 'hash-password') {
+  const password = await readPassword(process.stdin, process.stderr);
+  if (!password) {
+    process.stderr.write('mcpassistant-relay hash-password: no password given on stdin\n');
+    process.exit(2);
+  }
+  process.stdout.write(`${await hashPassword(password)}\n`);
   process.exit(0);
 }
 
@@ -50,14 +75,20 @@ let url: URL;
 try {
   url = await relay.listen();
 } catch (error) {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === undefined) {
+    // The sign-in provider's startup check (USERS_FILE unreadable or malformed).
+    process.stderr.write(`mcpassistant-relay: invalid configuration\n${(error as Error).message}\n`);
+    process.exit(3);
+  }
   // One line that names the fix, not an unhandled rejection's stack (EADDRINUSE, EACCES, EADDRNOTAVAIL).
-  const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
   process.stderr.write(
     `mcpassistant-relay: cannot listen on ${options.host}:${options.port} (${code}); set HOST and PORT\n`,
   );
   process.exit(1);
 }
 log.info(`mcpassistant-relay listening on ${url.href} (agents: ${url.href.replace(/^http/, 'ws')}connect)`);
+if (options.oauth) log.info(`sign-in: ${options.oauth.identity.provider} provider at /manage/oauth/start`);
 if (options.allowUnauthMcp)
   log.warn('ALLOW_UNAUTH_MCP_TRANSPORT=true: anyone who can reach this relay can call every agent');
 

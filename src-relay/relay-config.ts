@@ -3,6 +3,8 @@
 // ALLOW_UNAUTH_MCP_TRANSPORT defaults to false here.
 import { z } from 'zod';
 
+import { isLoopbackOrigin } from './http-util.js';
+import type { IdentityConfig } from './identity/provider.js';
 import type { RelayOptions } from './relay-server.js';
 
 const bool = z.preprocess(
@@ -39,6 +41,20 @@ export const RelayEnv = z.object({
   MAX_FRAME_BYTES: int(1024).default(16 * 1024 * 1024),
   MAX_IN_FLIGHT_PER_AGENT: int(1).default(256),
   LOG_LEVEL: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
+  // Sign-in (/manage/oauth/*). Without a provider those routes answer 404 and agents use /manage/jwt/issue.
+  OAUTH_PROVIDER: z.enum(['builtin', 'oidc']).optional(),
+  USERS_FILE: z.string().min(1).optional(),
+  OIDC_ISSUER: z
+    .url({ protocol: /^https?$/ })
+    .refine(
+      (v) => v.startsWith('https:') || isLoopbackOrigin(new URL(v)),
+      'OIDC_ISSUER must be https:// (http:// only for an issuer on this machine)',
+    )
+    .optional(),
+  OIDC_CLIENT_ID: z.string().min(1).optional(),
+  OIDC_CLIENT_SECRET: z.string().min(1).optional(),
+  OIDC_ALLOWED_DOMAINS: list.default([]),
+  REFRESH_TOKEN_DAYS: int(1, 3650).default(30),
 });
 export type RelayEnv = z.infer<typeof RelayEnv>;
 
@@ -54,6 +70,7 @@ export function relayOptionsFromEnv(
     );
   }
   const e = parsed.data;
+  const identity = identityFromEnv(e);
   return {
     host: e.HOST,
     port: e.PORT,
@@ -69,6 +86,45 @@ export function relayOptionsFromEnv(
     maxBodyBytes: e.MAX_BODY_BYTES,
     maxFrameBytes: e.MAX_FRAME_BYTES,
     maxInFlightPerAgent: e.MAX_IN_FLIGHT_PER_AGENT,
+    oauth: identity && { identity, refreshTokenDays: e.REFRESH_TOKEN_DAYS },
     logLevel: e.LOG_LEVEL,
   };
+}
+
+/**
+ * The identity provider: OAUTH_PROVIDER, else inferred (USERS_FILE → builtin, OIDC_ISSUER → oidc).
+ * Throws when the choice is ambiguous or incomplete.
+ */
+function identityFromEnv(e: RelayEnv): IdentityConfig | undefined {
+  const provider =
+    e.OAUTH_PROVIDER ??
+    (e.USERS_FILE && e.OIDC_ISSUER ? 'both' : e.USERS_FILE ? 'builtin' : e.OIDC_ISSUER ? 'oidc' : undefined);
+  if (provider === 'both')
+    throw new Error(
+      'OAUTH_PROVIDER: both USERS_FILE and OIDC_ISSUER are set; choose with OAUTH_PROVIDER=builtin or oidc',
+    );
+  if (provider === 'builtin') {
+    if (!e.USERS_FILE)
+      throw new Error(
+        'USERS_FILE: required with OAUTH_PROVIDER=builtin (a file of e-mail:password-hash lines)',
+      );
+    return { provider, usersFile: e.USERS_FILE };
+  }
+  if (provider === 'oidc') {
+    const missing = [
+      !e.OIDC_ISSUER &&
+        'OIDC_ISSUER: required with OAUTH_PROVIDER=oidc (the issuer URL of the identity provider)',
+      !e.OIDC_CLIENT_ID &&
+        'OIDC_CLIENT_ID: required with OAUTH_PROVIDER=oidc (the client registered for this relay)',
+    ].filter(Boolean);
+    if (missing.length) throw new Error(missing.join('\n'));
+    return {
+      provider,
+      issuer: e.OIDC_ISSUER!,
+      clientId: e.OIDC_CLIENT_ID!,
+      clientSecret: e.OIDC_CLIENT_SECRET,
+      allowedDomains: e.OIDC_ALLOWED_DOMAINS.map((d) => d.toLowerCase().replace(/^@/, '')),
+    };
+  }
+  return undefined;
 }

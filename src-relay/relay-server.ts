@@ -20,7 +20,9 @@ import {
   sendJson,
 } from './http-util.js';
 import { McpFront } from './mcp-front.js';
+import { OAuthFlow, type OAuthSettings } from './oauth.js';
 import type { RelayLogger } from './relay-log.js';
+import { SUBJECT_PATTERN, SUBJECT_RULE, SubjectRegistry } from './subject-registry.js';
 import { allows, TokenAuthority, type Verified } from './token-authority.js';
 
 export interface RelayOptions {
@@ -49,6 +51,8 @@ export interface RelayOptions {
   keepAliveMs?: number;
   sessionIdleMs?: number;
   registerTimeoutMs?: number;
+  /** Sign-in (/manage/oauth/*) with an identity provider; without it those routes answer 404. */
+  oauth?: OAuthSettings;
   log: RelayLogger;
 }
 
@@ -71,7 +75,8 @@ export class RelayServer {
   readonly #agents = new Map<string, AgentConnection>();
   readonly #front: McpFront;
   /** Subjects this relay has issued tokens for: never handed to anyone else. */
-  readonly #claimedSubjects = new Set<string>();
+  readonly #subjects = new SubjectRegistry();
+  readonly #oauth: OAuthFlow | undefined;
   readonly #options: RelayOptions & typeof DEFAULTS;
   readonly #log: RelayLogger;
   #timers: NodeJS.Timeout[] = [];
@@ -84,7 +89,17 @@ export class RelayServer {
       algorithm: options.jwtAlgorithm,
       issuer: options.jwtIssuer,
       audience: options.jwtAudience,
+      defaultIssuer: () =>
+        options.publicBaseUrl?.replace(/\/+$/, '') ?? (this.#http.listening ? this.url.origin : undefined),
     });
+    this.#oauth =
+      options.oauth &&
+      new OAuthFlow({
+        settings: options.oauth,
+        tokens: this.tokens,
+        subjects: this.#subjects,
+        log: options.log,
+      });
     this.#front = new McpFront({
       requestTimeoutMs: this.#options.requestTimeoutMs,
       maxBodyBytes: this.#options.maxBodyBytes,
@@ -119,6 +134,7 @@ export class RelayServer {
 
   /** Starts listening; resolves with the base URL (port 0 picks a free port). */
   async listen(): Promise<URL> {
+    await this.#oauth?.init();
     await new Promise<void>((resolve, reject) => {
       this.#http.once('error', reject);
       this.#http.listen(this.#options.port, this.#options.host, () => {
@@ -128,6 +144,7 @@ export class RelayServer {
     });
     this.#timers.push(setInterval(() => this.#front.tick(), this.#options.keepAliveMs).unref());
     this.#timers.push(setInterval(() => this.#pingAgents(), this.#options.pingIntervalMs).unref());
+    if (this.#oauth) this.#timers.push(setInterval(() => this.#oauth?.tick(), 60_000).unref());
     return this.url;
   }
 
@@ -297,6 +314,17 @@ export class RelayServer {
       if (path === '/agents' && req.method === 'GET') return await this.#listAgents(req, res);
       if (path === '/manage/jwt/issue' && req.method === 'POST') return await this.#issue(req, res);
       if (path === '/manage/jwt/revoke' && req.method === 'POST') return await this.#revoke(req, res);
+      if (path.startsWith('/manage/oauth/')) {
+        if (!this.#oauth) {
+          // The agent reads 404 here as "no sign-in on this relay" and falls back to /manage/jwt/issue.
+          throw new HttpError(
+            404,
+            'sign-in is not configured on this relay (set USERS_FILE or OIDC_ISSUER); tokens come from /manage/jwt/issue',
+          );
+        }
+        const base = this.#baseUrl(req);
+        return await this.#oauth.handle(req, res, url, new URL(base.endsWith('/') ? base : `${base}/`));
+      }
       const match = MCP_ROUTE.exec(path);
       if (match) {
         const [, subject, server, kind] = match as unknown as [string, string, string, 'mcp' | 'sse'];
@@ -325,6 +353,8 @@ export class RelayServer {
       throw new HttpError(403, 'invalid Origin header');
     }
     if (this.#options.allowedOrigins?.includes(origin) || parsed.host === req.headers.host) return;
+    // The relay's own pages behind a proxy that rewrites Host (the built-in sign-in form posts back).
+    if (this.#options.publicBaseUrl && new URL(this.#options.publicBaseUrl).origin === parsed.origin) return;
     if (this.#options.allowLoopbackOrigins && isLoopbackOrigin(parsed)) return;
     throw new HttpError(403, `Origin ${origin} is not allowed; add it to ALLOWED_ORIGINS`);
   }
@@ -380,8 +410,8 @@ export class RelayServer {
       body['subject'] === undefined ? `agent-${crypto.randomUUID().slice(0, 8)}` : body['subject'];
     const minutes = body['expiry_minutes'] === undefined ? 60 : body['expiry_minutes'];
     const capabilities = body['capabilities'] === undefined ? ['*'] : body['capabilities'];
-    if (typeof subject !== 'string' || !/^[A-Za-z0-9._@-]{1,128}$/.test(subject)) {
-      throw new HttpError(400, 'subject: letters, digits, ".", "_", "@" and "-" only (at most 128)');
+    if (typeof subject !== 'string' || !SUBJECT_PATTERN.test(subject)) {
+      throw new HttpError(400, `subject: ${SUBJECT_RULE}`);
     }
     if (typeof minutes !== 'number' || !Number.isInteger(minutes) || minutes < 1 || minutes > 1440) {
       throw new HttpError(400, 'expiry_minutes: a whole number from 1 to 1440');
@@ -390,13 +420,13 @@ export class RelayServer {
       throw new HttpError(400, 'capabilities: a list of server names, or ["*"]');
     }
     // A subject that is taken is only re-issued to its holder (a valid token for it in Authorization).
-    if (this.#claimedSubjects.has(subject) || this.#agents.has(subject)) {
+    if (this.#subjects.has(subject) || this.#agents.has(subject)) {
       const token = bearer(req);
       const verified = token ? await this.tokens.verify(token) : undefined;
       if (!verified?.ok || verified.claims.sub !== subject)
         throw new HttpError(409, `subject "${subject}" is already taken`);
     }
-    this.#claimedSubjects.add(subject);
+    this.#subjects.claim(subject, 'jwt');
     const token = await this.tokens.issue(subject, capabilities as string[], minutes);
     sendJson(res, 200, { token, subject, expiry_minutes: minutes, capabilities, auth_mode: 'jwt_fallback' });
   }

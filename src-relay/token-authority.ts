@@ -1,7 +1,9 @@
 // Verifying and issuing the relay's JWTs (HS256 with JWT_SECRET by default, as the existing remote does).
 // Tokens from the existing remote (sub, role, capabilities, exp) are accepted as they are; ours also carry
-// iss, aud, iat and a jti, and iss/aud are checked when configured. Revocation is by jti, or by the token's
-// hash for tokens that have none.
+// iss, aud, iat and a jti. iss/aud are checked only when configured (JWT_ISSUER/JWT_AUDIENCE): unconfigured,
+// ours still name an issuer (the relay's public URL) and the audience "mcpassistant-relay", so that a token
+// says where it came from (COMPAT.md, "Known weaknesses"), while tokens without them stay valid.
+// Revocation is by jti, or by the token's hash for tokens that have none.
 import { createHash, randomUUID } from 'node:crypto';
 
 import { decodeJwt, errors as joseErrors, jwtVerify, SignJWT } from 'jose';
@@ -19,9 +21,16 @@ export type Verified = { ok: true; claims: TokenClaims; id: string } | { ok: fal
 export interface TokenAuthorityOptions {
   secret: string;
   algorithm?: string;
+  /** Required iss (checked on verify) and the iss of issued tokens. */
   issuer?: string;
+  /** Required aud (checked on verify) and the aud of issued tokens. */
   audience?: string;
+  /** The iss of issued tokens when `issuer` is unset (not checked on verify). */
+  defaultIssuer?: () => string | undefined;
 }
+
+/** The aud of issued tokens when no audience is configured. */
+export const DEFAULT_AUDIENCE = 'mcpassistant-relay';
 
 export class TokenAuthority {
   readonly #key: Uint8Array;
@@ -74,8 +83,9 @@ export class TokenAuthority {
       .setIssuedAt()
       .setJti(randomUUID())
       .setExpirationTime(`${expiryMinutes}m`);
-    if (this.options.issuer) jwt = jwt.setIssuer(this.options.issuer);
-    if (this.options.audience) jwt = jwt.setAudience(this.options.audience);
+    const issuer = this.options.issuer ?? this.options.defaultIssuer?.();
+    if (issuer) jwt = jwt.setIssuer(issuer);
+    jwt = jwt.setAudience(this.options.audience ?? DEFAULT_AUDIENCE);
     return jwt.sign(this.#key);
   }
 
@@ -90,10 +100,14 @@ export class TokenAuthority {
     } catch (error) {
       if (!(error instanceof joseErrors.JWTClaimValidationFailed)) return false;
     }
-    const id = TokenAuthority.idOf(token, decodeJwt(token));
+    this.revokeId(TokenAuthority.idOf(token, decodeJwt(token)));
+    return true;
+  }
+
+  /** Revokes by id (see idOf): for tokens this relay issued and remembers by id, such as a sign-in's. */
+  revokeId(id: string): void {
     this.#revoked.add(id);
     for (const listener of this.#onRevoke) listener(id);
-    return true;
   }
 
   onRevoke(listener: (id: string) => void): () => void {
