@@ -15,6 +15,7 @@ import {
   configUnsetCommand,
 } from './config-commands.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
+import { menuCommand, type MenuOptions } from './menu.js';
 import { runCommand } from './run-command.js';
 import { toolsCommand } from './tools-command.js';
 
@@ -118,6 +119,13 @@ export function buildProgram(): Command {
     .addOption(stateOption())
     .action((options: CommonOptions & { json?: boolean }) => whoamiCommand(options));
 
+  program
+    .command('menu')
+    .description('a menu of slash commands in this terminal (what no arguments open in a terminal)')
+    .addOption(configOption())
+    .addOption(stateOption())
+    .action((options: MenuOptions) => menuCommand(options));
+
   const config = program.command('config').description('show and change settings');
   config
     .command('show')
@@ -156,8 +164,12 @@ export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
     if (argv.length <= 2) {
-      program.outputHelp();
-      return EXIT.ok;
+      // In a terminal, no arguments open the menu; piped or scripted, they print the help.
+      if (!process.stdin.isTTY || !process.stdout.isTTY) {
+        program.outputHelp();
+        return EXIT.ok;
+      }
+      argv = [...argv, 'menu'];
     }
     await program.parseAsync(argv);
     return process.exitCode === undefined ? EXIT.ok : Number(process.exitCode);

@@ -1,0 +1,244 @@
+// The interactive menu as a user meets it: the built CLI on a real pseudo-terminal (node-pty), driven by
+// keystrokes, read from what it draws; real servers, in a sandboxed home directory.
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { type IPty, spawn } from '@lydell/node-pty';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+import { CLI, createSandbox, descendants, runCli, type Sandbox, stopLeftovers } from './support/cli.js';
+import { serverEverything } from './support/mcp-fixtures.js';
+import { isAlive, until } from './support/wait.js';
+
+const PROMPT = 'mcpassistant> ';
+// eslint-disable-next-line no-control-regex -- what readline draws: cursor moves and line clears (CSI …)
+const ESCAPES = /\u001b\[[0-9;?]*[A-Za-z]/g;
+
+interface Terminal {
+  readonly pid: number;
+  /** Everything drawn so far, escape sequences removed. */
+  screen(): string;
+  /** The text after the last prompt: what the user is typing. */
+  line(): string | undefined;
+  type(keys: string): void;
+  /** Waits for `pattern` after the previous match; returns the match. */
+  waitFor(pattern: string | RegExp, timeoutMs?: number): Promise<RegExpExecArray>;
+  exited: Promise<{ exitCode: number; signal?: number }>;
+}
+
+const open = new Set<{ pty: IPty; exited: Promise<unknown> }>();
+
+function openTerminal(args: string[], sandbox: Sandbox): Terminal {
+  const pty = spawn(process.execPath, [CLI, ...args], {
+    name: 'xterm-256color',
+    cols: 120,
+    rows: 40,
+    cwd: sandbox.dir,
+    env: { ...sandbox.env, TERM: 'xterm-256color', LOCAL_RELAY_PORT: '0' },
+  });
+  let raw = '';
+  pty.onData((data) => (raw += data));
+  const exited = new Promise<{ exitCode: number; signal?: number }>((resolve) => pty.onExit(resolve));
+  const entry = { pty, exited };
+  open.add(entry);
+  void exited.then(() => open.delete(entry));
+  const screen = () => raw.replace(ESCAPES, '');
+  let mark = 0;
+  return {
+    pid: pty.pid,
+    screen,
+    line: () => {
+      const text = screen();
+      const at = text.lastIndexOf(PROMPT);
+      return at < 0 ? undefined : text.slice(at + PROMPT.length);
+    },
+    type: (keys) => pty.write(keys),
+    async waitFor(pattern, timeoutMs = 15_000) {
+      const regex =
+        typeof pattern === 'string' ? new RegExp(pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')) : pattern;
+      const seen: { match: RegExpExecArray | null } = { match: null };
+      await until(
+        () => (seen.match = regex.exec(screen().slice(mark))) !== null,
+        timeoutMs,
+        `${String(pattern)} on the terminal`,
+      ).catch((error: Error) => {
+        throw new Error(`${error.message}; after the last match it shows:\n${screen().slice(mark)}`);
+      });
+      const match = seen.match!;
+      mark += match.index + match[0].length;
+      return match;
+    },
+    exited,
+  };
+}
+
+let sandbox: Sandbox;
+beforeEach(async () => {
+  sandbox = await createSandbox();
+});
+afterEach(async () => {
+  // A failed test may leave a menu running: kill its whole tree.
+  for (const { pty, exited } of open) {
+    const tree = [pty.pid, ...descendants(pty.pid)];
+    for (const pid of tree) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // ignore: already gone
+      }
+    }
+    await exited;
+  }
+  await stopLeftovers();
+  await rm(sandbox.dir, { recursive: true, force: true });
+});
+
+const statePath = () => join(sandbox.configDir, '.mcpassistant.json');
+
+/** mcp.json in the per-user directory, where the menu (no --config) looks for it. */
+async function writeConfig(servers: Record<string, unknown>): Promise<void> {
+  await mkdir(sandbox.configDir, { recursive: true });
+  await writeFile(
+    join(sandbox.configDir, 'mcp.json'),
+    `${JSON.stringify({ mcpServers: servers }, null, 2)}\n`,
+  );
+}
+
+/** Waits for server-everything's running line and returns its pid. */
+async function everythingPid(term: Terminal): Promise<number> {
+  const match = await term.waitFor(/✓ everything\s+running\s.*pid (\d+)/);
+  return Number(match[1]);
+}
+
+describe('mcpassistant-gateway menu', () => {
+  it('opens with no arguments in a terminal: /help, /show, /set, /settings, Tab completion, Ctrl+C twice quits', async () => {
+    const term = openTerminal([], sandbox);
+    await term.waitFor(PROMPT);
+
+    term.type('/help\r');
+    await term.waitFor(/\/set KEY VALUE\s+save a setting/);
+    await term.waitFor(/\/quit\s+stop the servers and leave/);
+    await term.waitFor(PROMPT);
+
+    term.type('/show\r');
+    await term.waitFor(/REQUEST_TIMEOUT_SECONDS\s+20\s+default/);
+    await term.waitFor(/LOCAL_RELAY_PORT\s+0\s+environment/);
+    await term.waitFor(`runtime state  ${statePath()}`);
+    await term.waitFor(PROMPT);
+
+    // Tab completes the common prefix, a second Tab lists the choices; keys complete after /set.
+    term.type('/se');
+    await until(() => term.line() === '/se', 5000, 'the typed text');
+    term.type('\t');
+    await until(() => term.line() === '/set', 5000, 'Tab to complete /se to /set');
+    term.type('\t');
+    await term.waitFor(/\/set\s+\/settings/);
+    term.type(' request_t');
+    await until(() => term.line() === '/set request_t', 5000, 'the typed key');
+    term.type('\t');
+    await until(() => term.line() === '/set request_timeout_seconds', 5000, 'Tab to complete the key');
+    term.type(' 120\r');
+    await term.waitFor(`REQUEST_TIMEOUT_SECONDS = 120 (saved in ${statePath()})`);
+    await term.waitFor(PROMPT);
+    expect(JSON.parse(await readFile(statePath(), 'utf8'))).toMatchObject({ request_timeout_seconds: 120 });
+
+    // A bad value is refused with the reason and nothing is written; the menu stays.
+    term.type('/set request_timeout_seconds soon\r');
+    await term.waitFor('error: REQUEST_TIMEOUT_SECONDS from the --request-timeout-seconds flag');
+    await term.waitFor(PROMPT);
+    expect(JSON.parse(await readFile(statePath(), 'utf8'))).toEqual({ request_timeout_seconds: 120 });
+
+    // A value the environment overrides is saved with a note; any name form works.
+    term.type('/set LOCAL_RELAY_PORT 5000\r');
+    await term.waitFor('LOCAL_RELAY_PORT = 5000');
+    await term.waitFor('note: LOCAL_RELAY_PORT is also set in the environment, which takes precedence.');
+    await term.waitFor(PROMPT);
+
+    term.type('/settings\r');
+    await term.waitFor(/request_timeout_seconds\s+120\s+saved with \/set/);
+    await term.waitFor(/local_relay_port\s+0\s+environment/);
+    await term.waitFor(PROMPT);
+
+    term.type('/strat\r');
+    await term.waitFor('Unknown command /strat. Did you mean /start?');
+    await term.waitFor(PROMPT);
+
+    term.type('\x03');
+    await term.waitFor('(To quit, type /quit or press Ctrl+C again.)');
+    await term.waitFor(PROMPT);
+    term.type('\x03');
+    expect((await term.exited).exitCode).toBe(0);
+  });
+
+  it('/start serves the servers in the background; Ctrl+C stops them and the prompt returns', async () => {
+    await writeConfig({ everything: serverEverything() });
+    const term = openTerminal(['menu'], sandbox);
+    await term.waitFor(PROMPT);
+
+    term.type('/start\r');
+    await until(
+      () => /Local endpoint on http:\/\/127\.0\.0\.1:\d+/.test(term.screen()),
+      15_000,
+      'the local endpoint line',
+    );
+    const pid = await everythingPid(term);
+    expect(descendants(term.pid)).toContain(pid);
+
+    term.type('/status\r');
+    await term.waitFor(/Relay: Local endpoint on http:\/\/127\.0\.0\.1:\d+/);
+    await term.waitFor(/everything\s+http:\/\/127\.0\.0\.1:\d+\/local\/everything\/mcp/);
+    await term.waitFor(/✓ everything\s+running/);
+    await term.waitFor(PROMPT);
+
+    term.type('\x03');
+    await term.waitFor('Ctrl+C: stopping the servers');
+    await term.waitFor('Stopped.');
+    await term.waitFor(PROMPT);
+    expect(isAlive(pid), `server-everything ${pid} still alive`).toBe(false);
+    expect(descendants(term.pid)).toEqual([]);
+
+    term.type('/status\r');
+    await term.waitFor('Not running: /start or /run starts the servers');
+    term.type('/quit\r');
+    expect((await term.exited).exitCode).toBe(0);
+  });
+
+  it('/run holds the terminal until Ctrl+C; /quit stops a running gateway, exits 0 and leaves no process', async () => {
+    await writeConfig({ everything: serverEverything() });
+    const term = openTerminal([], sandbox);
+    await term.waitFor(PROMPT);
+
+    term.type('/run\r');
+    await term.waitFor('Running in the foreground. Press Ctrl+C to stop and return to the menu.');
+    const first = await everythingPid(term);
+    // In the foreground a command is not run: the terminal belongs to the gateway.
+    term.type('/status\r');
+    await term.waitFor('(Running in the foreground: press Ctrl+C to stop it and return to the menu.)');
+
+    term.type('\x03');
+    await term.waitFor('Stopped.');
+    await term.waitFor(PROMPT);
+    expect(isAlive(first), `server-everything ${first} still alive`).toBe(false);
+
+    term.type('/start\r');
+    const second = await everythingPid(term);
+    const tree = descendants(term.pid);
+    expect(tree).toContain(second);
+
+    term.type('/quit\r');
+    expect((await term.exited).exitCode).toBe(0);
+    expect(isAlive(term.pid)).toBe(false);
+    for (const pid of tree) expect(isAlive(pid), `descendant ${pid} still alive`).toBe(false);
+  });
+
+  it('prints the help without a terminal, and `menu` asks for one', async () => {
+    const help = await runCli([], sandbox);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('Usage: mcpassistant-gateway');
+    expect(help.stdout).toMatch(/menu\s+.*slash commands/);
+
+    const menu = await runCli(['menu'], sandbox);
+    expect(menu.code).toBe(2);
+    expect(menu.stderr).toContain('the menu needs a terminal');
+  });
+});
