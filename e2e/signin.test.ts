@@ -1,6 +1,6 @@
 // Signing in as a user does: the CLI and the agent's login against our relay with its built-in provider,
 // the browser played by a real HTTP client that follows redirects and submits the sign-in form.
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +17,7 @@ import { hashPassword } from '../src-relay/identity/password.js';
 import type { RelayServer } from '../src-relay/relay-server.js';
 import { createSandbox, startCli, stopLeftovers } from './support/cli.js';
 import { serverEverything } from './support/mcp-fixtures.js';
+import { IDP_CLIENT, signInAtIdp, startIdp } from './support/oidc-idp.js';
 import { linkState, startRelay } from './support/relay-fixture.js';
 import { TestBrowser } from './support/test-browser.js';
 import { until } from './support/wait.js';
@@ -106,7 +107,8 @@ describe('sign-in with the relay’s built-in provider', () => {
         15_000,
         `the agent to connect:\n${run.stdout()}`,
       );
-      expect(relay.agents().map((a) => a.subject)).toContain(decodeJwt(state['jwt_token']!).sub);
+      const sub = decodeJwt(state['jwt_token']!).sub;
+      await until(() => relay.agents().some((a) => a.subject === sub), 5000, 'the relay to see the agent');
       run.child.kill('SIGTERM');
       expect((await run.exited).code).toBe(0);
       for (const text of [
@@ -303,6 +305,91 @@ describe('token lifecycle', () => {
         await gateway.close();
       }
     } finally {
+      await rm(stateDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('sign-in through an external OpenID Connect provider', () => {
+  it('the agent signs in at oidc-provider via the relay, stores the tokens, and connects', async () => {
+    const idp = await startIdp();
+    const oidcRelay = await startRelay({
+      oauth: {
+        identity: {
+          provider: 'oidc',
+          issuer: idp.issuer,
+          clientId: IDP_CLIENT.clientId,
+          clientSecret: IDP_CLIENT.clientSecret,
+          allowedDomains: ['example.org'],
+        },
+      },
+    });
+    idp.configure(new URL('/manage/oauth/callback', oidcRelay.url).href);
+    const stateDir = await mkdtemp(join(tmpdir(), 'mcpgw-oidc-'));
+    try {
+      const logs = new LogHub();
+      const tokens = await login({
+        relay: oidcRelay.url,
+        callbackPort: 0,
+        openUrl: (url) => {
+          void signInAtIdp(new TestBrowser(), url.href, 'erin@example.org', idp.issuer).then((step) =>
+            fetch(step.callback!),
+          );
+          return Promise.resolve();
+        },
+        say: () => undefined,
+        log: logs.logger('login'),
+      });
+      expect(tokens).toMatchObject({
+        email: 'erin@example.org',
+        authMode: 'oauth',
+        subject: expect.stringMatching(/^erin-/) as unknown,
+      });
+
+      const store = new StateFileTokenStore(join(stateDir, 'state.json'));
+      await store.save(tokens);
+      expect((await stat(join(stateDir, 'state.json'))).mode & 0o777).toBe(0o600);
+      const config = join(stateDir, 'mcp.json');
+      await writeFile(config, JSON.stringify({ mcpServers: { everything: serverEverything() } }));
+      const gateway = await Gateway.create({
+        cwd: stateDir,
+        env: {},
+        configPath: config,
+        statePath: join(stateDir, 'state.json'),
+        userDirs: { config: join(stateDir, 'user'), log: join(stateDir, 'log') },
+        logs,
+      });
+      try {
+        await gateway.start();
+        await linkState(gateway, 'connected');
+        // The agent says connected once its register is sent; the relay takes it a moment later.
+        await until(
+          () => oidcRelay.agents().some((a) => a.subject === tokens.subject),
+          5000,
+          'the relay to see the agent',
+        );
+      } finally {
+        await gateway.close();
+      }
+
+      // A user of a domain the relay does not allow is turned away, and nothing is returned to store.
+      await expect(
+        login({
+          relay: oidcRelay.url,
+          callbackPort: 0,
+          openUrl: (url) => {
+            void signInAtIdp(new TestBrowser(), url.href, 'mallory@elsewhere.net', idp.issuer).then((step) =>
+              fetch(step.callback!),
+            );
+            return Promise.resolve();
+          },
+          say: () => undefined,
+          log: logs.logger('login'),
+        }),
+      ).rejects.toThrow(/sign-in was denied: the e-mail domain elsewhere\.net is not allowed/);
+    } finally {
+      await oidcRelay.close();
+      await idp.close();
       await rm(stateDir, { recursive: true, force: true });
     }
   });

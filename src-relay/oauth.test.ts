@@ -5,16 +5,16 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { decodeJwt } from 'jose';
-import Provider from 'oidc-provider';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 
+import { startIdp } from '../e2e/support/oidc-idp.js';
 import { startRelay } from '../e2e/support/relay-fixture.js';
 import { decodeEntities, parseForm, TestBrowser } from '../e2e/support/test-browser.js';
 import {
@@ -578,57 +578,13 @@ describe('sign-in without a provider', () => {
 
 // ── an OpenID Connect provider ───────────────────────────────────────────────────────────────────────────
 
-/** oidc-provider on 127.0.0.1:0 with its development login and consent pages; any password signs in. */
-async function startIdp(owned: Owned): Promise<{ issuer: string; configure: (callback: string) => void }> {
-  let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
-  const server: Server = createServer((req, res) => {
-    if (handler) return handler(req, res);
-    res.writeHead(503).end();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  owned.add(server, (s) => {
-    s.closeAllConnections();
-    return new Promise((resolve) => s.close(resolve));
-  });
-  const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return {
-    issuer,
-    // The client's redirect URI is the relay's callback, known once the relay listens.
-    configure: (callback) => {
-      const idp = new Provider(issuer, {
-        clients: [
-          {
-            client_id: 'relay',
-            client_secret: 'relay-client-secret-0123456789',
-            redirect_uris: [callback],
-            grant_types: ['authorization_code'],
-            response_types: ['code'],
-          },
-        ],
-        // The login name is the e-mail; "+unverified" in it makes email_verified false.
-        findAccount: (_ctx, id) => ({
-          accountId: id,
-          claims: () => ({ sub: id, email: id, email_verified: !id.includes('+unverified') }),
-        }),
-        claims: { openid: ['sub'], email: ['email', 'email_verified'] },
-        features: { devInteractions: { enabled: true } },
-        cookies: { keys: ['oidc-test-cookie-key'] },
-        // Explicit lifetimes (seconds), which also keeps its "default ttl" notices out of the test output.
-        ttl: { Interaction: 600, Session: 600, Grant: 600, AccessToken: 600, IdToken: 600 },
-      });
-      const serve = idp.callback();
-      handler = (req, res) => void serve(req, res);
-    },
-  };
-}
-
 describe('sign-in with an OpenID Connect provider', () => {
   const owned = new Owned();
   let relay: RelayServer;
   let issuer: string;
 
   beforeAll(async () => {
-    const idp = await startIdp(owned);
+    const idp = owned.add(await startIdp(), (i) => i.close());
     issuer = idp.issuer;
     const oauth: OAuthSettings = {
       identity: {

@@ -149,9 +149,9 @@ function checkAuthUrl(text: string, relay: URL, redirectUri: URL): URL {
       'the relay sent a sign-in address that is not a URL; not opening it',
     );
   }
-  const loopbackRelay =
-    url.protocol === 'http:' && url.origin === relay.origin && isLoopbackHost(relay.hostname);
-  if (url.protocol !== 'https:' && !loopbackRelay) {
+  // Plain http only where nothing crosses a network: a relay on this machine sending us to a page on it.
+  const local = url.protocol === 'http:' && isLoopbackHost(url.hostname) && isLoopbackHost(relay.hostname);
+  if (url.protocol !== 'https:' && !local) {
     throw new GatewayError(
       'auth-failed',
       `the relay sent a sign-in address with ${url.protocol}//; only https:// is opened`,
