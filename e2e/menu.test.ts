@@ -1,6 +1,6 @@
 // The interactive menu as a user meets it: the built CLI on a real pseudo-terminal (node-pty), driven by
 // keystrokes, read from what it draws; real servers, in a sandboxed home directory.
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { type IPty, spawn } from '@lydell/node-pty';
@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { CLI, createSandbox, descendants, runCli, type Sandbox, stopLeftovers } from './support/cli.js';
 import { serverEverything } from './support/mcp-fixtures.js';
+import { startRelay } from './support/relay-fixture.js';
 import { isAlive, until } from './support/wait.js';
 
 const PROMPT = 'mcpassistant> ';
@@ -240,5 +241,47 @@ describe('mcpassistant-gateway menu', () => {
     const menu = await runCli(['menu'], sandbox);
     expect(menu.code).toBe(2);
     expect(menu.stderr).toContain('the menu needs a terminal');
+  });
+});
+
+describe('run when the relay wants a sign-in', () => {
+  it('in a terminal, offers to sign in; a pasted token is hidden, saved 0600, and the agent connects', async () => {
+    const relay = await startRelay();
+    try {
+      const token = await relay.tokens.issue('frank', ['*'], 60);
+      await writeConfig({ everything: serverEverything() });
+      sandbox.env['REMOTE_SERVER_BASE_URL'] = relay.url.origin;
+      const term = openTerminal(['run'], sandbox);
+      await term.waitFor('Relay: sign-in needed');
+      await term.waitFor('Sign in now? [b]rowser, [p]aste a token, or [q]uit:');
+      term.type('p\r');
+      await term.waitFor('Token (hidden):');
+      term.type(`${token}\r`);
+      await term.waitFor('Saved the token');
+      await term.waitFor(/Connected to ws:\/\/127\.0\.0\.1:\d+ as "frank"/);
+      expect(term.screen()).not.toContain(token);
+      const state = JSON.parse(await readFile(statePath(), 'utf8')) as Record<string, unknown>;
+      expect(state['jwt_token']).toBe(token);
+      expect((await stat(statePath())).mode & 0o777).toBe(0o600);
+      term.type('\x03');
+      expect((await term.exited).exitCode).toBe(0);
+    } finally {
+      await relay.close();
+    }
+  });
+
+  it('without a terminal, stops with one line saying what to do (exit 4)', async () => {
+    const relay = await startRelay();
+    try {
+      await writeConfig({ everything: serverEverything() });
+      const result = await runCli(['run'], sandbox, { REMOTE_SERVER_BASE_URL: relay.url.origin });
+      expect(result.code).toBe(4);
+      expect(result.stdout).toContain(
+        'Run `mcpassistant-gateway login` (or set AGENT_JWT), then start the gateway again.',
+      );
+      expect(result.stdout).toContain('Stopped.');
+    } finally {
+      await relay.close();
+    }
   });
 });

@@ -9,6 +9,8 @@ export const EXIT = {
   usage: 2,
   /** mcp.json, the state file or a setting is invalid or unreadable. */
   config: 3,
+  /** `run`: the relay wants a sign-in and none could be had (no terminal to ask, or the user quit). */
+  notSignedIn: 4,
 } as const;
 
 export function exitCodeFor(code: ErrorCode): number {

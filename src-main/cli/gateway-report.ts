@@ -1,6 +1,5 @@
-// What a running gateway says on a terminal: one line per server status change and the relay link's lines.
-// The menu's /start and /run print these; they are the lines `run` prints (run-command.ts has its own copy
-// of this logic for now).
+// What a running gateway says on a terminal: one line per server status change and the relay link's lines,
+// printed by `run` and by the menu's /start and /run.
 import type { Gateway, GatewayState } from '../core/gateway.js';
 import type { ServerStatus } from '../core/servers/managed-server.js';
 import { statusLine } from './status-line.js';

@@ -1,40 +1,28 @@
-// `run`: start the servers and keep them up until SIGINT/SIGTERM, with one status line per change.
+// `run`: start the servers and keep them up until SIGINT/SIGTERM, with one status line per change. When the
+// relay wants a sign-in, a terminal user is offered one on the spot (browser, or a pasted token); without
+// a terminal (a service, CI) the gateway stops with one line saying what to do.
+import { createInterface } from 'node:readline/promises';
+import { Writable } from 'node:stream';
+
+import open from 'open';
+
+import { login } from '../core/auth/login.js';
+import { StateFileTokenStore } from '../core/auth/token-store.js';
 import { logFilePath } from '../core/config/paths.js';
 import { errorMessage } from '../core/errors.js';
-import type { GatewayState } from '../core/gateway.js';
+import type { Gateway } from '../core/gateway.js';
+import type { Logger } from '../core/logging/log-hub.js';
 import { cliLogs, type CommonOptions, createGateway, killOnExit } from './cli-support.js';
 import { EXIT } from './exit-codes.js';
-import { statusLine } from './status-line.js';
+import { reportGateway } from './gateway-report.js';
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
 
 export async function runCommand(options: CommonOptions & Record<string, unknown>): Promise<void> {
   const logs = cliLogs(options.logLevel);
-  const gateway = await createGateway(options, logs);
+  let gateway = await createGateway(options, logs);
   killOnExit(gateway);
-  const out = (line: string) => process.stdout.write(`${line}\n`);
-
-  // A line whenever what it says changes.
-  const printed = new Map<string, string>();
-  const width = () => Math.max(12, ...gateway.servers.list().map((s) => s.name.length));
-  gateway.servers.on('status', (status) => {
-    const line = statusLine({ ...status, nextRetryAt: undefined }, width());
-    // A server that keeps failing the same way alternates error/restarting: say it once, not every retry.
-    const failing = status.state === 'error' || status.state === 'restarting';
-    const key = failing ? `failing: ${status.lastError}` : line;
-    if (printed.get(status.name) === key) return;
-    printed.set(status.name, key);
-    out(line);
-  });
-  gateway.servers.on('removed', (name) => {
-    printed.delete(name);
-    out(`– ${name} removed from mcp.json`);
-  });
-
-  let lastLink = '';
-  gateway.on('state', (state) => {
-    const text = linkText(state, gateway.localToken);
-    if (text && text !== lastLink) out(text);
-    lastLink = text;
-  });
+  const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY);
 
   let stopping: Promise<void> | undefined;
   const stop = (reason: string, code: number) => {
@@ -59,55 +47,88 @@ export async function runCommand(options: CommonOptions & Record<string, unknown
     stop(`Unexpected error (${errorMessage(error)})`, EXIT.failure);
   });
 
-  out(`mcpassistant-gateway: config ${gateway.configFile.path}`);
-  out(`Log file: ${logFilePath()}`);
-  const { createdConfig } = await gateway.start();
-  if (createdConfig)
-    out(
-      `Created ${gateway.configFile.path} with a "filesystem" server for ${process.cwd()}; edit it to add yours.`,
-    );
-  if (!gateway.servers.list().length)
-    out(`No servers in ${gateway.configFile.path}: add some under "mcpServers".`);
-  out('Running. Press Ctrl+C to stop.');
+  const launch = async (current: Gateway, first: boolean) => {
+    reportGateway(current, out);
+    current.on('state', (state) => {
+      if (state.state !== 'needs-login' || stopping) return;
+      if (!interactive) {
+        out('Run `mcpassistant-gateway login` (or set AGENT_JWT), then start the gateway again.');
+        return stop('Sign-in needed', EXIT.notSignedIn);
+      }
+      void signIn(current, logs.logger('login')).then(async (signedIn) => {
+        if (!signedIn || stopping) return stop('No sign-in', EXIT.notSignedIn);
+        // Start over with the new token: the settings are read again, the servers restart.
+        await current.close();
+        gateway = await createGateway(options, logs);
+        killOnExit(gateway);
+        await launch(gateway, false);
+      });
+    });
+    if (first) {
+      out(`mcpassistant-gateway: config ${current.configFile.path}`);
+      out(`Log file: ${logFilePath()}`);
+    }
+    const { createdConfig } = await current.start();
+    if (createdConfig) {
+      out(
+        `Created ${current.configFile.path} with a "filesystem" server for ${process.cwd()}; edit it to add yours.`,
+      );
+    }
+    if (!current.servers.list().length)
+      out(`No servers in ${current.configFile.path}: add some under "mcpServers".`);
+    if (first) out('Running. Press Ctrl+C to stop.');
+  };
+  await launch(gateway, true);
 }
 
-/** What `run` says about the relay link; the same text is not repeated. */
-function linkText(state: GatewayState, localToken: string | undefined): string {
-  switch (state.state) {
-    case 'connected': {
-      const names = Object.keys(state.endpoints);
-      const width = Math.max(12, ...names.map((n) => n.length));
-      const lines = state.local
-        ? [
-            `Local endpoint on ${state.relay} (no remote configured; set REMOTE_SERVER_BASE_URL to use a relay):`,
-          ]
-        : [`Connected to ${state.relay} as "${state.subject}". Endpoints:`];
-      for (const name of names) lines.push(`  ${name.padEnd(width)} ${state.endpoints[name]}`);
-      if (!names.length) lines.push('  (no servers announced)');
-      if (state.local && localToken) {
-        const header = `Bearer ${localToken}`;
-        lines.push(`Clients send the header  Authorization: ${header}`);
-        const gemini = Object.fromEntries(
-          names.map((name) => [name, { httpUrl: state.endpoints[name], headers: { Authorization: header } }]),
-        );
-        lines.push(
-          'For Gemini CLI, in ~/.gemini/settings.json:',
-          JSON.stringify({ mcpServers: gemini }, null, 2),
-        );
-      } else if (!state.local) {
-        lines.push(
-          `Clients send a bearer token for subject "${state.subject}" (the agent's own token works).`,
-        );
-      }
-      return lines.join('\n');
+/** Asks a terminal user to sign in now: in the browser, or by pasting a token. Resolves whether they did. */
+async function signIn(gateway: Gateway, log: Logger): Promise<boolean> {
+  const settings = gateway.settings;
+  const store = new StateFileTokenStore(settings.paths.state.path);
+  const base =
+    settings.values.remoteServerBaseUrl ??
+    settings.values.remoteWebsocketUrl?.replace(/^ws/, 'http').replace(/\/connect\/?$/, '');
+  for (;;) {
+    const answer = (await ask('Sign in now? [b]rowser, [p]aste a token, or [q]uit: ')).trim().toLowerCase();
+    if (answer === 'q' || answer === 'quit') return false;
+    if (answer === 'p' || answer === 'paste') {
+      const token = (await ask('Token (hidden): ', true)).trim();
+      if (!token) continue;
+      await store.save({ token, relay: base, authMode: 'pasted' });
+      out(`Saved the token in ${settings.paths.state.path} (mode 600).`);
+      return true;
     }
-    case 'connecting':
-      return state.lastError ? `Relay: ${state.lastError}; retrying…` : '';
-    case 'needs-login':
-      return `Relay: sign-in needed: ${state.reason}`;
-    case 'error':
-      return `Relay: ${state.reason}`;
-    default:
-      return '';
+    if ((answer === 'b' || answer === 'browser' || answer === '') && base) {
+      try {
+        const tokens = await login({
+          relay: new URL(base),
+          capabilities: settings.values.capabilities,
+          openUrl: async (url) => void (await open(url.href)),
+          say: out,
+          log,
+        });
+        await store.save(tokens);
+        out(`Signed in as "${tokens.subject ?? 'unknown'}".`);
+        return true;
+      } catch (error) {
+        out(`Sign-in failed: ${errorMessage(error)}`);
+      }
+    }
+  }
+}
+
+/**
+ * One line from the terminal. `hidden`: nothing is echoed (a token must not stay on the screen or in the
+ * scrollback): readline echoes to a stream that drops everything, the prompt goes to stdout directly.
+ */
+async function ask(prompt: string, hidden = false): Promise<string> {
+  const output = hidden ? new Writable({ write: (_chunk, _encoding, done) => done() }) : process.stdout;
+  if (hidden) process.stdout.write(prompt);
+  const rl = createInterface({ input: process.stdin, output, terminal: true });
+  try {
+    return await rl.question(hidden ? '' : prompt);
+  } finally {
+    rl.close();
+    if (hidden) process.stdout.write('\n');
   }
 }

@@ -2,7 +2,7 @@
 // Homebrew or pipx are not found. We ask the user's login shell for its PATH once, and add its entries after
 // ours. Hand-written rather than shell-env because that library has no timeout: a login script waiting on
 // input would block every server from starting.
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { delimiter } from 'node:path';
 
 const MARKER = '__MCPASSISTANT_PATH__';
@@ -15,18 +15,35 @@ export function loginShellPath(): Promise<string | undefined> {
   cached ??= new Promise((resolve) => {
     const shell = process.env['SHELL'];
     if (process.platform === 'win32' || !shell) return resolve(undefined);
-    execFile(
-      shell,
-      ['-ilc', `printf '%s' "${MARKER}$PATH${MARKER}"`],
-      // DISABLE_AUTO_UPDATE: oh-my-zsh would otherwise prompt; stdin is closed so nothing can wait on it.
-      {
-        timeout: TIMEOUT_MS,
-        killSignal: 'SIGKILL',
-        env: { ...process.env, DISABLE_AUTO_UPDATE: 'true' },
-        encoding: 'utf8',
-      },
-      (_error, stdout) => resolve(stdout?.split(MARKER)[1] || undefined),
-    ).stdin?.end();
+    // detached: its own session, without our terminal. An interactive shell takes the terminal's foreground
+    // for job control, and the gateway, left in the background, could no longer read it (readline's
+    // setRawMode fails with EIO when `run` asks for a sign-in). stdin is closed so nothing can wait on it;
+    // DISABLE_AUTO_UPDATE keeps oh-my-zsh from prompting.
+    const child = spawn(shell, ['-ilc', `printf '%s' "${MARKER}$PATH${MARKER}"`], {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'ignore'],
+      env: { ...process.env, DISABLE_AUTO_UPDATE: 'true' },
+    });
+    // A gateway that stops while the shell still starts up must not wait for it.
+    child.unref();
+    (child.stdout as { unref?: () => void }).unref?.();
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-child.pid!, 'SIGKILL'); // the whole group: a login script may have started others
+      } catch {
+        // ignore: it ended meanwhile
+      }
+    }, TIMEOUT_MS);
+    child.on('error', () => {
+      clearTimeout(timer);
+      resolve(undefined);
+    });
+    child.on('close', () => {
+      clearTimeout(timer);
+      resolve(output.split(MARKER)[1] || undefined);
+    });
   });
   return cached;
 }

@@ -87,6 +87,8 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
   #retryTimer: NodeJS.Timeout | undefined;
   #stableTimer: NodeJS.Timeout | undefined;
   #stderrTail: string[] = [];
+  /** The launch in progress (it never rejects: failures become statuses). */
+  #launching: Promise<void> | undefined;
   /** Whether the current client finished initialize (a close after that is a crash). */
   #connected = false;
   readonly #progressRoutes = new Map<string, (params: ProgressNotification['params']) => void>();
@@ -167,7 +169,7 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
       return;
     }
     this.#attempt = 0;
-    void this.#launch();
+    this.#launching = this.#launch();
   }
 
   /** Closes the client and the child (stdin closed → SIGTERM → SIGKILL) and cancels any pending restart. */
@@ -177,6 +179,9 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     clearTimeout(this.#stableTimer);
     const wasActive = this.#status.state !== 'stopped' || this.#transport !== undefined;
     await this.#teardown();
+    // A launch under way sees the new generation and gives up; wait for it, so that nothing it started
+    // outlives stop().
+    await this.#launching;
     if (wasActive) this.#log.info('stopped');
     this.#set({
       state: 'stopped',
@@ -252,7 +257,9 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
       nextRetryAt: Date.now() + delay,
       counts: undefined,
     });
-    this.#retryTimer = setTimeout(() => void this.#launch(), delay);
+    this.#retryTimer = setTimeout(() => {
+      this.#launching = this.#launch();
+    }, delay);
   }
 
   async #connect(spec: ServerSpec, generation: number): Promise<Client> {
@@ -288,6 +295,9 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     generation: number,
     kind: NonNullable<ServerStatus['transport']>,
   ): Promise<Client> {
+    // stop() may have come while we resolved the command: then nothing may be spawned (it would have no
+    // owner left to close it).
+    if (generation !== this.#generation) throw new Error('stopped before it started');
     const client = new Client(this.options.clientInfo, { capabilities: {} });
     this.#transport = transport;
     this.#client = client;

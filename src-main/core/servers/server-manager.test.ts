@@ -1,5 +1,6 @@
 // The server manager against real servers: server-everything and server-filesystem as child processes,
 // SDK servers over Streamable HTTP and legacy SSE on 127.0.0.1.
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -223,6 +224,24 @@ describe('ServerManager with real servers', () => {
     await manager.close();
     // SIGKILL is delivered asynchronously: give the kernel a moment to end each process.
     for (const member of tree) await until(() => !isAlive(member), 2000, `process ${member} to end`);
+  });
+
+  it('leaves no child when stopped at once, while the command is still being resolved', async () => {
+    const { manager } = createManager();
+    const { command, args } = serverEverything();
+    // A unique argument marks this test's child among all processes.
+    const marker = `--marker-${process.pid}-${Date.now()}`;
+    await manager.apply(config({ quick: { command, args: [...args, marker] } }));
+    // close() waits for the launch under way, so a child spawned by it would exist by now.
+    await manager.close();
+    const leftover = readdirSync('/proc').filter((pid) => {
+      try {
+        return /^\d+$/.test(pid) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(marker);
+      } catch {
+        return false;
+      }
+    });
+    expect(leftover).toEqual([]);
   });
 
   it('never logs the secret env values of a server, even when the server prints them', async () => {
