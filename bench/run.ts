@@ -241,8 +241,24 @@ async function sdkHttpPath(): Promise<Target> {
   }
 }
 
-async function gatewayPath(dir: string): Promise<Target> {
-  const config = join(dir, 'mcp.json');
+interface ProcessPathOptions {
+  dir: string;
+  /** The binary under bin/, and its arguments after `--config <mcp.json>`. */
+  bin: string;
+  args: string[];
+  env?: Record<string, string>;
+  what: string;
+  /** Its output line that gives the endpoint URL (group 1), the Authorization header (group 1) if any. */
+  url: RegExp;
+  authorization?: RegExp;
+  ready: RegExp;
+  /** Runs once the endpoint works, before the measured client connects. */
+  warm?: (url: URL, headers: Record<string, string>) => Promise<void>;
+}
+
+/** A path served by one of our binaries in a child process, in front of server-everything. */
+async function processPath(o: ProcessPathOptions): Promise<Target> {
+  const config = join(o.dir, `${o.bin}.json`);
   await writeFile(
     config,
     JSON.stringify({
@@ -250,17 +266,16 @@ async function gatewayPath(dir: string): Promise<Target> {
     }),
   );
   const nodeArgs = (process.env['BENCH_GATEWAY_NODE_ARGS'] ?? '').split(/\s+/).filter(Boolean);
-  const cli = join(ROOT, 'bin', 'mcpassistant-gateway.js');
   const child = own(
-    spawn(process.execPath, [...nodeArgs, cli, 'run', '--config', config], {
-      cwd: dir,
+    spawn(process.execPath, [...nodeArgs, join(ROOT, 'bin', `${o.bin}.js`), ...o.args, '--config', config], {
+      cwd: o.dir,
       env: {
         PATH: process.env['PATH'],
-        HOME: dir,
-        XDG_CONFIG_HOME: join(dir, 'xdg-config'),
-        XDG_STATE_HOME: join(dir, 'xdg-state'),
-        XDG_DATA_HOME: join(dir, 'xdg-data'),
-        LOCAL_RELAY_PORT: '0',
+        HOME: o.dir,
+        XDG_CONFIG_HOME: join(o.dir, 'xdg-config'),
+        XDG_STATE_HOME: join(o.dir, 'xdg-state'),
+        XDG_DATA_HOME: join(o.dir, 'xdg-data'),
+        ...o.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     }),
@@ -270,25 +285,24 @@ async function gatewayPath(dir: string): Promise<Target> {
   const close = () => stopTree(child, 10_000);
   try {
     const output = watchOutput(child);
-    const [, url] = await output.waitFor(/^\s+everything\s+(http:\/\/\S+)\s*$/m, 'the endpoint URL');
-    const [, authorization] = await output.waitFor(/Authorization: (Bearer \S+)/, 'the Authorization line');
-    await output.waitFor(/✓ everything\s+running/, 'server-everything running');
+    const url = new URL((await output.waitFor(o.url, 'the endpoint URL'))[1]!);
+    const headers: Record<string, string> = o.authorization
+      ? { Authorization: (await output.waitFor(o.authorization, 'the Authorization line'))[1]! }
+      : {};
+    await output.waitFor(o.ready, `${o.what} to be ready`);
     const everything = () => descendants(pid).filter((p) => cmdline(p).includes('server-everything'));
     const [childPid, ...more] = everything();
-    if (!childPid) throw new Error('server-everything is not a child of the gateway');
-    if (more.length) throw new Error(`the gateway started ${more.length + 1} server-everything processes`);
+    if (!childPid) throw new Error(`server-everything is not a child of ${o.what}`);
+    if (more.length) throw new Error(`${o.what} started ${more.length + 1} server-everything processes`);
     seen.add(childPid);
+    await o.warm?.(url, headers);
 
     const client = newClient();
-    await client.connect(
-      new StreamableHTTPClientTransport(new URL(url!), {
-        requestInit: { headers: { Authorization: authorization! } },
-      }),
-    );
+    await client.connect(new StreamableHTTPClientTransport(url, { requestInit: { headers } }));
     return {
       client,
-      server: { pid, what: 'gateway (relay + agent)' },
-      child: { pid: childPid, what: 'server-everything (gateway child)' },
+      server: { pid, what: o.what },
+      child: { pid: childPid, what: `server-everything (${o.what} child)` },
       everythingChildren: () => {
         const now = everything();
         now.forEach((p) => seen.add(p));
@@ -308,74 +322,38 @@ async function gatewayPath(dir: string): Promise<Target> {
     throw error;
   }
 }
+
+const gatewayPath = (dir: string) =>
+  processPath({
+    dir,
+    bin: 'mcpassistant-gateway',
+    args: ['run'],
+    env: { LOCAL_RELAY_PORT: '0' },
+    what: 'gateway (relay + agent)',
+    url: /^\s+everything\s+(http:\/\/\S+)\s*$/m,
+    authorization: /Authorization: (Bearer \S+)/,
+    ready: /✓ everything\s+running/,
+  });
 
 /** Sessions opened on (d) before the load, each making a call: the child count must stay one. */
 const BRIDGE_SESSIONS = 16;
 
-async function bridgePath(dir: string): Promise<Target> {
-  const config = join(dir, 'bridge-mcp.json');
-  await writeFile(
-    config,
-    JSON.stringify({
-      mcpServers: { everything: { command: process.execPath, args: [EVERYTHING, 'stdio'] } },
-    }),
-  );
-  const bin = join(ROOT, 'bin', 'mcpassistant-gateway-bridge.js');
-  const child = own(
-    spawn(process.execPath, [bin, '--config', config], {
-      cwd: dir,
-      env: {
-        PATH: process.env['PATH'],
-        HOME: dir,
-        XDG_CONFIG_HOME: join(dir, 'xdg-config'),
-        XDG_STATE_HOME: join(dir, 'xdg-state'),
-        XDG_DATA_HOME: join(dir, 'xdg-data'),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    }),
-  );
-  const pid = child.pid!;
-  const seen = new Set<number>([pid]);
-  const close = () => stopTree(child, 10_000);
-  try {
-    const output = watchOutput(child);
-    const [, url] = await output.waitFor(/^everything\s+(http:\/\/\S+\/mcp)\s/m, 'the bridge URL');
-    await output.waitFor(/Running\./, 'the bridge to be ready');
-    const everything = () => descendants(pid).filter((p) => cmdline(p).includes('server-everything'));
-    const [childPid] = everything();
-    if (!childPid) throw new Error('server-everything is not a child of the bridge');
-    seen.add(childPid);
+const bridgePath = (dir: string) =>
+  processPath({
+    dir,
+    bin: 'mcpassistant-gateway-bridge',
+    args: [],
+    what: 'gateway-bridge',
+    url: /^everything\s+(http:\/\/\S+\/mcp)\s/m,
+    ready: /Running\./,
     // Many sessions, one child: open several, call once on each, close them.
-    const extra = Array.from({ length: BRIDGE_SESSIONS }, () => newClient());
-    await Promise.all(extra.map((c) => c.connect(new StreamableHTTPClientTransport(new URL(url!)))));
-    await Promise.all(extra.map((c) => echo(c)()));
-    await Promise.all(extra.map((c) => c.close()));
-
-    const client = newClient();
-    await client.connect(new StreamableHTTPClientTransport(new URL(url!)));
-    return {
-      client,
-      server: { pid, what: 'gateway-bridge' },
-      child: { pid: childPid, what: 'server-everything (bridge child)' },
-      everythingChildren: () => {
-        const now = everything();
-        now.forEach((p) => seen.add(p));
-        return now.length;
-      },
-      pids: () => {
-        descendants(pid).forEach((p) => seen.add(p));
-        return [...seen];
-      },
-      async close() {
-        await client.close();
-        await close();
-      },
-    };
-  } catch (error) {
-    await close();
-    throw error;
-  }
-}
+    warm: async (url) => {
+      const extra = Array.from({ length: BRIDGE_SESSIONS }, () => newClient());
+      await Promise.all(extra.map((c) => c.connect(new StreamableHTTPClientTransport(url))));
+      await Promise.all(extra.map((c) => echo(c)()));
+      await Promise.all(extra.map((c) => c.close()));
+    },
+  });
 
 // ── measuring ───────────────────────────────────────────────────────────────────────────────────────────
 

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 
 import { login, type LoginOptions } from '../src-main/core/auth/login.js';
-import { StateFileTokenStore } from '../src-main/core/auth/token-store.js';
+import { StateFileTokenStore, type StoredTokens } from '../src-main/core/auth/token-store.js';
 import { Gateway } from '../src-main/core/gateway.js';
 import { LogHub } from '../src-main/core/logging/log-hub.js';
 import { hashPassword } from '../src-relay/identity/password.js';
@@ -74,6 +74,28 @@ function agentLogin(options: Partial<LoginOptions> & { browse?: (url: URL) => Pr
     ...options,
   });
   return { done, said };
+}
+
+/** A gateway whose stored tokens are `tokens` (as after `login`), serving server-everything. */
+async function signedInGateway(
+  dir: string,
+  tokens: StoredTokens,
+  env: Record<string, string> = {},
+  logs = new LogHub(),
+) {
+  const store = new StateFileTokenStore(join(dir, 'state.json'));
+  await store.save(tokens);
+  const config = join(dir, 'mcp.json');
+  await writeFile(config, JSON.stringify({ mcpServers: { everything: serverEverything() } }));
+  const gateway = await Gateway.create({
+    cwd: dir,
+    env,
+    configPath: config,
+    statePath: store.path,
+    userDirs: { config: join(dir, 'user'), log: join(dir, 'log') },
+    logs,
+  });
+  return { gateway, store };
 }
 
 describe('sign-in with the relay’s built-in provider', () => {
@@ -220,17 +242,9 @@ describe('token lifecycle', () => {
     try {
       // A one-minute token: the agent must refresh it before connecting.
       const tokens = await agentLogin({ expiryMinutes: 1 }).done;
-      const store = new StateFileTokenStore(join(stateDir, 'state.json'));
-      await store.save(tokens);
-      const config = join(stateDir, 'mcp.json');
-      await writeFile(config, JSON.stringify({ mcpServers: { everything: serverEverything() } }));
-      const gateway = await Gateway.create({
-        cwd: stateDir,
-        env: { RECONNECT_INITIAL_DELAY_SECONDS: '0.1', RECONNECT_MAX_DELAY_SECONDS: '0.5' },
-        configPath: config,
-        statePath: join(stateDir, 'state.json'),
-        userDirs: { config: join(stateDir, 'user'), log: join(stateDir, 'log') },
-        logs: new LogHub(),
+      const { gateway, store } = await signedInGateway(stateDir, tokens, {
+        RECONNECT_INITIAL_DELAY_SECONDS: '0.1',
+        RECONNECT_MAX_DELAY_SECONDS: '0.5',
       });
       try {
         await gateway.start();
@@ -257,17 +271,9 @@ describe('token lifecycle', () => {
     const stateDir = await mkdtemp(join(tmpdir(), 'mcpgw-lifecycle-'));
     try {
       const tokens = await agentLogin().done;
-      const store = new StateFileTokenStore(join(stateDir, 'state.json'));
-      await store.save(tokens);
-      const config = join(stateDir, 'mcp.json');
-      await writeFile(config, JSON.stringify({ mcpServers: { everything: serverEverything() } }));
-      const gateway = await Gateway.create({
-        cwd: stateDir,
-        env: { RECONNECT_INITIAL_DELAY_SECONDS: '0.1', RECONNECT_MAX_DELAY_SECONDS: '0.5' },
-        configPath: config,
-        statePath: join(stateDir, 'state.json'),
-        userDirs: { config: join(stateDir, 'user'), log: join(stateDir, 'log') },
-        logs: new LogHub(),
+      const { gateway, store } = await signedInGateway(stateDir, tokens, {
+        RECONNECT_INITIAL_DELAY_SECONDS: '0.1',
+        RECONNECT_MAX_DELAY_SECONDS: '0.5',
       });
       try {
         await gateway.start();
@@ -346,19 +352,8 @@ describe('sign-in through an external OpenID Connect provider', () => {
         subject: expect.stringMatching(/^erin-/) as unknown,
       });
 
-      const store = new StateFileTokenStore(join(stateDir, 'state.json'));
-      await store.save(tokens);
+      const { gateway } = await signedInGateway(stateDir, tokens, {}, logs);
       expect((await stat(join(stateDir, 'state.json'))).mode & 0o777).toBe(0o600);
-      const config = join(stateDir, 'mcp.json');
-      await writeFile(config, JSON.stringify({ mcpServers: { everything: serverEverything() } }));
-      const gateway = await Gateway.create({
-        cwd: stateDir,
-        env: {},
-        configPath: config,
-        statePath: join(stateDir, 'state.json'),
-        userDirs: { config: join(stateDir, 'user'), log: join(stateDir, 'log') },
-        logs,
-      });
       try {
         await gateway.start();
         await linkState(gateway, 'connected');
