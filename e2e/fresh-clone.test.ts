@@ -6,6 +6,9 @@ import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { descendants, ROOT } from './support/cli.js';
@@ -81,7 +84,7 @@ describe('a fresh clone', () => {
     expect(existsSync(join(clone, 'dist', 'src-main', 'cli', 'main.js'))).toBe(true);
   }, 600_000);
 
-  it('`npm start` then runs the gateway without reinstalling, and Ctrl+C stops it cleanly', async () => {
+  it('`npm start` then runs the gateway without reinstalling, prints URLs a client can use at once, and Ctrl+C stops it', async () => {
     const home = join(clone, '.sandbox');
     const config = join(home, 'mcp.json');
     await mkdir(home, { recursive: true });
@@ -92,14 +95,31 @@ describe('a fresh clone', () => {
         AGENT_CONFIG_PATH: config,
         XDG_CONFIG_HOME: join(home, 'config'),
         XDG_STATE_HOME: join(home, 'state'),
+        // The default port may be taken on a shared machine; the newcomer's experience is the same.
+        LOCAL_RELAY_PORT: '0',
       }),
     );
     await until(
-      () => /✓ everything\s+running/.test(start.output()),
+      () => /✓ everything\s+running/.test(start.output()) && /Authorization: Bearer \S+/.test(start.output()),
       60_000,
       `the gateway to run:\n${start.output()}`,
     );
     expect(start.output()).not.toContain('Installing dependencies');
+    // What it printed works as it is: the endpoint URL and the header.
+    const url = /^\s+everything\s+(http:\/\/\S+\/mcp)\s*$/m.exec(start.output())![1]!;
+    const authorization = /Authorization: (Bearer \S+)/.exec(start.output())![1]!;
+    const client = new Client({ name: 'newcomer', version: '1.0.0' });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(url), {
+        requestInit: { headers: { Authorization: authorization } },
+      }),
+    );
+    const result = (await client.callTool({
+      name: 'echo',
+      arguments: { message: 'first try' },
+    })) as CallToolResult;
+    expect(result.content).toEqual([{ type: 'text', text: 'Echo: first try' }]);
+    await client.close();
     const children = descendants(start.child.pid!);
     process.kill(-start.child.pid!, 'SIGINT');
     await start.exited;
