@@ -160,6 +160,17 @@ describe('mcpassistant-gateway-bridge', () => {
     expect(text(await client.callTool({ name: 'echo', arguments: { message: 'ok' } }))).toContain('ok');
   });
 
+  it('refuses to listen beyond loopback without a token', async () => {
+    const config = join(sandbox.dir, 'mcp.json');
+    await writeFile(config, JSON.stringify({ mcpServers: { everything: serverEverything() } }));
+    const cli = startCli(['--config', config, '--host', '0.0.0.0'], sandbox, {}, BRIDGE);
+    const result = await cli.exited;
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(
+      '--host 0.0.0.0 would let other machines run your servers: give a --token',
+    );
+  });
+
   it('gives a session a clear error while its crashed child restarts, then serves it again', async () => {
     const bridge = await startBridge({ everything: serverEverything() });
     const client = await connect(bridge.urls['everything']!.mcp);

@@ -6,7 +6,6 @@ import type WebSocket from 'ws';
 
 import {
   AgentFrame,
-  CLOSE,
   type JsonRpcMessage,
   type RegisterFrame,
   type ServerSummary,
@@ -176,5 +175,3 @@ export class AgentConnection {
     this.ws.close(code, reason);
   }
 }
-
-export { CLOSE };

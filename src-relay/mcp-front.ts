@@ -13,7 +13,7 @@ import { JsonRpcMessage, SUPPORTED_PROTOCOL_VERSIONS } from '../src-shared/wire.
 import { InvokeError, type InvokeOptions } from './agent-connection.js';
 import { header, HttpError, type Json, readJson, sendJson } from './http-util.js';
 import { type McpSession, SessionStore } from './mcp-sessions.js';
-import { openSse } from './sse-stream.js';
+import { openSse, writeEvent, writeKeepAlive } from './sse-stream.js';
 
 /** Where a front's calls for one server go. */
 export interface McpTarget {
@@ -144,14 +144,14 @@ export class McpFront {
   notify(subject: string, server: string, payload: JsonRpcMessage): void {
     for (const session of this.sessions.of(subject, server)) session.send('get', payload);
     for (const res of this.#openStreams.get(`${subject}/${server}`) ?? []) {
-      res.write(`event: message\ndata: ${JSON.stringify(payload)}\n\n`);
+      writeEvent(res, JSON.stringify(payload));
     }
   }
 
   /** Keep-alives and session expiry; the owner calls this every keep-alive interval. */
   tick(): void {
     this.sessions.tick();
-    for (const set of this.#openStreams.values()) for (const res of set) res.write(': keep-alive\n\n');
+    for (const set of this.#openStreams.values()) for (const res of set) writeKeepAlive(res);
   }
 
   close(): void {
@@ -271,7 +271,7 @@ export class McpFront {
     const deliver = (payload: object, final: boolean) => {
       if (owner && stream) owner.send(stream, payload, final);
       else if (sse && !res.writableEnded) {
-        res.write(`event: message\ndata: ${JSON.stringify(payload)}\n\n`);
+        writeEvent(res, JSON.stringify(payload));
         if (final) res.end();
       }
     };

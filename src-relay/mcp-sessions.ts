@@ -183,5 +183,3 @@ export class SessionStore {
     for (const id of [...this.#sessions.keys()]) this.delete(id);
   }
 }
-
-export { writeKeepAlive };

@@ -1371,3 +1371,31 @@ describe('mcpassistant-relay (bin/mcpassistant-relay.js)', () => {
     expect(stderr()).toContain('JWT_SECRET');
   });
 });
+
+describe('a client that resets the connection during the upgrade', () => {
+  it('does not crash the relay', async () => {
+    const { createConnection } = await import('node:net');
+    const { startRelay: start } = await import('../e2e/support/relay-fixture.js');
+    const r = await start();
+    try {
+      for (let i = 0; i < 20; i++) {
+        await new Promise<void>((resolve) => {
+          const socket = createConnection(Number(r.url.port), '127.0.0.1', () => {
+            socket.write(
+              'GET /connect HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+                'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n' +
+                'Authorization: Bearer not-a-token\r\n\r\n',
+            );
+            socket.resetAndDestroy();
+            resolve();
+          });
+          socket.on('error', () => resolve());
+        });
+      }
+      const health = await fetch(new URL('/healthz', r.url));
+      expect(health.status).toBe(200);
+    } finally {
+      await r.close();
+    }
+  });
+});

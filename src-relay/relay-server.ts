@@ -178,6 +178,9 @@ export class RelayServer {
   // ── /connect ──────────────────────────────────────────────────────────────────────────────────────────
 
   async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    // Node removes the socket's error listener before 'upgrade': a client that resets the connection while
+    // we verify its token must not crash the relay with an unhandled ECONNRESET.
+    socket.on('error', () => socket.destroy());
     const reject = (status: number, error: string) => {
       const body = JSON.stringify({ ok: false, error });
       socket.end(
@@ -333,7 +336,11 @@ export class RelayServer {
       throw new HttpError(404, `no route for ${req.method} ${path}`);
     } catch (error) {
       if (sendError(res, error)) return;
-      this.#log.error(`unexpected error on ${req.method} ${req.url}:`, error);
+      // The path only: a query may hold a sign-in code or state.
+      this.#log.error(
+        `unexpected error on ${req.method} ${new URL(req.url ?? '/', 'http://relay').pathname}:`,
+        error,
+      );
       sendJson(res, 500, { ok: false, error: 'internal error' });
     }
   }

@@ -2,7 +2,7 @@
 import { decodeJwt } from 'jose';
 import open from 'open';
 
-import { DEFAULT_CALLBACK_PORT, login, logout } from '../core/auth/login.js';
+import { login, logout } from '../core/auth/login.js';
 import { StateFileTokenStore } from '../core/auth/token-store.js';
 import { type ResolvedSettings, resolveSettings } from '../core/config/settings.js';
 import { GatewayError } from '../core/errors.js';
@@ -131,5 +131,3 @@ export async function whoamiCommand(options: PathOptions & { json?: boolean }): 
   if (info.capabilities) out(`Capabilities: ${info.capabilities.join(', ')}`);
   if (info.email) out(`Signed in as: ${info.email} (${info.auth_mode ?? 'oauth'})`);
 }
-
-export { DEFAULT_CALLBACK_PORT };

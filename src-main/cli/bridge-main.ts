@@ -28,6 +28,15 @@ const collect = (value: string, previous: string[]) => [...previous, value];
 
 async function bridge(options: BridgeCliOptions): Promise<void> {
   const logs = cliLogs(options.logLevel);
+  // A token on the command line shows in `ps`: the environment is the better place for it.
+  const token = options.token ?? process.env['MCPASSISTANT_BRIDGE_TOKEN'];
+  logs.redactor.addSecret(token);
+  if (!/^(127\.\d+\.\d+\.\d+|localhost|::1)$/.test(options.host) && !token) {
+    throw new GatewayError(
+      'usage',
+      `--host ${options.host} would let other machines run your servers: give a --token (or MCPASSISTANT_BRIDGE_TOKEN) too`,
+    );
+  }
   const gateway = await createGateway({ ...options }, logs);
   killOnExit(gateway);
   const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -47,7 +56,7 @@ async function bridge(options: BridgeCliOptions): Promise<void> {
   const server = new GatewayBridge(gateway, logs, {
     host: options.host,
     name: options.name,
-    token: options.token,
+    token,
     isolate: options.isolate,
     allowedOrigins: options.allowOrigin,
     allowedHosts: options.allowHost,
@@ -92,7 +101,7 @@ async function bridge(options: BridgeCliOptions): Promise<void> {
       .join(', ');
     out(`${e.name.padEnd(width)}  ${e.url.padEnd(34)}  ${e.sseUrl}  (${notes})`);
   }
-  if (options.token) out('Clients send  Authorization: Bearer <the --token value>');
+  if (token) out('Clients send  Authorization: Bearer <the --token value>');
   out('Running. Press Ctrl+C to stop.');
 }
 
@@ -109,7 +118,10 @@ const program = new Command('mcpassistant-gateway-bridge')
     'interface to listen on; anything but loopback exposes the servers to the network',
     '127.0.0.1',
   )
-  .option('--token <token>', 'require Authorization: Bearer <token> on every request')
+  .option(
+    '--token <token>',
+    'require Authorization: Bearer <token> on every request (env MCPASSISTANT_BRIDGE_TOKEN)',
+  )
   .option('--isolate', 'give every client session its own process (default: one shared process per server)')
   .option(
     '--allow-origin <origin>',

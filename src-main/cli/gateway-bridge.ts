@@ -12,7 +12,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import { HttpError, isLoopbackOrigin, sendError } from '../../src-relay/http-util.js';
+import { bearer, HttpError, isLoopbackOrigin, sendError } from '../../src-relay/http-util.js';
 import { McpFront, type McpTarget } from '../../src-relay/mcp-front.js';
 import type { McpSession } from '../../src-relay/mcp-sessions.js';
 import type { JsonRpcMessage } from '../../src-shared/wire.js';
@@ -52,6 +52,8 @@ export interface BridgeEndpoint {
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|::1)$/;
+/** Children at most for isolated sessions: each is a process, and sessions cost a client nothing. */
+const MAX_ISOLATED_SESSIONS = 64;
 
 export class GatewayBridge {
   readonly #front: McpFront;
@@ -60,6 +62,8 @@ export class GatewayBridge {
   readonly #isolatedServers = new Map<string, ServerSpec | undefined>();
   /** Each isolated session's own child. */
   readonly #isolated = new Map<string, { server: ManagedServer; dispatcher: Dispatcher }>();
+  /** Stops of ended sessions' children still under way. */
+  readonly #ending = new Set<Promise<void>>();
   readonly #inFlight = new Map<string, AbortController>();
   readonly #shared: Dispatcher;
   readonly #log: Logger;
@@ -78,7 +82,7 @@ export class GatewayBridge {
       sessionIdleMs: options.sessionIdleMs,
       expireOpenSessions: true,
       target: (_subject, server, { session }) => this.#target(server, session),
-      onSessionEnd: (session) => void this.#endSession(session),
+      onSessionEnd: (session) => this.#endSession(session),
     });
     // Server-wide notifications of a shared child go to every session of that server.
     gateway.servers.on('notification', (name, notification) =>
@@ -148,8 +152,9 @@ export class GatewayBridge {
 
   async close(): Promise<void> {
     clearInterval(this.#timer);
+    // Ending the sessions stops their own children; wait for every one of those stops.
     this.#front.close();
-    await Promise.all([...this.#isolated.values()].map(({ server }) => server.stop()));
+    await Promise.all(this.#ending);
     for (const http of this.#http) http.closeAllConnections();
     await Promise.all(this.#http.map((http) => new Promise<void>((resolve) => http.close(() => resolve()))));
   }
@@ -191,8 +196,7 @@ export class GatewayBridge {
     }
     const expected = this.options.token;
     if (expected === undefined) return;
-    const given = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
-    const a = Buffer.from(given);
+    const a = Buffer.from(bearer(req) ?? '');
     const b = Buffer.from(expected);
     if (a.length !== b.length || !timingSafeEqual(a, b)) {
       throw new HttpError(401, 'missing or wrong bearer token', {
@@ -239,6 +243,12 @@ export class GatewayBridge {
   /** The session's own child (isolate), started on its first call; the call waits for it. */
   async #isolatedDispatcher(spec: ServerSpec, session: McpSession): Promise<Dispatcher> {
     let entry = this.#isolated.get(session.id);
+    if (!entry && this.#isolated.size >= MAX_ISOLATED_SESSIONS) {
+      throw new HttpError(
+        503,
+        `${MAX_ISOLATED_SESSIONS} sessions already have their own process; end one (DELETE) or try later`,
+      );
+    }
     if (!entry) {
       const server = new ManagedServer(
         { ok: true, spec },
@@ -259,30 +269,22 @@ export class GatewayBridge {
       server.start();
     }
     const { server } = entry;
-    const status = await new Promise<string>((resolve) => {
-      const check = () => {
-        const state = server.status.state;
-        if (state === 'running' || state === 'error' || state === 'stopped') {
-          server.off('status', check);
-          resolve(state);
-        }
-      };
-      server.on('status', check);
-      check();
-    });
-    if (status !== 'running') {
+    if (!(await server.ready(this.options.startTimeoutMs ?? 60_000))) {
+      const { state, lastError } = server.status;
       throw new HttpError(
         503,
-        `server "${spec.name}" could not start for this session: ${server.status.lastError ?? status}`,
+        `server "${spec.name}" could not start for this session: ${lastError ?? state}`,
       );
     }
     return entry.dispatcher;
   }
 
-  async #endSession(session: McpSession): Promise<void> {
+  #endSession(session: McpSession): void {
     const entry = this.#isolated.get(session.id);
     if (!entry) return;
     this.#isolated.delete(session.id);
-    await entry.server.stop();
+    const ending = entry.server.stop();
+    this.#ending.add(ending);
+    void ending.finally(() => this.#ending.delete(ending));
   }
 }

@@ -2,11 +2,12 @@
 // line per failure with the fix, and exits with the codes in exit-codes.ts.
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 
+import { DEFAULT_CALLBACK_PORT } from '../core/auth/login.js';
 import { flagName, SETTING_KEYS, SETTINGS } from '../core/config/settings.js';
 import { errorMessage, GatewayError } from '../core/errors.js';
 import { PRODUCT } from '../core/gateway.js';
 import { LOG_LEVELS } from '../core/logging/log-hub.js';
-import { DEFAULT_CALLBACK_PORT, loginCommand, logoutCommand, whoamiCommand } from './auth-commands.js';
+import { loginCommand, logoutCommand, whoamiCommand } from './auth-commands.js';
 import type { CommonOptions } from './cli-support.js';
 import {
   configPathCommand,

@@ -4,13 +4,14 @@
 // an idle prompt it asks for /quit, and a second Ctrl+C quits. No child process outlives the menu.
 import { clearLine, createInterface, cursorTo, type Interface } from 'node:readline';
 
+import { DEFAULT_CALLBACK_PORT } from '../core/auth/login.js';
 import { logFilePath } from '../core/config/paths.js';
 import { findSettingKey, resolveSettings, SETTING_KEYS, SETTINGS } from '../core/config/settings.js';
 import { errorMessage, GatewayError } from '../core/errors.js';
 import { type Gateway, PRODUCT } from '../core/gateway.js';
 import { type LogEntry, LogHub } from '../core/logging/log-hub.js';
 import { REDACTED } from '../core/logging/redactor.js';
-import { DEFAULT_CALLBACK_PORT, loginCommand, logoutCommand } from './auth-commands.js';
+import { loginCommand, logoutCommand } from './auth-commands.js';
 import { createGateway } from './cli-support.js';
 import { configSetCommand, configShowCommand } from './config-commands.js';
 import { EXIT } from './exit-codes.js';

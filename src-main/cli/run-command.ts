@@ -78,7 +78,13 @@ export async function runCommand(options: CommonOptions & Record<string, unknown
       out(`No servers in ${current.configFile.path}: add some under "mcpServers".`);
     if (first) out('Running. Press Ctrl+C to stop.');
   };
-  await launch(gateway, true);
+  try {
+    await launch(gateway, true);
+  } catch (error) {
+    // The servers may be up already (the local endpoint's port failed, say): they must not outlive us.
+    await gateway.close();
+    throw error;
+  }
 }
 
 /** Asks a terminal user to sign in now: in the browser, or by pasting a token. Resolves whether they did. */

@@ -156,6 +156,8 @@ export class Gateway extends EventEmitter<{ state: [GatewayState] }> {
     await this.#bridge?.close();
     this.#bridge = undefined;
     await this.servers.close();
+    // Stopping servers changes their status, which re-arms the summary timer: clear it once they are down.
+    clearTimeout(this.#summaryTimer);
     await this.#local?.close();
     this.#local = undefined;
     this.#set({ state: 'stopped' });
@@ -289,20 +291,25 @@ export class Gateway extends EventEmitter<{ state: [GatewayState] }> {
       secret,
       requestTimeoutMs: s.requestTimeoutSeconds * 1000,
     });
-    let token = stored('local_relay_token');
-    if (!token || !(await local.accepts(token))) token = await local.issueToken(LOCAL_SUBJECT);
-    this.#localToken = token;
-    this.options.logs.redactor.addSecret(secret);
-    this.options.logs.redactor.addSecret(token);
-    if (token !== stored('local_relay_token') || secret !== stored('local_relay_secret')) {
-      // Kept so the URLs and header a user pasted into their clients keep working after a restart.
-      await new JsonFile(this.settings.paths.state.path, { mode: 0o600 }).update((current) => {
-        let text = current ?? '{}\n';
-        text = editJsonText(text, ['local_relay_secret'], secret);
-        return editJsonText(text, ['local_relay_token'], token);
-      });
+    try {
+      let token = stored('local_relay_token');
+      if (!token || !(await local.accepts(token))) token = await local.issueToken(LOCAL_SUBJECT);
+      this.#localToken = token;
+      this.options.logs.redactor.addSecret(secret);
+      this.options.logs.redactor.addSecret(token);
+      if (token !== stored('local_relay_token') || secret !== stored('local_relay_secret')) {
+        // Kept so the URLs and header a user pasted into their clients keep working after a restart.
+        await new JsonFile(this.settings.paths.state.path, { mode: 0o600 }).update((current) => {
+          let text = current ?? '{}\n';
+          text = editJsonText(text, ['local_relay_secret'], secret);
+          return editJsonText(text, ['local_relay_token'], token);
+        });
+      }
+      return local;
+    } catch (error) {
+      await local.close(); // it listens already: nothing else would close it
+      throw error;
     }
-    return local;
   }
 
   #set(state: GatewayState): void {

@@ -38,6 +38,13 @@ async function post(
   path: string,
   body: object,
 ): Promise<{ status: number; json: Record<string, unknown> }> {
+  // Tokens and codes travel in these bodies: never over plain http to another machine.
+  if (relay.protocol !== 'https:' && !(relay.protocol === 'http:' && isLoopbackHost(relay.hostname))) {
+    throw new GatewayError(
+      'auth-failed',
+      `refusing to send credentials over ${relay.protocol}// to ${relay.host}: use https://`,
+    );
+  }
   let res: Response;
   try {
     res = await fetch(new URL(path, relay), {
@@ -314,7 +321,16 @@ export async function refresh(
   });
   if (res.status !== 200 || typeof res.json['token'] !== 'string')
     throw relayError('refreshing the token', res.status, res.json);
-  return { ...tokens, ...stripUndefined(tokensFrom(res.json, relay, tokens.authMode ?? 'oauth')) };
+  const next = tokensFrom(res.json, relay, tokens.authMode ?? 'oauth');
+  // What the relay does not send again (the e-mail, say) stays as it was.
+  return {
+    ...tokens,
+    token: next.token,
+    refreshToken: next.refreshToken ?? tokens.refreshToken,
+    refreshExpiresAt: next.refreshExpiresAt ?? tokens.refreshExpiresAt,
+    subject: next.subject ?? tokens.subject,
+    email: next.email ?? tokens.email,
+  };
 }
 
 /** Revokes the tokens on the relay (best effort for each); the caller wipes them locally either way. */
@@ -332,8 +348,4 @@ export async function logout(relay: URL, tokens: StoredTokens): Promise<string[]
   await attempt('/manage/jwt/revoke', { token: tokens.token });
   if (tokens.refreshToken) await attempt('/manage/oauth/logout', { refresh_token: tokens.refreshToken });
   return problems;
-}
-
-function stripUndefined<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

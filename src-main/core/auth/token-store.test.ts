@@ -40,6 +40,8 @@ it('saves with the compat keys in a 0600 file, keeps other keys, and clears only
   });
   await store.clear();
   expect(await store.load()).toBeUndefined();
+  // The backup of the version before held the tokens: it is gone too.
+  await expect(stat(`${path}.bak`)).rejects.toThrow();
   expect(JSON.parse(await readFile(path, 'utf8'))).toEqual({ request_timeout_seconds: 30, subject: 'sam' });
 });
 

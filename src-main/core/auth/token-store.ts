@@ -1,7 +1,7 @@
 // Where the agent keeps its tokens. The CLI's store is the runtime state file (compat keys jwt_token,
 // refresh_token, subject, auth_profile), mode 0600, checked and repaired on every load; the desktop app
 // will plug in the OS keychain behind the same interface.
-import { chmod, stat } from 'node:fs/promises';
+import { chmod, rm, stat } from 'node:fs/promises';
 
 import { JsonFile } from '../config/json-file.js';
 import { editJsonText } from '../config/json-text.js';
@@ -77,6 +77,8 @@ export class StateFileTokenStore implements TokenStore {
       for (const key of KEYS) text = editJsonText(text, [key], undefined);
       return text;
     });
+    // The backup of the previous version still holds the tokens: signing out leaves none on this computer.
+    await rm(`${this.path}.bak`, { force: true });
   }
 
   /** A token file readable by others is made private again, and the repair is logged. */

@@ -19,6 +19,9 @@ export function watchFile(path: string, onChange: () => void, debounceMs = 150):
     clearTimeout(timer);
     timer = setTimeout(onChange, debounceMs);
   });
+  // A folder that disappears (or loses its permissions) ends the watch; it must not crash the gateway. The
+  // next reload reports the missing file.
+  watcher.on('error', () => onChange());
   return {
     close() {
       clearTimeout(timer);

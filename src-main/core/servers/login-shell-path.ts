@@ -35,7 +35,7 @@ export function loginShellPath(): Promise<string | undefined> {
       } catch {
         // ignore: it ended meanwhile
       }
-    }, TIMEOUT_MS);
+    }, TIMEOUT_MS).unref();
     child.on('error', () => {
       clearTimeout(timer);
       resolve(undefined);

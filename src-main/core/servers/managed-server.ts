@@ -100,6 +100,8 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     private readonly options: ManagedServerOptions,
   ) {
     super();
+    // Every call waiting for a (re)start listens for the status: many may wait at once.
+    this.setMaxListeners(0);
     this.#config = config;
     this.#backoff = options.backoff ?? DEFAULT_BACKOFF;
     this.#log = options.log;
@@ -143,7 +145,7 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
    */
   ready(timeoutMs: number, signal?: AbortSignal): Promise<Client | undefined> {
     const busy = (state: ServerState) => state === 'starting' || state === 'restarting';
-    if (!busy(this.#status.state)) return Promise.resolve(this.client);
+    if (!busy(this.#status.state) || signal?.aborted) return Promise.resolve(this.client);
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
@@ -269,6 +271,10 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
       return this.#initialize(transport, generation, 'stdio');
     }
     for (const value of Object.values(t.headers)) this.options.redactor.addSecret(value);
+    // Credentials in the URL itself (user:pass@, ?api_key=…) are secrets too.
+    const parsed = new URL(t.url);
+    this.options.redactor.addSecret(decodeURIComponent(parsed.password));
+    for (const value of parsed.searchParams.values()) this.options.redactor.addSecret(value);
     const requestInit = { headers: t.headers };
     this.#set({ target: t.url });
     if (t.mode === 'auto') {
@@ -469,6 +475,7 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
   #set(patch: Partial<ServerStatus>): void {
     // Statuses reach the CLI and the renderer: an error quoting a server's output must not carry its secrets.
     if (patch.lastError) patch.lastError = this.options.redactor.redact(patch.lastError);
+    if (patch.target) patch.target = this.options.redactor.redact(patch.target);
     this.#status = { ...this.#status, ...patch };
     this.emit('status', this.status);
   }
