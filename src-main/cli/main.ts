@@ -193,4 +193,7 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
   throw error;
 });
-process.exitCode = await main(process.argv);
+const code = await main(process.argv);
+// A command that set its own code (run stopping with 4, say) may have done so after main() read it: a plain
+// success must not overwrite it.
+if (code !== EXIT.ok || process.exitCode === undefined) process.exitCode = code;

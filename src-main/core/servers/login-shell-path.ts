@@ -24,9 +24,6 @@ export function loginShellPath(): Promise<string | undefined> {
       stdio: ['ignore', 'pipe', 'ignore'],
       env: { ...process.env, DISABLE_AUTO_UPDATE: 'true' },
     });
-    // A gateway that stops while the shell still starts up must not wait for it.
-    child.unref();
-    (child.stdout as { unref?: () => void }).unref?.();
     let output = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
     const timer = setTimeout(() => {
