@@ -156,6 +156,10 @@ describe('mcpassistant-gateway-bridge', () => {
     expect(
       await rawPost(mcp, { origin: 'https://evil.example', authorization: 'Bearer let-me-in-123' }),
     ).toBe(403);
+    // A page on this machine may call it: its preflight (which carries no bearer) passes.
+    const preflight = await fetch(mcp, { method: 'OPTIONS', headers: { Origin: 'http://localhost:6274' } });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('http://localhost:6274');
     const client = await connect(mcp, { Authorization: 'Bearer let-me-in-123' });
     expect(text(await client.callTool({ name: 'echo', arguments: { message: 'ok' } }))).toContain('ok');
   });

@@ -89,6 +89,29 @@ export async function readJsonObject(req: IncomingMessage, limit: number): Promi
   return body as Json;
 }
 
+/**
+ * CORS for an Origin that passed the caller's allow-list: browser MCP clients (the Inspector's web UI, say)
+ * must be able to send the bearer and the MCP headers and to read Mcp-Session-Id. Answers a preflight
+ * (OPTIONS) itself and returns true; otherwise sets the headers on `res` and returns false.
+ */
+export function applyCors(req: IncomingMessage, res: ServerResponse): boolean {
+  const origin = req.headers.origin;
+  if (origin) {
+    res.setHeader('Access-Control-Allow-Origin', origin);
+    res.setHeader('Vary', 'Origin');
+    res.setHeader('Access-Control-Expose-Headers', 'Mcp-Session-Id, WWW-Authenticate');
+  }
+  if (req.method !== 'OPTIONS') return false;
+  res.writeHead(204, {
+    'Access-Control-Allow-Methods': 'GET, POST, DELETE, OPTIONS',
+    'Access-Control-Allow-Headers':
+      'Authorization, Content-Type, Accept, Mcp-Session-Id, MCP-Protocol-Version, Last-Event-ID',
+    'Access-Control-Max-Age': '600',
+  });
+  res.end();
+  return true;
+}
+
 /** Whether an Origin header names a page on this machine. */
 export function isLoopbackOrigin(origin: URL): boolean {
   return /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/.test(origin.hostname);

@@ -1399,3 +1399,36 @@ describe('a client that resets the connection during the upgrade', () => {
     }
   });
 });
+
+describe('CORS for browser MCP clients', () => {
+  it('answers the preflight of an allowed origin, refuses others, and lets the page read Mcp-Session-Id', async () => {
+    const { startRelay: start } = await import('../e2e/support/relay-fixture.js');
+    const r = await start({ allowedOrigins: ['https://inspector.example'] });
+    try {
+      const url = new URL('/alice/everything/mcp', r.url);
+      const preflight = await fetch(url, {
+        method: 'OPTIONS',
+        headers: {
+          Origin: 'https://inspector.example',
+          'Access-Control-Request-Method': 'POST',
+          'Access-Control-Request-Headers': 'authorization, content-type, mcp-session-id',
+        },
+      });
+      expect(preflight.status).toBe(204);
+      expect(preflight.headers.get('access-control-allow-origin')).toBe('https://inspector.example');
+      expect(preflight.headers.get('access-control-allow-headers')).toMatch(/Authorization.*Mcp-Session-Id/);
+      const foreign = await fetch(url, { method: 'OPTIONS', headers: { Origin: 'https://evil.example' } });
+      expect(foreign.status).toBe(403);
+      // A real request from the allowed page (no agent here: 404) still carries the CORS headers.
+      const post = await fetch(url, {
+        method: 'POST',
+        headers: { Origin: 'https://inspector.example', 'content-type': 'application/json' },
+        body: '{}',
+      });
+      expect(post.headers.get('access-control-allow-origin')).toBe('https://inspector.example');
+      expect(post.headers.get('access-control-expose-headers')).toContain('Mcp-Session-Id');
+    } finally {
+      await r.close();
+    }
+  });
+});

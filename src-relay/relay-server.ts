@@ -11,6 +11,7 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import { CLOSE, RegisterFrame } from '../src-shared/wire.js';
 import { AgentConnection } from './agent-connection.js';
 import {
+  applyCors,
   bearer,
   header,
   HttpError,
@@ -314,6 +315,7 @@ export class RelayServer {
       // Browsers may send simple cross-site POSTs without a preflight (a text/plain /manage/jwt/issue would
       // claim a subject): every route but /healthz checks Origin, as the MCP routes do.
       this.#checkOrigin(req);
+      if (applyCors(req, res)) return;
       if (path === '/agents' && req.method === 'GET') return await this.#listAgents(req, res);
       if (path === '/manage/jwt/issue' && req.method === 'POST') return await this.#issue(req, res);
       if (path === '/manage/jwt/revoke' && req.method === 'POST') return await this.#revoke(req, res);

@@ -12,7 +12,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import { bearer, HttpError, isLoopbackOrigin, sendError } from '../../src-relay/http-util.js';
+import { applyCors, bearer, HttpError, isLoopbackOrigin, sendError } from '../../src-relay/http-util.js';
 import { McpFront, type McpTarget } from '../../src-relay/mcp-front.js';
 import type { McpSession } from '../../src-relay/mcp-sessions.js';
 import type { JsonRpcMessage } from '../../src-shared/wire.js';
@@ -162,6 +162,9 @@ export class GatewayBridge {
   async #route(req: IncomingMessage, res: ServerResponse, name: string, hosts: string[]): Promise<void> {
     try {
       this.#check(req, hosts);
+      // A browser's preflight carries no bearer: it is answered once Host and Origin passed.
+      if (applyCors(req, res)) return;
+      this.#checkToken(req);
       const url = new URL(req.url ?? '/', 'http://bridge');
       if (url.pathname === '/mcp' || url.pathname === '/mcp/')
         return await this.#front.handle(req, res, SUBJECT, name, 'mcp');
@@ -178,7 +181,7 @@ export class GatewayBridge {
     }
   }
 
-  /** DNS-rebinding protection and the optional bearer. */
+  /** DNS-rebinding protection: the Host and the browser Origin must be ours. */
   #check(req: IncomingMessage, hosts: string[]): void {
     if (!hosts.includes((req.headers.host ?? '').toLowerCase()))
       throw new HttpError(403, 'unexpected Host header');
@@ -194,6 +197,10 @@ export class GatewayBridge {
         throw new HttpError(403, `Origin ${origin} is not allowed`);
       }
     }
+  }
+
+  /** The optional bearer, compared in constant time. */
+  #checkToken(req: IncomingMessage): void {
     const expected = this.options.token;
     if (expected === undefined) return;
     const a = Buffer.from(bearer(req) ?? '');
