@@ -2,6 +2,7 @@
 import type { CallToolResult, LoggingMessageNotification } from '@modelcontextprotocol/sdk/types.js';
 import {
   LoggingMessageNotificationSchema,
+  ResourceUpdatedNotificationSchema,
   ToolListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -135,6 +136,31 @@ describe('client → relay → agent → server-everything', () => {
       expect(fast.map(text)).toEqual(Array.from({ length: 20 }, (_, i) => `m${i}`));
       expect(Date.now() - started).toBeLessThan(2500);
       expect(text(await slow)).toBe('waited for slow');
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('subscribes to a resource and delivers its updates to the client', async () => {
+    const client = await connectClient(relay, 'alice', 'everything', agent.token);
+    try {
+      const updated: string[] = [];
+      client.setNotificationHandler(
+        ResourceUpdatedNotificationSchema,
+        (n) => void updated.push(n.params.uri),
+      );
+      await until(() => relay.openStreams() > 0, 5000, 'the GET stream');
+      const { resources } = await client.listResources();
+      const uri = resources[0]!.uri;
+      await client.subscribeResource({ uri });
+      // server-everything then sends simulated updates of subscribed resources every 5 s.
+      await client.callTool({ name: 'toggle-subscriber-updates', arguments: {} });
+      try {
+        await until(() => updated.includes(uri), 12_000, 'a resources/updated notification');
+      } finally {
+        await client.callTool({ name: 'toggle-subscriber-updates', arguments: {} });
+        await client.unsubscribeResource({ uri });
+      }
     } finally {
       await client.close();
     }
