@@ -334,18 +334,21 @@ describe('sign-in through an external OpenID Connect provider', () => {
     const stateDir = await mkdtemp(join(tmpdir(), 'mcpgw-oidc-'));
     try {
       const logs = new LogHub();
-      const tokens = await login({
-        relay: oidcRelay.url,
-        callbackPort: 0,
-        openUrl: (url) => {
-          void signInAtIdp(new TestBrowser(), url.href, 'erin@example.org', idp.issuer).then((step) =>
-            fetch(step.callback!),
-          );
-          return Promise.resolve();
-        },
-        say: () => undefined,
-        log: logs.logger('login'),
-      });
+      // The agent's login, with the test as the user at the provider's pages.
+      const signInAs = (email: string) =>
+        login({
+          relay: oidcRelay.url,
+          callbackPort: 0,
+          openUrl: (url) => {
+            void signInAtIdp(new TestBrowser(), url.href, email, idp.issuer).then((step) =>
+              fetch(step.callback!),
+            );
+            return Promise.resolve();
+          },
+          say: () => undefined,
+          log: logs.logger('login'),
+        });
+      const tokens = await signInAs('erin@example.org');
       expect(tokens).toMatchObject({
         email: 'erin@example.org',
         authMode: 'oauth',
@@ -368,20 +371,9 @@ describe('sign-in through an external OpenID Connect provider', () => {
       }
 
       // A user of a domain the relay does not allow is turned away, and nothing is returned to store.
-      await expect(
-        login({
-          relay: oidcRelay.url,
-          callbackPort: 0,
-          openUrl: (url) => {
-            void signInAtIdp(new TestBrowser(), url.href, 'mallory@elsewhere.net', idp.issuer).then((step) =>
-              fetch(step.callback!),
-            );
-            return Promise.resolve();
-          },
-          say: () => undefined,
-          log: logs.logger('login'),
-        }),
-      ).rejects.toThrow(/sign-in was denied: the e-mail domain elsewhere\.net is not allowed/);
+      await expect(signInAs('mallory@elsewhere.net')).rejects.toThrow(
+        /sign-in was denied: the e-mail domain elsewhere\.net is not allowed/,
+      );
     } finally {
       await oidcRelay.close();
       await idp.close();

@@ -37,6 +37,8 @@ export async function startGatewayAt(options: {
   servers?: Record<string, unknown>;
   env?: Record<string, string>;
   pingIntervalMs?: number;
+  /** Reload mcp.json on change (default false). */
+  watch?: boolean;
 }): Promise<GatewayAgent> {
   const dir = await mkdtemp(join(tmpdir(), 'mcpgw-agent-'));
   const config = join(dir, 'mcp.json');
@@ -54,7 +56,7 @@ export async function startGatewayAt(options: {
     configPath: config,
     userDirs: { config: join(dir, 'user'), log: join(dir, 'log') },
     logs,
-    watch: false,
+    watch: options.watch ?? false,
     pingIntervalMs: options.pingIntervalMs,
   });
   const states: GatewayAgent['states'] = [];

@@ -1,15 +1,12 @@
 // A relay on 127.0.0.1 and a gateway agent connected to it, both in this process over real sockets.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 
-import { Gateway } from '../../src-main/core/gateway.js';
-import { LogHub } from '../../src-main/core/logging/log-hub.js';
+import type { Gateway } from '../../src-main/core/gateway.js';
 import { silentLogger } from '../../src-relay/relay-log.js';
 import { type RelayOptions, RelayServer } from '../../src-relay/relay-server.js';
+import { type GatewayAgent, startGatewayAt } from './gateway-agent.js';
 import { serverEverything } from './mcp-fixtures.js';
 
 export const SECRET = 'test-secret-0123456789abcdef';
@@ -32,12 +29,8 @@ export const slowServer = () => ({
   args: [new URL('./slow-server.mjs', import.meta.url).pathname],
 });
 
-export interface AgentFixture {
-  gateway: Gateway;
-  logs: LogHub;
-  dir: string;
+export interface AgentFixture extends GatewayAgent {
   token: string;
-  close(): Promise<void>;
 }
 
 /** A gateway agent with server-everything ("everything") and the slow server ("slow"), connected to `relay`. */
@@ -51,40 +44,16 @@ export async function startAgent(
     pingIntervalMs?: number;
   } = {},
 ): Promise<AgentFixture> {
-  const dir = await mkdtemp(join(tmpdir(), 'mcpgw-agent-'));
-  const config = join(dir, 'mcp.json');
-  await writeFile(
-    config,
-    JSON.stringify({ mcpServers: options.servers ?? { everything: serverEverything(), slow: slowServer() } }),
-  );
   const token = options.token ?? (await relay.tokens.issue(options.subject ?? 'alice', ['*'], 60));
-  const logs = new LogHub({ level: 'debug' });
-  const gateway = await Gateway.create({
-    cwd: dir,
-    env: {
-      REMOTE_SERVER_BASE_URL: relay.url.origin,
-      REMOTE_WEBSOCKET_URL: `${relay.url.origin.replace('http', 'ws')}/connect`,
-      AGENT_JWT: token,
-      RECONNECT_INITIAL_DELAY_SECONDS: '0.2',
-      RECONNECT_MAX_DELAY_SECONDS: '1',
-      ...options.env,
-    },
-    configPath: config,
-    userDirs: { config: join(dir, 'user'), log: join(dir, 'log') },
-    logs,
-    pingIntervalMs: options.pingIntervalMs,
-  });
-  await gateway.start();
-  return {
-    gateway,
-    logs,
-    dir,
+  const agent = await startGatewayAt({
+    wsUrl: `${relay.url.origin.replace('http', 'ws')}/connect`,
     token,
-    async close() {
-      await gateway.close();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
+    servers: options.servers ?? { everything: serverEverything(), slow: slowServer() },
+    env: { REMOTE_SERVER_BASE_URL: relay.url.origin, ...options.env },
+    pingIntervalMs: options.pingIntervalMs,
+    watch: true,
+  });
+  return { ...agent, token };
 }
 
 /** Resolves when the gateway's link reaches `state` (the current one included). */
