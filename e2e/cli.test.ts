@@ -67,7 +67,8 @@ describe('mcpassistant-gateway tools', () => {
     const cases = [
       {
         text: '{\n  "mcpServers": {\n    "fs": { "command": "npx" \n  }\n',
-        expect: /mcp\.json line 5 column 1: invalid JSON, expected a closing brace/,
+        expect:
+          /mcp\.json line 5 column 1: invalid JSON: a closing brace \(\}\) was expected; one is missing\. Fix the file/,
       },
       {
         text: '{\n  "mcpServers": []\n}\n',

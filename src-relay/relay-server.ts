@@ -41,6 +41,8 @@ export interface RelayOptions {
   allowedOrigins?: string[];
   /** Also allow any http(s) origin on a loopback host (the embedded local relay). */
   allowLoopbackOrigins?: boolean;
+  /** The setting named in the refusal of an Origin: ALLOWED_ORIGINS here, LOCAL_ALLOWED_ORIGINS embedded. */
+  allowedOriginsSetting?: string;
   /** When set, the Host header must be one of these (DNS-rebinding protection for a loopback relay). */
   allowedHosts?: string[];
   /** Public base URL for the endpoint URLs the relay reports; default: derived from each request. */
@@ -365,7 +367,10 @@ export class RelayServer {
     // The relay's own pages behind a proxy that rewrites Host (the built-in sign-in form posts back).
     if (this.#options.publicBaseUrl && new URL(this.#options.publicBaseUrl).origin === parsed.origin) return;
     if (this.#options.allowLoopbackOrigins && isLoopbackOrigin(parsed)) return;
-    throw new HttpError(403, `Origin ${origin} is not allowed; add it to ALLOWED_ORIGINS`);
+    throw new HttpError(
+      403,
+      `Origin ${origin} is not allowed; add it to ${this.#options.allowedOriginsSetting ?? 'ALLOWED_ORIGINS'}`,
+    );
   }
 
   /** Verifies the bearer of a client route for `subject` (and `server`). */

@@ -52,9 +52,20 @@ async function closeServer(server: Server): Promise<void> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
 }
 
-/** A stateless Streamable HTTP server at `<url>` (POST /mcp) with an `echo` tool. */
-export async function startStreamableHttpServer(): Promise<HttpFixture> {
+/**
+ * A stateless Streamable HTTP server at `<url>` (POST /mcp) with an `echo` tool. With `authorization`, a
+ * request without exactly that Authorization header gets 401; `requests` lists every request's method, path
+ * and Authorization header (`-` for none), in order.
+ */
+export async function startStreamableHttpServer(
+  options: { authorization?: string } = {},
+): Promise<HttpFixture & { requests: string[] }> {
+  const requests: string[] = [];
   const http = createServer((req, res) => {
+    requests.push(`${req.method} ${req.url} ${req.headers.authorization ?? '-'}`);
+    if (options.authorization !== undefined && req.headers.authorization !== options.authorization) {
+      return void res.writeHead(401, { 'WWW-Authenticate': 'Bearer' }).end('unauthorized');
+    }
     if (req.url !== '/mcp') return void res.writeHead(404).end();
     const server = echoServer('streamable');
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
@@ -62,7 +73,7 @@ export async function startStreamableHttpServer(): Promise<HttpFixture> {
     void server.connect(transport).then(() => transport.handleRequest(req, res));
   });
   const base = await listen(http);
-  return { url: `${base}/mcp`, close: () => closeServer(http) };
+  return { url: `${base}/mcp`, requests, close: () => closeServer(http) };
 }
 
 /** A legacy HTTP+SSE server (GET /sse, POST /messages) that answers 405 to a Streamable HTTP POST. */

@@ -8,6 +8,7 @@ import { LOG_LEVELS } from '../core/logging/log-hub.js';
 import { cliLogs, type CommonOptions, createGateway, killOnExit } from './cli-support.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { GatewayBridge } from './gateway-bridge.js';
+import { watchParent } from './parent-watch.js';
 
 interface BridgeCliOptions extends CommonOptions {
   name?: string;
@@ -81,6 +82,7 @@ async function bridge(options: BridgeCliOptions): Promise<void> {
       });
   };
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => stop(signal));
+  watchParent((parent) => stop(`The process that started it (pid ${parent}) ended`));
 
   const endpoints = await server.listen(specs);
   // The table comes once the shared servers are up (or have failed), so its URLs work at once.

@@ -1,5 +1,5 @@
 // What every command shares: the log hub of a CLI process and the Gateway built from the command's flags.
-import { logFilePath } from '../core/config/paths.js';
+import { logFilePath, serverLogDir } from '../core/config/paths.js';
 import { SETTING_KEYS, type SettingKey } from '../core/config/settings.js';
 import { Gateway } from '../core/gateway.js';
 import { LogHub, type LogLevel } from '../core/logging/log-hub.js';
@@ -26,6 +26,7 @@ export function cliLogs(level: LogLevel): LogHub {
   return new LogHub({
     level: level === 'debug' ? 'debug' : 'info',
     file: logFilePath(),
+    serverLogDir: serverLogDir(),
     console: { write: (line) => process.stderr.write(line), level },
   });
 }

@@ -94,7 +94,7 @@ export async function configSetCommand(options: Record<string, unknown> & { stat
       `config set needs at least one setting, e.g. ${flagName('requestTimeoutSeconds')} 60 (see config set --help).`,
     );
   }
-  await save(options, changes);
+  await saveSettingsCommand(options, changes);
 }
 
 export async function configUnsetCommand(names: string[], options: { state?: string }): Promise<void> {
@@ -108,15 +108,20 @@ export async function configUnsetCommand(names: string[], options: { state?: str
       );
     changes[key] = undefined;
   }
-  await save(options, changes);
+  await saveSettingsCommand(options, changes);
 }
 
-async function save(
+/**
+ * Saves `changes` in the runtime state and prints one line per setting (with a note where the environment
+ * overrides it). `typedAs`: how the user named the settings, for the error of an invalid value.
+ */
+export async function saveSettingsCommand(
   options: { state?: string },
   changes: Partial<Record<SettingKey, string | undefined>>,
+  typedAs: 'flag' | 'state-key' = 'flag',
 ): Promise<void> {
   const before = await resolve(options);
-  const stored = await saveSettings(before.paths.state.path, changes);
+  const stored = await saveSettings(before.paths.state.path, changes, { typedAs });
   for (const [key, value] of Object.entries(stored) as [SettingKey, unknown][]) {
     const name = SETTINGS[key].env;
     const shown = value === undefined ? 'removed' : `= ${display(key, value)}`;

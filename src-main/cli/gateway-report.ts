@@ -1,10 +1,18 @@
 // What a running gateway says on a terminal: one line per server status change and the relay link's lines,
 // printed by `run` and by the menu's /start and /run.
-import type { Gateway, GatewayState } from '../core/gateway.js';
+import { type ConfigEvent, type Gateway, type GatewayState, SERVERS_CHANGED } from '../core/gateway.js';
 import type { ServerStatus } from '../core/servers/managed-server.js';
 import { statusLine } from './status-line.js';
 
-/** Prints status and link changes of `gateway` through `out` (one call per line or block); returns detach. */
+/** Reconnect attempts after which a lasting outage is summarised again: 5, 10, 20, 40 … */
+const SUMMARY_FIRST_ATTEMPT = 5;
+
+/**
+ * Prints status and link changes of `gateway` through `out` (one call per line or block); returns detach.
+ * Says each thing once (issue 8.7 and 8.12): a lost link once, then a summary at 5, 10, 20 … attempts and a
+ * line when it is back; the endpoint block (with the local token) once, then only what changed; nothing
+ * for the re-registration the gateway does itself when the set of servers changes.
+ */
 export function reportGateway(gateway: Gateway, out: (text: string) => void): () => void {
   // A line whenever what it says changes.
   const printed = new Map<string, string>();
@@ -22,8 +30,57 @@ export function reportGateway(gateway: Gateway, out: (text: string) => void): ()
     printed.delete(name);
     out(`– ${name} removed from mcp.json`);
   };
+  const onConfig = (event: ConfigEvent) => {
+    if (event.kind === 'created') {
+      out(
+        `Created ${event.path} with a "filesystem" server for ${event.workingDirectory}; edit it to add yours.`,
+      );
+    } else if (event.kind === 'applied') {
+      out(event.recovered ? `${event.path} is valid again: applied.` : `${event.path} changed: applied.`);
+    } else if (event.kind === 'warning') out(`Warning: ${event.message}`);
+    // 'invalid' is an error log line, which both fronts show.
+  };
+
   let lastLink = '';
+  /** The endpoints the last printed block or change listed, and for which relay and subject. */
+  let shown: { key: string; endpoints: Record<string, string> } | undefined;
+  let outage: { since: number; attempts: number; nextSummary: number } | undefined;
   const onState = (state: GatewayState) => {
+    if (state.state === 'connecting') {
+      if (!state.lastError) return;
+      // The gateway's own re-registration for a changed set of servers: the endpoint change says it.
+      if (!outage && state.lastError === `closed: ${SERVERS_CHANGED}`) return;
+      if (!outage) {
+        outage = { since: Date.now(), attempts: 1, nextSummary: SUMMARY_FIRST_ATTEMPT };
+        lastLink = linkText(state, undefined);
+        return out(lastLink);
+      }
+      outage.attempts = state.attempt;
+      if (outage.attempts < outage.nextSummary) return;
+      outage.nextSummary *= 2;
+      const next =
+        state.nextRetryAt === undefined
+          ? ''
+          : `; next try in ${Math.max(0, (state.nextRetryAt - Date.now()) / 1000).toFixed(1)} s`;
+      return out(
+        `Relay: still not connected after ${outage.attempts} attempts in ${elapsed(outage.since)} (last: ${state.lastError})${next}.`,
+      );
+    }
+    if (state.state === 'connected') {
+      if (outage)
+        out(`Relay: connected again after ${outage.attempts} attempt(s) in ${elapsed(outage.since)}.`);
+      outage = undefined;
+      lastLink = '';
+      const key = `${state.relay}\n${state.subject}\n${state.local}`;
+      if (shown?.key !== key) {
+        out(linkText(state, gateway.localToken));
+      } else {
+        for (const line of endpointChanges(shown.endpoints, state.endpoints)) out(line);
+      }
+      shown = { key, endpoints: state.endpoints };
+      return;
+    }
+    outage = undefined;
     const text = linkText(state, gateway.localToken);
     if (text && text !== lastLink) out(text);
     lastLink = text;
@@ -31,11 +88,28 @@ export function reportGateway(gateway: Gateway, out: (text: string) => void): ()
   gateway.servers.on('status', onStatus);
   gateway.servers.on('removed', onRemoved);
   gateway.on('state', onState);
+  gateway.on('config', onConfig);
   return () => {
     gateway.servers.off('status', onStatus);
     gateway.servers.off('removed', onRemoved);
     gateway.off('state', onState);
+    gateway.off('config', onConfig);
   };
+}
+
+/** `+ name url` and `– name` lines for endpoints added and removed (an unchanged set: none). */
+function endpointChanges(before: Record<string, string>, after: Record<string, string>): string[] {
+  const lines: string[] = [];
+  for (const [name, url] of Object.entries(after)) {
+    if (before[name] !== url) lines.push(`Endpoint added: ${name} ${url}`);
+  }
+  for (const name of Object.keys(before)) if (!(name in after)) lines.push(`Endpoint removed: ${name}`);
+  return lines;
+}
+
+function elapsed(since: number): string {
+  const seconds = Math.round((Date.now() - since) / 1000);
+  return seconds < 120 ? `${seconds} s` : `${Math.round(seconds / 60)} min`;
 }
 
 /** One line about the relay link, for a status overview. */

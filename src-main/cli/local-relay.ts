@@ -7,7 +7,7 @@ import type { Logger } from '../core/logging/log-hub.js';
 const TOKEN_MINUTES = 60 * 24 * 365;
 
 export function localRelayFactory(log: Logger): LocalEndpointFactory {
-  return async ({ port, secret, requestTimeoutMs }) => {
+  return async ({ port, secret, requestTimeoutMs, allowedOrigins }) => {
     const create = async (listenPort: number) => {
       // The Host allow-list needs the port, which is only known after listening when it is 0.
       const hosts: string[] = [];
@@ -18,6 +18,9 @@ export function localRelayFactory(log: Logger): LocalEndpointFactory {
         requestTimeoutMs,
         allowedHosts: hosts,
         allowLoopbackOrigins: true,
+        // A refused page is told the setting that `run` reads (the standalone relay's is ALLOWED_ORIGINS).
+        allowedOrigins,
+        allowedOriginsSetting: 'LOCAL_ALLOWED_ORIGINS',
         log,
       });
       const url = await relay.listen();

@@ -11,7 +11,13 @@ export const MENU_COMMANDS = [
     args: 'KEY VALUE',
     summary: 'save a setting in the runtime state file (Tab completes KEY)',
   },
+  { name: '/unset', args: 'KEY…', summary: 'remove saved settings (back to the environment or the default)' },
   { name: '/settings', args: '', summary: 'the settings you can /set, with their current values' },
+  {
+    name: '/local',
+    args: '',
+    summary: 'stop using a relay: serve the servers on the local endpoint (keeps your sign-in)',
+  },
   { name: '/start', args: '', summary: 'start the servers in mcp.json in the background and serve them' },
   { name: '/stop', args: '', summary: 'stop the servers started by /start' },
   { name: '/status', args: '', summary: "the relay link and each server's state" },
@@ -47,7 +53,8 @@ export function completeMenuLine(line: string): [string[], string] {
     return [hits, word];
   }
   const [, command = '', , word = ''] = match;
-  const choices = command === '/set' ? SETTABLE_KEYS : command === '/logs' ? LOGS_ARGS : [];
+  const choices =
+    command === '/set' || command === '/unset' ? SETTABLE_KEYS : command === '/logs' ? LOGS_ARGS : [];
   return [choices.filter((choice) => choice.startsWith(word.toLowerCase())), word];
 }
 
@@ -76,4 +83,20 @@ function editDistance(a: string, b: string): number {
     previous = current;
   }
   return previous[b.length]!;
+}
+
+/**
+ * The commands' messages in the menu's words: they are shared with the CLI, which names its own commands
+ * and flags (`mcpassistant-gateway login`, `--relay`); inside the menu the advice must be what works there.
+ */
+const MENU_WORDING: readonly [RegExp, string][] = [
+  [/`?mcpassistant-gateway login`?/g, '/login'],
+  [/`?mcpassistant-gateway logout`?/g, '/logout'],
+  [/pass --relay (\S+), or set REMOTE_SERVER_BASE_URL/g, 'type /login $1, or /set remote_server_base_url $1'],
+  [/Run config show for the list\./g, '/settings lists them.'],
+];
+
+/** `text` with CLI advice replaced by the menu's own commands. */
+export function menuWording(text: string): string {
+  return MENU_WORDING.reduce((out, [pattern, replacement]) => out.replace(pattern, replacement), text);
 }

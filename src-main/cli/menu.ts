@@ -5,7 +5,7 @@
 import { clearLine, createInterface, cursorTo, type Interface } from 'node:readline';
 
 import { DEFAULT_CALLBACK_PORT } from '../core/auth/login.js';
-import { logFilePath } from '../core/config/paths.js';
+import { logFilePath, serverLogDir } from '../core/config/paths.js';
 import { findSettingKey, resolveSettings, SETTING_KEYS, SETTINGS } from '../core/config/settings.js';
 import { errorMessage, GatewayError } from '../core/errors.js';
 import { type Gateway, PRODUCT } from '../core/gateway.js';
@@ -13,10 +13,11 @@ import { type LogEntry, LogHub } from '../core/logging/log-hub.js';
 import { REDACTED } from '../core/logging/redactor.js';
 import { loginCommand, logoutCommand } from './auth-commands.js';
 import { createGateway } from './cli-support.js';
-import { configSetCommand, configShowCommand } from './config-commands.js';
+import { configShowCommand, configUnsetCommand, saveSettingsCommand } from './config-commands.js';
 import { EXIT } from './exit-codes.js';
 import { linkSummary, reportGateway } from './gateway-report.js';
-import { completeMenuLine, helpText, suggestCommand } from './menu-commands.js';
+import { completeMenuLine, helpText, menuWording, suggestCommand } from './menu-commands.js';
+import { watchParent } from './parent-watch.js';
 import { statusLine } from './status-line.js';
 
 export interface MenuOptions {
@@ -52,15 +53,18 @@ const SOURCE_TEXT: Record<string, string> = {
   environment: 'environment (wins over /set)',
   '.env': '.env (wins over /set)',
   state: 'saved with /set',
+  login: 'saved by /login',
+  'login-or-set': 'saved by /login or /set',
   default: 'default',
   unset: 'not set',
 };
 
 class Menu {
-  readonly #logs = new LogHub({ level: 'info', file: logFilePath() });
+  readonly #logs = new LogHub({ level: 'info', file: logFilePath(), serverLogDir: serverLogDir() });
   readonly #log = this.#logs.logger('menu');
   readonly #rl: Interface;
   readonly #unsubscribeLogs: () => void;
+  readonly #unwatchParent: () => void;
   readonly #onSigint = () => this.#interrupt();
   readonly #onTerminate = () => void this.#quit(EXIT.ok);
   readonly #onUncaught = (error: Error) => {
@@ -111,6 +115,8 @@ class Menu {
     process.on('SIGTERM', this.#onTerminate);
     process.on('SIGHUP', this.#onTerminate);
     process.on('uncaughtException', this.#onUncaught);
+    // A launcher that ends without passing a signal on (a killed `sh -c`) must not leave the menu running.
+    this.#unwatchParent = watchParent(() => void this.#quit(EXIT.ok));
     // The last resort on any exit path: no server outlives the menu.
     process.on('exit', () => this.#killServers());
   }
@@ -125,7 +131,7 @@ class Menu {
   }
 
   #write(text: string): void {
-    if (!this.#terminalGone) this.output.write(`${text}\n`);
+    if (!this.#terminalGone) this.output.write(`${menuWording(text)}\n`);
   }
 
   /** The terminal hung up (reads and writes fail with EIO): stop the servers and end, saying nothing. */
@@ -183,18 +189,25 @@ class Menu {
         case '/help':
           return this.#write(`Commands:\n${helpText()}`);
         case '/login':
-          return await loginCommand({
+          await loginCommand({
             ...this.options,
             relay: args[0],
             callbackPort: DEFAULT_CALLBACK_PORT,
             browser: true,
           });
+          return await this.#restart('to use the new sign-in');
         case '/logout':
           return await logoutCommand(this.options);
         case '/show':
           return await configShowCommand(this.options);
         case '/set':
           return await this.#set(text);
+        case '/unset':
+          if (!args.length) return this.#write('Usage: /unset KEY…, e.g. /unset request_timeout_seconds.');
+          await configUnsetCommand(args, this.options);
+          return this.#keepsOldValue();
+        case '/local':
+          return await this.#useLocal();
         case '/settings':
           return await this.#settings();
         case '/start':
@@ -235,8 +248,48 @@ class Menu {
     if (!key) return this.#write(`There is no setting "${name}". /settings lists them.`);
     // A value may be quoted, as on a command line.
     const value = /^(["']).*\1$/.test(raw) ? raw.slice(1, -1) : raw;
-    await configSetCommand({ ...this.options, [key]: value });
+    await saveSettingsCommand(this.options, { [key]: value }, 'state-key');
+    this.#keepsOldValue();
+  }
+
+  #keepsOldValue(): void {
     if (this.#running) this.#write('The running servers keep the old value until /stop and /start.');
+  }
+
+  /** /local: forget the relay saved in the state, so the gateway serves the local endpoint again. */
+  async #useLocal(): Promise<void> {
+    await saveSettingsCommand(this.options, {
+      remoteServerBaseUrl: undefined,
+      remoteWebsocketUrl: undefined,
+    });
+    const settings = await resolveSettings({
+      cwd: process.cwd(),
+      env: process.env,
+      configPath: this.options.config,
+      statePath: this.options.state,
+    });
+    const relay = settings.values.remoteServerBaseUrl ?? settings.values.remoteWebsocketUrl;
+    if (relay) {
+      const origin =
+        settings.origins.remoteServerBaseUrl.source !== 'unset'
+          ? settings.origins.remoteServerBaseUrl
+          : settings.origins.remoteWebsocketUrl;
+      return this.#write(
+        `The relay ${relay} still comes from ${origin.source === '.env' ? (origin.detail ?? '.env') : 'the environment'}; remove it there to use the local endpoint.`,
+      );
+    }
+    this.#write(
+      'No relay is configured now: the gateway serves the local endpoint. /login RELAY_URL goes back.',
+    );
+    await this.#restart('to serve the local endpoint');
+  }
+
+  /** Restarts a gateway the menu runs, so it reads the settings again; says nothing when none runs. */
+  async #restart(why: string): Promise<void> {
+    if (!this.#running) return;
+    this.#write(`Restarting the servers ${why}…`);
+    await this.#stop({ quiet: true });
+    await this.#start('background');
   }
 
   async #settings(): Promise<void> {
@@ -260,8 +313,17 @@ class Menu {
             : Array.isArray(value)
               ? value.join(',')
               : String(value);
+      // /login writes the token, and the subject and relay with it; the state file does not say who wrote what.
+      const source =
+        origin.source !== 'state' || !resolved.state['jwt_token']
+          ? origin.source
+          : key === 'agentJwt'
+            ? 'login'
+            : key === 'subject' || key === 'remoteServerBaseUrl'
+              ? 'login-or-set'
+              : origin.source;
       const from =
-        origin.source === 'derived' ? `derived from ${origin.detail}` : (SOURCE_TEXT[origin.source] ?? '');
+        origin.source === 'derived' ? `derived from ${origin.detail}` : (SOURCE_TEXT[source] ?? '');
       return [{ key: stateKey, value: shown, from, description: d.description }];
     });
     const keyWidth = Math.max(...rows.map((r) => r.key.length));
@@ -294,19 +356,13 @@ class Menu {
     this.#running = running;
     this.#write(`Starting the servers in ${gateway.configFile.path} (log file ${logFilePath()})…`);
     running.detach = reportGateway(gateway, (line) => this.#say(line));
-    let createdConfig: boolean;
     try {
-      ({ createdConfig } = await running.started);
+      await running.started;
     } catch (error) {
       await this.#stop({ quiet: true });
       throw error;
     }
     if (running.stopping) return undefined;
-    if (createdConfig) {
-      this.#write(
-        `Created ${gateway.configFile.path} with a "filesystem" server for ${process.cwd()}; edit it to add yours.`,
-      );
-    }
     const count = gateway.servers.list().length;
     if (!count) this.#write(`No servers in ${gateway.configFile.path}: add some under "mcpServers".`);
     this.#write(
@@ -424,6 +480,7 @@ class Menu {
       this.#promptShown = false;
       await this.#stop();
       this.#unsubscribeLogs();
+      this.#unwatchParent();
       this.#rl.close();
       process.off('SIGINT', this.#onSigint);
       process.off('SIGTERM', this.#onTerminate);

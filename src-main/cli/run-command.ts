@@ -15,6 +15,7 @@ import type { Logger } from '../core/logging/log-hub.js';
 import { cliLogs, type CommonOptions, createGateway, killOnExit } from './cli-support.js';
 import { EXIT } from './exit-codes.js';
 import { reportGateway } from './gateway-report.js';
+import { watchParent } from './parent-watch.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -42,6 +43,8 @@ export async function runCommand(options: CommonOptions & Record<string, unknown
   process.on('SIGINT', () => stop('SIGINT', EXIT.ok));
   process.on('SIGTERM', () => stop('SIGTERM', EXIT.ok));
   process.on('SIGHUP', () => stop('SIGHUP', EXIT.ok));
+  // npm, a launcher or a service manager that ends without passing a signal on must not leave us running.
+  watchParent((parent) => stop(`The process that started it (pid ${parent}) ended`, EXIT.ok));
   process.on('uncaughtException', (error) => {
     logs.logger('cli').error('unexpected error:', error);
     stop(`Unexpected error (${errorMessage(error)})`, EXIT.failure);
@@ -68,12 +71,7 @@ export async function runCommand(options: CommonOptions & Record<string, unknown
       out(`mcpassistant-gateway: config ${current.configFile.path}`);
       out(`Log file: ${logFilePath()}`);
     }
-    const { createdConfig } = await current.start();
-    if (createdConfig) {
-      out(
-        `Created ${current.configFile.path} with a "filesystem" server for ${process.cwd()}; edit it to add yours.`,
-      );
-    }
+    await current.start();
     if (!current.servers.list().length)
       out(`No servers in ${current.configFile.path}: add some under "mcpServers".`);
     if (first) out('Running. Press Ctrl+C to stop.');

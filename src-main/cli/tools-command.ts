@@ -12,7 +12,12 @@ interface ServerReport {
   status: ServerStatus;
   tools?: Pick<Tool, 'name' | 'description'>[];
   error?: string;
+  /** The last lines it wrote to stderr, for a server that did not come up. */
+  output?: string[];
 }
+
+/** Lines of a silent server's stderr quoted under its status. */
+const OUTPUT_LINES = 5;
 
 export async function toolsCommand(
   options: CommonOptions & { json?: boolean; timeoutSeconds: number },
@@ -28,6 +33,13 @@ export async function toolsCommand(
     for (const status of gateway.servers.list()) {
       const client = gateway.servers.client(status.name);
       const report: ServerReport = { status };
+      if (status.state === 'starting' || status.state === 'restarting') {
+        // Still not up when the wait ended: say what it did not do, and what it said meanwhile (issue 8.7).
+        report.error = `did not answer initialize within ${options.timeoutSeconds} s (--timeout-seconds sets the wait).`;
+        report.output = logs.serverOutput(status.name, OUTPUT_LINES);
+      } else if (status.state !== 'running' && !status.disabled) {
+        report.output = logs.serverOutput(status.name, OUTPUT_LINES);
+      }
       if (client && status.counts?.tools !== 0 && client.getServerCapabilities()?.tools) {
         try {
           const tools: Tool[] = [];
@@ -50,7 +62,7 @@ export async function toolsCommand(
 
   const failed = reports.filter((r) => r.error || (r.status.state !== 'running' && !r.status.disabled));
   if (options.json) {
-    const json = reports.map(({ status, tools, error }) => ({
+    const json = reports.map(({ status, tools, error, output }) => ({
       name: status.name,
       state: status.state,
       disabled: status.disabled,
@@ -59,17 +71,21 @@ export async function toolsCommand(
       pid: status.pid,
       counts: status.counts,
       tools,
+      output: output?.length ? output : undefined,
     }));
     process.stdout.write(`${JSON.stringify({ config: gateway.configFile.path, servers: json }, null, 2)}\n`);
   } else {
     const width = Math.max(12, ...reports.map((r) => r.status.name.length));
     process.stdout.write(`Servers in ${gateway.configFile.path}:\n`);
     if (!reports.length) process.stdout.write('  (none: add some under "mcpServers")\n');
-    for (const { status, tools, error } of reports) {
+    for (const { status, tools, error, output } of reports) {
       // A server still starting when the wait ended is reported as such, not as running.
       process.stdout.write(`${statusLine({ ...status, nextRetryAt: undefined }, width)}\n`);
       if (tools) process.stdout.write(`    tools: ${tools.map((t) => t.name).join(', ') || '(none)'}\n`);
       if (error) process.stdout.write(`    ${error}\n`);
+      if (output?.length) {
+        process.stdout.write(`    last output:\n${output.map((line) => `      ${line}\n`).join('')}`);
+      }
     }
     if (failed.length) {
       process.stdout.write(

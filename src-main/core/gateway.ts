@@ -31,6 +31,9 @@ const pkg = JSON.parse(
 };
 export const PRODUCT = { name: pkg.name, version: pkg.version } as const;
 
+/** Why the gateway re-registers with the relay on its own: fronts keep quiet about that reconnect. */
+export const SERVERS_CHANGED = 'the set of servers changed';
+
 /** The subject of the local endpoint's agent. */
 export const LOCAL_SUBJECT = 'local';
 
@@ -50,6 +53,13 @@ export type GatewayState =
   | { state: 'needs-login'; reason: string }
   | { state: 'error'; reason: string };
 
+/** What happened to mcp.json, for fronts to say (issue 8.12: a fixed file is applied with a word). */
+export type ConfigEvent =
+  | { kind: 'created'; path: string; workingDirectory: string }
+  | { kind: 'applied'; path: string; recovered: boolean }
+  | { kind: 'invalid'; path: string; error: string }
+  | { kind: 'warning'; path: string; message: string };
+
 export interface GatewayOptions extends SettingsInputs {
   logs: LogHub;
   backoff?: BackoffOptions;
@@ -62,7 +72,7 @@ export interface GatewayOptions extends SettingsInputs {
   pingIntervalMs?: number;
 }
 
-export class Gateway extends EventEmitter<{ state: [GatewayState] }> {
+export class Gateway extends EventEmitter<{ state: [GatewayState]; config: [ConfigEvent] }> {
   readonly servers: ServerManager;
   readonly configFile: McpConfigFile;
   readonly #log: Logger;
@@ -74,6 +84,8 @@ export class Gateway extends EventEmitter<{ state: [GatewayState] }> {
   #state: GatewayState = { state: 'stopped' };
   #announced: string[] = [];
   #summaryTimer: NodeJS.Timeout | undefined;
+  /** The last reload failed: the next good one says the file is applied again. */
+  #configInvalid = false;
 
   private constructor(
     readonly settings: ResolvedSettings,
@@ -81,7 +93,7 @@ export class Gateway extends EventEmitter<{ state: [GatewayState] }> {
   ) {
     super();
     this.#log = options.logs.logger('gateway');
-    this.configFile = new McpConfigFile(settings.paths.config.path);
+    this.configFile = new McpConfigFile(settings.paths.config.path, options.env);
     options.logs.redactor.addSecret(settings.values.agentJwt);
     for (const key of ['refresh_token', 'local_relay_secret', 'local_relay_token']) {
       const value = settings.state[key];
@@ -123,8 +135,15 @@ export class Gateway extends EventEmitter<{ state: [GatewayState] }> {
       this.#log.info(
         `Created ${path} with a "filesystem" server for ${this.options.cwd}; edit it to add your servers.`,
       );
+      // Said before any server's status, so a front prints it before the first "starting".
+      this.emit('config', { kind: 'created', path, workingDirectory: this.options.cwd });
     }
     const config = await this.configFile.load();
+    const warning = await this.configFile.privacyWarning();
+    if (warning) {
+      this.#log.warn(warning);
+      this.emit('config', { kind: 'warning', path, message: warning });
+    }
     this.#log.info(`Loaded ${config.servers.size} server(s) from ${path}`);
     if (!this.settings.values.startMcpServers)
       this.#log.info('START_MCP_SERVERS is false: not starting servers');
@@ -137,12 +156,19 @@ export class Gateway extends EventEmitter<{ state: [GatewayState] }> {
   /** Re-reads mcp.json and applies it. An invalid file is reported and the running servers are kept. */
   reload(): Promise<void> {
     this.#reloading = this.#reloading.then(async () => {
+      const path = this.configFile.path;
       try {
         const config = await this.configFile.load();
         this.#log.info(`${config.path} changed; applying`);
+        const recovered = this.#configInvalid;
+        this.#configInvalid = false;
+        this.emit('config', { kind: 'applied', path, recovered });
         await this.servers.apply(config);
       } catch (error) {
-        this.#log.error(`${errorMessage(error)} Keeping the servers that are running.`);
+        this.#configInvalid = true;
+        const message = `${errorMessage(error)} Keeping the servers that are running.`;
+        this.#log.error(message);
+        this.emit('config', { kind: 'invalid', path, error: message });
       }
     });
     return this.#reloading;
@@ -250,7 +276,7 @@ export class Gateway extends EventEmitter<{ state: [GatewayState] }> {
       // A new or removed server changes what the agent may announce: register again. Otherwise only the
       // summaries changed, which relays that understand the `servers` frame pick up.
       const next = this.announced();
-      if (next.join('\n') !== this.#announced.join('\n')) bridge.reconnectNow('the set of servers changed');
+      if (next.join('\n') !== this.#announced.join('\n')) bridge.reconnectNow(SERVERS_CHANGED);
       clearTimeout(this.#summaryTimer);
       this.#summaryTimer = setTimeout(() => bridge.sendServers(this.servers.list().map(summary)), 300);
     };
@@ -290,6 +316,7 @@ export class Gateway extends EventEmitter<{ state: [GatewayState] }> {
       port: s.localRelayPort,
       secret,
       requestTimeoutMs: s.requestTimeoutSeconds * 1000,
+      allowedOrigins: s.localAllowedOrigins,
     });
     try {
       let token = stored('local_relay_token');
@@ -298,12 +325,19 @@ export class Gateway extends EventEmitter<{ state: [GatewayState] }> {
       this.options.logs.redactor.addSecret(secret);
       this.options.logs.redactor.addSecret(token);
       if (token !== stored('local_relay_token') || secret !== stored('local_relay_secret')) {
-        // Kept so the URLs and header a user pasted into their clients keep working after a restart.
-        await new JsonFile(this.settings.paths.state.path, { mode: 0o600 }).update((current) => {
-          let text = current ?? '{}\n';
-          text = editJsonText(text, ['local_relay_secret'], secret);
-          return editJsonText(text, ['local_relay_token'], token);
-        });
+        // Kept so the URLs and header a user pasted into their clients keep working after a restart. A
+        // state file that cannot be written (a read-only folder) costs only that: the endpoint still runs.
+        await new JsonFile(this.settings.paths.state.path, { mode: 0o600 })
+          .update((current) => {
+            let text = current ?? '{}\n';
+            text = editJsonText(text, ['local_relay_secret'], secret);
+            return editJsonText(text, ['local_relay_token'], token);
+          })
+          .catch((error: unknown) =>
+            this.#log.warn(
+              `${errorMessage(error)} The local endpoint's token is not kept: clients need the new one after a restart.`,
+            ),
+          );
       }
       return local;
     } catch (error) {

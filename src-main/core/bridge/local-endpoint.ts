@@ -17,6 +17,8 @@ export interface LocalEndpointOptions {
   port: number;
   secret: string;
   requestTimeoutMs: number;
+  /** Browser origins allowed besides pages on this machine (LOCAL_ALLOWED_ORIGINS). */
+  allowedOrigins?: string[];
 }
 
 export type LocalEndpointFactory = (options: LocalEndpointOptions) => Promise<LocalEndpoint>;

@@ -62,12 +62,12 @@ describe('JsonFile', () => {
     expect(existsSync(`${path}.bak`)).toBe(false);
   });
 
-  it('creates a new file with the mode it is given, 0644 by default', async () => {
-    await new JsonFile(path, { mode: 0o600 }).create('{}');
-    expect(await modeOf(path)).toBe(0o600);
+  it('creates a new file with the mode it is given, 0600 by default', async () => {
+    await new JsonFile(path, { mode: 0o640 }).create('{}');
+    expect(await modeOf(path)).toBe(0o640);
     const plain = join(dir, 'plain.json');
     await new JsonFile(plain).create('{}');
-    expect(await modeOf(plain)).toBe(0o644);
+    expect(await modeOf(plain)).toBe(0o600);
   });
 
   it("keeps an existing file's mode", async () => {
@@ -108,7 +108,7 @@ describe('JsonFile', () => {
     expect(error).toBeInstanceOf(GatewayError);
     expect(error).toMatchObject({ code: 'config-invalid' });
     const { message } = error as GatewayError;
-    expect(message).toContain(`${path} line 3 column 3: invalid JSON`);
+    expect(message).toContain(`${path} line 3 column 3: invalid JSON: a comma (,) was expected`);
     expect(message).toContain('Nothing was saved: fix the file by hand first');
     expect(message).not.toContain('it was not changed');
     expect(called).toBe(false);

@@ -31,27 +31,75 @@ export function locationAt(text: string, offset: number): Location {
   return { line, column: offset - lineStart + 1 };
 }
 
-const parseErrorText: Record<string, string> = {
-  InvalidSymbol: 'an unexpected character',
-  InvalidNumberFormat: 'a malformed number',
-  PropertyNameExpected: 'a property name in double quotes',
-  ValueExpected: 'a value',
-  ColonExpected: 'a colon (:)',
-  CommaExpected: 'a comma (,) or a closing bracket',
-  CloseBraceExpected: 'a closing brace (})',
-  CloseBracketExpected: 'a closing bracket (])',
-  EndOfFileExpected: 'the end of the file (there is text after the JSON value)',
-  InvalidCommentToken: 'no comments (JSON does not allow them)',
-  UnexpectedEndOfComment: 'a closed comment',
-  UnexpectedEndOfString: 'a closing double quote',
-  UnexpectedEndOfNumber: 'a complete number',
-  InvalidUnicode: 'a valid \\u escape',
-  InvalidEscapeCharacter: 'a valid escape (\\n, \\", \\\\ …)',
-  InvalidCharacter: 'no raw control characters in strings',
-};
+/**
+ * The text of a JSON file as editors save it: UTF-8 with or without a byte-order mark (Notepad, some
+ * Windows editors), or UTF-16 with its mark (Notepad's "Unicode"). CRLF line ends need nothing: JSON allows
+ * them between tokens. Returns the text without the mark, and the mark to write back.
+ */
+export function decodeJsonFile(bytes: Buffer): { text: string; bom: string } {
+  if (bytes[0] === 0xff && bytes[1] === 0xfe) return { text: bytes.subarray(2).toString('utf16le'), bom: '' };
+  if (bytes[0] === 0xfe && bytes[1] === 0xff) {
+    const swapped = Buffer.from(bytes.subarray(2));
+    swapped.swap16();
+    return { text: swapped.toString('utf16le'), bom: '' };
+  }
+  const text = bytes.toString('utf8');
+  return text.charCodeAt(0) === 0xfeff ? { text: text.slice(1), bom: '\ufeff' } : { text, bom: '' };
+}
 
-/** Parses strict JSON, or throws a GatewayError that points at the first syntax error. */
+/** What was wrong at a syntax error, and how to fix it, as the second half of a sentence. */
+function describeSyntaxError(code: string, text: string, offset: number, length: number): string {
+  const found = text.slice(offset, offset + Math.max(1, length));
+  const before = text.slice(0, offset).trimEnd().at(-1);
+  const trailingComma =
+    before === ',' && /^\s*[}\]]/.test(text.slice(offset))
+      ? 'a comma before a closing } or ] is not allowed in JSON; remove that comma'
+      : undefined;
+  switch (code) {
+    case 'InvalidSymbol':
+      if (found.startsWith("'")) return 'JSON strings and names need double quotes ("), not single quotes';
+      if (found.startsWith('/')) return 'JSON does not allow comments; remove the comment';
+      return `the character ${JSON.stringify(found[0] ?? '')} is not valid here; remove it, or put the text in double quotes`;
+    case 'InvalidCommentToken':
+    case 'UnexpectedEndOfComment':
+      return 'JSON does not allow comments; remove the comment';
+    case 'PropertyNameExpected':
+      return trailingComma ?? 'a name in double quotes was expected here (like "command")';
+    case 'ValueExpected':
+      return (
+        trailingComma ??
+        'a value was expected here (a string in double quotes, a number, true, false, null, {…} or […])'
+      );
+    case 'ColonExpected':
+      return 'a colon (:) was expected after the name';
+    case 'CommaExpected':
+      return 'a comma (,) was expected between two items, or a closing } or ]';
+    case 'CloseBraceExpected':
+      return 'a closing brace (}) was expected; one is missing';
+    case 'CloseBracketExpected':
+      return 'a closing bracket (]) was expected; one is missing';
+    case 'EndOfFileExpected':
+      return 'there is more text after the end of the JSON value; remove it, or wrap everything in one {…}';
+    case 'UnexpectedEndOfString':
+      return 'a string is not closed; add the closing double quote (")';
+    case 'InvalidNumberFormat':
+    case 'UnexpectedEndOfNumber':
+      return 'a number is malformed; write it like 8080 or 1.5, or put it in double quotes';
+    case 'InvalidUnicode':
+      return 'a \\u escape needs four hex digits, like \\u00e9';
+    case 'InvalidEscapeCharacter':
+      return 'a backslash in a string must start an escape such as \\n, \\" or \\\\ (write a Windows path with \\\\ or /)';
+    case 'InvalidCharacter':
+      return 'a string holds a raw control character (a tab or line break); write it as \\t or \\n';
+    default:
+      return `invalid JSON (${code})`;
+  }
+}
+
+/** Parses strict JSON, or throws a GatewayError that points at the first syntax error and says the fix. */
 export function parseJsonText(text: string, file: string): unknown {
+  // A byte-order mark that reaches us (text not read through decodeJsonFile) is not an error either.
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const errors: ParseError[] = [];
   const tree = parseTree(text, errors, { allowTrailingComma: false, disallowComments: true });
   const first = errors[0];
@@ -60,7 +108,7 @@ export function parseJsonText(text: string, file: string): unknown {
     const code = printParseErrorCode(first.error);
     throw new GatewayError(
       'config-invalid',
-      `${file} line ${line} column ${column}: invalid JSON, expected ${parseErrorText[code] ?? code}. ` +
+      `${file} line ${line} column ${column}: invalid JSON: ${describeSyntaxError(code, text, first.offset, first.length)}. ` +
         'Fix the file (it was not changed).',
     );
   }

@@ -1,14 +1,15 @@
 // mcp.json: parsing and normalising entries, errors that point into the file, and edits that keep the user's
 // text (unknown fields, formatting) and never touch a file that cannot be parsed.
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { GatewayError } from '../errors.js';
+import { decodeJsonFile } from './json-text.js';
 import type { ServerConfigResult, ServerSpec } from './mcp-config.js';
-import { McpConfigFile, needsRestart, parseMcpConfig } from './mcp-config.js';
+import { McpConfigFile, needsRestart, parseMcpConfig, secretLookingValues } from './mcp-config.js';
 
 const FILE = '/home/someone/project/.mcpassistant/mcp.json';
 
@@ -127,38 +128,143 @@ describe('parseMcpConfig', () => {
         text: '{\n  "mcpServers": {\n    "fs": {\n      "command": "npx",\n      "args": ["a", "b",]\n    }\n  }\n}\n',
         line: 5,
         column: 25,
-        expected: 'a value',
+        says: 'a comma before a closing } or ] is not allowed in JSON; remove that comma',
       },
       {
         what: 'a missing comma between servers',
         text: '{\n  "mcpServers": {\n    "a": { "port": 1 }\n    "b": { "port": 2 }\n  }\n}\n',
         line: 4,
         column: 5,
-        expected: 'a comma',
+        says: 'a comma (,) was expected between two items, or a closing } or ]',
       },
       {
         what: 'a comment',
         text: '{\n  // my servers\n  "mcpServers": {}\n}\n',
         line: 2,
         column: 3,
-        expected: 'no comments',
+        says: 'JSON does not allow comments; remove the comment',
       },
       {
         what: 'a truncated file',
         text: '{\n  "mcpServers": {\n    "a": { "port": 1 }\n',
         line: 4,
         column: 1,
-        expected: 'a closing brace',
+        says: 'a closing brace (}) was expected; one is missing',
       },
-    ])(
-      'with $what fails as a whole, naming the file, line and column',
-      ({ text, line, column, expected }) => {
-        const error = parseError(text);
-        expect(error.code).toBe('config-invalid');
-        expect(error.message).toContain(`${FILE} line ${line} column ${column}: invalid JSON`);
-        expect(error.message).toContain(`expected ${expected}`);
+      {
+        what: 'single quotes',
+        text: "{\n  'mcpServers': {}\n}\n",
+        line: 2,
+        column: 3,
+        says: 'JSON strings and names need double quotes ("), not single quotes',
       },
-    );
+      {
+        what: 'a Windows path with single backslashes',
+        text: '{\r\n  "mcpServers": {\r\n    "fs": { "command": "C:\\tools\\x.exe" }\r\n  }\r\n}\r\n',
+        line: 3,
+        column: 24,
+        says: 'a backslash in a string must start an escape such as \\n, \\" or \\\\ (write a Windows path with \\\\ or /)',
+      },
+    ])('with $what fails as a whole, naming the file, line and column', ({ text, line, column, says }) => {
+      const error = parseError(text);
+      expect(error.code).toBe('config-invalid');
+      // One sentence: where, what is wrong, how to fix it; never "expected an unexpected character".
+      expect(error.message).toBe(
+        `${FILE} line ${line} column ${column}: invalid JSON: ${says}. Fix the file (it was not changed).`,
+      );
+    });
+
+    it('names a stray character instead of "expected an unexpected character"', () => {
+      const error = parseError('{\n  "mcpServers": {}\n}\nx\n');
+      expect(error.message).not.toContain('unexpected character');
+      expect(error.message).toContain(`${FILE} line 4 column 1: invalid JSON:`);
+    });
+  });
+
+  describe('${VAR} expansion', () => {
+    const env = { MY_TOKEN: 'tok-123', HOST: 'api.example.com', EMPTY: '' };
+    const parsed = (entry: unknown) => parseMcpConfig(config({ s: entry }), FILE, env).servers.get('s')!;
+
+    it('expands ${VAR} and ${VAR:-default} in command, args, env, url and headers', () => {
+      const stdio = parsed({
+        command: '${TOOL:-node}',
+        args: ['--host', '${HOST}', 'x${MISSING:-}y'],
+        env: { API_KEY: '${MY_TOKEN}', MODE: '${EMPTY:-fallback}' },
+        description: '${MY_TOKEN} is not expanded here',
+      });
+      expect(stdio).toMatchObject({
+        ok: true,
+        spec: {
+          description: '${MY_TOKEN} is not expanded here',
+          transport: {
+            command: 'node',
+            args: ['--host', 'api.example.com', 'xy'],
+            env: { API_KEY: 'tok-123', MODE: 'fallback' },
+          },
+        },
+      });
+      expect(
+        parsed({ url: 'https://${HOST}/mcp', headers: { Authorization: 'Bearer ${MY_TOKEN}' } }),
+      ).toMatchObject({
+        spec: {
+          transport: { url: 'https://api.example.com/mcp', headers: { Authorization: 'Bearer tok-123' } },
+        },
+      });
+    });
+
+    it('fails only that server when a variable is not set, naming the variable, the place and the fix', () => {
+      const text = config({
+        remote: { url: 'https://x.example/mcp', headers: { Authorization: 'Bearer ${NOT_SET_TOKEN}' } },
+        fine: { command: 'node' },
+      });
+      const result = parseMcpConfig(text, FILE, env);
+      expect(result.servers.get('fine')?.ok).toBe(true);
+      const remote = result.servers.get('remote');
+      expect(remote?.ok).toBe(false);
+      expect(remote && !remote.ok && remote.error).toMatch(
+        new RegExp(
+          `^${FILE.replaceAll('.', '\\.')} line \\d+ column \\d+, mcpServers\\.remote\\.headers\\.Authorization: the environment variable NOT_SET_TOKEN is not set\\. Set it before starting the gateway, or give a default: \\$\\{NOT_SET_TOKEN:-value\\}\\.$`,
+        ),
+      );
+    });
+  });
+
+  describe('secret-looking values', () => {
+    it('lists literal secrets in env (by name) and headers, not ${VAR} references', () => {
+      const text = config({
+        gh: { command: 'x', env: { GITHUB_TOKEN: 'ghp_abcdef', DEBUG: '1', API_KEY: '${API_KEY}' } },
+        api: { url: 'https://x.example', headers: { Authorization: 'Bearer abcdefgh' } },
+      });
+      expect(secretLookingValues(text)).toEqual([
+        'mcpServers.gh.env.GITHUB_TOKEN',
+        'mcpServers.api.headers.Authorization',
+      ]);
+      expect(secretLookingValues(config({ fs: { command: 'npx' } }))).toEqual([]);
+    });
+  });
+
+  describe('files as editors save them', () => {
+    const entry = '{\r\n  "mcpServers": {\r\n    "fs": { "command": "npx", "args": ["x"] }\r\n  }\r\n}\r\n';
+
+    it('reads a UTF-8 byte-order mark and CRLF line ends', () => {
+      expect(spec(`\uFEFF${entry}`, 'fs').transport).toMatchObject({ command: 'npx', args: ['x'] });
+    });
+
+    it('reads UTF-16 with its byte-order mark (Notepad\'s "Unicode"), both byte orders', () => {
+      const le = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(entry, 'utf16le')]);
+      const be = Buffer.from(le);
+      be.swap16();
+      for (const bytes of [le, be]) {
+        const { text, bom } = decodeJsonFile(bytes);
+        expect(bom).toBe('');
+        expect(spec(text, 'fs').transport).toMatchObject({ command: 'npx' });
+      }
+    });
+
+    it('points at the right line and column in a CRLF file with a byte-order mark', () => {
+      const error = parseError(`\uFEFF{\r\n  "mcpServers": {\r\n    "fs": { "command": "npx" \r\n  }\r\n`);
+      expect(error.message).toContain(`${FILE} line 5 column 1: invalid JSON: a closing brace`);
+    });
   });
 
   it('fails as a whole when mcpServers is not an object, pointing at it', () => {
@@ -346,6 +452,41 @@ describe('McpConfigFile', () => {
 
     expect(await file.createDefault(join(dir, 'elsewhere'))).toBe(false);
     expect((await readFile(path)).equals(first)).toBe(true);
+  });
+
+  it('creates mcp.json 0600 in a new 0700 folder: it may hold API keys', async () => {
+    const fresh = new McpConfigFile(join(dir, 'new-folder', 'mcp.json'));
+    expect(await fresh.createDefault(dir)).toBe(true);
+    expect((await stat(fresh.path)).mode & 0o777).toBe(0o600);
+    expect((await stat(dirname(fresh.path))).mode & 0o777).toBe(0o700);
+  });
+
+  it('keeps the mode of an existing file, and warns when others can read its secret-looking values', async () => {
+    await writeFile(path, config({ gh: { command: 'x', env: { GITHUB_TOKEN: 'ghp_abcdef' } } }), {
+      mode: 0o644,
+    });
+    const file = new McpConfigFile(path);
+    expect(await file.privacyWarning()).toBe(
+      `${path} can be read by other users (mode 644) and holds values that look secret (mcpServers.gh.env.GITHUB_TOKEN). ` +
+        `Run \`chmod 600 ${path}\`, or move the values to the environment and write "\${NAME}" in the file.`,
+    );
+    await file.updateServer('other', { command: 'y' });
+    expect((await stat(path)).mode & 0o777).toBe(0o644);
+    await chmod(path, 0o600);
+    expect(await file.privacyWarning()).toBeUndefined();
+    await chmod(path, 0o644);
+    await writeFile(path, config({ gh: { command: 'x', env: { GITHUB_TOKEN: '${GITHUB_TOKEN}' } } }));
+    expect(await file.privacyWarning()).toBeUndefined();
+  });
+
+  it('edits a file saved with a byte-order mark and CRLF, keeping both', async () => {
+    await writeFile(path, '\uFEFF{\r\n  "mcpServers": {\r\n    "a": { "port": 1 }\r\n  }\r\n}\r\n');
+    const file = new McpConfigFile(path);
+    await file.updateServer('b', { port: 2 });
+    const text = await readFile(path, 'utf8');
+    expect(text.startsWith('\uFEFF{\r\n')).toBe(true);
+    expect(text).not.toMatch(/[^\r]\n/);
+    expect([...(await file.load()).servers.keys()]).toEqual(['a', 'b']);
   });
 
   it('load() says the file does not exist', async () => {

@@ -12,6 +12,8 @@ import { parse as parseShell } from 'shell-quote';
 import { z } from 'zod';
 
 import { GatewayError } from '../errors.js';
+import { SECRET_NAME } from '../logging/redactor.js';
+import { expandEntry, isOnlyReferences } from './env-expand.js';
 import { JsonFile } from './json-file.js';
 import { describeIssues, editJsonText, parseJsonText } from './json-text.js';
 
@@ -80,8 +82,15 @@ export interface McpConfig {
   servers: Map<string, ServerConfigResult>;
 }
 
-/** Parses mcp.json text. Throws GatewayError('config-invalid') only when the file as a whole is unusable. */
-export function parseMcpConfig(text: string, path: string): McpConfig {
+/** The environment `${VAR}` references in mcp.json are expanded from. */
+export type ExpansionEnv = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Parses mcp.json text, expanding `${VAR}` and `${VAR:-default}` from `env` in each entry's command, args,
+ * env, url and headers. Throws GatewayError('config-invalid') only when the file as a whole is unusable; a
+ * bad entry (a missing variable included) fails only that server.
+ */
+export function parseMcpConfig(text: string, path: string, env: ExpansionEnv = process.env): McpConfig {
   const root = parseJsonText(text, path);
   const shape = McpConfigShape.safeParse(root);
   if (!shape.success) {
@@ -103,7 +112,21 @@ export function parseMcpConfig(text: string, path: string): McpConfig {
       });
       continue;
     }
-    const entry = ServerEntry.safeParse(raw);
+    const expanded = expandEntry(raw, env);
+    if (expanded.problems.length) {
+      const lines = expanded.problems.map(({ path: at, variable }) => {
+        const where = describeIssues([{ code: 'custom', path: at, message: '', input: undefined }], {
+          file: path,
+          text,
+          root,
+          prefix: ['mcpServers', name],
+        })[0]!.replace(/: $/, '');
+        return `${where}: the environment variable ${variable} is not set. Set it before starting the gateway, or give a default: \${${variable}:-value}.`;
+      });
+      servers.set(name, { ok: false, name, error: lines.join('\n') });
+      continue;
+    }
+    const entry = ServerEntry.safeParse(expanded.entry);
     if (!entry.success) {
       const lines = describeIssues(entry.error.issues, {
         file: path,
@@ -193,12 +216,48 @@ export function defaultMcpConfigText(workingDirectory: string): string {
   return `${JSON.stringify(config, null, 2)}\n`;
 }
 
+/**
+ * Where mcp.json holds values that look secret, written literally (not as `${VAR}`): `env` entries with a
+ * secret-looking name and `headers`. Returns their JSON paths, e.g. `mcpServers.github.env.GITHUB_TOKEN`.
+ */
+export function secretLookingValues(text: string): string[] {
+  let root: unknown;
+  try {
+    root = JSON.parse(text.replace(/^\uFEFF/, ''));
+  } catch {
+    return [];
+  }
+  const servers = (root as { mcpServers?: unknown } | null)?.mcpServers;
+  if (!servers || typeof servers !== 'object') return [];
+  const found: string[] = [];
+  for (const [name, entry] of Object.entries(servers as Record<string, unknown>)) {
+    if (!entry || typeof entry !== 'object') continue;
+    const { env, headers } = entry as { env?: unknown; headers?: unknown };
+    for (const [field, map, all] of [
+      ['env', env, false],
+      ['headers', headers, true],
+    ] as const) {
+      if (!map || typeof map !== 'object') continue;
+      for (const [key, value] of Object.entries(map as Record<string, unknown>)) {
+        if (typeof value !== 'string' || value.length < 4 || isOnlyReferences(value)) continue;
+        if (all || SECRET_NAME.test(key)) found.push(`mcpServers.${name}.${field}.${key}`);
+      }
+    }
+  }
+  return found;
+}
+
 /** mcp.json on disk: load, create on first run, and edit servers without disturbing anything else. */
 export class McpConfigFile {
   readonly #file: JsonFile;
 
-  constructor(readonly path: string) {
-    this.#file = new JsonFile(path, { validate: (text) => void parseMcpConfig(text, path) });
+  /** `env`: where `${VAR}` references are expanded from (the gateway's environment). */
+  constructor(
+    readonly path: string,
+    private readonly env: ExpansionEnv = process.env,
+  ) {
+    // Created 0600 in a 0700 folder (JsonFile's default): the README tells users to put API keys in `env`.
+    this.#file = new JsonFile(path, { validate: (text) => void parseMcpConfig(text, path, env) });
   }
 
   async load(): Promise<McpConfig> {
@@ -206,7 +265,26 @@ export class McpConfigFile {
     if (text === undefined) {
       throw new GatewayError('config-io', `${this.path} does not exist. Run the gateway once to create it.`);
     }
-    return parseMcpConfig(text, this.path);
+    return parseMcpConfig(text, this.path, this.env);
+  }
+
+  /**
+   * A warning when the file can be read by other users and holds values that look secret (issue 8.11); the
+   * file keeps its mode, the user decides. Undefined otherwise, on Windows, or when it cannot be read.
+   */
+  async privacyWarning(): Promise<string | undefined> {
+    if (process.platform === 'win32') return undefined;
+    const mode = await this.#file.mode();
+    const text = await this.#file.readText().catch(() => undefined);
+    if (mode === undefined || !(mode & 0o044) || text === undefined) return undefined;
+    const secrets = secretLookingValues(text);
+    if (!secrets.length) return undefined;
+    const shown =
+      secrets.slice(0, 3).join(', ') + (secrets.length > 3 ? ` and ${secrets.length - 3} more` : '');
+    return (
+      `${this.path} can be read by other users (mode ${mode.toString(8)}) and holds values that look secret (${shown}). ` +
+      `Run \`chmod 600 ${this.path}\`, or move the values to the environment and write "\${NAME}" in the file.`
+    );
   }
 
   /** Writes the first-run file unless one exists. Returns whether it did. */

@@ -26,6 +26,11 @@ export function logFilePath(userDirs: UserDirs = defaultUserDirs()): string {
   return join(userDirs.log, 'gateway.log');
 }
 
+/** The folder of the servers' own log files (`<name>.log`), beside gateway.log. */
+export function serverLogDir(userDirs: UserDirs = defaultUserDirs()): string {
+  return join(userDirs.log, 'servers');
+}
+
 export type PathSource = 'flag' | 'environment' | '.env' | 'walk-up' | 'user-dir' | 'beside-config';
 
 export interface ResolvedPath {

@@ -374,7 +374,9 @@ describe('resolveSettings', () => {
       await writeFile(statePath, '{\n  "subject": "a",\n  "jwt_token": \n}\n');
       const error = await rejection(resolve());
       expect(error.code).toBe('config-invalid');
-      expect(error.message).toContain(`${statePath} line 4 column 1: invalid JSON, expected a value`);
+      expect(error.message).toContain(
+        `${statePath} line 4 column 1: invalid JSON: a value was expected here`,
+      );
     });
 
     it('rejects a state file that is not an object', async () => {

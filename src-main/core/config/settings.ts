@@ -153,6 +153,29 @@ export const SETTINGS = {
     default: 43111,
     description: 'Port of the local endpoint on 127.0.0.1 when no remote is configured (0: any free port)',
   }),
+  localAllowedOrigins: def({
+    env: 'LOCAL_ALLOWED_ORIGINS',
+    state: 'local_allowed_origins',
+    schema: z.preprocess(
+      fromString((text) =>
+        text
+          .split(',')
+          .map((item) => item.trim().replace(/\/+$/, ''))
+          .filter(Boolean),
+      ),
+      z.array(
+        z
+          .string()
+          .refine(
+            (value) => URL.canParse(value) && new URL(value).origin === value,
+            'expected origins like https://app.example.com (scheme, host and port; no path)',
+          ),
+        { error: 'expected a comma-separated list of origins' },
+      ),
+    ),
+    description:
+      'Browser origins allowed to call the local endpoint besides pages on this machine, comma-separated',
+  }),
   mcpProtocolVersion: def({
     env: 'MCP_PROTOCOL_VERSION',
     state: 'mcp_protocol_version',
@@ -223,7 +246,17 @@ export function findSettingKey(name: string): SettingKey | undefined {
   });
 }
 
-function parseValue(key: SettingKey, raw: unknown, where: string): unknown {
+/**
+ * The value of setting `key` from `raw`, or a GatewayError naming it. `where` says where the value came
+ * from ("the environment", a file, "the --x flag"); `label` replaces "<ENV> from <where>" when the user
+ * typed the setting's name themselves (the menu's /set), and `fix` ends the message.
+ */
+function parseValue(
+  key: SettingKey,
+  raw: unknown,
+  where: string,
+  { label, fix = 'Fix or remove that value.' }: { label?: string; fix?: string } = {},
+): unknown {
   const d: SettingDef = SETTINGS[key];
   const result = d.schema.safeParse(raw);
   if (result.success) return result.data;
@@ -231,7 +264,7 @@ function parseValue(key: SettingKey, raw: unknown, where: string): unknown {
   const issue = result.error.issues[0]?.message ?? 'invalid value';
   throw new GatewayError(
     'setting-invalid',
-    `${d.env} from ${where}: ${issue} (got ${shown}). Fix or remove that value.`,
+    `${label ?? `${d.env} from ${where}`}: ${issue} (got ${shown}). ${fix}`,
   );
 }
 
@@ -369,12 +402,15 @@ export async function resolveSettings(inputs: SettingsInputs): Promise<ResolvedS
 export async function saveSettings(
   statePath: string,
   changes: Partial<Record<SettingKey, string | undefined>>,
+  { typedAs = 'flag' }: { typedAs?: 'flag' | 'state-key' } = {},
 ): Promise<Partial<Record<SettingKey, unknown>>> {
   const stored: Partial<Record<SettingKey, unknown>> = {};
   for (const [key, raw] of Object.entries(changes) as [SettingKey, string | undefined][]) {
     const d: SettingDef = SETTINGS[key];
     if (!d.state) throw new GatewayError('setting-invalid', `${d.env} can only be set in the environment.`);
-    stored[key] = raw === undefined ? undefined : parseValue(key, raw, `the ${flagName(key)} flag`);
+    // An error names the setting the way the user typed it: a flag on the command line, a key in the menu.
+    const named = typedAs === 'state-key' ? { label: d.state, fix: 'Nothing was saved.' } : {};
+    stored[key] = raw === undefined ? undefined : parseValue(key, raw, `the ${flagName(key)} flag`, named);
   }
   await new JsonFile(statePath, { mode: 0o600 }).update((current) => {
     let next = current ?? '{}\n';

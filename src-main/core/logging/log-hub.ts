@@ -1,7 +1,12 @@
-// One LogHub per process: scoped loggers, redaction, a ring buffer of recent entries that fronts subscribe to
+// One LogHub per process: scoped loggers, redaction, ring buffers of recent entries that fronts subscribe to
 // (the UI's live log view), and electron-log's file transport for the per-user log file. electron-log's Node
 // entry has the same API the Electron app will use, so the shell gets the same logs for free.
+//
+// One chatty server must not push everything else out (issue 8.7): every scope has its own ring buffer, and
+// each server's output (its stderr, logged under `server:<name>:stderr`) goes to a file of its own, rotated
+// on its own, while gateway.log keeps the gateway's lines and each server's lifecycle.
 import { EventEmitter } from 'node:events';
+import { join } from 'node:path';
 import { formatWithOptions } from 'node:util';
 
 import electronLog from 'electron-log/node';
@@ -36,9 +41,21 @@ export interface LogHubOptions {
   file?: string | null;
   /** Where human-readable lines go (the CLI uses stderr so stdout stays clean for `--json`); null for none. */
   console?: { write(line: string): unknown; level?: LogLevel } | null;
-  /** Entries kept for `recent()`. Default 1000. */
+  /** Entries kept for `recent()`, per scope (so a noisy scope evicts only its own). Default 500. */
   capacity?: number;
+  /**
+   * Folder for the servers' output: the stderr of server `x` goes to `<folder>/x.log` (rotated at 1 MiB to
+   * `x.old.log`) instead of the main file. Omitted or null: it goes to the main file.
+   */
+  serverLogDir?: string | null;
 }
+
+/** Scope of a server's stderr lines: `server:<name>:stderr`. */
+export const serverOutputScope = (name: string): string => `server:${name}:stderr`;
+const SERVER_OUTPUT = /^server:([^:]+):stderr$/;
+
+/** The size at which a log file is rotated (its previous version is kept as `<name>.old.log`). */
+export const LOG_FILE_MAX_BYTES = 1024 ** 2;
 
 const rank = (level: LogLevel): number => LOG_LEVELS.indexOf(level);
 let hubCount = 0;
@@ -46,18 +63,27 @@ let hubCount = 0;
 export class LogHub {
   readonly redactor = new Redactor();
   readonly #events = new EventEmitter<{ entry: [LogEntry] }>();
-  readonly #buffer: LogEntry[] = [];
+  /** Recent entries, one ring per scope. */
+  readonly #buffers = new Map<string, LogEntry[]>();
   readonly #capacity: number;
   readonly #level: LogLevel;
   readonly #console: LogHubOptions['console'];
-  readonly #file: ReturnType<typeof electronLog.create> | null;
+  readonly #file: FileLog | null;
+  readonly #serverLogDir: string | null;
+  readonly #serverFiles = new Map<string, FileLog>();
   #seq = 0;
 
   constructor(options: LogHubOptions = {}) {
     this.#level = options.level ?? 'info';
-    this.#capacity = options.capacity ?? 1000;
+    this.#capacity = options.capacity ?? 500;
     this.#console = options.console ?? null;
     this.#file = options.file ? createFileLog(options.file) : null;
+    this.#serverLogDir = options.serverLogDir ?? null;
+  }
+
+  /** The file server `name`'s output is written to, or undefined when it goes to the main file. */
+  serverLogFile(name: string): string | undefined {
+    return this.#serverLogDir ? join(this.#serverLogDir, `${name}.log`) : undefined;
   }
 
   logger(scope: string): Logger {
@@ -74,9 +100,25 @@ export class LogHub {
     };
   }
 
-  /** The most recent entries, oldest first. */
-  recent(): LogEntry[] {
-    return [...this.#buffer];
+  /**
+   * The most recent entries, oldest first: of every scope, or of `scope` and its sub-scopes (`server:fs`
+   * also gives `server:fs:stderr`); at most `limit` (the newest ones).
+   */
+  recent(filter: { scope?: string; limit?: number } = {}): LogEntry[] {
+    const { scope, limit } = filter;
+    const rings = [...this.#buffers].filter(
+      ([key]) => scope === undefined || key === scope || key.startsWith(`${scope}:`),
+    );
+    const all =
+      rings.length === 1
+        ? [...rings[0]![1]]
+        : rings.flatMap(([, ring]) => ring).sort((a, b) => a.seq - b.seq);
+    return limit === undefined ? all : all.slice(-limit);
+  }
+
+  /** The last `limit` lines server `name` wrote to stderr (redacted), oldest first. */
+  serverOutput(name: string, limit = 20): string[] {
+    return this.recent({ scope: serverOutputScope(name), limit }).map((entry) => entry.message);
   }
 
   /** Calls `listener` for every new entry; returns the unsubscribe function. */
@@ -85,13 +127,23 @@ export class LogHub {
     return () => this.#events.off('entry', listener);
   }
 
+  #fileFor(scope: string): FileLog | null {
+    const server = this.#serverLogDir ? SERVER_OUTPUT.exec(scope)?.[1] : undefined;
+    if (!server) return this.#file;
+    let file = this.#serverFiles.get(server);
+    if (!file) this.#serverFiles.set(server, (file = createFileLog(this.serverLogFile(server)!)));
+    return file;
+  }
+
   #write(level: LogLevel, scope: string, args: unknown[]): void {
     if (rank(level) > rank(this.#level)) return;
     const message = this.redactor.redact(formatWithOptions({ colors: false, depth: 4 }, ...args));
     const entry: LogEntry = { seq: ++this.#seq, time: Date.now(), level, scope, message };
-    this.#buffer.push(entry);
-    if (this.#buffer.length > this.#capacity) this.#buffer.shift();
-    this.#file?.[level](`[${scope}] ${message}`);
+    let ring = this.#buffers.get(scope);
+    if (!ring) this.#buffers.set(scope, (ring = []));
+    ring.push(entry);
+    if (ring.length > this.#capacity) ring.shift();
+    this.#fileFor(scope)?.[level](`[${scope}] ${message}`);
     if (this.#console && rank(level) <= rank(this.#console.level ?? this.#level)) {
       this.#console.write(`${formatTime(entry.time)} ${level.padEnd(5)} [${scope}] ${message}\n`);
     }
@@ -99,7 +151,9 @@ export class LogHub {
   }
 }
 
-function createFileLog(path: string) {
+type FileLog = ReturnType<typeof electronLog.create>;
+
+function createFileLog(path: string): FileLog {
   const file = electronLog.create({ logId: `mcpassistant-${process.pid}-${++hubCount}` });
   file.transports.console.level = false;
   file.transports.file.level = 'silly';
@@ -107,6 +161,7 @@ function createFileLog(path: string) {
   // (silently) when a user runs the CLI elsewhere.
   file.transports.file.setAppName(APP_NAME);
   file.transports.file.resolvePathFn = () => path;
+  file.transports.file.maxSize = LOG_FILE_MAX_BYTES;
   file.transports.file.format = '[{iso}] [{level}] {text}';
   return file;
 }

@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
+import { SSEClientTransport, SseError } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import {
   StreamableHTTPClientTransport,
@@ -17,6 +17,8 @@ import {
 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import {
+  ErrorCode,
+  McpError,
   type Notification,
   type ProgressNotification,
   ProgressNotificationSchema,
@@ -76,6 +78,9 @@ export interface ManagedServerOptions {
 
 const STDERR_TAIL_LINES = 10;
 
+/** How long a server may take to answer initialize by default: an `npx -y` first download can be slow. */
+export const DEFAULT_START_TIMEOUT_MS = 60_000;
+
 export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notification: [Notification] }> {
   #config: ServerConfigResult;
   #status: ServerStatus;
@@ -121,6 +126,11 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
 
   get status(): ServerStatus {
     return { ...this.#status };
+  }
+
+  /** The pid of its child process while one exists: starting, running or being stopped. */
+  get processId(): number | undefined {
+    return this.#transport instanceof StdioClientTransport ? (this.#transport.pid ?? undefined) : undefined;
   }
 
   /** The connected SDK client, while the server is running. */
@@ -277,23 +287,43 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     for (const value of parsed.searchParams.values()) this.options.redactor.addSecret(value);
     const requestInit = { headers: t.headers };
     this.#set({ target: t.url });
-    if (t.mode === 'auto') {
-      try {
-        return await this.#initialize(
-          new StreamableHTTPClientTransport(new URL(t.url), { requestInit }),
-          generation,
-          'streamable-http',
-        );
-      } catch (error) {
-        // The spec's backwards-compatibility rule: a 4xx to the initialize POST means an old SSE-only server.
-        const status = error instanceof StreamableHTTPError ? error.code : undefined;
-        if (generation !== this.#generation || status === undefined || status < 400 || status >= 500)
-          throw error;
-        this.#log.info(`Streamable HTTP answered ${status}; trying the legacy SSE transport`);
-        await this.#teardown();
-      }
+    const sse = () =>
+      this.#initialize(new SSEClientTransport(new URL(t.url), { requestInit }), generation, 'sse');
+    if (t.mode === 'sse') {
+      return sse().catch((error: unknown) => {
+        throw authFailure(spec.name, t, error instanceof SseError ? error.code : undefined) ?? error;
+      });
     }
-    return this.#initialize(new SSEClientTransport(new URL(t.url), { requestInit }), generation, 'sse');
+    let status: number | undefined;
+    try {
+      return await this.#initialize(
+        new StreamableHTTPClientTransport(new URL(t.url), { requestInit }),
+        generation,
+        'streamable-http',
+      );
+    } catch (error) {
+      // The spec's backwards-compatibility rule: a 4xx to the initialize POST means an old SSE-only server.
+      // Not 401/403: that is this server refusing our credentials, and SSE would only hide it (issue 8.5).
+      status = error instanceof StreamableHTTPError ? error.code : undefined;
+      if (generation !== this.#generation || status === undefined || status < 400 || status >= 500)
+        throw error;
+      const refused = authFailure(spec.name, t, status);
+      if (refused) throw refused;
+      this.#log.info(`Streamable HTTP answered ${status}; trying the legacy SSE transport`);
+      await this.#teardown();
+    }
+    try {
+      return await sse();
+    } catch (error) {
+      if (generation !== this.#generation) throw error;
+      // The first answer is the meaningful one: say it, then what the fallback got.
+      throw new GatewayError(
+        'server-failed',
+        `failed to start at ${t.url}: it answered HTTP ${status} to a Streamable HTTP initialize, and the legacy SSE ` +
+          `transport failed too (${errorMessage(error)}). Check mcpServers.${spec.name}.url (a Streamable HTTP endpoint usually ends in /mcp).`,
+        { cause: error },
+      );
+    }
   }
 
   async #initialize(
@@ -335,7 +365,7 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     client.setNotificationHandler(ResourceListChangedNotificationSchema, listChanged);
     client.setNotificationHandler(PromptListChangedNotificationSchema, listChanged);
     this.#connected = false;
-    await client.connect(transport, { timeout: this.options.startTimeoutMs ?? 60_000 });
+    await client.connect(transport, { timeout: this.options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS });
     this.#connected = true;
     return client;
   }
@@ -382,9 +412,11 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
       stderr: 'pipe',
     });
     this.#stderrTail = [];
+    // The server's own output has its own scope (and file): a chatty server keeps it to itself.
+    const output = this.#log.child('stderr');
     if (transport.stderr) {
       createInterface({ input: transport.stderr as Readable }).on('line', (line) => {
-        this.#log.info(line);
+        output.info(line);
         this.#stderrTail.push(this.options.redactor.redact(line));
         if (this.#stderrTail.length > STDERR_TAIL_LINES) this.#stderrTail.shift();
       });
@@ -394,9 +426,18 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
 
   #explain(error: unknown, spec: ServerSpec): string {
     if (error instanceof GatewayError) return error.message;
+    const target = spec.transport.kind === 'http' ? ` at ${spec.transport.url}` : '';
+    if (error instanceof McpError && error.code === Number(ErrorCode.RequestTimeout)) {
+      // The SDK's "Request timed out" does not say which request, nor that the server is still silent.
+      const seconds = (this.options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS) / 1000;
+      const tail = this.#stderrTail.slice(-3);
+      return (
+        `did not answer initialize${target} within ${seconds} s.` +
+        (tail.length ? ` Its last output: ${tail.join(' | ')}` : ' It wrote nothing to stderr.')
+      );
+    }
     const tail = this.#stderrTail.at(-1);
     const output = tail ? ` Last output: ${tail}` : '';
-    const target = spec.transport.kind === 'http' ? ` at ${spec.transport.url}` : '';
     return `failed to start${target}: ${errorMessage(error)}.${output}`;
   }
 
@@ -479,6 +520,26 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     this.#status = { ...this.#status, ...patch };
     this.emit('status', this.status);
   }
+}
+
+/**
+ * The error for an HTTP server that refused our credentials (401/403), naming the fix; undefined for any
+ * other status.
+ */
+function authFailure(
+  name: string,
+  t: Extract<ServerSpec['transport'], { kind: 'http' }>,
+  status: number | undefined,
+): GatewayError | undefined {
+  if (status !== 401 && status !== 403) return undefined;
+  const sent = Object.keys(t.headers).some((key) => key.toLowerCase() === 'authorization');
+  return new GatewayError(
+    'server-failed',
+    `${t.url} refused the connection with HTTP ${status} ${status === 401 ? 'Unauthorized' : 'Forbidden'}: ` +
+      (sent
+        ? `the Authorization header in mcpServers.${name}.headers was not accepted. Check the token it sends (is it current, and is a \${VAR} in it set?).`
+        : `it wants credentials. Add them under mcpServers.${name}.headers, e.g. "Authorization": "Bearer \${MY_TOKEN}".`),
+  );
 }
 
 /** `pid` and its descendants (empty when it is gone, or where the OS cannot list them). */

@@ -92,9 +92,14 @@ export class ServerManager extends EventEmitter<{
     killAll(trees.flat());
   }
 
-  /** Pids of every child process we currently own: the last-resort kill list for a process exit. */
+  /**
+   * Pids of every child process we currently own, a server still starting included: the last-resort kill
+   * list for a process exit.
+   */
   pids(): number[] {
-    return this.list().flatMap((status) => (status.pid === undefined ? [] : [status.pid]));
+    return [...this.#servers.values()].flatMap((server) =>
+      server.processId === undefined ? [] : [server.processId],
+    );
   }
 
   /** Resolves when no server is starting or restarting (each is running, stopped, or failed), or on timeout. */
