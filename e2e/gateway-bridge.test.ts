@@ -37,10 +37,14 @@ interface Bridge {
 }
 
 /** Starts the bridge binary on `servers` and reads the table of URLs it prints. */
-async function startBridge(servers: Record<string, unknown>, args: string[] = []): Promise<Bridge> {
+async function startBridge(
+  servers: Record<string, unknown>,
+  args: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+): Promise<Bridge> {
   const config = join(sandbox.dir, 'mcp.json');
   await writeFile(config, JSON.stringify({ mcpServers: servers }));
-  const cli = startCli(['--config', config, ...args], sandbox, {}, BRIDGE);
+  const cli = startCli(['--config', config, ...args], sandbox, env, BRIDGE);
   await until(
     () => cli.stdout().includes('Running.') || cli.child.exitCode !== null,
     20_000,
@@ -162,6 +166,23 @@ describe('mcpassistant-gateway-bridge', () => {
     expect(preflight.headers.get('access-control-allow-origin')).toBe('http://localhost:6274');
     const client = await connect(mcp, { Authorization: 'Bearer let-me-in-123' });
     expect(text(await client.callTool({ name: 'echo', arguments: { message: 'ok' } }))).toContain('ok');
+  });
+
+  it('takes its token from MCPASSISTANT_BRIDGE_TOKEN, so it never shows in `ps`', async () => {
+    const token = 'from-the-environment-42';
+    const bridge = await startBridge({ everything: serverEverything() }, [], {
+      MCPASSISTANT_BRIDGE_TOKEN: token,
+    });
+    const { mcp } = bridge.urls['everything']!;
+    expect(await rawPost(mcp, {})).toBe(401);
+    const client = await connect(mcp, { Authorization: `Bearer ${token}` });
+    expect(text(await client.callTool({ name: 'echo', arguments: { message: 'env' } }))).toContain('env');
+    expect(readFileSync(`/proc/${bridge.pid}/cmdline`, 'utf8')).not.toContain(token);
+    expect(bridge.output()).not.toContain(token);
+    const help = startCli(['--help'], sandbox, {}, BRIDGE);
+    expect((await help.exited).stdout).toMatch(
+      /--token <token>\s+require Authorization: Bearer <token> on every\s+request \(env\s+MCPASSISTANT_BRIDGE_TOKEN\)/,
+    );
   });
 
   it('refuses to listen beyond loopback without a token', async () => {

@@ -145,7 +145,7 @@ describe('mcpassistant-gateway menu', () => {
 
     // A bad value is refused with the reason and nothing is written; the menu stays.
     term.type('/set request_timeout_seconds soon\r');
-    await term.waitFor('error: REQUEST_TIMEOUT_SECONDS from the --request-timeout-seconds flag');
+    await term.waitFor('error: request_timeout_seconds: expected a number of seconds');
     await term.waitFor(PROMPT);
     expect(JSON.parse(await readFile(statePath(), 'utf8'))).toEqual({ request_timeout_seconds: 120 });
 
@@ -230,6 +230,107 @@ describe('mcpassistant-gateway menu', () => {
     expect((await term.exited).exitCode).toBe(0);
     expect(isAlive(term.pid)).toBe(false);
     for (const pid of tree) expect(isAlive(pid), `descendant ${pid} still alive`).toBe(false);
+  });
+
+  it('local mode says each thing once: Created before the servers, one "stopped" line, edits applied with a word and no reprinted token', async () => {
+    const term = openTerminal(['menu'], sandbox);
+    await term.waitFor(PROMPT);
+    // First run: the file is created (servers not started, so nothing is downloaded) and said so first.
+    term.type('/set start_mcp_servers false\r');
+    await term.waitFor('START_MCP_SERVERS = false');
+    term.type('/start\r');
+    await term.waitFor(`Created ${join(sandbox.configDir, 'mcp.json')} with a "filesystem" server`);
+    await term.waitFor(/– filesystem\s+stopped/);
+    await term.waitFor('Started 1 server(s) in the background');
+    term.type('/stop\r');
+    await term.waitFor('Stopped.');
+
+    await writeConfig({ everything: serverEverything(), off: { command: 'node', disabled: true } });
+    term.type('/unset start_mcp_servers\r');
+    await term.waitFor('START_MCP_SERVERS removed');
+    term.type('/start\r');
+    const pid = await everythingPid(term);
+    await until(() => term.screen().includes('Clients send the header'), 15_000, 'the endpoint block');
+
+    // An added server: one line saying the file was applied, the new endpoint, no relay noise, no token again.
+    await writeConfig({
+      everything: serverEverything(),
+      off: { command: 'node', disabled: true },
+      second: serverEverything(),
+    });
+    await term.waitFor(`${join(sandbox.configDir, 'mcp.json')} changed: applied.`);
+    await term.waitFor(/Endpoint added: second http:\/\/127\.0\.0\.1:\d+\/local\/second\/mcp/);
+    await term.waitFor(/✓ second\s+running/);
+    // A broken edit is an error; the fix is applied with a word.
+    await writeFile(join(sandbox.configDir, 'mcp.json'), '{ "mcpServers": ');
+    await term.waitFor('invalid JSON');
+    await writeConfig({ everything: serverEverything(), off: { command: 'node', disabled: true } });
+    await term.waitFor('mcp.json is valid again: applied.');
+    await term.waitFor('Endpoint removed: second');
+    // What this second /start printed.
+    const screen = term.screen().slice(term.screen().indexOf('START_MCP_SERVERS removed'));
+    expect(screen).not.toContain('Relay: closed');
+    expect(screen).not.toContain('retrying');
+    expect(screen.match(/Clients send the header/g)).toHaveLength(1);
+    expect(screen.match(/– off\s+stopped\s+disabled in mcp\.json/g)).toHaveLength(1);
+    expect(isAlive(pid)).toBe(true);
+
+    term.type('/quit\r');
+    expect((await term.exited).exitCode).toBe(0);
+    expect(isAlive(pid)).toBe(false);
+  });
+
+  it('/login reaches a gateway started with /start; advice says /login; /set names the key; /settings, /unset and /local', async () => {
+    const relay = await startRelay({ jwtFallbackEnabled: true });
+    try {
+      await writeConfig({ everything: serverEverything() });
+      const term = openTerminal(['menu'], sandbox);
+      await term.waitFor(PROMPT);
+
+      term.type('/login\r');
+      await term.waitFor(
+        'error: no relay is configured: type /login https://relay.example.com, or /set remote_server_base_url https://relay.example.com',
+      );
+      term.type('/set request_timeout_seconds abc\r');
+      await term.waitFor(
+        'error: request_timeout_seconds: expected a number of seconds (at least 1) (got "abc"). Nothing was saved.',
+      );
+      term.type(`/set remote_server_base_url ${relay.url.origin}\r`);
+      await term.waitFor(`REMOTE_SERVER_BASE_URL = ${relay.url.origin}`);
+
+      term.type('/start\r');
+      await term.waitFor(
+        'Relay: sign-in needed: a relay is configured but there is no token: run /login, or set AGENT_JWT',
+      );
+      await term.waitFor(PROMPT);
+      term.type('/login\r');
+      await term.waitFor(/Signed in to http:\/\/127\.0\.0\.1:\d+ as "([^"]+)"/);
+      await term.waitFor('Restarting the servers to use the new sign-in…');
+      await term.waitFor(/Connected to ws:\/\/127\.0\.0\.1:\d+ as "[^"]+"\. Endpoints:/);
+      await term.waitFor(PROMPT);
+
+      term.type('/settings\r');
+      await term.waitFor(/jwt_token\s+«redacted»\s+saved by \/login/);
+      await term.waitFor(PROMPT);
+      expect(term.screen()).toMatch(/remote_server_base_url\s+\S+\s+saved by \/login or \/set/);
+
+      term.type('/local\r');
+      await term.waitFor('REMOTE_SERVER_BASE_URL removed');
+      await term.waitFor('No relay is configured now: the gateway serves the local endpoint.');
+      await term.waitFor('Restarting the servers to serve the local endpoint…');
+      await term.waitFor(/Local endpoint on http:\/\/127\.0\.0\.1:\d+/);
+      await term.waitFor(PROMPT);
+
+      term.type('/unset no_such_key\r');
+      await term.waitFor('error: There is no setting "no_such_key". /settings lists them.');
+      expect(term.screen()).not.toContain('mcpassistant-gateway login');
+
+      term.type('/quit\r');
+      expect((await term.exited).exitCode).toBe(0);
+      expect(descendants(term.pid)).toEqual([]);
+    } finally {
+      await relay.close();
+    }
   });
 
   it('prints the help without a terminal, and `menu` asks for one', async () => {

@@ -85,6 +85,37 @@ describe('LogHub', () => {
     expect(recent.map((entry) => entry.seq)).toEqual([3, 4, 5]);
   });
 
+  it("keeps a ring per scope: one noisy scope never evicts another's entries", () => {
+    const hub = new LogHub({ capacity: 50 });
+    hub.logger('server').child('quiet').info('running');
+    hub.logger('gateway').info('loaded 2 servers');
+    const noisy = hub.logger('server').child('noisy').child('stderr');
+    for (let i = 0; i < 10_000; i++) noisy.info(`noise ${i}`);
+    hub.logger('server').child('quiet').child('stderr').info('quiet says hello');
+    expect(messages(hub.recent({ scope: 'server:quiet' }))).toEqual(['running', 'quiet says hello']);
+    expect(messages(hub.recent({ scope: 'gateway' }))).toEqual(['loaded 2 servers']);
+    expect(hub.recent({ scope: 'server:noisy' })).toHaveLength(50);
+    // Everything, in order, the newest `limit`.
+    expect(messages(hub.recent({ limit: 3 }))).toEqual(['noise 9998', 'noise 9999', 'quiet says hello']);
+    expect(hub.recent()[0]?.message).toBe('running');
+    // The last N stderr lines of one server, for the window and `tools`.
+    expect(hub.serverOutput('noisy', 2)).toEqual(['noise 9998', 'noise 9999']);
+    expect(hub.serverOutput('quiet')).toEqual(['quiet says hello']);
+  });
+
+  it("writes each server's stderr to its own file, and the rest to the main file", async () => {
+    const file = join(dir, 'logs', 'gateway.log');
+    const servers = join(dir, 'logs', 'servers');
+    const hub = new LogHub({ file, serverLogDir: servers });
+    hub.logger('server').child('fs').info('running');
+    hub.logger('server').child('fs').child('stderr').info('listening on stdio');
+    expect(hub.serverLogFile('fs')).toBe(join(servers, 'fs.log'));
+    expect(await readFile(file, 'utf8')).toMatch(/\[server:fs\] running\n$/);
+    expect(await readFile(join(servers, 'fs.log'), 'utf8')).toMatch(
+      /\[server:fs:stderr\] listening on stdio\n$/,
+    );
+  });
+
   it('recent() is a copy: changing it does not change the buffer', () => {
     const hub = new LogHub();
     hub.logger('x').info('kept');
