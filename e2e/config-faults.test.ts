@@ -117,6 +117,27 @@ describe('reading never needs write access (8.3)', () => {
   });
 });
 
+describe('a log folder that cannot be written (8.3, 8.7)', () => {
+  it('costs one warning line, not a stack trace per line, and the command works', async (ctx) => {
+    const logs = dirname(sandbox.logFile);
+    await mkdir(logs, { recursive: true });
+    const undo = await makeReadOnly(logs);
+    if (!undo) return ctx.skip();
+    cleanups.push(undo);
+    const config = await writeConfig({ everything: serverEverything() });
+    const result = await runCli(['tools', '--config', config], sandbox);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/✓ everything\s+running/);
+    // One line per file (gateway.log, then the server's own), whatever the number of lines logged.
+    const warnings = result.stderr.trim().split('\n');
+    expect(warnings.map((line) => /cannot write the log file (\S+) /.exec(line)?.[1])).toEqual([
+      sandbox.logFile,
+      join(logs, 'servers', 'everything.log'),
+    ]);
+    expect(result.stderr).not.toContain('    at ');
+  });
+});
+
 describe('files as editors save them (8.4)', () => {
   it.each([
     {
