@@ -171,6 +171,11 @@ describe('the real cause, with its fix (8.5)', () => {
       plain: { url: upstream.url },
       unset: { url: upstream.url, headers: { Authorization: 'Bearer ${NOT_SET_VARIABLE}' } },
       local: { command: '${NODE_BIN}', args: ['${EVERYTHING_JS}', '${MODE:-stdio}'] },
+      sse: { url: `${upstream.url}?pinned-sse`, type: 'sse' },
+      wrongPath: {
+        url: upstream.url.replace(/\/mcp$/, '/nope'),
+        headers: { Authorization: 'Bearer ${MY_TOKEN}' },
+      },
     });
     const env = {
       MY_TOKEN: 's3cret-token-1',
@@ -186,11 +191,19 @@ describe('the real cause, with its fix (8.5)', () => {
       `${upstream.url} refused the connection with HTTP 401 Unauthorized: it wants credentials. Add them under ` +
         'mcpServers.plain.headers, e.g. "Authorization": "Bearer ${MY_TOKEN}".',
     );
+    // Pinned to legacy SSE: its 401 is explained the same way.
+    expect(servers['sse']?.error).toContain(
+      'refused the connection with HTTP 401 Unauthorized: it wants credentials. Add them under mcpServers.sse.headers',
+    );
+    // A 404 falls back to SSE; when that fails too, the first answer is the one named.
+    expect(servers['wrongPath']?.error).toMatch(
+      /^failed to start at http:\/\/127\.0\.0\.1:\d+\/nope: it answered HTTP 404 to a Streamable HTTP initialize, and the legacy SSE transport failed too \(.*404.*\)\. Check mcpServers\.wrongPath\.url/,
+    );
     expect(servers['unset']?.error).toMatch(
       /mcp\.json line \d+ column \d+, mcpServers\.unset\.headers\.Authorization: the environment variable NOT_SET_VARIABLE is not set\. Set it before starting the gateway, or give a default: \$\{NOT_SET_VARIABLE:-value\}\./,
     );
     // No legacy SSE attempt (a GET) after the refusal: the unauthenticated requests are refused POSTs only.
-    const anonymous = upstream.requests.filter((r) => r.endsWith(' -'));
+    const anonymous = upstream.requests.filter((r) => r.endsWith(' -') && !r.includes('?pinned-sse'));
     expect(anonymous.length).toBeGreaterThan(0);
     expect(new Set(anonymous)).toEqual(new Set(['POST /mcp -']));
     expect(result.code).toBe(1);
@@ -200,6 +213,7 @@ describe('the real cause, with its fix (8.5)', () => {
       ...env,
       MY_TOKEN: 'wrong-token-9',
     });
+    if (!wrong.stdout) throw new Error(JSON.stringify(wrong));
     expect(toolsJson(wrong.stdout)['expanded']?.error).toContain(
       'refused the connection with HTTP 401 Unauthorized: the Authorization header in mcpServers.expanded.headers was not accepted.',
     );
