@@ -117,6 +117,27 @@ describe('reading never needs write access (8.3)', () => {
   });
 });
 
+describe('a log folder that cannot be written (8.3, 8.7)', () => {
+  it('costs one warning line, not a stack trace per line, and the command works', async (ctx) => {
+    const logs = dirname(sandbox.logFile);
+    await mkdir(logs, { recursive: true });
+    const undo = await makeReadOnly(logs);
+    if (!undo) return ctx.skip();
+    cleanups.push(undo);
+    const config = await writeConfig({ everything: serverEverything() });
+    const result = await runCli(['tools', '--config', config], sandbox);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/✓ everything\s+running/);
+    // One line per file (gateway.log, then the server's own), whatever the number of lines logged.
+    const warnings = result.stderr.trim().split('\n');
+    expect(warnings.map((line) => /cannot write the log file (\S+) /.exec(line)?.[1])).toEqual([
+      sandbox.logFile,
+      join(logs, 'servers', 'everything.log'),
+    ]);
+    expect(result.stderr).not.toContain('    at ');
+  });
+});
+
 describe('files as editors save them (8.4)', () => {
   it.each([
     {
@@ -150,6 +171,11 @@ describe('the real cause, with its fix (8.5)', () => {
       plain: { url: upstream.url },
       unset: { url: upstream.url, headers: { Authorization: 'Bearer ${NOT_SET_VARIABLE}' } },
       local: { command: '${NODE_BIN}', args: ['${EVERYTHING_JS}', '${MODE:-stdio}'] },
+      sse: { url: `${upstream.url}?pinned-sse`, type: 'sse' },
+      wrongPath: {
+        url: upstream.url.replace(/\/mcp$/, '/nope'),
+        headers: { Authorization: 'Bearer ${MY_TOKEN}' },
+      },
     });
     const env = {
       MY_TOKEN: 's3cret-token-1',
@@ -165,11 +191,19 @@ describe('the real cause, with its fix (8.5)', () => {
       `${upstream.url} refused the connection with HTTP 401 Unauthorized: it wants credentials. Add them under ` +
         'mcpServers.plain.headers, e.g. "Authorization": "Bearer ${MY_TOKEN}".',
     );
+    // Pinned to legacy SSE: its 401 is explained the same way.
+    expect(servers['sse']?.error).toContain(
+      'refused the connection with HTTP 401 Unauthorized: it wants credentials. Add them under mcpServers.sse.headers',
+    );
+    // A 404 falls back to SSE; when that fails too, the first answer is the one named.
+    expect(servers['wrongPath']?.error).toMatch(
+      /^failed to start at http:\/\/127\.0\.0\.1:\d+\/nope: it answered HTTP 404 to a Streamable HTTP initialize, and the legacy SSE transport failed too \(.*404.*\)\. Check mcpServers\.wrongPath\.url/,
+    );
     expect(servers['unset']?.error).toMatch(
       /mcp\.json line \d+ column \d+, mcpServers\.unset\.headers\.Authorization: the environment variable NOT_SET_VARIABLE is not set\. Set it before starting the gateway, or give a default: \$\{NOT_SET_VARIABLE:-value\}\./,
     );
     // No legacy SSE attempt (a GET) after the refusal: the unauthenticated requests are refused POSTs only.
-    const anonymous = upstream.requests.filter((r) => r.endsWith(' -'));
+    const anonymous = upstream.requests.filter((r) => r.endsWith(' -') && !r.includes('?pinned-sse'));
     expect(anonymous.length).toBeGreaterThan(0);
     expect(new Set(anonymous)).toEqual(new Set(['POST /mcp -']));
     expect(result.code).toBe(1);
@@ -179,6 +213,7 @@ describe('the real cause, with its fix (8.5)', () => {
       ...env,
       MY_TOKEN: 'wrong-token-9',
     });
+    if (!wrong.stdout) throw new Error(JSON.stringify(wrong));
     expect(toolsJson(wrong.stdout)['expanded']?.error).toContain(
       'refused the connection with HTTP 401 Unauthorized: the Authorization header in mcpServers.expanded.headers was not accepted.',
     );

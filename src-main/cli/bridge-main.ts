@@ -84,7 +84,15 @@ async function bridge(options: BridgeCliOptions): Promise<void> {
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => stop(signal));
   watchParent((parent) => stop(`The process that started it (pid ${parent}) ended`));
 
-  const endpoints = await server.listen(specs);
+  let endpoints: Awaited<ReturnType<typeof server.listen>>;
+  try {
+    endpoints = await server.listen(specs);
+  } catch (error) {
+    // A port in use, say: the shared servers already run and would keep this process alive.
+    await server.close().catch(() => undefined); // ignore: the error below is the one to report
+    await gateway.close().catch(() => undefined); // ignore: as above
+    throw error;
+  }
   // The table comes once the shared servers are up (or have failed), so its URLs work at once.
   await gateway.servers.settled(60_000);
   for (const status of gateway.servers.list()) {

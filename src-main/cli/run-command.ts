@@ -79,8 +79,11 @@ export async function runCommand(options: CommonOptions & Record<string, unknown
   try {
     await launch(gateway, true);
   } catch (error) {
-    // The servers may be up already (the local endpoint's port failed, say): they must not outlive us.
-    await gateway.close();
+    // The servers may be up already (the local endpoint's port failed, say): they must not outlive us. A
+    // failure to close is logged; the error the user sees stays the first one.
+    await gateway
+      .close()
+      .catch((closeError: unknown) => logs.logger('cli').error('closing failed:', closeError));
     throw error;
   }
 }

@@ -77,7 +77,7 @@ export class LogHub {
     this.#level = options.level ?? 'info';
     this.#capacity = options.capacity ?? 500;
     this.#console = options.console ?? null;
-    this.#file = options.file ? createFileLog(options.file) : null;
+    this.#file = options.file ? createFileLog(options.file, (message) => this.#fileError(message)) : null;
     this.#serverLogDir = options.serverLogDir ?? null;
   }
 
@@ -131,8 +131,18 @@ export class LogHub {
     const server = this.#serverLogDir ? SERVER_OUTPUT.exec(scope)?.[1] : undefined;
     if (!server) return this.#file;
     let file = this.#serverFiles.get(server);
-    if (!file) this.#serverFiles.set(server, (file = createFileLog(this.serverLogFile(server)!)));
+    if (!file) {
+      file = createFileLog(this.serverLogFile(server)!, (message) => this.#fileError(message));
+      this.#serverFiles.set(server, file);
+    }
     return file;
+  }
+
+  /** A log file that cannot be written: said on the console and to subscribers, not to the files. */
+  #fileError(message: string): void {
+    const entry: LogEntry = { seq: ++this.#seq, time: Date.now(), level: 'warn', scope: 'log', message };
+    this.#console?.write(`${formatTime(entry.time)} warn  [log] ${message}\n`);
+    this.#events.emit('entry', entry);
   }
 
   #write(level: LogLevel, scope: string, args: unknown[]): void {
@@ -153,9 +163,33 @@ export class LogHub {
 
 type FileLog = ReturnType<typeof electronLog.create>;
 
-function createFileLog(path: string): FileLog {
+/** Who to tell when a log file cannot be written, by path. */
+const fileErrorHandlers = new Map<string, (message: string) => void>();
+
+/**
+ * electron-log reports a file it cannot write (a read-only folder) through its default logger's console
+ * transport, with a stack trace, on every line: instead, the hub that owns the file says it once, in one
+ * sentence, and logging goes on without the file.
+ */
+electronLog.transports.console = Object.assign(
+  ({ data }: { data: unknown[] }) => {
+    const text = typeof data[0] === 'string' ? data[0] : '';
+    const error = data.find((item): item is Error => item instanceof Error);
+    for (const [path, handler] of fileErrorHandlers) {
+      if (!text.includes(path)) continue;
+      fileErrorHandlers.delete(path);
+      handler(
+        `cannot write the log file ${path}${error ? ` (${error.message})` : ''}; logging goes on without it.`,
+      );
+    }
+  },
+  { level: false as const },
+) as unknown as typeof electronLog.transports.console;
+
+function createFileLog(path: string, onError: (message: string) => void): FileLog {
   const file = electronLog.create({ logId: `mcpassistant-${process.pid}-${++hubCount}` });
   file.transports.console.level = false;
+  fileErrorHandlers.set(path, onError);
   file.transports.file.level = 'silly';
   // Without a name electron-log looks for the nearest package.json of the working directory, and fails
   // (silently) when a user runs the CLI elsewhere.

@@ -98,6 +98,8 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
   #launching: Promise<void> | undefined;
   /** Whether the current client finished initialize (a close after that is a crash). */
   #connected = false;
+  /** Rejects the connect of a launch in progress (set while one is). */
+  #abandonConnect: (() => void) | undefined;
   readonly #progressRoutes = new Map<string, (params: ProgressNotification['params']) => void>();
   readonly #backoff: BackoffOptions;
   readonly #log: Logger;
@@ -193,6 +195,7 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     clearTimeout(this.#stableTimer);
     const wasActive = this.#status.state !== 'stopped' || this.#transport !== undefined;
     await this.#teardown();
+    this.#abandonConnect?.();
     // A launch under way sees the new generation and gives up; wait for it, so that nothing it started
     // outlives stop().
     await this.#launching;
@@ -367,7 +370,15 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     client.setNotificationHandler(ResourceListChangedNotificationSchema, listChanged);
     client.setNotificationHandler(PromptListChangedNotificationSchema, listChanged);
     this.#connected = false;
-    await client.connect(transport, { timeout: this.options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS });
+    // stop() abandons a connect in progress: a transport closed mid-start does not always settle it (the SDK's
+    // SSE transport waits for an `endpoint` event forever), and an await on a promise that never settles,
+    // with nothing else left to wait for, ends the process silently with exit code 0 (issue 8.7's `tools`).
+    await new Promise<void>((resolve, reject) => {
+      this.#abandonConnect = () => reject(new Error('stopped before it started'));
+      client
+        .connect(transport, { timeout: this.options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS })
+        .then(resolve, reject);
+    }).finally(() => (this.#abandonConnect = undefined));
     this.#connected = true;
     return client;
   }

@@ -2,6 +2,8 @@
 // SDK servers over Streamable HTTP and legacy SSE on 127.0.0.1.
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -38,7 +40,7 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-function createManager(options: { autoStart?: boolean } = {}) {
+function createManager(options: { autoStart?: boolean; startTimeoutMs?: number } = {}) {
   const logs = new LogHub({ level: 'debug' });
   const manager = new ServerManager({
     log: logs.logger('server'),
@@ -46,6 +48,7 @@ function createManager(options: { autoStart?: boolean } = {}) {
     clientInfo: { name: 'test', version: '0' },
     backoff: { initialMs: 50, maxMs: 400, stableMs: 60_000 },
     autoStart: options.autoStart,
+    startTimeoutMs: options.startTimeoutMs,
   });
   cleanups.push(() => manager.close());
   return { manager, logs };
@@ -55,6 +58,43 @@ const config = (servers: Record<string, unknown>) =>
   parseMcpConfig(JSON.stringify({ mcpServers: servers }), join(dir, 'mcp.json'));
 
 describe('ServerManager with real servers', () => {
+  it('says a server that never answers initialize did not, within how long, with its last output', async () => {
+    const { manager } = createManager({ startTimeoutMs: 500 });
+    const silent = [
+      '-e',
+      'console.error("warming up"); console.error("still warming up"); process.stdin.resume();',
+    ];
+    await manager.apply(config({ silent: { command: process.execPath, args: silent } }));
+    const failed = await waitForStatus(manager, 'silent', (s) => s.state === 'error');
+    expect(failed.lastError).toBe(
+      'did not answer initialize within 0.5 s. Its last output: warming up | still warming up',
+    );
+  });
+
+  it('stop() ends a start that would never settle (an SSE server that never sends its endpoint)', async () => {
+    const stuck = createServer((req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+      res.flushHeaders();
+    });
+    await new Promise<void>((resolve) => stuck.listen(0, '127.0.0.1', resolve));
+    cleanups.push(async () => {
+      stuck.closeAllConnections();
+      await new Promise((resolve) => stuck.close(resolve));
+    });
+    const { manager } = createManager();
+    const url = `http://127.0.0.1:${(stuck.address() as AddressInfo).port}/sse`;
+    await manager.apply(config({ stuck: { url, type: 'sse' } }));
+    await waitForStatus(manager, 'stuck', (s) => s.state === 'starting' && s.transport === 'sse');
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([
+      manager.close().then(() => 'closed'),
+      new Promise((resolve) => (timer = setTimeout(() => resolve('still waiting after 5 s'), 5000))),
+    ]);
+    clearTimeout(timer);
+    expect(outcome).toBe('closed');
+    expect(manager.get('stuck')?.status.state).toBe('stopped');
+  });
+
   it('lists tools, calls a tool and reads a resource on server-everything and server-filesystem', async () => {
     await writeFile(join(dir, 'hello.txt'), 'hello from disk');
     const { manager } = createManager();
