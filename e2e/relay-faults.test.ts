@@ -255,6 +255,21 @@ describe('item 8: the token clients get cannot impersonate the agent', () => {
     expect(text(await sdk.callTool({ name: 'echo', arguments: { message: 'client' } }))).toBe('client');
   });
 
+  it('an agent given a client token by mistake stops with the relay’s reason, not a bare status', async () => {
+    const relay = own(await startRelay());
+    const agent = own(
+      await startGatewayAt({
+        wsUrl: `${relay.url.origin.replace('http', 'ws')}/connect`,
+        token: await relay.tokens.issue('alice', ['*'], 60, 'client'),
+        servers: { slow: slowServer() },
+      }),
+    );
+    await linkState(agent.gateway, 'needs-login', 5000);
+    const state = agent.gateway.state as Extract<GatewayState, { state: 'needs-login' }>;
+    expect(state.reason).toContain('HTTP 403: a client token cannot register an agent');
+    expect(relay.agents()).toHaveLength(0);
+  });
+
   it('the relay issues client tokens to the agent token only, within its capabilities', async () => {
     const relay = own(await startRelay());
     const post = (token: string, body: object) =>

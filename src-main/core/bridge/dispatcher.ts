@@ -33,9 +33,14 @@ const rpcError = (id: JsonRpcMessage['id'], code: number, message: string, data?
   error: data === undefined ? { code, message } : { code, message, data },
 });
 
-export class Dispatcher {
-  #progressSeq = 0;
+/**
+ * Progress tokens put on local requests, unique in the process: several dispatchers may call the same
+ * server (a reconnect builds a new one while calls of the old may still run), and a server routes progress
+ * by token alone.
+ */
+let progressSeq = 0;
 
+export class Dispatcher {
   constructor(
     private readonly servers: ServerSource,
     private readonly defaultProtocolVersion: string,
@@ -96,7 +101,7 @@ export class Dispatcher {
       if (progressToken !== undefined) {
         // Our own token on the local request (callers' tokens could collide); progress goes back to the
         // caller under its own token.
-        const localToken = `gw-progress-${++this.#progressSeq}`;
+        const localToken = `gw-progress-${++progressSeq}`;
         params = { ...params, _meta: { ...params?._meta, progressToken: localToken } };
         unroute = server.routeProgress(localToken, (progress) =>
           ctx.notify({
