@@ -314,6 +314,7 @@ export const CONTROL_ERROR_CODES = [
   'not-found', // no server of that name
   'exists', // a server of that name exists already
   'unsupported', // this front cannot do it (start at login in the web host)
+  'forbidden', // the caller is not allowed (a foreign frame on IPC, a page without the token)
   'not-running', // the server is not running (its tools cannot be listed)
   'config-invalid', // mcp.json or the entry is invalid: nothing was written
   'config-io', // a file could not be read or written
