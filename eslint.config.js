@@ -38,8 +38,29 @@ export default tseslint.config(
     rules: { 'no-console': 'off' },
   },
   {
-    files: ['src-main/core/**', 'src-relay/**', 'src-main/cli/**'],
+    // Only the Electron shell and its preload import electron; later blocks add each folder's own limits.
+    files: ['**/*.ts', '**/*.tsx'],
+    ignores: ['src-main/app/**', 'src-preload/**'],
     rules: { 'no-restricted-imports': ['error', noElectron] },
+  },
+  {
+    files: ['src-main/control/**'],
+    ignores: ['**/*.test.ts'], // tests compose a whole gateway, the CLI's local endpoint included
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [electron],
+          patterns: [
+            { group: ['electron/*'], message: electron.message },
+            {
+              group: ['**/cli/**', '**/app/**'],
+              message: 'The control API knows no transport or front: the fronts import it, not the reverse.',
+            },
+          ],
+        },
+      ],
+    },
   },
   {
     files: ['src-main/core/**'],
@@ -70,12 +91,20 @@ export default tseslint.config(
   },
   {
     files: ['src-renderer/**'],
+    ignores: ['src-renderer/vite.config.ts'], // runs in Node, at build time
     rules: {
       'no-restricted-imports': [
         'error',
         {
           paths: [electron],
-          patterns: [{ regex: '^node:', message: 'The renderer runs in a sandboxed browser page.' }],
+          patterns: [
+            { regex: '^node:', message: 'The renderer runs in a sandboxed browser page.' },
+            { group: ['electron/*'], message: electron.message },
+            {
+              group: ['**/src-main/**', '**/src-relay/**', '**/src-preload/**'],
+              message: 'The renderer reaches the gateway only through the control contract (src-shared).',
+            },
+          ],
         },
       ],
     },
