@@ -7,6 +7,13 @@ import tseslint from 'typescript-eslint';
 
 const electron = { name: 'electron', message: 'Only src-main/app and src-preload may import electron.' };
 const noElectron = { paths: [electron], patterns: [{ group: ['electron/*'], message: electron.message }] };
+/** No electron, and no import of a front (the CLI, the Electron shell). */
+const noElectronNorFront = (message) => ({
+  'no-restricted-imports': [
+    'error',
+    { ...noElectron, patterns: [...noElectron.patterns, { group: ['**/cli/**', '**/app/**'], message }] },
+  ],
+});
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'bench/results/**'] },
@@ -46,39 +53,13 @@ export default tseslint.config(
   {
     files: ['src-main/control/**'],
     ignores: ['**/*.test.ts'], // tests compose a whole gateway, the CLI's local endpoint included
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          paths: [electron],
-          patterns: [
-            { group: ['electron/*'], message: electron.message },
-            {
-              group: ['**/cli/**', '**/app/**'],
-              message: 'The control API knows no transport or front: the fronts import it, not the reverse.',
-            },
-          ],
-        },
-      ],
-    },
+    rules: noElectronNorFront(
+      'The control API knows no transport or front: the fronts import it, not the reverse.',
+    ),
   },
   {
     files: ['src-main/core/**'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          paths: [electron],
-          patterns: [
-            { group: ['electron/*'], message: electron.message },
-            {
-              group: ['**/cli/**', '**/app/**'],
-              message: 'core is the bottom floor: it never imports a front.',
-            },
-          ],
-        },
-      ],
-    },
+    rules: noElectronNorFront('core is the bottom floor: it never imports a front.'),
   },
   {
     files: ['src-shared/**'],

@@ -66,16 +66,21 @@ async function openPage(
 
 const row = (page: Page, server: string) => page.locator(`tr[data-server="${server}"]`);
 
+/** Waits until the page shows the link connected and server-everything running. */
+async function connectedAndRunning(page: Page): Promise<void> {
+  await expect
+    .poll(() => page.getByTestId('link-state').textContent(), { timeout: 20_000 })
+    .toBe('Connected');
+  await expect
+    .poll(() => row(page, 'everything').getByTestId('server-state').textContent(), { timeout: 20_000 })
+    .toBe('running');
+}
+
 describe('mcpassistant-gateway ui', () => {
   it('shows the live state of the gateway: servers and the link change on the page without a reload', async () => {
     const { context, page } = await openPage();
     try {
-      await expect
-        .poll(() => page.getByTestId('link-state').textContent(), { timeout: 20_000 })
-        .toBe('Connected');
-      await expect
-        .poll(() => row(page, 'everything').getByTestId('server-state').textContent(), { timeout: 20_000 })
-        .toBe('running');
+      await connectedAndRunning(page);
       expect(await page.getByTestId('subject').textContent()).toBe('local');
       expect(await page.getByTestId('header').textContent()).toMatch(/^Authorization: Bearer .{6}…«hidden»$/);
       // The token left the address bar once the page had it.
@@ -225,12 +230,7 @@ describe('mcpassistant-gateway ui', () => {
     for (const colorScheme of ['light', 'dark'] as const) {
       const { context, page } = await openPage({ colorScheme });
       try {
-        await expect
-          .poll(() => page.getByTestId('link-state').textContent(), { timeout: 20_000 })
-          .toBe('Connected');
-        await expect
-          .poll(() => row(page, 'everything').getByTestId('server-state').textContent(), { timeout: 20_000 })
-          .toBe('running');
+        await connectedAndRunning(page);
         const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
         expect(background).toBe(colorScheme === 'dark' ? 'rgb(21, 24, 30)' : 'rgb(246, 247, 249)');
         const path = join(out, `status-view-${colorScheme}.png`);
