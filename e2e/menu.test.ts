@@ -253,10 +253,12 @@ describe('mcpassistant-gateway menu', () => {
     await until(() => term.screen().includes('Clients send the header'), 15_000, 'the endpoint block');
 
     // An added server: one line saying the file was applied, the new endpoint, no relay noise, no token again.
+    // A longer name widens the table, and a new description re-announces `off`: still one line for it.
     await writeConfig({
       everything: serverEverything(),
-      off: { command: 'node', disabled: true },
+      off: { command: 'node', disabled: true, description: 'kept for later' },
       second: serverEverything(),
+      'a-much-longer-server-name': { command: 'node', disabled: true },
     });
     await term.waitFor(`${join(sandbox.configDir, 'mcp.json')} changed: applied.`);
     await term.waitFor(/Endpoint added: second http:\/\/127\.0\.0\.1:\d+\/local\/second\/mcp/);
@@ -264,7 +266,11 @@ describe('mcpassistant-gateway menu', () => {
     // A broken edit is an error; the fix is applied with a word.
     await writeFile(join(sandbox.configDir, 'mcp.json'), '{ "mcpServers": ');
     await term.waitFor('invalid JSON');
-    await writeConfig({ everything: serverEverything(), off: { command: 'node', disabled: true } });
+    await writeConfig({
+      everything: serverEverything(),
+      off: { command: 'node', disabled: true, description: 'changed again' },
+      'a-much-longer-server-name': { command: 'node', disabled: true },
+    });
     await term.waitFor('mcp.json is valid again: applied.');
     await term.waitFor('Endpoint removed: second');
     // What this second /start printed.

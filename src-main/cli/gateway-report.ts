@@ -20,8 +20,12 @@ export function reportGateway(gateway: Gateway, out: (text: string) => void): ()
   const onStatus = (status: ServerStatus) => {
     const line = statusLine({ ...status, nextRetryAt: undefined }, width());
     // A server that keeps failing the same way alternates error/restarting: say it once, not every retry.
+    // The key ignores the padding, which changes when a server with a longer name comes (issue 8.12: a
+    // disabled server's "stopped" line came twice).
     const failing = status.state === 'error' || status.state === 'restarting';
-    const key = failing ? `failing: ${status.lastError}` : line;
+    const key = failing
+      ? `failing: ${status.lastError}`
+      : statusLine({ ...status, nextRetryAt: undefined }, 0);
     if (printed.get(status.name) === key) return;
     printed.set(status.name, key);
     out(line);

@@ -71,6 +71,19 @@ describe('ServerManager with real servers', () => {
     );
   });
 
+  it('pids() includes a server still starting, so the last-resort kill on exit reaches it', async () => {
+    const { manager } = createManager();
+    const silent = ['-e', 'console.error("up"); process.stdin.resume();'];
+    await manager.apply(config({ silent: { command: process.execPath, args: silent } }));
+    await until(() => manager.pids().length === 1, 10_000, 'the child to be spawned');
+    const [pid] = manager.pids();
+    expect(manager.get('silent')?.status.state).toBe('starting');
+    expect(isAlive(pid!)).toBe(true);
+    await manager.close();
+    expect(manager.pids()).toEqual([]);
+    await until(() => !isAlive(pid!), 5_000, 'the child to end');
+  });
+
   it('stop() ends a start that would never settle (an SSE server that never sends its endpoint)', async () => {
     const stuck = createServer((req, res) => {
       res.writeHead(200, { 'Content-Type': 'text/event-stream' });
