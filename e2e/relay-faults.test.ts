@@ -289,6 +289,21 @@ describe('item 8: the token clients get cannot impersonate the agent', () => {
     expect((await post(issued.token, {})).status).toBe(403);
   });
 
+  it('a client token cannot be exchanged for an agent token of its subject on /manage/jwt/issue', async () => {
+    const relay = own(await startRelay({ jwtFallbackEnabled: true }));
+    const issue = (token: string) =>
+      fetch(new URL('/manage/jwt/issue', relay.url), {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ subject: 'carol' }),
+      });
+    const first = (await (await issue('')).json()) as { token: string };
+    const clientToken = await relay.tokens.issue('carol', ['*'], 60, 'client');
+    expect((await issue(clientToken)).status).toBe(409);
+    // Its holder (the agent token) still gets a new one.
+    expect((await issue(first.token)).status).toBe(200);
+  });
+
   it('the JWT_FALLBACK_ENABLED advice says what it opens and points to the built-in sign-in', async () => {
     const relay = own(await startRelay());
     const res = await fetch(new URL('/manage/jwt/issue', relay.url), { method: 'POST', body: '{}' });
