@@ -23,20 +23,14 @@ import { LogHub } from '../src-main/core/logging/log-hub.js';
 import type { RelayLogger } from '../src-relay/relay-log.js';
 import type { RelayServer } from '../src-relay/relay-server.js';
 import { legacyToken, startGatewayAt } from './support/gateway-agent.js';
+import { closeOwned, onCleanup, own } from './support/owned.js';
 import { linkState, SECRET, slowServer, startAgent, startRelay } from './support/relay-fixture.js';
 import { until, waitForStatus } from './support/wait.js';
 
 const text = (result: unknown) =>
   (result as CallToolResult).content.map((c) => (c.type === 'text' ? c.text : '')).join('');
 
-const cleanups: (() => Promise<unknown>)[] = [];
-function own<T extends { close(): Promise<unknown> }>(thing: T): T {
-  cleanups.push(() => thing.close());
-  return thing;
-}
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
+afterEach(closeOwned);
 
 /** A place MCP clients reach the slow server through, and the log of the gateway that runs it. */
 interface Place {
@@ -82,7 +76,7 @@ async function localGateway(withEndpoint: boolean): Promise<{ gateway: Gateway; 
     watch: false,
     ...(withEndpoint ? { localEndpoint: localRelayFactory(logs.logger('local-relay')) } : {}),
   });
-  cleanups.push(async () => {
+  onCleanup(async () => {
     await gateway.close();
     await rm(dir, { recursive: true, force: true });
   });
@@ -132,7 +126,7 @@ async function client(place: Place): Promise<{ client: Client; sentIds: unknown[
       fetch: recording,
     }),
   );
-  cleanups.push(() => sdk.close());
+  onCleanup(() => sdk.close());
   return { client: sdk, sentIds };
 }
 
