@@ -23,6 +23,7 @@ import { LogHub } from '../src-main/core/logging/log-hub.js';
 import type { RelayLogger } from '../src-relay/relay-log.js';
 import type { RelayServer } from '../src-relay/relay-server.js';
 import { legacyToken, startGatewayAt } from './support/gateway-agent.js';
+import { LegacyRemote } from './support/legacy-peers.js';
 import { closeOwned, onCleanup, own } from './support/owned.js';
 import { linkState, SECRET, slowServer, startAgent, startRelay } from './support/relay-fixture.js';
 import { until, waitForStatus } from './support/wait.js';
@@ -178,6 +179,83 @@ describe('item 1: request state is scoped by client session', () => {
       expect(logged(place.logs, 'cancelled: second')).toBe(false);
     });
   }
+});
+
+describe('item 1 and 7, with the existing remote (no sessions, no acknowledgement)', () => {
+  it('a verbatim notifications/cancelled still aborts the call it names, with the client’s reason', async () => {
+    const remote = own(await LegacyRemote.start(SECRET));
+    const agent = own(
+      await startGatewayAt({
+        wsUrl: remote.url,
+        token: await legacyToken(SECRET, { sub: 'alice' }),
+        servers: { slow: slowServer() },
+      }),
+    );
+    await waitForStatus(agent.gateway.servers, 'slow', (s) => s.state === 'running');
+    const link = await remote.connection(0);
+    await link.register();
+    const call = link.invoke('slow', {
+      jsonrpc: '2.0',
+      id: 5,
+      method: 'tools/call',
+      params: { name: 'wait', arguments: { ms: 30_000, label: 'legacy' } },
+    });
+    await until(() => logged(agent.logs, 'started: legacy'), 10_000, 'the call to reach the server');
+    await link.invoke('slow', {
+      jsonrpc: '2.0',
+      method: 'notifications/cancelled',
+      params: { requestId: 5, reason: 'user left' },
+    });
+    await until(
+      () => logged(agent.logs, 'cancelled: legacy (reason: user left)'),
+      10_000,
+      'the server to see the cancellation with its reason',
+    );
+    expect(await call).toMatchObject({ jsonrpc: '2.0', id: 5 });
+  });
+
+  it('from a relay that acknowledged the registration, the agent obeys cancel frames only', async () => {
+    const remote = own(await LegacyRemote.start(SECRET));
+    const agent = own(
+      await startGatewayAt({
+        wsUrl: remote.url,
+        token: await legacyToken(SECRET, { sub: 'alice' }),
+        servers: { slow: slowServer() },
+      }),
+    );
+    await waitForStatus(agent.gateway.servers, 'slow', (s) => s.state === 'running');
+    const link = await remote.connection(0);
+    await link.register();
+    link.send({ type: 'registered', subject: 'alice' });
+    await linkState(agent.gateway, 'connected');
+    // Two clients' calls, both with JSON-RPC id 5, as a relay with sessions forwards them.
+    const wait = (label: string) => ({
+      jsonrpc: '2.0',
+      id: 5,
+      method: 'tools/call',
+      params: { name: 'wait', arguments: { ms: 2500, label } },
+    });
+    link.send({ type: 'invoke', request_id: 'call-a', mcp_server: 'slow', payload: wait('a') });
+    link.send({ type: 'invoke', request_id: 'call-b', mcp_server: 'slow', payload: wait('b') });
+    await until(
+      () => logged(agent.logs, 'started: a') && logged(agent.logs, 'started: b'),
+      10_000,
+      'both calls to reach the server',
+    );
+    // A verbatim cancel names an id both share: it must touch neither.
+    await link.invoke('slow', {
+      jsonrpc: '2.0',
+      method: 'notifications/cancelled',
+      params: { requestId: 5 },
+    });
+    link.send({ type: 'cancel', request_id: 'call-a', reason: 'stop a' });
+    await until(() => logged(agent.logs, 'cancelled: a (reason: stop a)'), 10_000, 'a to be cancelled');
+    expect(await link.resultOf('call-b')).toMatchObject({
+      id: 5,
+      result: { content: [{ text: 'waited for b' }] },
+    });
+    expect(logged(agent.logs, 'cancelled: b')).toBe(false);
+  });
 });
 
 describe('item 2: a message too large fails only its own call', () => {
