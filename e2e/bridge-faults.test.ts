@@ -10,6 +10,7 @@ import type { RelayServer } from '../src-relay/relay-server.js';
 import { MAX_FRAME_BYTES } from '../src-shared/wire.js';
 import { legacyToken, startGatewayAt } from './support/gateway-agent.js';
 import { LegacyAgent, LegacyRemote } from './support/legacy-peers.js';
+import { closeOwned, own } from './support/owned.js';
 import {
   type AgentFixture,
   connectClient,
@@ -26,15 +27,7 @@ type Json = Record<string, unknown>;
 const text = (result: unknown) =>
   (result as CallToolResult).content.map((c) => (c.type === 'text' ? c.text : '')).join('');
 
-/** Everything a test starts, closed after it in reverse order (also when it fails). */
-const cleanups: (() => Promise<unknown>)[] = [];
-function own<T extends { close(): Promise<unknown> }>(thing: T): T {
-  cleanups.push(() => thing.close());
-  return thing;
-}
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
+afterEach(closeOwned);
 
 const wsUrlOf = (relay: RelayServer) => `${relay.url.origin.replace('http', 'ws')}/connect`;
 

@@ -489,7 +489,8 @@ export class RelayServer {
     if (this.#subjects.has(subject) || this.#agents.has(subject)) {
       const token = bearer(req);
       const verified = token ? await this.tokens.verify(token) : undefined;
-      if (!verified?.ok || verified.claims.sub !== subject)
+      // An agent token: a client token must not be exchanged for one (it would then register, issue 8).
+      if (!verified?.ok || verified.claims.sub !== subject || verified.claims.role !== 'agent')
         throw new HttpError(409, `subject "${subject}" is already taken`);
     }
     this.#subjects.claim(subject, 'jwt');

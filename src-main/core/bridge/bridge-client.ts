@@ -240,13 +240,13 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
     // "Connected" only once the relay accepted the registration (issue 8, item 9): ours answers `registered`;
     // the existing remote sends no acknowledgement but closes at once (4403) when it refuses, so a link
     // still open after the grace period counts as accepted.
+    this.#capabilities = capabilities;
     clearTimeout(this.#ackTimer);
     this.#ackTimer = setTimeout(() => {
       if (ws !== this.#ws || ws.readyState !== WebSocket.OPEN) return;
       this.#log.debug('the relay sent no registration acknowledgement (an older relay); assuming accepted');
-      this.#accepted(capabilities, {});
+      this.#accepted({});
     }, this.options.registerAckGraceMs ?? REGISTER_ACK_GRACE_MS);
-    this.#capabilities = capabilities;
     clearTimeout(this.#stableTimer);
     this.#stableTimer = setTimeout(
       () => (this.#attempt = 0),
@@ -268,13 +268,13 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
   }
 
   /** The relay accepted the registration: say so, with the endpoints it reported (if any). */
-  #accepted(capabilities: string[], endpoints: Record<string, string>): void {
+  #accepted(endpoints: Record<string, string>): void {
     clearTimeout(this.#ackTimer);
     if (this.#state.state === 'connected') {
       return this.#set({ ...this.#state, endpoints: { ...this.#state.endpoints, ...endpoints } });
     }
     this.#log.info(
-      `connected to ${this.options.url.origin} as ${this.options.subject}; serving ${capabilities.join(', ') || 'no servers'}`,
+      `connected to ${this.options.url.origin} as ${this.options.subject}; serving ${this.#capabilities.join(', ') || 'no servers'}`,
     );
     this.#set({
       state: 'connected',
@@ -317,7 +317,7 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
     else {
       this.#acknowledged = true;
       this.#relayMaxFrame = frame.max_frame_bytes;
-      this.#accepted(this.#capabilities, frame.endpoints ?? {});
+      this.#accepted(frame.endpoints ?? {});
     }
   }
 

@@ -70,6 +70,8 @@ export class Dispatcher {
 
     // A server that is starting or restarting after a crash is waited for, within the call's own budget.
     const client = await server.ready(ctx.timeoutMs, ctx.signal);
+    // A call cancelled while its server was (re)starting: say so, not "not running".
+    if (ctx.signal.aborted) return rpcError(id, -32000, `cancelled: ${errorMessage(ctx.signal.reason)}`);
     if (!client) {
       const status = server.status;
       const why = status.lastError ? `: ${status.lastError}` : '';
