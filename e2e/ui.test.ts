@@ -2,6 +2,8 @@
 // `mcpassistant-gateway ui` as a user runs it: the built CLI in a child process with a real
 // server-everything, its window in a real Chromium (Debian's, through playwright-core).
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -17,6 +19,7 @@ import {
   createSandbox,
   descendants,
   ROOT,
+  runCli,
   type Sandbox,
   startCli,
   stopLeftovers,
@@ -250,5 +253,25 @@ describe('mcpassistant-gateway ui', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('Stopped.');
     for (const pid of children) expect(isAlive(pid), `child ${pid}`).toBe(false);
+  });
+});
+
+describe('mcpassistant-gateway ui, refused', () => {
+  it('says which port is busy and how to choose another, and exits 2 before starting anything', async () => {
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const port = (busy.address() as AddressInfo).port;
+    const other = await createSandbox();
+    try {
+      const config = join(other.dir, 'mcp.json');
+      await writeFile(config, `${JSON.stringify({ mcpServers: { everything: serverEverything() } })}\n`);
+      const result = await runCli(['ui', '--no-open', '--port', String(port), '--config', config], other);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(`port ${port} on 127.0.0.1 is in use: choose another with --port`);
+      expect(result.stdout).not.toContain('Open http');
+    } finally {
+      busy.close();
+      await rm(other.dir, { recursive: true, force: true });
+    }
   });
 });

@@ -10,6 +10,7 @@ import open from 'open';
 import { ControlApi } from '../control/control-api.js';
 import { WebHost } from '../control/web-host.js';
 import { GatewayError } from '../core/errors.js';
+import type { Logger } from '../core/logging/log-hub.js';
 import { cliLogs, type CommonOptions, createGateway, killOnExit, settingFlags } from './cli-support.js';
 import { EXIT } from './exit-codes.js';
 
@@ -21,6 +22,19 @@ const RENDERER_DIR = fileURLToPath(new URL('../../renderer', import.meta.url));
 export interface UiOptions extends CommonOptions {
   port: number;
   open: boolean;
+}
+
+/** The web host on `port`; a busy port is a usage error that names the fix. */
+async function startHost(control: ControlApi, port: number, log: Logger): Promise<WebHost> {
+  try {
+    return await WebHost.start({ control, rendererDir: RENDERER_DIR, port, log });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+    throw new GatewayError(
+      'usage',
+      `port ${port} on 127.0.0.1 is in use: choose another with --port, or leave it out for any free port.`,
+    );
+  }
 }
 
 export async function uiCommand(options: UiOptions & Record<string, unknown>): Promise<void> {
@@ -60,12 +74,7 @@ export async function uiCommand(options: UiOptions & Record<string, unknown>): P
   process.on('SIGHUP', () => stop('SIGHUP'));
 
   try {
-    host = await WebHost.start({
-      control,
-      rendererDir: RENDERER_DIR,
-      port: options.port,
-      log: logs.logger('web-host'),
-    });
+    host = await startHost(control, options.port, logs.logger('web-host'));
     await gateway.start();
   } catch (error) {
     await host?.close();
