@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 
+import type { Notification } from '@modelcontextprotocol/sdk/types.js';
 import { decodeJwt } from 'jose';
 
 import type { ServerSummary } from '../../src-shared/wire.js';
@@ -74,6 +75,8 @@ export class Gateway extends EventEmitter<{ state: [GatewayState] }> {
   #state: GatewayState = { state: 'stopped' };
   #announced: string[] = [];
   #summaryTimer: NodeJS.Timeout | undefined;
+  /** Detaches the current link's listeners from the server manager (set while a link exists). */
+  #unlink: (() => void) | undefined;
 
   private constructor(
     readonly settings: ResolvedSettings,
@@ -163,6 +166,31 @@ export class Gateway extends EventEmitter<{ state: [GatewayState] }> {
     this.#set({ state: 'stopped' });
   }
 
+  /**
+   * Connects the link to the relay (or starts the local endpoint) when there is none; the servers are not
+   * touched. For fronts' Connect button; `start()` connects by itself.
+   */
+  async connect(): Promise<void> {
+    if (this.#bridge) return;
+    await this.#connect();
+  }
+
+  /**
+   * Closes the link to the relay (and the local endpoint) and leaves the servers running: remote clients
+   * get "agent offline" until `connect()`. The state becomes `stopped`.
+   */
+  async disconnect(): Promise<void> {
+    this.#unlink?.();
+    this.#unlink = undefined;
+    clearTimeout(this.#summaryTimer);
+    const bridge = this.#bridge;
+    this.#bridge = undefined;
+    await bridge?.close();
+    await this.#local?.close();
+    this.#local = undefined;
+    this.#set({ state: 'stopped' });
+  }
+
   /** Server names announced to the relay: enabled servers within CAPABILITIES (or the token's claim). */
   announced(): string[] {
     const allowed = this.settings.values.capabilities;
@@ -243,9 +271,10 @@ export class Gateway extends EventEmitter<{ state: [GatewayState] }> {
         });
       } else this.#set(state);
     });
-    this.servers.on('notification', (server, notification) => {
+    const notify = (server: string, notification: Notification) => {
       if (this.#announced.includes(server)) bridge.notify(server, { jsonrpc: '2.0', ...notification });
-    });
+    };
+    this.servers.on('notification', notify);
     const changed = () => {
       // A new or removed server changes what the agent may announce: register again. Otherwise only the
       // summaries changed, which relays that understand the `servers` frame pick up.
@@ -256,6 +285,11 @@ export class Gateway extends EventEmitter<{ state: [GatewayState] }> {
     };
     this.servers.on('status', changed);
     this.servers.on('removed', changed);
+    this.#unlink = () => {
+      this.servers.off('notification', notify);
+      this.servers.off('status', changed);
+      this.servers.off('removed', changed);
+    };
     bridge.start();
   }
 

@@ -1,0 +1,394 @@
+// The control contract: every call a front (the Electron window, the tray, the web host's page) can make on
+// one gateway, and every event stream it can subscribe to. Calls are named `domain:action`; each has a zod
+// schema for its arguments and one for its result, and the types come from them (DESIGN.md, "Contracts are
+// data"). src-main/control implements it once; Electron carries it over IPC, the web host over a WebSocket.
+//
+// Wire rules shared by both transports:
+// - a call takes one argument, a JSON object (omitted when the call needs none), and answers a
+//   `ControlResult`: `{ok: true, value}` or `{ok: false, code, message}` — the message names the fix;
+// - everything is plain JSON (no `undefined` values, no Dates): a patch removes a key with `null`;
+// - secrets (tokens, env values) are never in a result unless the call asks for them by name
+//   (`endpoints:list` with `reveal: true`, used only to copy to the clipboard).
+import { z } from 'zod';
+
+// ── shared pieces ───────────────────────────────────────────────────────────────────────────────────────
+
+/** A server name as mcp.json allows it: it becomes a URL path segment (`/<subject>/<server>/mcp`). */
+export const ServerName = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/,
+    'a server name may use only letters, digits, ".", "_" and "-" (at most 64, starting with a letter or digit)',
+  );
+
+const NoArgs = z.strictObject({});
+const ByName = z.strictObject({ name: ServerName });
+const StringMap = z.record(z.string(), z.string());
+
+/** The state of the link to the relay (the core's `GatewayState`). `stopped` is also "disconnected". */
+export const LinkState = z.discriminatedUnion('state', [
+  z.object({ state: z.literal('stopped') }),
+  z.object({ state: z.literal('starting') }),
+  z.object({
+    state: z.literal('connecting'),
+    attempt: z.number(),
+    nextRetryAt: z.number().optional(),
+    lastError: z.string().optional(),
+  }),
+  z.object({
+    state: z.literal('connected'),
+    /** Epoch ms. */
+    since: z.number(),
+    relay: z.string(),
+    subject: z.string(),
+    /** Server name → public endpoint URL. */
+    endpoints: z.record(z.string(), z.string()),
+    /** The embedded local endpoint on 127.0.0.1 (no remote relay configured). */
+    local: z.boolean(),
+  }),
+  z.object({ state: z.literal('needs-login'), reason: z.string() }),
+  z.object({ state: z.literal('error'), reason: z.string() }),
+]);
+export type LinkState = z.infer<typeof LinkState>;
+
+/** What the status view and the tray show. Also the payload of the `status` event. */
+export const Status = z.object({
+  link: LinkState,
+  product: z.object({ name: z.string(), version: z.string() }),
+  /** The configured relay's base URL, or null when the local endpoint is used. */
+  relay: z.string().nullable(),
+  /** The agent's subject when one is configured or signed in. */
+  subject: z.string().nullable(),
+  /** Whether a token for the relay is configured (signed in, or AGENT_JWT). */
+  signedIn: z.boolean(),
+  /** Whether start-at-login is available on this front (the web host has none). */
+  autostart: z.boolean(),
+});
+export type Status = z.infer<typeof Status>;
+
+export const ServerState = z.enum(['stopped', 'starting', 'running', 'restarting', 'error']);
+
+/** One configured server as the server manager sees it. Also an element of the `servers` event. */
+export const ServerInfo = z.object({
+  name: z.string(),
+  state: ServerState,
+  description: z.string().optional(),
+  disabled: z.boolean(),
+  transport: z.enum(['stdio', 'streamable-http', 'sse']).optional(),
+  /** The command line (stdio) or URL (HTTP), as launched. */
+  target: z.string().optional(),
+  pid: z.number().int().optional(),
+  /** Epoch ms when it last became running. */
+  startedAt: z.number().optional(),
+  lastError: z.string().optional(),
+  restarts: z.number().int(),
+  nextRetryAt: z.number().optional(),
+  serverInfo: z.object({ name: z.string(), version: z.string(), title: z.string().optional() }).optional(),
+  counts: z.object({ tools: z.number(), resources: z.number(), prompts: z.number() }).optional(),
+  /** The public endpoint URL while the link is connected and the server is announced. */
+  endpoint: z.string().optional(),
+});
+export type ServerInfo = z.infer<typeof ServerInfo>;
+
+/**
+ * A server entry of mcp.json as a front writes it: the fields of the `mcpServers.<name>` object. The core
+ * validates it again with the full mcp.json schema (core/config/mcp-config.ts `ServerEntry`) before writing.
+ */
+export const ServerEntryInput = z.looseObject({
+  command: z.string().optional(),
+  args: z.array(z.string()).optional(),
+  env: StringMap.optional(),
+  cwd: z.string().optional(),
+  url: z.string().optional(),
+  headers: StringMap.optional(),
+  port: z.number().int().optional(),
+  type: z.string().optional(),
+  disabled: z.boolean().optional(),
+  description: z.string().optional(),
+  isolate: z.boolean().optional(),
+});
+export type ServerEntryInput = z.infer<typeof ServerEntryInput>;
+
+/** A patch of an entry: a key set to null is removed; keys not given are kept (known or not). */
+export const ServerEntryPatch = z.record(z.string(), z.unknown().nullable());
+
+/** `servers:get`: the status plus the entry as written in mcp.json (env and header values masked). */
+export const ServerDetail = z.object({
+  info: ServerInfo,
+  /** The entry from mcp.json; the values of `env` and `headers` are replaced by "«hidden»". */
+  entry: z.record(z.string(), z.unknown()).nullable(),
+  /** Why the entry is not usable, when it is not. */
+  entryError: z.string().optional(),
+});
+export type ServerDetail = z.infer<typeof ServerDetail>;
+
+export const ToolInfo = z.object({
+  name: z.string(),
+  title: z.string().optional(),
+  description: z.string().optional(),
+  inputSchema: z.record(z.string(), z.unknown()),
+});
+export type ToolInfo = z.infer<typeof ToolInfo>;
+
+/** The MCP clients a snippet is written for. */
+export const CLIENT_KINDS = ['gemini-cli', 'claude-code', 'cursor', 'vscode'] as const;
+export const ClientKind = z.enum(CLIENT_KINDS);
+export type ClientKind = z.infer<typeof ClientKind>;
+
+export const Endpoint = z.object({
+  server: z.string(),
+  url: z.string(),
+  /** Paste-ready configuration per client (JSON text, or a shell command for Claude Code). */
+  snippets: z.record(ClientKind, z.string()),
+});
+export type Endpoint = z.infer<typeof Endpoint>;
+
+/** `endpoints:list`: what a remote MCP client needs to reach each server. */
+export const Endpoints = z.object({
+  connected: z.boolean(),
+  relay: z.string().nullable(),
+  subject: z.string().nullable(),
+  /** The header every client sends; `value` is masked (`Bearer eyJh…«hidden»`) unless `reveal` was asked. */
+  header: z.object({ name: z.literal('Authorization'), value: z.string() }).nullable(),
+  revealed: z.boolean(),
+  endpoints: z.array(Endpoint),
+});
+export type Endpoints = z.infer<typeof Endpoints>;
+
+export const SettingSource = z.enum(['flag', 'environment', '.env', 'state', 'default', 'derived', 'unset']);
+
+/** One setting with its value and where the value came from. */
+export const SettingView = z.object({
+  /** camelCase key, e.g. `requestTimeoutSeconds`. */
+  key: z.string(),
+  /** Environment name, e.g. `REQUEST_TIMEOUT_SECONDS`. */
+  env: z.string(),
+  description: z.string(),
+  /** The value (secrets as "«redacted»"), or null when unset. */
+  value: z.unknown(),
+  default: z.unknown(),
+  source: SettingSource,
+  /** Environment name, file path, or what a derived value came from. */
+  detail: z.string().optional(),
+  secret: z.boolean(),
+  /** Whether `settings:set` can save it (some settings live only in the environment). */
+  settable: z.boolean(),
+});
+export type SettingView = z.infer<typeof SettingView>;
+
+export const SettingSetResult = z.object({
+  setting: SettingView,
+  /** Settings are read when the gateway starts: a change applies from the next start. */
+  restartRequired: z.boolean(),
+  /** Set when a flag, the environment or .env still overrides the saved value. */
+  overriddenBy: z.string().optional(),
+});
+
+export const Whoami = z.object({
+  signedIn: z.boolean(),
+  subject: z.string().nullable(),
+  relay: z.string().nullable(),
+  /** ISO time the token expires, or null (no token, no expiry, not a JWT). */
+  expires: z.string().nullable(),
+  email: z.string().nullable(),
+  /** Where the token comes from: the state file's path, `environment`, `.env`, or null. */
+  tokenFrom: z.string().nullable(),
+  /** After a sign-in or sign-out: the gateway uses the new token from its next start. */
+  restartRequired: z.boolean().optional(),
+});
+export type Whoami = z.infer<typeof Whoami>;
+
+export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
+export const LogLevel = z.enum(LOG_LEVELS);
+
+/** One log line (already redacted at the source). Also the payload of the `logs` event. */
+export const LogEntry = z.object({
+  seq: z.number().int(),
+  /** Epoch ms. */
+  time: z.number(),
+  level: LogLevel,
+  scope: z.string(),
+  message: z.string(),
+});
+export type LogEntry = z.infer<typeof LogEntry>;
+
+export const Paths = z.object({
+  config: z.string(),
+  /** How the config path was chosen: flag, environment, .env, walk-up, user-dir. */
+  configSource: z.string(),
+  state: z.string(),
+  stateSource: z.string(),
+  logFile: z.string(),
+  logFolder: z.string(),
+});
+export type Paths = z.infer<typeof Paths>;
+
+export const Autostart = z.object({ enabled: z.boolean() });
+
+// ── the calls ───────────────────────────────────────────────────────────────────────────────────────────
+
+/** Every call: `domain:action` → its argument and result schemas. */
+export const CONTROL_CALLS = {
+  'status:get': { args: NoArgs, result: Status },
+  /** Connects the link to the relay (or the local endpoint); servers keep running. */
+  'link:connect': { args: NoArgs, result: Status },
+  /** Closes the link to the relay; servers keep running, remote clients get "agent offline". */
+  'link:disconnect': { args: NoArgs, result: Status },
+
+  'servers:list': { args: NoArgs, result: z.array(ServerInfo) },
+  'servers:get': { args: ByName, result: ServerDetail },
+  /** Adds an entry to mcp.json (refused when the name exists); it starts through the live reload. */
+  'servers:add': { args: z.strictObject({ name: ServerName, entry: ServerEntryInput }), result: ServerInfo },
+  /** Edits an entry in place (formatting and unknown fields kept). */
+  'servers:update': {
+    args: z.strictObject({ name: ServerName, patch: ServerEntryPatch }),
+    result: ServerInfo,
+  },
+  'servers:remove': { args: ByName, result: z.object({ removed: z.string() }) },
+  'servers:enable': { args: ByName, result: ServerInfo },
+  'servers:disable': { args: ByName, result: ServerInfo },
+  'servers:restart': { args: ByName, result: ServerInfo },
+  /** The tools of a running server (tools/list). */
+  'servers:tools': { args: ByName, result: z.array(ToolInfo) },
+
+  'endpoints:list': { args: z.strictObject({ reveal: z.boolean().optional() }), result: Endpoints },
+
+  'settings:get': { args: NoArgs, result: z.array(SettingView) },
+  /** Saves a setting in the runtime state file; `value: null` removes the saved value. */
+  'settings:set': {
+    args: z.strictObject({ key: z.string().min(1), value: z.string().nullable() }),
+    result: SettingSetResult,
+  },
+
+  /** Signs in to the relay (`relay` or the configured one) with the browser flow; stores the tokens. */
+  'auth:login': { args: z.strictObject({ relay: z.string().optional() }), result: Whoami },
+  /** Revokes the tokens at the relay (best effort) and removes them from this computer. */
+  'auth:logout': { args: NoArgs, result: Whoami },
+  'auth:whoami': { args: NoArgs, result: Whoami },
+
+  /** The most recent log entries, oldest first. */
+  'logs:recent': {
+    args: z.strictObject({
+      limit: z.number().int().min(1).max(10_000).optional(),
+      level: LogLevel.optional(),
+    }),
+    result: z.array(LogEntry),
+  },
+  'paths:get': { args: NoArgs, result: Paths },
+
+  /** Start at login; answers `unsupported` where the front has no way to do it (the web host). */
+  'autostart:get': { args: NoArgs, result: Autostart },
+  'autostart:set': { args: z.strictObject({ enabled: z.boolean() }), result: Autostart },
+} as const satisfies Record<`${string}:${string}`, { args: z.ZodType; result: z.ZodType }>;
+
+export type CallName = keyof typeof CONTROL_CALLS;
+/** Every call name, for transports to iterate (one `ipcMain.handle` each). */
+export const CALL_NAMES = Object.keys(CONTROL_CALLS) as CallName[];
+/** What a caller sends (before defaults and coercion). */
+export type CallArgs<N extends CallName> = z.input<(typeof CONTROL_CALLS)[N]['args']>;
+/** What the implementation receives after validation. */
+export type ParsedArgs<N extends CallName> = z.output<(typeof CONTROL_CALLS)[N]['args']>;
+export type CallResult<N extends CallName> = z.output<(typeof CONTROL_CALLS)[N]['result']>;
+
+// ── the events ──────────────────────────────────────────────────────────────────────────────────────────
+
+/** Every event stream and its payload. */
+export const CONTROL_EVENTS = {
+  /** The status changed (link state, sign-in). */
+  status: Status,
+  /** A server's status changed, or one was added or removed: the whole list. */
+  servers: z.array(ServerInfo),
+  /** A new log entry. */
+  logs: LogEntry,
+} as const;
+
+export type EventName = keyof typeof CONTROL_EVENTS;
+export const EVENT_NAMES = Object.keys(CONTROL_EVENTS) as EventName[];
+export type EventPayload<E extends EventName> = z.output<(typeof CONTROL_EVENTS)[E]>;
+
+// ── results and errors ──────────────────────────────────────────────────────────────────────────────────
+
+export const CONTROL_ERROR_CODES = [
+  'invalid-args', // the arguments do not match the call's schema
+  'unknown-call', // no such call or event
+  'not-found', // no server of that name
+  'exists', // a server of that name exists already
+  'unsupported', // this front cannot do it (start at login in the web host)
+  'forbidden', // the caller is not allowed (a foreign frame on IPC, a page without the token)
+  'not-running', // the server is not running (its tools cannot be listed)
+  'config-invalid', // mcp.json or the entry is invalid: nothing was written
+  'config-io', // a file could not be read or written
+  'setting-invalid', // a setting value is refused
+  'auth-failed', // sign-in or sign-out failed
+  'server-failed', // a server could not start
+  'usage', // the request makes no sense in this state (no relay configured …)
+  'internal', // a bug: the message says what failed, the log has the details
+] as const;
+export type ControlErrorCode = (typeof CONTROL_ERROR_CODES)[number];
+
+export type ControlResult<T> =
+  { ok: true; value: T } | { ok: false; code: ControlErrorCode; message: string };
+
+/** The zod schema of a ControlResult carrying `value`. */
+export const controlResult = <T extends z.ZodType>(value: T) =>
+  z.discriminatedUnion('ok', [
+    z.object({ ok: z.literal(true), value }),
+    z.object({ ok: z.literal(false), code: z.enum(CONTROL_ERROR_CODES), message: z.string() }),
+  ]);
+
+// ── the API a page sees (window.gateway, and the web host's client) ─────────────────────────────────────
+
+type DomainOf<N> = N extends `${infer D}:${string}` ? D : never;
+type ActionOf<N, D extends string> = N extends `${D}:${infer A}` ? A : never;
+type Method<N extends CallName> =
+  Record<string, never> extends CallArgs<N>
+    ? (args?: CallArgs<N>) => Promise<ControlResult<CallResult<N>>>
+    : (args: CallArgs<N>) => Promise<ControlResult<CallResult<N>>>;
+
+/**
+ * The contract as named functions: `gateway.servers.list()`, `gateway.servers.add({name, entry})`, and
+ * `gateway.subscribe('servers', listener)` returning its unsubscribe function. The Electron preload exposes
+ * exactly this as `window.gateway`; the web host's page builds the same over its WebSocket.
+ */
+export type GatewayApi = {
+  readonly [D in DomainOf<CallName>]: {
+    readonly [A in ActionOf<CallName, D>]: Method<`${D}:${A}` & CallName>;
+  };
+} & {
+  subscribe<E extends EventName>(event: E, listener: (payload: EventPayload<E>) => void): () => void;
+};
+
+/**
+ * Builds a GatewayApi from a transport's two primitives: `invoke(name, args)` answering a ControlResult, and
+ * `subscribe(event, listener)` returning an unsubscribe function. Plain nested objects of functions, so that
+ * Electron's contextBridge can copy it.
+ */
+export function buildGatewayApi(
+  invoke: (name: CallName, args: unknown) => Promise<ControlResult<unknown>>,
+  subscribe: (event: EventName, listener: (payload: unknown) => void) => () => void,
+): GatewayApi {
+  const api: Record<string, Record<string, (args?: unknown) => Promise<ControlResult<unknown>>>> = {};
+  for (const name of CALL_NAMES) {
+    const [domain, action] = name.split(':') as [string, string];
+    (api[domain] ??= {})[action] = (args?: unknown) => invoke(name, args ?? {});
+  }
+  return {
+    ...api,
+    subscribe: (event: EventName, listener: (payload: unknown) => void) => subscribe(event, listener),
+  } as unknown as GatewayApi;
+}
+
+// ── the web host's WebSocket messages (one JSON object per text frame) ──────────────────────────────────
+
+/** Page → host. */
+export const HostRequest = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('call'), id: z.number().int(), name: z.string(), args: z.unknown().optional() }),
+  z.object({ type: z.literal('subscribe'), event: z.string() }),
+  z.object({ type: z.literal('unsubscribe'), event: z.string() }),
+]);
+export type HostRequest = z.infer<typeof HostRequest>;
+
+/** Host → page: the answer to a call, or an event of a subscribed stream. */
+export type HostMessage =
+  | { type: 'result'; id: number; result: ControlResult<unknown> }
+  | { type: 'event'; event: EventName; payload: unknown };
