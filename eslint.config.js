@@ -6,6 +6,8 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 const electron = { name: 'electron', message: 'Only src-main/app and src-preload may import electron.' };
+const adapterOnly =
+  'Only the adapters (electron-adapter.ts, preferences.ts) load Electron modules; take a port.';
 const noElectron = { paths: [electron], patterns: [{ group: ['electron/*'], message: electron.message }] };
 
 export default tseslint.config(
@@ -38,8 +40,26 @@ export default tseslint.config(
     rules: { 'no-console': 'off' },
   },
   {
-    files: ['src-main/core/**', 'src-relay/**', 'src-main/cli/**'],
+    files: ['src-main/core/**', 'src-relay/**', 'src-main/cli/**', 'src-main/control/**'],
     rules: { 'no-restricted-imports': ['error', noElectron] },
+  },
+  {
+    // Inside the shell, only the adapters load Electron-bound modules at run time; the rest takes ports
+    // (electron-ports.ts) so that Vitest can drive it with fakes. Type imports are fine everywhere here.
+    files: ['src-main/app/**'],
+    ignores: ['src-main/app/electron-adapter.ts', 'src-main/app/preferences.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            { name: 'electron', allowTypeImports: true, message: adapterOnly },
+            { name: 'electron-store', message: adapterOnly },
+            { name: 'electron-log/main', message: adapterOnly },
+          ],
+        },
+      ],
+    },
   },
   {
     files: ['src-main/core/**'],

@@ -63,6 +63,8 @@ if (reason) {
 
 const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
 run(process.execPath, [tsc, '-p', 'tsconfig.build.json']);
+// The desktop app's preload: one CommonJS file (a sandboxed preload cannot load ES modules or our files).
+run(process.execPath, [join(root, 'scripts', 'build-preload.mjs')]);
 
 const runAt = process.argv.indexOf('--run');
 if (runAt !== -1) {

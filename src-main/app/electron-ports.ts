@@ -10,7 +10,7 @@ import type {
   Settings as LoginItemSettingsInput,
 } from 'electron';
 
-export type { BrowserWindowConstructorOptions, MenuItemConstructorOptions, LoginItemSettingsInput };
+export type { BrowserWindowConstructorOptions, LoginItemSettingsInput, MenuItemConstructorOptions };
 
 /** An event whose default action can be cancelled (Electron's `Event`). */
 export interface Cancellable {
@@ -51,6 +51,8 @@ export interface WindowPort {
   restore(): void;
   setMenu(menu: MenuPort | null): void;
   on(event: 'closed', listener: () => void): unknown;
+  /** Windows only: the user logs off or shuts down. */
+  on(event: 'session-end', listener: () => void): unknown;
   once(event: 'ready-to-show', listener: () => void): unknown;
 }
 
@@ -97,14 +99,20 @@ export interface ProtocolPort {
 export interface IpcMainPort {
   handle(channel: string, listener: (event: IpcInvokeEvent, ...args: unknown[]) => unknown): void;
   removeHandler(channel: string): void;
-  on(channel: string, listener: (event: IpcInvokeEvent, ...args: unknown[]) => void): unknown;
-  removeListener(channel: string, listener: (...args: never[]) => void): unknown;
 }
 
 /** What an IPC handler learns about its caller: the frame (its URL) and the page it belongs to. */
 export interface IpcInvokeEvent {
-  readonly senderFrame: { readonly url: string } | null;
-  readonly sender: { readonly id: number };
+  readonly senderFrame: { readonly url: string; readonly parent: unknown } | null;
+  readonly sender: IpcSender;
+}
+
+/** The page that called: events are pushed to it with `send` until it is destroyed. */
+export interface IpcSender {
+  readonly id: number;
+  send(channel: string, ...args: unknown[]): void;
+  isDestroyed(): boolean;
+  once(event: 'destroyed', listener: () => void): unknown;
 }
 
 /**
@@ -126,6 +134,8 @@ export interface ElectronPorts {
   notify(options: NotificationConstructorOptions): void;
   /** Whether the panel uses dark colours (nativeTheme.shouldUseDarkColors). */
   prefersDark(): boolean;
-  /** Calls `listener` when the system theme changes. */
+  /** Calls `listener` when the system theme changes (after `ready`). */
   onThemeChange(listener: () => void): void;
+  /** Calls `listener` when the OS is shutting down or the user logs out (after `ready`; powerMonitor). */
+  onSessionEnd(listener: () => void): void;
 }

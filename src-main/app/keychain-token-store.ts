@@ -11,6 +11,8 @@ import writeFileAtomic from 'write-file-atomic';
 import { z } from 'zod';
 
 import { StateFileTokenStore, type StoredTokens, type TokenStore } from '../core/auth/token-store.js';
+import { JsonFile } from '../core/config/json-file.js';
+import { editJsonText } from '../core/config/json-text.js';
 import type { Logger } from '../core/logging/log-hub.js';
 import type { SafeStoragePort } from './electron-ports.js';
 
@@ -55,8 +57,15 @@ export class KeychainTokenStore implements TokenStore {
   async save(tokens: StoredTokens): Promise<void> {
     const plain = JSON.stringify(Stored.parse(tokens));
     await writeFileAtomic(this.path, this.safeStorage.encryptString(plain), { mode: 0o600 });
-    // The same sign-in must not linger in plain text beside the keychain's copy.
+    // The same sign-in must not linger in plain text beside the keychain's copy; which relay and subject it
+    // is for are no secret, and the settings read them from the state file.
     await this.stateFile.clear();
+    await new JsonFile(this.stateFile.path, { mode: 0o600 }).update((current) => {
+      let text = current ?? '{}\n';
+      if (tokens.relay) text = editJsonText(text, ['remote_server_base_url'], tokens.relay);
+      if (tokens.subject) text = editJsonText(text, ['subject'], tokens.subject);
+      return text;
+    });
   }
 
   async clear(): Promise<void> {

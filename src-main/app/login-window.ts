@@ -42,7 +42,7 @@ export interface LoginWindowOptions {
   relay: URL;
   log: Logger;
   /** Hands the caught callback URL to login()'s listener (default: a GET from the main process). */
-  deliver?(url: string): Promise<void>;
+  deliver?: (url: string) => Promise<void>;
 }
 
 export interface LoginWindow {
