@@ -24,7 +24,9 @@ export function isAppFrame(event: IpcInvokeEvent): boolean {
   const frame = event.senderFrame;
   if (!frame || frame.parent) return false;
   try {
-    return new URL(frame.url).origin === APP_ORIGIN;
+    // Compared by scheme and host: WHATWG URL gives a non-special scheme the origin "null" outside Chromium.
+    const url = new URL(frame.url);
+    return `${url.protocol}//${url.host}` === APP_ORIGIN && url.username === '' && url.password === '';
   } catch {
     return false;
   }
