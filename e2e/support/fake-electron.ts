@@ -263,7 +263,7 @@ export class FakeIpcMain implements IpcMainPort {
     const handler = this.handlers.get(channel);
     if (!handler) throw new Error(`No handler registered for '${channel}'`);
     const sender = Object.assign(page, { once: page.once.bind(page) });
-    return handler({ senderFrame: { url: frameUrl, parent: null }, sender }, ...args);
+    return await handler({ senderFrame: { url: frameUrl, parent: null }, sender }, ...args);
   }
 }
 
