@@ -64,8 +64,9 @@ async function signInWithWindow() {
   });
   tokens.catch(() => undefined); // asserted by each test
   await until(() => opened !== undefined, 10_000, 'the login window');
+  const { outcome, authUrl, redirectUri } = opened!;
   const window = opened!.window as FakeWindow;
-  return { electron, tokens, window, contents: window.webContents, ...opened!, logs };
+  return { electron, tokens, window, contents: window.webContents, outcome, authUrl, redirectUri, logs };
 }
 
 /** The user signs in on the real page; returns where the relay's answer redirects the browser. */
