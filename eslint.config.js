@@ -17,7 +17,15 @@ export default tseslint.config(
   {
     languageOptions: {
       parserOptions: {
-        projectService: { allowDefaultProject: ['*.js', 'scripts/*.mjs', 'bin/*.js', 'e2e/support/*.mjs'] },
+        projectService: {
+          allowDefaultProject: [
+            '*.js',
+            'scripts/*.mjs',
+            'bin/*.js',
+            'e2e/support/*.mjs',
+            'e2e/support/*.cjs',
+          ],
+        },
       },
     },
     plugins: { 'simple-import-sort': simpleImportSort },
@@ -31,9 +39,14 @@ export default tseslint.config(
     },
   },
   {
-    files: ['**/*.js', '**/*.mjs'],
+    files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: { globals: globals.node },
+  },
+  {
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: globals.node },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
   {
     files: ['scripts/**', 'bin/**', 'src-main/cli/**', 'e2e/**', 'bench/**', '**/*.test.ts'],
