@@ -10,12 +10,20 @@ import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { type LoginWindow, openLoginWindow } from '../src-main/app/login-window.js';
+import { desktopTokenStore } from '../src-main/app/keychain-token-store.js';
 import { login } from '../src-main/core/auth/login.js';
+import { Gateway } from '../src-main/core/gateway.js';
 import { LogHub } from '../src-main/core/logging/log-hub.js';
 import { hashPassword } from '../src-relay/identity/password.js';
 import type { RelayServer } from '../src-relay/relay-server.js';
-import { type FakeElectron, fakeElectron, type FakeWindow } from './support/fake-electron.js';
-import { startRelay } from './support/relay-fixture.js';
+import {
+  type FakeElectron,
+  fakeElectron,
+  FakeSafeStorage,
+  type FakeWindow,
+} from './support/fake-electron.js';
+import { serverEverything } from './support/mcp-fixtures.js';
+import { linkState, startRelay } from './support/relay-fixture.js';
 import { TestBrowser } from './support/test-browser.js';
 import { until } from './support/wait.js';
 
@@ -162,5 +170,39 @@ describe('the login window', () => {
     await until(() => second.electron.opened.length === 1, 2000, 'the system browser');
     await fetch(await userSignsIn(second.authUrl));
     expect((await second.tokens).token).toBeTruthy();
+  });
+
+  it('the tokens it got go to the keychain, and the gateway connects to the relay with them', async () => {
+    const { contents, authUrl, tokens, logs } = await signInWithWindow();
+    contents.navigate('will-redirect', await userSignsIn(authUrl));
+    const home = await mkdtemp(join(dir, 'home-'));
+    const { store, backend } = desktopTokenStore({
+      platform: 'linux',
+      safeStorage: new FakeSafeStorage([]),
+      keychainPath: join(home, 'tokens.bin'),
+      statePath: join(home, 'state.json'),
+      log: logs.logger('tokens'),
+    });
+    expect(backend).toBe('keychain');
+    await store.save(await tokens);
+    const config = join(home, 'mcp.json');
+    await writeFile(config, JSON.stringify({ mcpServers: { everything: serverEverything() } }));
+    const gateway = await Gateway.create({
+      cwd: home,
+      env: {},
+      configPath: config,
+      statePath: join(home, 'state.json'),
+      userDirs: { config: join(home, 'user'), log: join(home, 'log') },
+      logs,
+      tokenStore: store,
+      watch: false,
+    });
+    try {
+      await gateway.start();
+      await linkState(gateway, 'connected', 20_000);
+      expect(gateway.state).toMatchObject({ state: 'connected', subject: (await tokens).subject });
+    } finally {
+      await gateway.close();
+    }
   });
 });
