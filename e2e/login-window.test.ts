@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { type LoginWindow, openLoginWindow } from '../src-main/app/login-window.js';
 import { desktopTokenStore } from '../src-main/app/keychain-token-store.js';
+import { type LoginWindow, openLoginWindow } from '../src-main/app/login-window.js';
 import { login } from '../src-main/core/auth/login.js';
 import { Gateway } from '../src-main/core/gateway.js';
 import { LogHub } from '../src-main/core/logging/log-hub.js';
