@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { type AppShell, startApp } from '../src-main/app/app-shell.js';
+import type { WindowBounds } from '../src-main/app/preferences.js';
 import { localRelayFactory } from '../src-main/cli/local-relay.js';
 import { Gateway } from '../src-main/core/gateway.js';
 import { LogHub } from '../src-main/core/logging/log-hub.js';
@@ -59,6 +60,7 @@ async function startShell(
     ['notifications', true],
     ['firstRunDone', options.firstRunDone ?? true],
   ]);
+  const bounds: { saved?: WindowBounds } = {};
   const env = { LOCAL_RELAY_PORT: '0', XDG_CONFIG_HOME: join(dir, 'xdg'), HOME: dir };
   const shell = startApp({
     ports: electron,
@@ -84,6 +86,8 @@ async function startShell(
     preferences: () => ({
       get: (key) => prefs.get(key) ?? false,
       set: (key, value) => void prefs.set(key, value),
+      bounds: () => bounds.saved,
+      setBounds: (value) => void (bounds.saved = value),
     }),
     signals,
     hasTray: () => Promise.resolve(options.hasTray ?? true),
@@ -237,6 +241,10 @@ describe('the tray with a real gateway', () => {
     expect(s.prefs.get('firstRunDone')).toBe(true);
     click(tray(s).menu!.item('Open log folder'));
     expect(s.electron.openedPaths).toEqual([join(s.dir, 'log')]);
+    // The window comes back where it was.
+    s.electron.windows[0]!.close();
+    click(tray(s).menu!.item('Open window'));
+    expect(s.electron.windows[1]!.options).toMatchObject({ x: 10, y: 20, width: 880, height: 640 });
   });
 
   it('with no tray host (GNOME without AppIndicator) the window opens and says how to get the icon', async () => {

@@ -71,6 +71,9 @@ class BrowserWindow extends Emitter {
     app.emit('web-contents-created', {}, this.webContents);
   }
   setMenu() {}
+  getBounds() {
+    return { x: 0, y: 0, width: 880, height: 640 };
+  }
   show() {}
   focus() {}
   isDestroyed() {

@@ -112,6 +112,7 @@ export class FakeWindow extends EventEmitter implements WindowPort {
     if (this.destroyed) return;
     this.destroyed = true;
     this.webContents.destroyed = true;
+    this.emit('close');
     this.webContents.emit('destroyed');
     this.emit('closed');
   }
@@ -126,6 +127,9 @@ export class FakeWindow extends EventEmitter implements WindowPort {
   }
   setMenu(menu: unknown) {
     this.menu = menu;
+  }
+  getBounds() {
+    return { x: 10, y: 20, width: Number(this.options.width), height: Number(this.options.height) };
   }
 }
 

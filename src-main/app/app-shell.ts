@@ -19,6 +19,7 @@ import { IpcTransport } from './ipc-transport.js';
 import { desktopTokenStore } from './keychain-token-store.js';
 import { openLoginWindow } from './login-window.js';
 import { Notifier } from './notifier.js';
+import type { WindowBounds } from './preferences.js';
 import { hasStatusNotifierHost, NO_TRAY_HELP } from './status-notifier.js';
 import { TrayController } from './tray-controller.js';
 import {
@@ -33,6 +34,9 @@ import {
 export interface PreferencesPort {
   get(key: 'firstRunDone' | 'notifications'): boolean;
   set(key: 'firstRunDone', value: boolean): void;
+  /** The window's last position and size, if any. */
+  bounds(): WindowBounds | undefined;
+  setBounds(bounds: WindowBounds): void;
 }
 
 export interface AppShellOptions {
@@ -94,6 +98,7 @@ export function startApp(options: AppShellOptions): AppShell | undefined {
   let ipc: IpcTransport | undefined;
   let notifier: Notifier | undefined;
   let window: WindowPort | undefined;
+  let preferences: PreferencesPort | undefined;
   let stopping: Promise<void> | undefined;
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((resolve) => (resolveStopped = resolve));
@@ -121,9 +126,11 @@ export function startApp(options: AppShellOptions): AppShell | undefined {
       window.focus();
       return window;
     }
+    const bounds = preferences?.bounds();
     const created = ports.createWindow({
       width: 880,
       height: 640,
+      ...bounds,
       minWidth: 480,
       minHeight: 360,
       show: false,
@@ -133,6 +140,7 @@ export function startApp(options: AppShellOptions): AppShell | undefined {
     window = created;
     created.setMenu(null);
     created.once('ready-to-show', () => created.show());
+    created.on('close', () => preferences?.setBounds(created.getBounds()));
     created.on('closed', () => {
       if (window === created) window = undefined;
     });
@@ -188,7 +196,7 @@ export function startApp(options: AppShellOptions): AppShell | undefined {
 
   const ready = app.whenReady().then(async () => {
     serveRenderer(ports.protocol, options.rendererDir);
-    const preferences = options.preferences();
+    preferences = options.preferences();
     // The token store needs the gateway's state path and the gateway needs the store: it is chosen just
     // after the gateway is created, before anything loads a token (that happens in start()).
     const chosen: { store?: TokenStore } = {};
@@ -232,7 +240,7 @@ export function startApp(options: AppShellOptions): AppShell | undefined {
 
     notifier = new Notifier({
       notify: (title, body) => ports.notify({ title, body, silent: true }),
-      enabled: () => preferences.get('notifications'),
+      enabled: () => preferences?.get('notifications') ?? true,
     });
     control.subscribe('status', (status) => notifier?.status(status));
     control.subscribe('servers', (servers) => notifier?.servers(servers));

@@ -50,6 +50,8 @@ export interface WindowPort {
   isMinimized(): boolean;
   restore(): void;
   setMenu(menu: MenuPort | null): void;
+  getBounds(): { x: number; y: number; width: number; height: number };
+  on(event: 'close', listener: () => void): unknown;
   on(event: 'closed', listener: () => void): unknown;
   /** Windows only: the user logs off or shuts down. */
   on(event: 'session-end', listener: () => void): unknown;

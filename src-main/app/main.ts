@@ -38,7 +38,12 @@ startApp({
     }),
   preferences: () => {
     const store = openPreferences();
-    return { get: (key) => store.get(key), set: (key, value) => store.set(key, value) };
+    return {
+      get: (key) => store.get(key),
+      set: (key, value) => store.set(key, value),
+      bounds: () => store.get('windowBounds'),
+      setBounds: (bounds) => store.set('windowBounds', bounds),
+    };
   },
   signals: process,
 });

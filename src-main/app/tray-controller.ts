@@ -39,7 +39,7 @@ export interface TrayControllerOptions {
   openWindow(): void;
   openLogFolder(): void;
   quit(): void;
-  /** Says what a failed action means (a notification). */
+  /** Says how an action ended when the menu cannot show it (a notification). */
   report(message: string): void;
 }
 
@@ -144,7 +144,14 @@ export class TrayController {
         const snippets = result.value.endpoints.map((e) => e.snippets[client]);
         this.#options.ports.clipboard.writeText(combineSnippets(client, snippets));
       }),
-    signIn: () => void this.#options.control.invoke('auth:login', {}).then((r) => this.#reportFailure(r)),
+    signIn: () =>
+      void this.#options.control.invoke('auth:login', {}).then(async (result) => {
+        if (!result.ok) return this.#reportFailure(result);
+        this.#options.report(`Signed in as ${result.value.subject ?? 'you'}.`);
+        // The link reads the stored token when it connects: reconnect to use the new one.
+        await this.#options.control.invoke('link:disconnect', {});
+        this.#reportFailure(await this.#options.control.invoke('link:connect', {}));
+      }),
     signOut: () => void this.#options.control.invoke('auth:logout', {}).then((r) => this.#reportFailure(r)),
     openWindow: () => this.#options.openWindow(),
     setStartAtLogin: (enabled) =>
