@@ -65,22 +65,34 @@ export class TrayController {
 
   /** Creates the tray (after `ready`) with the current status, servers and start-at-login state. */
   static async create(options: TrayControllerOptions): Promise<TrayController> {
-    const status = await options.control.invoke('status:get', {});
-    if (!status.ok) throw new Error(status.message);
-    const tray = new TrayController(options, status.value);
-    const servers = await options.control.invoke('servers:list', {});
-    if (servers.ok) tray.#servers = servers.value;
-    await tray.#readStartAtLogin();
-    tray.#unsubscribe.push(
+    // Subscribed before reading, so no change is lost while the reads are in flight: the last event seen
+    // is at least as new as a read that overlapped it, so an event wins over the read.
+    const events: { status?: Status; servers?: ServerInfo[]; tray?: TrayController } = {};
+    const unsubscribe = [
       options.control.subscribe('status', (next) => {
-        tray.#status = next;
-        tray.render();
+        events.status = next;
+        if (!events.tray) return;
+        events.tray.#status = next;
+        events.tray.render();
       }),
       options.control.subscribe('servers', (next) => {
-        tray.#servers = next;
-        tray.render();
+        events.servers = next;
+        if (!events.tray) return;
+        events.tray.#servers = next;
+        events.tray.render();
       }),
-    );
+    ];
+    const status = await options.control.invoke('status:get', {});
+    if (!status.ok) {
+      for (const off of unsubscribe) off();
+      throw new Error(status.message);
+    }
+    const servers = await options.control.invoke('servers:list', {});
+    const tray = new TrayController(options, events.status ?? status.value);
+    tray.#unsubscribe.push(...unsubscribe);
+    tray.#servers = events.servers ?? (servers.ok ? servers.value : []);
+    events.tray = tray;
+    await tray.#readStartAtLogin();
     tray.render();
     return tray;
   }
