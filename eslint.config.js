@@ -9,6 +9,13 @@ const electron = { name: 'electron', message: 'Only src-main/app and src-preload
 const adapterOnly =
   'Only the adapters (electron-adapter.ts, preferences.ts) load Electron modules; take a port.';
 const noElectron = { paths: [electron], patterns: [{ group: ['electron/*'], message: electron.message }] };
+/** No electron, and no import of a front (the CLI, the Electron shell). */
+const noElectronNorFront = (message) => ({
+  'no-restricted-imports': [
+    'error',
+    { ...noElectron, patterns: [...noElectron.patterns, { group: ['**/cli/**', '**/app/**'], message }] },
+  ],
+});
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'bench/results/**'] },
@@ -54,8 +61,17 @@ export default tseslint.config(
     rules: { 'no-console': 'off' },
   },
   {
-    files: ['src-main/core/**', 'src-relay/**', 'src-main/cli/**', 'src-main/control/**'],
+    // Only the Electron shell and its preload import electron; later blocks add each folder's own limits.
+    files: ['**/*.ts', '**/*.tsx'],
+    ignores: ['src-main/app/**', 'src-preload/**'],
     rules: { 'no-restricted-imports': ['error', noElectron] },
+  },
+  {
+    files: ['src-main/control/**'],
+    ignores: ['**/*.test.ts'], // tests compose a whole gateway, the CLI's local endpoint included
+    rules: noElectronNorFront(
+      'The control API knows no transport or front: the fronts import it, not the reverse.',
+    ),
   },
   {
     // Inside the shell, only the adapters load Electron-bound modules at run time; the rest takes ports
@@ -77,21 +93,7 @@ export default tseslint.config(
   },
   {
     files: ['src-main/core/**'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          paths: [electron],
-          patterns: [
-            { group: ['electron/*'], message: electron.message },
-            {
-              group: ['**/cli/**', '**/app/**'],
-              message: 'core is the bottom floor: it never imports a front.',
-            },
-          ],
-        },
-      ],
-    },
+    rules: noElectronNorFront('core is the bottom floor: it never imports a front.'),
   },
   {
     files: ['src-shared/**'],
@@ -104,12 +106,20 @@ export default tseslint.config(
   },
   {
     files: ['src-renderer/**'],
+    ignores: ['src-renderer/vite.config.ts'], // runs in Node, at build time
     rules: {
       'no-restricted-imports': [
         'error',
         {
           paths: [electron],
-          patterns: [{ regex: '^node:', message: 'The renderer runs in a sandboxed browser page.' }],
+          patterns: [
+            { regex: '^node:', message: 'The renderer runs in a sandboxed browser page.' },
+            { group: ['electron/*'], message: electron.message },
+            {
+              group: ['**/src-main/**', '**/src-relay/**', '**/src-preload/**'],
+              message: 'The renderer reaches the gateway only through the control contract (src-shared).',
+            },
+          ],
         },
       ],
     },

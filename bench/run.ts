@@ -10,7 +10,10 @@
 // Targets are reported, not asserted: the exit code is non-zero only when a path fails to run or to clean
 // up. Results go to bench/results/latest.json.
 //
-// Knobs (environment): BENCH_ONLY=b,c runs some paths; BENCH_ROUNDS=3; BENCH_SECONDS=3 (per path, at 64
+// Then the window (bench/ui.ts): a control call's round trip over `mcpassistant-gateway ui`'s WebSocket, and
+// the renderer's gzipped JavaScript.
+//
+// Knobs (environment): BENCH_ONLY=b,c runs some paths (`ui` is the window's part); BENCH_ROUNDS=3; BENCH_SECONDS=3 (per path, at 64
 // in flight; 16 in flight gets two thirds of it); BENCH_GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/p"
 // passes Node flags to the gateway process (profiles are written when it stops).
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -41,6 +44,7 @@ import {
   stopAll,
   stopTree,
 } from './proc.js';
+import { controlRoundTrip, type RendererSize, rendererSize, TARGET_RENDERER_GZIP_BYTES } from './ui.js';
 
 // dist/bench/run.js → the repository root.
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -642,7 +646,7 @@ const PATHS: { id: PathId; label: string; start: (dir: string) => Promise<Target
 ];
 
 async function main(): Promise<number> {
-  const only = new Set((process.env['BENCH_ONLY'] ?? 'a,b,c,d').split(',').map((s) => s.trim()));
+  const only = new Set((process.env['BENCH_ONLY'] ?? 'a,b,c,d,ui').split(',').map((s) => s.trim()));
   const began = performance.now();
   console.log(
     `bench: Node ${process.version}, ${cpus().length} CPU(s), SDK ${SDK_VERSION}; tools/call echo {message:'hi'};` +
@@ -652,6 +656,7 @@ async function main(): Promise<number> {
   const dir = ownDir(await mkdtemp(join(tmpdir(), 'mcpgw-bench-')));
   const results: PathResult[] = [];
   const runs: Running[] = [];
+  const ui: { renderer?: RendererSize; controlRoundTrip?: Percentiles; error?: string } = {};
   try {
     for (const path of PATHS.filter((p) => only.has(p.id))) {
       const result: PathResult = { id: path.id, label: path.label, ok: false };
@@ -683,6 +688,16 @@ async function main(): Promise<number> {
       }
     }
     await measureAll(runs);
+    if (only.has('ui')) {
+      for (const run of runs.splice(0)) await stopPath(run);
+      try {
+        ui.renderer = rendererSize(ROOT);
+        ui.controlRoundTrip = await controlRoundTrip(ROOT, dir, EVERYTHING);
+      } catch (error) {
+        ui.error = error instanceof Error ? error.message : String(error);
+        console.log(`(ui) FAILED: ${ui.error}`);
+      }
+    }
   } finally {
     for (const run of runs) await stopPath(run);
     await stopAll();
@@ -690,6 +705,23 @@ async function main(): Promise<number> {
   }
   const { text, ratios, checks } = report(results);
   console.log(text);
+  if (ui.renderer) {
+    const kb = (bytes: number) => `${fmt(bytes / 1024, 1)} KB`;
+    checks.push({
+      target: `renderer JS gzipped ≤ ${kb(TARGET_RENDERER_GZIP_BYTES)} (the whole window)`,
+      value: `${kb(ui.renderer.jsGzipBytes)} (${kb(ui.renderer.jsBytes)} raw; CSS ${kb(ui.renderer.cssGzipBytes)} gzipped)`,
+      met: ui.renderer.jsGzipBytes <= TARGET_RENDERER_GZIP_BYTES,
+    });
+    console.log(
+      `  ${checks.at(-1)!.met ? 'met   ' : 'MISSED'}  ${checks.at(-1)!.target}: ${checks.at(-1)!.value}`,
+    );
+  }
+  if (ui.controlRoundTrip) {
+    const rt = ui.controlRoundTrip;
+    console.log(
+      `Window: servers:list over the web host's WebSocket, ${rt.samples} calls @1: p50 ${fmt(rt.p50Ms, 3)} ms, p99 ${fmt(rt.p99Ms, 3)} ms`,
+    );
+  }
 
   const out = join(ROOT, 'bench', 'results', 'latest.json');
   mkdirSync(dirname(out), { recursive: true });
@@ -706,10 +738,15 @@ async function main(): Promise<number> {
     paths: results,
     ratios,
     targets: checks,
+    ui,
   };
   writeFileSync(out, `${JSON.stringify(json, null, 2)}\n`);
   console.log(`\nWrote ${relative(process.cwd(), out) || out} in ${fmt(durationSeconds, 1)} s.`);
   const failed = results.filter((r) => !r.ok || r.cleanExit === false);
+  if (ui.error) {
+    console.error('bench: the window part (ui) failed to run');
+    return 1;
+  }
   if (failed.length) {
     console.error(`bench: ${failed.map((r) => `(${r.id})`).join(', ')} failed to run or to clean up`);
     return 1;

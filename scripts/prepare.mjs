@@ -63,6 +63,9 @@ if (reason) {
 
 const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
 run(process.execPath, [tsc, '-p', 'tsconfig.build.json']);
+// The window's renderer (src-renderer, Vite) into dist/renderer: served by `mcpassistant-gateway ui` and the app.
+const vite = join(root, 'node_modules', 'vite', 'bin', 'vite.js');
+run(process.execPath, [vite, 'build', '--config', 'src-renderer/vite.config.ts']);
 // The desktop app's preload: one CommonJS file (a sandboxed preload cannot load ES modules or our files).
 run(process.execPath, [join(root, 'scripts', 'build-preload.mjs')]);
 

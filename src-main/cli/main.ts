@@ -19,6 +19,7 @@ import { EXIT, exitCodeFor } from './exit-codes.js';
 import { menuCommand, type MenuOptions } from './menu.js';
 import { runCommand } from './run-command.js';
 import { toolsCommand } from './tools-command.js';
+import { uiCommand, type UiOptions } from './ui-command.js';
 
 const logLevelOption = () =>
   new Option(
@@ -69,6 +70,19 @@ export function buildProgram(): Command {
       .addOption(stateOption())
       .addOption(logLevelOption()),
   ).action((options: CommonOptions & Record<string, unknown>) => runCommand(options));
+
+  addSettingOptions(
+    program
+      .command('ui')
+      .description(
+        'run the gateway and its window in your browser (served on 127.0.0.1 with a one-time token) until SIGINT or SIGTERM',
+      )
+      .option('--port <port>', 'port on 127.0.0.1 for the window (0: any free port)', positiveInt, 0)
+      .option('--no-open', 'print the address instead of opening the browser')
+      .addOption(configOption())
+      .addOption(stateOption())
+      .addOption(logLevelOption()),
+  ).action((options: UiOptions & Record<string, unknown>) => uiCommand(options));
 
   program
     .command('tools')

@@ -229,10 +229,8 @@ export class ControlApi {
       'servers:list': () => this.#serverList(),
       'servers:get': async ({ name }) => {
         const info = this.#server(name);
-        const entries = await this.#entries();
-        const entry = entries[name];
-        const config = await gateway.configFile.load();
-        const result = config.servers.get(name);
+        const entry = (await this.#entries())[name];
+        const result = (await gateway.configFile.load()).servers.get(name);
         return {
           info,
           entry: isObject(entry) ? maskEntry(entry) : null,
@@ -381,9 +379,10 @@ export class ControlApi {
         this.#options.logs.redactor.addSecret(tokens.token);
         if (tokens.refreshToken) this.#options.logs.redactor.addSecret(tokens.refreshToken);
         await this.#tokens.save({ ...tokens, relay: tokens.relay ?? url.href });
-        this.#signedIn = true;
+        const who = await this.#whoami();
+        this.#signedIn = who.signedIn;
         this.#emit('status', this.#status());
-        return { ...(await this.#whoami()), restartRequired: true };
+        return { ...who, restartRequired: true };
       },
       'auth:logout': async () => {
         const tokens = await this.#tokens.load();
@@ -396,9 +395,11 @@ export class ControlApi {
           }
           await this.#tokens.clear();
         }
-        this.#signedIn = false;
+        // A token from AGENT_JWT (environment, .env) is not ours to remove: whoami still shows it.
+        const who = await this.#whoami();
+        this.#signedIn = who.signedIn;
         this.#emit('status', this.#status());
-        return { ...(await this.#whoami()), restartRequired: tokens !== undefined };
+        return { ...who, restartRequired: tokens !== undefined };
       },
 
       'logs:recent': ({ limit, level }) => {
@@ -558,7 +559,7 @@ export class ControlApi {
     return this.#tokens instanceof StateFileTokenStore ? this.#tokens.path : 'the keychain';
   }
 
-  #endpoints(reveal: boolean): Endpoints {
+  async #endpoints(reveal: boolean): Promise<Endpoints> {
     const gateway = this.#gateway;
     const link = gateway.state;
     const settings = gateway.settings;
@@ -572,7 +573,11 @@ export class ControlApi {
         endpoints: [],
       };
     }
-    const token = link.local ? gateway.localToken : settings.values.agentJwt;
+    // A signed-in token is refreshed in the store as it nears expiry: show the current one.
+    const fromStore = !link.local && settings.origins.agentJwt.source === 'state';
+    const token = link.local
+      ? gateway.localToken
+      : ((fromStore ? (await this.#tokens.load())?.token : undefined) ?? settings.values.agentJwt);
     const bearer =
       token === undefined ? undefined : `Bearer ${reveal ? token : `${token.slice(0, 6)}…${HIDDEN}`}`;
     const endpoints: Endpoint[] = Object.entries(link.endpoints).map(([server, url]) => ({

@@ -1,0 +1,134 @@
+// The window's numbers for `npm run bench`:
+// - a control call's round trip over the web host: `servers:list` through the WebSocket of the built
+//   `mcpassistant-gateway ui` (one server-everything), one call at a time, p50/p99;
+// - the renderer's JavaScript as shipped (dist/renderer/assets/*.js), gzipped; target ≤ 100 KB for the
+//   whole window (issue 9).
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { gzipSync } from 'node:zlib';
+
+import WebSocket from 'ws';
+
+import type { HostMessage } from '../src-shared/control.js';
+import { CONTROL_PATH, CONTROL_PROTOCOL, TOKEN_PROTOCOL_PREFIX } from '../src-shared/control-host.js';
+import { type Percentiles, percentiles } from './load.js';
+import { own, stopTree } from './proc.js';
+
+export const TARGET_RENDERER_GZIP_BYTES = 100 * 1024;
+
+export interface RendererSize {
+  files: number;
+  jsBytes: number;
+  jsGzipBytes: number;
+  cssGzipBytes: number;
+}
+
+/** Sizes of the built renderer's assets; throws when it is not built. */
+export function rendererSize(root: string): RendererSize {
+  const dir = join(root, 'dist', 'renderer', 'assets');
+  const files = readdirSync(dir);
+  const size = { files: files.length, jsBytes: 0, jsGzipBytes: 0, cssGzipBytes: 0 };
+  for (const file of files) {
+    const bytes = readFileSync(join(dir, file));
+    const gz = gzipSync(bytes, { level: 9 }).length;
+    if (file.endsWith('.js')) {
+      size.jsBytes += bytes.length;
+      size.jsGzipBytes += gz;
+    } else if (file.endsWith('.css')) size.cssGzipBytes += gz;
+  }
+  return size;
+}
+
+/** `calls` round trips of `servers:list` over the web host's WebSocket, after `warmup`. */
+export async function controlRoundTrip(
+  root: string,
+  dir: string,
+  everything: string,
+  { warmup = 50, calls = 500 } = {},
+): Promise<Percentiles> {
+  const config = join(dir, 'ui.json');
+  await writeFile(
+    config,
+    JSON.stringify({
+      mcpServers: { everything: { command: process.execPath, args: [everything, 'stdio'] } },
+    }),
+  );
+  const child = own(
+    spawn(
+      process.execPath,
+      [
+        join(root, 'bin', 'mcpassistant-gateway.js'),
+        'ui',
+        '--no-open',
+        '--config',
+        config,
+        '--local-relay-port',
+        '0',
+      ],
+      {
+        cwd: dir,
+        env: {
+          PATH: process.env['PATH'],
+          HOME: dir,
+          XDG_CONFIG_HOME: join(dir, 'xdg-config'),
+          XDG_STATE_HOME: join(dir, 'xdg-state'),
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    ),
+  );
+  try {
+    const url = await new Promise<URL>((resolve, reject) => {
+      let out = '';
+      const timer = setTimeout(() => reject(new Error(`ui printed no address in 20 s:\n${out}`)), 20_000);
+      child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+        out += chunk;
+        const match = /Open (http:\S+)/.exec(out);
+        if (match) {
+          clearTimeout(timer);
+          resolve(new URL(match[1]!));
+        }
+      });
+      child.once('exit', (code) =>
+        reject(new Error(`ui exited (${code}) before printing its address:\n${out}`)),
+      );
+    });
+    const token = new URLSearchParams(url.hash.slice(1)).get('token')!;
+    const ws = new WebSocket(
+      `ws://${url.host}${CONTROL_PATH}`,
+      [CONTROL_PROTOCOL, TOKEN_PROTOCOL_PREFIX + token],
+      {
+        headers: { Origin: url.origin },
+      },
+    );
+    await new Promise<void>((resolve, reject) => ws.once('open', () => resolve()).once('error', reject));
+    let id = 0;
+    const call = () =>
+      new Promise<void>((resolve, reject) => {
+        const mine = ++id;
+        const onMessage = (data: WebSocket.RawData) => {
+          const message = JSON.parse((data as Buffer).toString('utf8')) as HostMessage;
+          if (message.type !== 'result' || message.id !== mine) return;
+          ws.off('message', onMessage);
+          if (message.result.ok) resolve();
+          else reject(new Error(message.result.message));
+        };
+        ws.on('message', onMessage);
+        ws.send(JSON.stringify({ type: 'call', id: mine, name: 'servers:list', args: {} }));
+      });
+    for (let i = 0; i < warmup; i++) await call();
+    const samples: number[] = [];
+    for (let i = 0; i < calls; i++) {
+      const start = performance.now();
+      await call();
+      samples.push(performance.now() - start);
+    }
+    ws.close();
+    return percentiles(samples);
+  } finally {
+    await stopTree(child, 10_000);
+  }
+}

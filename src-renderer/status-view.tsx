@@ -1,0 +1,203 @@
+// The status view: the link's state, subject and relay; each server with its state, tool count and public
+// endpoint URL (with a copy button); the header clients send (shown masked, copied in full on request).
+// Everything follows the gateway's `status` and `servers` events: nothing polls, nothing needs a reload.
+import { useCallback, useEffect, useState } from 'preact/hooks';
+
+import type { Endpoints, LinkState, ServerInfo, Status } from '../src-shared/control.js';
+import type { Channel, ChannelState } from './client.js';
+
+const LINK_TEXT: Record<LinkState['state'], string> = {
+  stopped: 'Disconnected',
+  starting: 'Starting',
+  connecting: 'Connecting',
+  connected: 'Connected',
+  'needs-login': 'Sign-in needed',
+  error: 'Error',
+};
+
+function linkDetail(link: LinkState): string | undefined {
+  switch (link.state) {
+    case 'connected':
+      return link.local ? `Local endpoint on ${link.relay} (no relay configured)` : `Relay ${link.relay}`;
+    case 'connecting':
+      return `Attempt ${link.attempt}${link.lastError ? `: ${link.lastError}` : ''}`;
+    case 'needs-login':
+    case 'error':
+      return link.reason;
+    default:
+      return undefined;
+  }
+}
+
+export function StatusView({ channel }: { channel: Channel }) {
+  const { client } = channel;
+  const [channelState, setChannelState] = useState<[ChannelState, string | undefined]>([
+    'connecting',
+    undefined,
+  ]);
+  const [status, setStatus] = useState<Status>();
+  const [servers, setServers] = useState<ServerInfo[]>([]);
+  const [endpoints, setEndpoints] = useState<Endpoints>();
+  const [notice, setNotice] = useState<string>();
+
+  const refreshEndpoints = useCallback(async () => {
+    const result = await client.endpoints.list();
+    if (result.ok) setEndpoints(result.value);
+  }, [client]);
+
+  useEffect(() => {
+    const offs = [
+      client.subscribe('status', (next) => {
+        setStatus(next);
+        void refreshEndpoints();
+      }),
+      client.subscribe('servers', setServers),
+      channel.onState((state, reason) => {
+        setChannelState([state, reason]);
+        if (state !== 'open') return;
+        // (Re)connected: load the current state; events carry every change from here on.
+        void client.status.get().then((r) => r.ok && setStatus(r.value));
+        void client.servers.list().then((r) => r.ok && setServers(r.value));
+        void refreshEndpoints();
+      }),
+    ];
+    return () => offs.forEach((off) => off());
+  }, [channel, client, refreshEndpoints]);
+
+  const say = (text: string) => {
+    setNotice(text);
+    setTimeout(() => setNotice((current) => (current === text ? undefined : current)), 4000);
+  };
+  const copy = async (text: string, what: string) => {
+    try {
+      await navigator.clipboard.writeText(text);
+      say(`Copied ${what}.`);
+    } catch {
+      say(`Could not copy ${what}: the browser refused access to the clipboard.`);
+    }
+  };
+  const copyHeader = async () => {
+    const result = await client.endpoints.list({ reveal: true });
+    if (!result.ok || !result.value.header)
+      return say(result.ok ? 'There is no header to copy yet.' : result.message);
+    await copy(`${result.value.header.name}: ${result.value.header.value}`, 'the header');
+  };
+  const toggleLink = async () => {
+    const connected = status?.link.state === 'connected' || status?.link.state === 'connecting';
+    const result = connected ? await client.link.disconnect() : await client.link.connect();
+    if (result.ok) setStatus(result.value);
+    else say(result.message);
+  };
+
+  const link = status?.link;
+  const online = link?.state === 'connected' || link?.state === 'connecting';
+  return (
+    <main>
+      <header class="bar">
+        <h1>MCP Assistant Gateway</h1>
+        {status && <span class="muted">v{status.product.version}</span>}
+        <span class="spacer" />
+        {status && (
+          <button type="button" onClick={() => void toggleLink()}>
+            {online ? 'Disconnect' : 'Connect'}
+          </button>
+        )}
+      </header>
+
+      {channelState[0] !== 'open' && (
+        <p class="banner" role="alert">
+          {channelState[1] ?? 'Connecting to the gateway…'}
+        </p>
+      )}
+
+      <section aria-labelledby="link-title" class="card">
+        <h2 id="link-title">Connection</h2>
+        <dl>
+          <dt>State</dt>
+          <dd>
+            <span class={`badge ${link?.state ?? 'stopped'}`} data-testid="link-state" role="status">
+              {link ? LINK_TEXT[link.state] : '…'}
+            </span>
+            {link && linkDetail(link) && <span class="muted detail">{linkDetail(link)}</span>}
+          </dd>
+          <dt>Subject</dt>
+          <dd data-testid="subject">{status?.subject ?? '—'}</dd>
+          <dt>Relay</dt>
+          <dd data-testid="relay">
+            {link?.state === 'connected' ? link.relay : (status?.relay ?? 'local endpoint')}
+          </dd>
+          <dt>Header to send</dt>
+          <dd>
+            {endpoints?.header ? (
+              <>
+                <code data-testid="header">
+                  {endpoints.header.name}: {endpoints.header.value}
+                </code>
+                <button type="button" class="small" onClick={() => void copyHeader()}>
+                  Copy header
+                </button>
+              </>
+            ) : (
+              <span class="muted">available once connected</span>
+            )}
+          </dd>
+        </dl>
+      </section>
+
+      <section aria-labelledby="servers-title" class="card">
+        <h2 id="servers-title">Servers</h2>
+        {servers.length === 0 ? (
+          <p class="muted">No servers in mcp.json yet.</p>
+        ) : (
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">State</th>
+                <th scope="col">Tools</th>
+                <th scope="col">Endpoint URL</th>
+              </tr>
+            </thead>
+            <tbody>
+              {servers.map((server) => (
+                <tr key={server.name} data-server={server.name}>
+                  <td>
+                    <strong>{server.name}</strong>
+                    {server.description && <div class="muted">{server.description}</div>}
+                  </td>
+                  <td>
+                    <span class={`badge ${server.state}`} data-testid="server-state" title={server.lastError}>
+                      {server.disabled ? 'disabled' : server.state}
+                    </span>
+                  </td>
+                  <td>{server.counts?.tools ?? '—'}</td>
+                  <td class="endpoint">
+                    {server.endpoint ? (
+                      <>
+                        <code data-testid="endpoint">{server.endpoint}</code>
+                        <button
+                          type="button"
+                          class="small"
+                          aria-label={`Copy the endpoint URL of ${server.name}`}
+                          onClick={() => void copy(server.endpoint!, `the URL of ${server.name}`)}
+                        >
+                          Copy
+                        </button>
+                      </>
+                    ) : (
+                      <span class="muted">not announced</span>
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </section>
+
+      <p class="notice" role="status" aria-live="polite">
+        {notice}
+      </p>
+    </main>
+  );
+}
