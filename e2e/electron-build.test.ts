@@ -12,6 +12,7 @@ import { runInNewContext } from 'node:vm';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
+import { rendererResponse } from '../src-main/app/app-protocol.js';
 import { descendants, ROOT } from './support/cli.js';
 import { serverEverything } from './support/mcp-fixtures.js';
 import { isAlive, until } from './support/wait.js';
@@ -74,6 +75,23 @@ describe('the built main entry', () => {
       expect(calls.indexOf(after), after).toBeGreaterThan(ready);
     expect(calls.at(-1)).toBe('app.exit(0)');
   }, 60_000);
+});
+
+describe('the built renderer on app://', () => {
+  it('is served from dist/renderer with the CSP, its scripts and styles included', async () => {
+    const dir = join(ROOT, 'dist', 'renderer');
+    const index = await rendererResponse(dir, new Request('app://gateway/index.html'));
+    expect(index.status).toBe(200);
+    expect(index.headers.get('content-security-policy')).toMatch(/^default-src 'self'; script-src 'self'/);
+    const html = await index.text();
+    const assets = [...html.matchAll(/(?:src|href)="\.\/([^"]+)"/g)].map((m) => m[1]!);
+    expect(assets.some((a) => a.endsWith('.js'))).toBe(true);
+    for (const asset of assets) {
+      const res = await rendererResponse(dir, new Request(`app://gateway/${asset}`));
+      expect(res.status, asset).toBe(200);
+      expect(res.headers.get('content-type'), asset).toMatch(/javascript|css/);
+    }
+  });
 });
 
 describe('the built preload', () => {
