@@ -6,6 +6,8 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 const electron = { name: 'electron', message: 'Only src-main/app and src-preload may import electron.' };
+const adapterOnly =
+  'Only the adapters (electron-adapter.ts, preferences.ts) load Electron modules; take a port.';
 const noElectron = { paths: [electron], patterns: [{ group: ['electron/*'], message: electron.message }] };
 /** No electron, and no import of a front (the CLI, the Electron shell). */
 const noElectronNorFront = (message) => ({
@@ -22,7 +24,15 @@ export default tseslint.config(
   {
     languageOptions: {
       parserOptions: {
-        projectService: { allowDefaultProject: ['*.js', 'scripts/*.mjs', 'bin/*.js', 'e2e/support/*.mjs'] },
+        projectService: {
+          allowDefaultProject: [
+            '*.js',
+            'scripts/*.mjs',
+            'bin/*.js',
+            'e2e/support/*.mjs',
+            'e2e/support/*.cjs',
+          ],
+        },
       },
     },
     plugins: { 'simple-import-sort': simpleImportSort },
@@ -36,9 +46,15 @@ export default tseslint.config(
     },
   },
   {
-    files: ['**/*.js', '**/*.mjs'],
+    files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
     ...tseslint.configs.disableTypeChecked,
-    languageOptions: { globals: globals.node },
+    // Keep disableTypeChecked's parserOptions (no project service): these files are not in a tsconfig.
+    languageOptions: { ...tseslint.configs.disableTypeChecked.languageOptions, globals: globals.node },
+  },
+  {
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: globals.node },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
   {
     files: ['scripts/**', 'bin/**', 'src-main/cli/**', 'e2e/**', 'bench/**', '**/*.test.ts'],
@@ -56,6 +72,24 @@ export default tseslint.config(
     rules: noElectronNorFront(
       'The control API knows no transport or front: the fronts import it, not the reverse.',
     ),
+  },
+  {
+    // Inside the shell, only the adapters load Electron-bound modules at run time; the rest takes ports
+    // (electron-ports.ts) so that Vitest can drive it with fakes. Type imports are fine everywhere here.
+    files: ['src-main/app/**'],
+    ignores: ['src-main/app/electron-adapter.ts', 'src-main/app/preferences.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            { name: 'electron', allowTypeImports: true, message: adapterOnly },
+            { name: 'electron-store', message: adapterOnly },
+            { name: 'electron-log/main', message: adapterOnly },
+          ],
+        },
+      ],
+    },
   },
   {
     files: ['src-main/core/**'],

@@ -66,6 +66,8 @@ run(process.execPath, [tsc, '-p', 'tsconfig.build.json']);
 // The window's renderer (src-renderer, Vite) into dist/renderer: served by `mcpassistant-gateway ui` and the app.
 const vite = join(root, 'node_modules', 'vite', 'bin', 'vite.js');
 run(process.execPath, [vite, 'build', '--config', 'src-renderer/vite.config.ts']);
+// The desktop app's preload: one CommonJS file (a sandboxed preload cannot load ES modules or our files).
+run(process.execPath, [join(root, 'scripts', 'build-preload.mjs')]);
 
 const runAt = process.argv.indexOf('--run');
 if (runAt !== -1) {

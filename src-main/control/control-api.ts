@@ -59,8 +59,8 @@ export interface ControlApiOptions {
   logs: LogHub;
   /** Start at login; without it `autostart:*` answer `unsupported`. */
   autostart?: AutostartPort;
-  /** Opens the relay's sign-in page (the `open` package, Electron's shell); without it `auth:login` is unsupported. */
-  openUrl?: (url: URL) => Promise<void>;
+  /** Opens the relay's sign-in page (the `open` package; the app's login window, which watches for `redirectUri`); without it `auth:login` is unsupported. */
+  openUrl?: (url: URL, redirectUri: URL) => Promise<void>;
   /** Where tokens live. Default: the runtime state file (mode 0600), as the CLI keeps them. */
   tokenStore?: TokenStore;
   /**
@@ -109,6 +109,17 @@ export class ControlApi {
     this.#tokens =
       options.tokenStore ?? new StateFileTokenStore(gateway.settings.paths.state.path, this.#log);
     this.#signedIn = gateway.settings.values.agentJwt !== undefined;
+    if (!this.#signedIn && options.tokenStore) {
+      // A token kept outside the settings (the desktop app's keychain) also means signed in.
+      void this.#tokens.load().then(
+        (stored) => {
+          if (!stored || this.#signedIn) return;
+          this.#signedIn = true;
+          this.#emit('status', this.#status());
+        },
+        () => undefined, // ignore: whoami reports the store's problem when asked
+      );
+    }
     this.#handlers = this.#createHandlers();
 
     const onState = () => this.#emit('status', this.#status());

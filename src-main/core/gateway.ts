@@ -10,7 +10,7 @@ import { decodeJwt } from 'jose';
 
 import type { ServerSummary } from '../../src-shared/wire.js';
 import { refresh } from './auth/login.js';
-import { StateFileTokenStore } from './auth/token-store.js';
+import { StateFileTokenStore, type TokenStore } from './auth/token-store.js';
 import { BridgeClient, type BridgeState } from './bridge/bridge-client.js';
 import { Dispatcher } from './bridge/dispatcher.js';
 import type { LocalEndpoint, LocalEndpointFactory } from './bridge/local-endpoint.js';
@@ -18,7 +18,12 @@ import { type ConfigWatcher, watchFile } from './config/config-watcher.js';
 import { JsonFile } from './config/json-file.js';
 import { editJsonText } from './config/json-text.js';
 import { McpConfigFile } from './config/mcp-config.js';
-import { type ResolvedSettings, resolveSettings, type SettingsInputs } from './config/settings.js';
+import {
+  type ResolvedSettings,
+  resolveSettings,
+  type SettingsInputs,
+  subjectFromToken,
+} from './config/settings.js';
 import { errorMessage } from './errors.js';
 import type { Logger, LogHub } from './logging/log-hub.js';
 import type { BackoffOptions, ServerStatus } from './servers/managed-server.js';
@@ -69,6 +74,8 @@ export interface GatewayOptions extends SettingsInputs {
   watch?: boolean;
   /** Embeds a relay on 127.0.0.1 when no remote is configured (the CLI and app pass one). */
   localEndpoint?: LocalEndpointFactory;
+  /** Where signed-in tokens live (default: the runtime state file, as the CLI keeps them). */
+  tokenStore?: TokenStore;
   /** Liveness ping interval towards the relay (default 20 s). */
   pingIntervalMs?: number;
 }
@@ -239,7 +246,21 @@ export class Gateway extends EventEmitter<{ state: [GatewayState]; config: [Conf
     let publicBaseUrl: URL;
     let renew: (() => Promise<boolean>) | undefined;
     if (s.remoteWebsocketUrl) {
-      if (!s.agentJwt) {
+      // A token the user signed in with lives in the token store (the state file, or the desktop app's
+      // keychain); one from a flag or the environment wins over it.
+      let jwt = s.agentJwt;
+      let jwtSubject = s.subject;
+      const signedIn = jwt === undefined || this.settings.origins.agentJwt.source === 'state';
+      if (signedIn && this.options.tokenStore) {
+        const stored = await this.options.tokenStore.load();
+        if (stored) {
+          jwt = stored.token;
+          jwtSubject = stored.subject ?? subjectFromToken(stored.token);
+          this.options.logs.redactor.addSecret(stored.token);
+          this.options.logs.redactor.addSecret(stored.refreshToken);
+        }
+      }
+      if (!jwt) {
         return this.#set({
           state: 'needs-login',
           reason:
@@ -247,14 +268,14 @@ export class Gateway extends EventEmitter<{ state: [GatewayState]; config: [Conf
         });
       }
       url = new URL(s.remoteWebsocketUrl);
-      token = s.agentJwt;
-      subject = s.subject!;
+      token = jwt;
+      subject = jwtSubject!;
       publicBaseUrl = new URL(
         s.remoteServerBaseUrl ?? url.href.replace(/^ws/, 'http').replace(/\/connect\/?$/, ''),
       );
       // A signed-in token (kept in the state file with its refresh token) is renewed shortly before it
       // expires and when the relay refuses it; one from the environment can only be replaced by the user.
-      if (this.settings.origins.agentJwt.source === 'state') {
+      if (signedIn) {
         renew = this.#renewer(publicBaseUrl, (next) => (token = next));
       }
     } else if (this.options.localEndpoint) {
@@ -326,7 +347,8 @@ export class Gateway extends EventEmitter<{ state: [GatewayState]; config: [Conf
 
   /** Refreshes the stored tokens through the relay; resolves whether a new token was obtained. */
   #renewer(relay: URL, use: (token: string) => void): () => Promise<boolean> {
-    const store = new StateFileTokenStore(this.settings.paths.state.path, this.#log);
+    const store =
+      this.options.tokenStore ?? new StateFileTokenStore(this.settings.paths.state.path, this.#log);
     return async () => {
       try {
         const stored = await store.load();

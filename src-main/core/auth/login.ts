@@ -24,8 +24,11 @@ export interface LoginOptions {
   expiryMinutes?: number;
   callbackPort?: number;
   timeoutMs?: number;
-  /** Opens the sign-in page in the user's browser (the `open` package; tests play the browser). */
-  openUrl(url: URL): Promise<void>;
+  /**
+   * Opens the sign-in page in the user's browser (the `open` package; tests play the browser), or in the
+   * desktop app's login window, which watches for `redirectUri` (the loopback callback, with our `state`).
+   */
+  openUrl(url: URL, redirectUri: URL): Promise<void>;
   /** Says what is going on (the URL to open by hand, the port fallback). */
   say(line: string): void;
   log: Logger;
@@ -109,7 +112,7 @@ export async function login(options: LoginOptions): Promise<StoredTokens> {
     const authUrl = checkAuthUrl(authUrlText, relay, redirectUri);
     options.say(`Opening ${authUrl.origin} to sign in. If no browser opens, visit:\n  ${authUrl.href}`);
     await options
-      .openUrl(authUrl)
+      .openUrl(authUrl, redirectUri)
       .catch((error: unknown) => options.log.warn(`could not open a browser: ${errorMessage(error)}`));
     const result = await callback.result(sessionId);
     const complete = await post(relay, '/manage/oauth/complete', {
@@ -232,15 +235,6 @@ async function listenForCallback(
         ),
       });
     }
-    if (expectedSession && url.searchParams.get('session_id') !== expectedSession) {
-      send(400, 'Sign-in refused', 'This sign-in belongs to another session. Start again.');
-      return finish({
-        error: new GatewayError(
-          'auth-failed',
-          'the sign-in came back for another session; nothing was stored. Start again.',
-        ),
-      });
-    }
     const error = url.searchParams.get('error');
     if (error) {
       const description = url.searchParams.get('error_description');
@@ -250,6 +244,17 @@ async function listenForCallback(
         error: new GatewayError(
           'auth-failed',
           `${why}${description ? `: ${description}` : ''}; nothing was stored.`,
+        ),
+      });
+    }
+    // An error stores nothing, so it may end the wait whatever its session (the app's login window
+    // reports a closed window this way); a code must belong to our session.
+    if (expectedSession && url.searchParams.get('session_id') !== expectedSession) {
+      send(400, 'Sign-in refused', 'This sign-in belongs to another session. Start again.');
+      return finish({
+        error: new GatewayError(
+          'auth-failed',
+          'the sign-in came back for another session; nothing was stored. Start again.',
         ),
       });
     }
