@@ -11,8 +11,10 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
+import { askedClient } from './support/asked-client.js';
 import { CLI, createSandbox, descendants, type Sandbox, startCli, stopLeftovers } from './support/cli.js';
 import { serverEverything } from './support/mcp-fixtures.js';
+import { askingServer } from './support/relay-fixture.js';
 import { isAlive, until } from './support/wait.js';
 
 const BRIDGE = CLI.replace('mcpassistant-gateway.js', 'mcpassistant-gateway-bridge.js');
@@ -115,6 +117,30 @@ describe('mcpassistant-gateway-bridge', () => {
     expect(children.length).toBeGreaterThan(0);
     expect(await bridge.stop()).toBe(0);
     for (const pid of children) await until(() => !isAlive(pid), 3000, `process ${pid} to end`);
+  });
+
+  it("relays a server's elicitation to the client of the call, over Streamable HTTP and legacy SSE", async () => {
+    const bridge = await startBridge({ asking: askingServer() });
+    const { mcp, sse } = bridge.urls['asking']!;
+    for (const [url, transport] of [
+      [mcp, 'streamable-http'],
+      [sse, 'sse'],
+    ] as const) {
+      const { client, asked } = await askedClient(
+        new URL(url),
+        (question) => Promise.resolve(`${transport} says yes to ${question}`),
+        {},
+        transport,
+      );
+      clients.push(client);
+      expect(text(await client.callTool({ name: 'ask', arguments: { question: 'go?' } }))).toBe(
+        `accept: ${transport} says yes to go?`,
+      );
+      expect(text(await client.callTool({ name: 'roots', arguments: {} }))).toBe(
+        'roots: file:///home/alice/project',
+      );
+      expect(asked).toEqual(['go?', 'roots']);
+    }
   });
 
   it('shares one child among 20 concurrent sessions, each getting only its own replies and progress', async () => {

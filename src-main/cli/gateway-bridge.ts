@@ -225,7 +225,7 @@ export class GatewayBridge {
     }
     const key = (rpcId: unknown) => `${session?.id ?? '-'}:${JSON.stringify(rpcId)}`;
     return {
-      invoke: async (message: JsonRpcMessage, { timeoutMs, onNotification }) => {
+      invoke: async (message: JsonRpcMessage, { timeoutMs, onNotification, onServerRequest }) => {
         const controller = new AbortController();
         const id = key(message.id);
         if (message.id !== undefined) this.#inFlight.set(id, controller);
@@ -234,6 +234,7 @@ export class GatewayBridge {
             signal: controller.signal,
             timeoutMs,
             notify: onNotification ?? (() => undefined),
+            ask: onServerRequest,
           });
         } finally {
           if (this.#inFlight.get(id) === controller) this.#inFlight.delete(id);

@@ -12,6 +12,7 @@ import {
   type InvokeFrame,
   type JsonRpcMessage,
   RelayFrame,
+  type ServerResponseFrame,
   type ServerSummary,
 } from '../../../src-shared/wire.js';
 import { errorMessage } from '../errors.js';
@@ -83,6 +84,11 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
   /** A connect is under way (awaiting the token, or the socket is still opening). */
   #opening = false;
   readonly #inFlight = new Map<string, InFlight>();
+  /** The current relay's features (its `registered` frame); an old relay announces none. */
+  #relayFeatures = new Set<string>();
+  /** Server requests sent to the relay (`server_request`), waiting for the client's answer. */
+  readonly #asked = new Map<string, (response: ServerResponseFrame['payload']) => void>();
+  #askSeq = 0;
   readonly #log: Logger;
 
   constructor(private readonly options: BridgeClientOptions) {
@@ -180,6 +186,7 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
   }
 
   #opened(ws: WebSocket): void {
+    this.#relayFeatures = new Set();
     this.#renewing = false;
     this.#opening = false;
     const capabilities = this.options.capabilities();
@@ -234,7 +241,7 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
     const type = (json as { type?: unknown } | null)?.type;
     const parsed = RelayFrame.safeParse(json);
     if (!parsed.success) {
-      if (type === 'invoke' || type === 'cancel' || type === 'registered') {
+      if (type === 'invoke' || type === 'cancel' || type === 'registered' || type === 'server_response') {
         this.#log.warn(`ignoring a malformed ${type} frame: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
         const requestId = (json as { request_id?: unknown }).request_id;
         if (type === 'invoke' && typeof requestId === 'string') {
@@ -255,8 +262,11 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
       this.#inFlight
         .get(frame.request_id)
         ?.controller.abort(new Error(frame.reason ?? 'cancelled by the client'));
-    else if (frame.endpoints && this.#state.state === 'connected') {
-      this.#set({ ...this.#state, endpoints: { ...this.#state.endpoints, ...frame.endpoints } });
+    else if (frame.type === 'server_response') this.#asked.get(frame.server_request_id)?.(frame.payload);
+    else {
+      if (frame.features) this.#relayFeatures = new Set(frame.features);
+      if (frame.endpoints && this.#state.state === 'connected')
+        this.#set({ ...this.#state, endpoints: { ...this.#state.endpoints, ...frame.endpoints } });
     }
   }
 
@@ -279,11 +289,53 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
         timeoutMs: this.options.requestTimeoutMs,
         notify: (notification) =>
           this.#send(ws, { type: 'notification', mcp_server: server, request_id, payload: notification }),
+        ask: (request, signal) =>
+          this.#ask(ws, server, request_id, request, AbortSignal.any([signal, controller.signal])),
       });
       this.#send(ws, { type: 'result', request_id, result });
     } finally {
       this.#inFlight.delete(request_id);
     }
+  }
+
+  /**
+   * Sends a local server's request to the client of invoke `requestId` (`server_request`) and resolves with
+   * the client's answer (`server_response`). Rejects when the relay does not relay server requests, or when
+   * `signal` aborts (the server cancelled it, or the call ended or was cancelled).
+   */
+  #ask(
+    ws: WebSocket,
+    server: string,
+    requestId: string,
+    request: JsonRpcMessage,
+    signal: AbortSignal,
+  ): Promise<JsonRpcMessage> {
+    if (!this.#relayFeatures.has('server-requests')) {
+      return Promise.reject(
+        new Error(`the relay does not pass ${request.method ?? 'requests'} on to clients (it predates that)`),
+      );
+    }
+    const id = `${requestId}:${++this.#askSeq}`;
+    return new Promise((resolve, reject) => {
+      const abort = () => {
+        this.#asked.delete(id);
+        reject(signal.reason instanceof Error ? signal.reason : new Error('cancelled'));
+      };
+      if (signal.aborted) return abort();
+      signal.addEventListener('abort', abort, { once: true });
+      this.#asked.set(id, (response) => {
+        this.#asked.delete(id);
+        signal.removeEventListener('abort', abort);
+        resolve(response);
+      });
+      this.#send(ws, {
+        type: 'server_request',
+        request_id: requestId,
+        mcp_server: server,
+        server_request_id: id,
+        payload: { ...request, id },
+      });
+    });
   }
 
   /** Forwards a notification of a local server that belongs to no request (list_changed, logging …). */
