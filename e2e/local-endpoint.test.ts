@@ -12,7 +12,9 @@ import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { decodeJwt, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 
 import {
   type CliProcess,
@@ -196,6 +198,30 @@ describe('run with no remote: the local endpoint', () => {
     }
   });
 
+  it('hands clients a client token: refused on /connect, and the real agent keeps serving (issue 8)', async () => {
+    expect(decodeJwt(printed.token)).toMatchObject({ sub: 'local', role: 'client' });
+    const connectUrl = new URL('/connect', printed.url.replace(/^http/, 'ws'));
+    const impostor = new WebSocket(connectUrl, { headers: { Authorization: printed.authorization } });
+    const status = await new Promise<number>((resolve, reject) => {
+      impostor.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      impostor.once('open', () => {
+        impostor.send(JSON.stringify({ type: 'register', subject: 'local', capabilities: ['everything'] }));
+        reject(new Error('the client token opened /connect'));
+      });
+      impostor.once('error', () => undefined);
+    });
+    impostor.terminate();
+    expect(status).toBe(403);
+    expect(cli.stdout() + cli.stderr()).not.toMatch(/took over|superseded/);
+    // The next client's call still reaches the real gateway's server.
+    const client = await connect(printed.url, { Authorization: printed.authorization });
+    try {
+      expect(await echoText(client, 'still mine')).toEqual(['Echo: still mine']);
+    } finally {
+      await client.close();
+    }
+  });
+
   it('stops on SIGTERM with no child process left', async () => {
     const pid = cli.child.pid!;
     const tree = [pid, ...descendants(pid)];
@@ -236,5 +262,39 @@ describe('run with no remote: the local endpoint', () => {
     expect((await again.exited).code).toBe(0);
     await until(() => !tree.some(isAlive), 5000, 'every process of the gateway to end');
     expect((await stat(state)).mode & 0o777).toBe(0o600);
+  });
+
+  it('replaces an agent token kept by an older version with a client token, and the old one stops working', async () => {
+    const state = join(sandbox.configDir, STATE_FILE);
+    const kept = JSON.parse(readFileSync(state, 'utf8')) as Record<string, unknown>;
+    // What earlier versions stored: an agent token signed with the stored secret.
+    const oldToken = await new SignJWT({ role: 'agent', capabilities: ['*'] })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('local')
+      .setExpirationTime('365d')
+      .sign(new TextEncoder().encode(kept['local_relay_secret'] as string));
+    await writeFile(state, `${JSON.stringify({ ...kept, local_relay_token: oldToken }, null, 2)}\n`);
+
+    const again = startCli(['run'], sandbox, { LOCAL_RELAY_PORT: '0' });
+    const third = await waitForEndpoint(again);
+    try {
+      expect(third.token).not.toBe(oldToken);
+      expect(decodeJwt(third.token)).toMatchObject({ role: 'client' });
+      expect(readFileSync(sandbox.logFile, 'utf8')).toContain('replaced by a client token');
+      expect(JSON.parse(readFileSync(state, 'utf8'))).toMatchObject({ local_relay_token: third.token });
+      const refused = await rawInitialize(third.url, { Authorization: `Bearer ${oldToken}` });
+      expect(refused.status).toBe(401);
+      const client = await connect(third.url, { Authorization: third.authorization });
+      try {
+        expect(await echoText(client, 'migrated')).toEqual(['Echo: migrated']);
+      } finally {
+        await client.close();
+      }
+    } finally {
+      const tree = [again.child.pid!, ...descendants(again.child.pid!)];
+      again.child.kill('SIGTERM');
+      await again.exited;
+      await until(() => !tree.some(isAlive), 5000, 'every process of the gateway to end');
+    }
   });
 });

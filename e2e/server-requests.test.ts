@@ -127,6 +127,6 @@ describe('server requests through relay and agent', () => {
       .poll(async () => text(await client.callTool({ name: 'last_outcome', arguments: {} })), {
         timeout: 5000,
       })
-      .toMatch(/^failed: .*cancelled by the client/);
+      .toMatch(/^failed: .*the user closed the dialog/);
   });
 });

@@ -29,11 +29,15 @@ interface Pending {
   onServerRequest?: InvokeOptions['onServerRequest'];
   timer: NodeJS.Timeout;
   server: string;
+  /** The client session the call belongs to ('' for sessionless callers). */
+  scope: string;
   rpcId: JsonRpcMessage['id'];
 }
 
 export interface InvokeOptions {
   timeoutMs: number;
+  /** The client session the call belongs to, so that a cancel reaches only that session's calls. */
+  scope?: string;
   onNotification?: (payload: JsonRpcMessage) => void;
   /**
    * Asks the call's client a local server's request (sampling, elicitation, roots; its `id` is the caller's
@@ -102,16 +106,20 @@ export class AgentConnection {
         onServerRequest: options.onServerRequest,
         timer,
         server,
+        scope: options.scope ?? '',
         rpcId: payload.id,
       });
       this.ws.send(JSON.stringify({ type: 'invoke', request_id: requestId, mcp_server: server, payload }));
     });
   }
 
-  /** Aborts the call a client's `notifications/cancelled` names (by its JSON-RPC id). */
-  cancelByRpcId(server: string, rpcId: unknown, reason: string): boolean {
+  /**
+   * Aborts the call a client's `notifications/cancelled` names: by its JSON-RPC id among the calls of the
+   * same server and client session (`scope`). Returns false when none matches; that cancel is ignored.
+   */
+  cancelByRpcId(server: string, scope: string, rpcId: unknown, reason: string): boolean {
     for (const [requestId, pending] of this.#pending) {
-      if (pending.server === server && pending.rpcId === rpcId) {
+      if (pending.server === server && pending.scope === scope && pending.rpcId === rpcId) {
         this.cancel(requestId, reason);
         return true;
       }

@@ -20,7 +20,13 @@ import { openSse, writeEvent, writeKeepAlive } from './sse-stream.js';
 export interface McpTarget {
   /** Forwards one message; resolves with the compat result object, rejects with InvokeError. */
   invoke(message: JsonRpcMessage, options: InvokeOptions): Promise<Json>;
-  /** Aborts the call a client's notifications/cancelled names; false when it is not known. */
+  /**
+   * Aborts the call a client's notifications/cancelled names, among the calls of the same session (the
+   * target is made for one request's session: another client's call with the same id is never touched).
+   * `reason` is the client's own, passed on to the server. Returns true when the cancellation was dealt with
+   * (the call aborted, or none of this session's matched and it is ignored); false when this target cannot
+   * cancel, and the notification should go to it as it is.
+   */
   cancel(rpcId: unknown, reason: string): boolean;
 }
 
@@ -192,8 +198,9 @@ export class McpFront {
 
   #notification(target: McpTarget, message: JsonRpcMessage): void {
     if (message.method === 'notifications/cancelled') {
-      const requestId = (message.params as { requestId?: unknown } | undefined)?.requestId;
-      if (target.cancel(requestId, 'cancelled by the client')) return;
+      const params = message.params as { requestId?: unknown; reason?: unknown } | undefined;
+      const reason = typeof params?.reason === 'string' ? params.reason : 'cancelled by the client';
+      if (target.cancel(params?.requestId, reason)) return;
     }
     // Other notifications and responses go to the target as they are (it answers {}).
     void target.invoke(message, { timeoutMs: this.options.requestTimeoutMs }).catch(() => undefined);

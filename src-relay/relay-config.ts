@@ -3,6 +3,7 @@
 // ALLOW_UNAUTH_MCP_TRANSPORT defaults to false here.
 import { z } from 'zod';
 
+import { MAX_FRAME_BYTES } from '../src-shared/wire.js';
 import { isLoopbackOrigin } from './http-util.js';
 import type { IdentityConfig } from './identity/provider.js';
 import type { RelayOptions } from './relay-server.js';
@@ -39,7 +40,7 @@ export const RelayEnv = z.object({
   ALLOWED_ORIGINS: list.default([]),
   ALLOWED_HOSTS: list.default([]),
   MAX_BODY_BYTES: int(1024).default(4 * 1024 * 1024),
-  MAX_FRAME_BYTES: int(1024).default(16 * 1024 * 1024),
+  MAX_FRAME_BYTES: int(1024).default(MAX_FRAME_BYTES),
   MAX_IN_FLIGHT_PER_AGENT: int(1).default(256),
   LOG_LEVEL: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
   // Sign-in (/manage/oauth/*). Without a provider those routes answer 404 and agents use /manage/jwt/issue.

@@ -23,6 +23,7 @@ import {
   startRelay,
 } from '../e2e/support/relay-fixture.js';
 import { until, waitForStatus } from '../e2e/support/wait.js';
+import { MAX_FRAME_BYTES } from '../src-shared/wire.js';
 import { relayOptionsFromEnv } from './relay-config.js';
 import type { RelayOptions, RelayServer } from './relay-server.js';
 
@@ -1033,6 +1034,7 @@ describe('RelayServer options', () => {
         files: 'https://public.example/relay/gina/files/mcp',
         notes: 'https://public.example/relay/gina/notes/mcp',
       },
+      max_frame_bytes: MAX_FRAME_BYTES,
       features: ['server-requests'],
     });
   });
@@ -1170,6 +1172,7 @@ describe('/manage/jwt/issue and /manage/jwt/revoke', () => {
       type: 'registered',
       subject: 'frank',
       endpoints: { everything: `${relay.url.origin}/frank/everything/mcp` },
+      max_frame_bytes: MAX_FRAME_BYTES,
       features: ['server-requests'],
     });
     // Before revocation the token passes auth (an agent that never answers: a notification is enough).

@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 
 import { type WebSocket, WebSocketServer } from 'ws';
 
-import { CLOSE, RegisterFrame, RELAY_FEATURES } from '../src-shared/wire.js';
+import { CLOSE, MAX_FRAME_BYTES, RegisterFrame, RELAY_FEATURES } from '../src-shared/wire.js';
 import { AgentConnection } from './agent-connection.js';
 import {
   applyCors,
@@ -62,7 +62,7 @@ export interface RelayOptions {
 
 const DEFAULTS = {
   maxBodyBytes: 4 * 1024 * 1024,
-  maxFrameBytes: 16 * 1024 * 1024,
+  maxFrameBytes: MAX_FRAME_BYTES,
   maxInFlightPerAgent: 256,
   pingIntervalMs: 20_000,
   keepAliveMs: 15_000,
@@ -72,6 +72,9 @@ const DEFAULTS = {
 
 /** Loopback names of a Host header or a listening address. */
 const LOOPBACK_HOST = /^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$/;
+
+/** Default lifetime of a client token from /manage/client-token: 30 days. */
+const CLIENT_TOKEN_MINUTES = 30 * 24 * 60;
 
 const MCP_ROUTE = /^\/([^/]+)\/([^/]+)\/(mcp|sse)\/?$/;
 
@@ -111,17 +114,25 @@ export class RelayServer {
       requestTimeoutMs: this.#options.requestTimeoutMs,
       maxBodyBytes: this.#options.maxBodyBytes,
       sessionIdleMs: this.#options.sessionIdleMs,
-      target: (subject, server, { sessionful }) => {
+      target: (subject, server, { session, sessionful }) => {
         const agent = this.#agents.get(subject);
         // An MCP client that sees 404 in a session starts a new one: "no agent" must be 503 for it.
         if (!agent) throw new HttpError(sessionful ? 503 : 404, `no agent is connected for "${subject}"`);
         if (!agent.capabilities.has(server)) {
           throw new HttpError(404, `the agent for "${subject}" does not serve "${server}"`);
         }
+        // Calls are scoped by the client's session (sessionless callers share one scope per subject): a
+        // cancel names a JSON-RPC id, which every client picks for itself (issue 8, item 1).
+        const scope = session?.id ?? '';
         return {
-          invoke: (message, options) => agent.invoke(server, message, options),
-          cancel: (rpcId, reason) =>
-            agent.features.has('cancel') && agent.cancelByRpcId(server, rpcId, reason),
+          invoke: (message, options) => agent.invoke(server, message, { ...options, scope }),
+          // An agent that understands `cancel` gets a cancel frame or nothing; an older one gets the
+          // notification as it is (the existing remote's behaviour).
+          cancel: (rpcId, reason) => {
+            if (!agent.features.has('cancel')) return false;
+            agent.cancelByRpcId(server, scope, rpcId, reason);
+            return true;
+          },
         };
       },
     });
@@ -199,11 +210,21 @@ export class RelayServer {
     if (path !== '/connect') return reject(404, 'WebSocket upgrades are served at /connect only');
     if (!this.#hostAllowed(req)) return reject(403, 'unexpected Host header');
     const token = bearer(req);
-    if (!token) return reject(401, 'missing bearer token');
+    const refuse = (status: number, error: string) => {
+      this.#log.warn(`refused an agent connection: ${error}`);
+      reject(status, error);
+    };
+    if (!token) return refuse(401, 'missing bearer token');
     const verified = await this.tokens.verify(token);
-    if (!verified.ok) return reject(401, verified.error);
-    if (verified.claims.role !== undefined && verified.claims.role !== 'agent')
-      return reject(403, 'this token is not an agent token');
+    if (!verified.ok) return refuse(401, verified.error);
+    // Only agent tokens register: a client token (or one without a role) must not let an MCP client take
+    // over the subject's agent (issue 8).
+    if (verified.claims.role !== 'agent') {
+      return refuse(
+        403,
+        `a ${verified.claims.role ?? 'role-less'} token cannot register an agent; /connect needs an agent token (role "agent")`,
+      );
+    }
     const base = this.#baseUrl(req);
     this.#wss.handleUpgrade(req, socket, head, (ws) => this.#agentConnected(ws, verified, base));
   }
@@ -236,12 +257,19 @@ export class RelayServer {
       if (!register.success) return ws.close(CLOSE.policy, 'the first frame must be register');
       clearTimeout(registerTimer);
       const frame = register.data;
-      if (frame.subject !== claims.sub) return ws.close(CLOSE.forbidden, 'subject mismatch');
-      if (
-        !claims.capabilities.includes('*') &&
-        !frame.capabilities.every((c) => claims.capabilities.includes(c))
-      ) {
-        return ws.close(CLOSE.forbidden, 'capability scope violation');
+      // Refusals are logged here too: the agent says why it stopped, and so must the relay's operator.
+      const forbid = (reason: string, detail: string) => {
+        this.#log.warn(`refused the registration of subject "${frame.subject}": ${reason} (${detail})`);
+        ws.close(CLOSE.forbidden, reason);
+      };
+      if (frame.subject !== claims.sub) {
+        return forbid('subject mismatch', `the token is for "${claims.sub}"`);
+      }
+      const outOfScope = claims.capabilities.includes('*')
+        ? []
+        : frame.capabilities.filter((c) => !claims.capabilities.includes(c));
+      if (outOfScope.length) {
+        return forbid('capability scope violation', `not in the token: ${outOfScope.join(', ')}`);
       }
       agent = new AgentConnection(ws, frame, verified.id, {
         log: this.#log,
@@ -254,12 +282,15 @@ export class RelayServer {
       const endpoints = Object.fromEntries(
         frame.capabilities.map((server) => [server, this.#endpoint(base, frame.subject, server)]),
       );
+      // max_frame_bytes (extension): the agent fails one call whose result would not fit, instead of sending
+      // it and having the connection closed (1009) with every call on it.
       ws.send(
         JSON.stringify({
           type: 'registered',
           subject: frame.subject,
           endpoints,
           features: [...RELAY_FEATURES],
+          max_frame_bytes: this.#options.maxFrameBytes,
         }),
       );
       this.#log.info(
@@ -337,6 +368,7 @@ export class RelayServer {
       if (path === '/agents' && req.method === 'GET') return await this.#listAgents(req, res);
       if (path === '/manage/jwt/issue' && req.method === 'POST') return await this.#issue(req, res);
       if (path === '/manage/jwt/revoke' && req.method === 'POST') return await this.#revoke(req, res);
+      if (path === '/manage/client-token' && req.method === 'POST') return await this.#clientToken(req, res);
       if (path.startsWith('/manage/oauth/')) {
         if (!this.#oauth) {
           // The agent reads 404 here as "no sign-in on this relay" and falls back to /manage/jwt/issue.
@@ -445,7 +477,9 @@ export class RelayServer {
     if (!this.#options.jwtFallbackEnabled) {
       throw new HttpError(
         404,
-        'token issuing is disabled on this relay (set JWT_FALLBACK_ENABLED=true to enable it)',
+        'token issuing is disabled on this relay. Use the built-in sign-in instead (set USERS_FILE or ' +
+          'OIDC_ISSUER on the relay, then `mcpassistant-gateway login`). JWT_FALLBACK_ENABLED=true would ' +
+          'enable this route, but then anyone who can reach the relay can mint a token for a new subject.',
       );
     }
     const body = await readJsonObject(req, 64 * 1024);
@@ -472,6 +506,38 @@ export class RelayServer {
     this.#subjects.claim(subject, 'jwt');
     const token = await this.tokens.issue(subject, capabilities as string[], minutes);
     sendJson(res, 200, { token, subject, expiry_minutes: minutes, capabilities, auth_mode: 'jwt_fallback' });
+  }
+
+  /**
+   * `POST /manage/client-token` (extension): the agent's holder gets a client token for MCP clients
+   * (role `client`: refused on /connect, so a client that has it cannot impersonate the agent). Bearer: an
+   * agent token; the client token has its subject and at most its capabilities.
+   * Body `{expiry_minutes?: 1–525600 (default 30 days), capabilities?: [server…]}`.
+   */
+  async #clientToken(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const token = bearer(req);
+    if (!token) throw new HttpError(401, 'missing bearer token: send the agent token');
+    const verified = await this.tokens.verify(token);
+    if (!verified.ok) throw new HttpError(401, verified.error);
+    if (verified.claims.role !== 'agent')
+      throw new HttpError(403, 'only an agent token can ask for a client token');
+    const body = await readJsonObject(req, 64 * 1024);
+    const minutes = body['expiry_minutes'] ?? CLIENT_TOKEN_MINUTES;
+    if (typeof minutes !== 'number' || !Number.isInteger(minutes) || minutes < 1 || minutes > 525_600) {
+      throw new HttpError(400, 'expiry_minutes: a whole number from 1 to 525600 (one year)');
+    }
+    const held = verified.claims.capabilities;
+    const capabilities = body['capabilities'] ?? held;
+    if (!Array.isArray(capabilities) || !capabilities.every((c) => typeof c === 'string' && c)) {
+      throw new HttpError(400, 'capabilities: a list of server names, or ["*"]');
+    }
+    const beyond = (capabilities as string[]).filter(
+      (c) => !(c === '*' ? held.includes('*') : allows(held, c)),
+    );
+    if (beyond.length) throw new HttpError(403, `the agent token does not allow: ${beyond.join(', ')}`);
+    const subject = verified.claims.sub;
+    const issued = await this.tokens.issue(subject, capabilities as string[], minutes, 'client');
+    sendJson(res, 200, { token: issued, subject, role: 'client', capabilities, expiry_minutes: minutes });
   }
 
   async #revoke(req: IncomingMessage, res: ServerResponse): Promise<void> {

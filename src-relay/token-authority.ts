@@ -8,6 +8,9 @@ import { createHash, randomUUID } from 'node:crypto';
 
 import { decodeJwt, errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 
+/** What a token may do: `agent` registers on /connect; `client` only calls its subject's MCP routes. */
+export type TokenRole = 'agent' | 'client';
+
 export interface TokenClaims {
   sub: string;
   role?: string;
@@ -97,8 +100,18 @@ export class TokenAuthority {
     }
   }
 
-  async issue(subject: string, capabilities: string[], expiryMinutes: number): Promise<string> {
-    let jwt = new SignJWT({ role: 'agent', capabilities })
+  /**
+   * Signs a token for `subject`. `role` says what it may do: `agent` registers on /connect (and, compat,
+   * calls the client routes); `client` calls the client routes of its subject only and is refused on
+   * /connect (issue 8: a token handed to MCP clients must not let them impersonate the agent).
+   */
+  async issue(
+    subject: string,
+    capabilities: string[],
+    expiryMinutes: number,
+    role: TokenRole = 'agent',
+  ): Promise<string> {
+    let jwt = new SignJWT({ role, capabilities })
       .setProtectedHeader({ alg: this.options.algorithm ?? 'HS256' })
       .setSubject(subject)
       .setIssuedAt()

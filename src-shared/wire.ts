@@ -123,13 +123,15 @@ export const CancelFrame = z.looseObject({
 export type CancelFrame = z.infer<typeof CancelFrame>;
 
 /**
- * Extension: the relay accepted the registration; `endpoints` maps each announced server to its URL;
+ * Extension: the relay accepted the registration; `endpoints` maps each announced server to its URL,
+ * `max_frame_bytes` is the largest frame it takes (the agent fails a call whose result would not fit), and
  * `features` are the relay's extensions an agent may use (RELAY_FEATURES).
  */
 export const RegisteredFrame = z.looseObject({
   type: z.literal('registered'),
   subject: z.string(),
   endpoints: z.record(z.string(), z.string()).optional(),
+  max_frame_bytes: z.number().int().positive().optional(),
   features: z.array(z.string()).optional(),
 });
 export type RegisteredFrame = z.infer<typeof RegisteredFrame>;
@@ -151,6 +153,24 @@ export const RELAY_FEATURES = ['server-requests'] as const;
 
 export const RelayFrame = z.union([InvokeFrame, CancelFrame, RegisteredFrame, ServerResponseFrame]);
 export type RelayFrame = z.infer<typeof RelayFrame>;
+
+// ── size limits ──────────────────────────────────────────────────────────────────────────────────────────
+
+/**
+ * The largest JSON-RPC message (UTF-8 bytes) that crosses every hop: a local server's stdio line, the
+ * payload of an invoke or result frame. A bigger one fails only its own call, with the size and this limit.
+ */
+export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
+/** The largest relay ⇄ agent frame: one message of MAX_MESSAGE_BYTES plus room for the frame's envelope. */
+export const MAX_FRAME_BYTES = MAX_MESSAGE_BYTES + 64 * 1024;
+
+/** A byte count as people read it: "17.3 MiB", "512 KiB", "900 bytes". */
+export function formatBytes(bytes: number): string {
+  if (bytes >= 1024 * 1024) return `${(bytes / (1024 * 1024)).toFixed(1).replace(/\.0$/, '')} MiB`;
+  if (bytes >= 1024) return `${(bytes / 1024).toFixed(1).replace(/\.0$/, '')} KiB`;
+  return `${bytes} bytes`;
+}
 
 // ── close codes (compat) ─────────────────────────────────────────────────────────────────────────────────
 export const CLOSE = {

@@ -1,5 +1,6 @@
-// A small stdio MCP server for tests that need to see what reached a server: it logs cancellations to
-// stderr (which the gateway logs), and can send a server-wide notification on demand.
+// A small stdio MCP server for tests that need to see what reached a server: it logs cancellations and
+// their reasons to stderr (which the gateway logs), can send a server-wide notification on demand, and can
+// answer with a result of any size.
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { z } from 'zod';
@@ -15,7 +16,7 @@ server.registerTool(
       const timer = setTimeout(resolve, ms);
       extra.signal.addEventListener('abort', () => {
         clearTimeout(timer);
-        console.error(`cancelled: ${label}`);
+        console.error(`cancelled: ${label} (reason: ${String(extra.signal.reason)})`);
         resolve(undefined);
       });
     });
@@ -25,6 +26,10 @@ server.registerTool(
 
 server.registerTool('echo', { inputSchema: { message: z.string() } }, ({ message }) => ({
   content: [{ type: 'text', text: message }],
+}));
+
+server.registerTool('big', { inputSchema: { bytes: z.number() } }, ({ bytes }) => ({
+  content: [{ type: 'text', text: 'x'.repeat(bytes) }],
 }));
 
 server.registerTool('announce', { inputSchema: {} }, async () => {

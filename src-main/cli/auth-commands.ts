@@ -1,8 +1,8 @@
-// `login`, `logout`, `whoami`.
+// `login`, `logout`, `whoami`, `client-token`.
 import { decodeJwt } from 'jose';
 import open from 'open';
 
-import { login, logout } from '../core/auth/login.js';
+import { issueClientToken, login, logout } from '../core/auth/login.js';
 import { StateFileTokenStore } from '../core/auth/token-store.js';
 import { type ResolvedSettings, resolveSettings } from '../core/config/settings.js';
 import { GatewayError } from '../core/errors.js';
@@ -130,4 +130,26 @@ export async function whoamiCommand(options: PathOptions & { json?: boolean }): 
   out(`Token:        valid until ${info.expires} (from ${info.token_from})`);
   if (info.capabilities) out(`Capabilities: ${info.capabilities.join(', ')}`);
   if (info.email) out(`Signed in as: ${info.email} (${info.auth_mode ?? 'oauth'})`);
+}
+
+/** Prints a client token for MCP clients of this gateway's relay (never the agent token). */
+export async function clientTokenCommand(
+  options: PathOptions & { days: number; servers?: string },
+): Promise<void> {
+  const settings = await resolve(options);
+  const token = settings.values.agentJwt;
+  if (!token) {
+    throw new GatewayError('usage', 'not signed in: run `mcpassistant-gateway login`, or set AGENT_JWT');
+  }
+  const relay = relayOf(settings);
+  const servers = options.servers
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const issued = await issueClientToken(relay, token, { expiryMinutes: options.days * 24 * 60, servers });
+  out(`Authorization: Bearer ${issued.token}`);
+  process.stderr.write(
+    `A client token for "${settings.values.subject}" on ${relay.origin}, for ${issued.capabilities.join(', ')}, valid until ${expiry(issued.token)}. ` +
+      'It calls the endpoints only; it cannot connect as the agent.\n',
+  );
 }

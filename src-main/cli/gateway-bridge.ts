@@ -223,7 +223,8 @@ export class GatewayBridge {
         );
       dispatcher = await this.#isolatedDispatcher(spec, session);
     }
-    const key = (rpcId: unknown) => `${session?.id ?? '-'}:${JSON.stringify(rpcId)}`;
+    // Scoped by session (and server, for sessionless callers): ids are chosen by each client.
+    const key = (rpcId: unknown) => `${session?.id ?? `-:${server}`}:${JSON.stringify(rpcId)}`;
     return {
       invoke: async (message: JsonRpcMessage, { timeoutMs, onNotification, onServerRequest }) => {
         const controller = new AbortController();
@@ -242,7 +243,8 @@ export class GatewayBridge {
       },
       cancel: (rpcId, reason) => {
         const controller = this.#inFlight.get(key(rpcId));
-        controller?.abort(new Error(reason));
+        // The reason as it is: the SDK sends String(reason) on to the server.
+        controller?.abort(reason);
         return controller !== undefined;
       },
     };

@@ -83,7 +83,7 @@ export function linkText(state: GatewayState, localToken: string | undefined): s
         );
       } else if (!state.local) {
         lines.push(
-          `Clients send a bearer token for subject "${state.subject}" (the agent's own token works).`,
+          `Clients send a client token for subject "${state.subject}" (\`mcpassistant-gateway client-token\`).`,
         );
       }
       return lines.join('\n');

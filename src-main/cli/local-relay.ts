@@ -33,8 +33,11 @@ export function localRelayFactory(log: Logger): LocalEndpointFactory {
     const { relay, url } = started;
     return {
       url,
-      issueToken: (subject) => relay.tokens.issue(subject, ['*'], TOKEN_MINUTES),
-      accepts: async (token) => (await relay.tokens.verify(token)).ok,
+      issueToken: (subject, role) => relay.tokens.issue(subject, ['*'], TOKEN_MINUTES, role),
+      roleOf: async (token) => {
+        const verified = await relay.tokens.verify(token);
+        return verified.ok ? (verified.claims.role ?? '') : undefined;
+      },
       close: () => relay.close(),
     };
   };

@@ -7,7 +7,7 @@ import { flagName, SETTING_KEYS, SETTINGS } from '../core/config/settings.js';
 import { errorMessage, GatewayError } from '../core/errors.js';
 import { PRODUCT } from '../core/gateway.js';
 import { LOG_LEVELS } from '../core/logging/log-hub.js';
-import { loginCommand, logoutCommand, whoamiCommand } from './auth-commands.js';
+import { clientTokenCommand, loginCommand, logoutCommand, whoamiCommand } from './auth-commands.js';
 import type { CommonOptions } from './cli-support.js';
 import {
   configPathCommand,
@@ -119,6 +119,14 @@ export function buildProgram(): Command {
     .addOption(configOption())
     .addOption(stateOption())
     .action((options: CommonOptions & { json?: boolean }) => whoamiCommand(options));
+  program
+    .command('client-token')
+    .description('print a bearer token for MCP clients of the relay (a client token, not the agent token)')
+    .option('--days <days>', 'lifetime of the token (1-365)', positiveInt, 30)
+    .option('--servers <names>', 'comma-separated servers it may reach (default: all the agent may serve)')
+    .addOption(configOption())
+    .addOption(stateOption())
+    .action((options: CommonOptions & { days: number; servers?: string }) => clientTokenCommand(options));
 
   program
     .command('menu')

@@ -70,7 +70,9 @@ export class Gateway extends EventEmitter<{ state: [GatewayState] }> {
   #reloading: Promise<void> = Promise.resolve();
   #bridge: BridgeClient | undefined;
   #local: LocalEndpoint | undefined;
+  /** The local endpoint's client token (shown to the user) and the agent token the gateway registers with. */
   #localToken: string | undefined;
+  #localAgentToken: string | undefined;
   #state: GatewayState = { state: 'stopped' };
   #announced: string[] = [];
   #summaryTimer: NodeJS.Timeout | undefined;
@@ -106,7 +108,10 @@ export class Gateway extends EventEmitter<{ state: [GatewayState] }> {
     return this.#state;
   }
 
-  /** The bearer for the local endpoint, while it runs: the fronts show it to the user, nothing logs it. */
+  /**
+   * The bearer for MCP clients of the local endpoint, while it runs: a client token (role `client`, refused
+   * on /connect). The fronts show it to the user, nothing logs it.
+   */
   get localToken(): string | undefined {
     return this.#local ? this.#localToken : undefined;
   }
@@ -201,7 +206,7 @@ export class Gateway extends EventEmitter<{ state: [GatewayState] }> {
     } else if (this.options.localEndpoint) {
       this.#local = await this.#startLocal();
       url = new URL('connect', this.#local.url.href.replace(/^http/, 'ws'));
-      token = this.#localToken!;
+      token = this.#localAgentToken!;
       subject = LOCAL_SUBJECT;
       publicBaseUrl = this.#local.url;
     } else {
@@ -280,11 +285,25 @@ export class Gateway extends EventEmitter<{ state: [GatewayState] }> {
     };
   }
 
-  /** Starts the embedded relay with the secret and token kept in the runtime state (mode 0600). */
+  /**
+   * Starts the embedded relay with the secret and client token kept in the runtime state (mode 0600). The
+   * agent token the gateway registers with is issued afresh and never stored or shown.
+   */
   async #startLocal(): Promise<LocalEndpoint> {
     const state = this.settings.state;
     const stored = (key: string) => (typeof state[key] === 'string' ? state[key] : undefined);
-    const secret = stored('local_relay_secret') ?? randomBytes(32).toString('base64url');
+    let secret = stored('local_relay_secret') ?? randomBytes(32).toString('base64url');
+    let token = stored('local_relay_token');
+    if (token !== undefined && roleOf(token) !== 'client') {
+      // Before issue 8 the stored token was an agent token: whoever had it could register on /connect and
+      // take the place of this gateway. A new secret makes it worthless; clients get a client token instead.
+      this.#log.warn(
+        'The local endpoint had handed clients an agent token; it is replaced by a client token. ' +
+          'Update the Authorization header in your clients.',
+      );
+      secret = randomBytes(32).toString('base64url');
+      token = undefined;
+    }
     const s = this.settings.values;
     const local = await this.options.localEndpoint!({
       port: s.localRelayPort,
@@ -292,11 +311,13 @@ export class Gateway extends EventEmitter<{ state: [GatewayState] }> {
       requestTimeoutMs: s.requestTimeoutSeconds * 1000,
     });
     try {
-      let token = stored('local_relay_token');
-      if (!token || !(await local.accepts(token))) token = await local.issueToken(LOCAL_SUBJECT);
+      if (!token || (await local.roleOf(token)) !== 'client')
+        token = await local.issueToken(LOCAL_SUBJECT, 'client');
       this.#localToken = token;
+      this.#localAgentToken = await local.issueToken(LOCAL_SUBJECT, 'agent');
       this.options.logs.redactor.addSecret(secret);
       this.options.logs.redactor.addSecret(token);
+      this.options.logs.redactor.addSecret(this.#localAgentToken);
       if (token !== stored('local_relay_token') || secret !== stored('local_relay_secret')) {
         // Kept so the URLs and header a user pasted into their clients keep working after a restart.
         await new JsonFile(this.settings.paths.state.path, { mode: 0o600 }).update((current) => {
@@ -315,6 +336,15 @@ export class Gateway extends EventEmitter<{ state: [GatewayState] }> {
   #set(state: GatewayState): void {
     this.#state = state;
     this.emit('state', state);
+  }
+}
+
+/** The `role` claim of a JWT, decoded without verifying; undefined when it has none or is not a JWT. */
+function roleOf(token: string): unknown {
+  try {
+    return decodeJwt(token)['role'];
+  } catch {
+    return undefined;
   }
 }
 

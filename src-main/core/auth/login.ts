@@ -37,6 +37,7 @@ async function post(
   relay: URL,
   path: string,
   body: object,
+  bearer?: string,
 ): Promise<{ status: number; json: Record<string, unknown> }> {
   // Tokens and codes travel in these bodies: never over plain http to another machine.
   if (relay.protocol !== 'https:' && !(relay.protocol === 'http:' && isLoopbackHost(relay.hostname))) {
@@ -49,7 +50,10 @@ async function post(
   try {
     res = await fetch(new URL(path, relay), {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: {
+        'content-type': 'application/json',
+        ...(bearer ? { authorization: `Bearer ${bearer}` } : {}),
+      },
       body: JSON.stringify(body),
       redirect: 'error',
     });
@@ -348,4 +352,36 @@ export async function logout(relay: URL, tokens: StoredTokens): Promise<string[]
   await attempt('/manage/jwt/revoke', { token: tokens.token });
   if (tokens.refreshToken) await attempt('/manage/oauth/logout', { refresh_token: tokens.refreshToken });
   return problems;
+}
+
+/**
+ * Asks the relay for a client token (role `client`, for MCP clients; refused on /connect) with the agent
+ * token: `POST /manage/client-token`. `servers` limits it (default: the agent token's own capabilities).
+ * Throws GatewayError (auth-failed) with the relay's reason.
+ */
+export async function issueClientToken(
+  relay: URL,
+  agentToken: string,
+  options: { expiryMinutes?: number; servers?: string[] } = {},
+): Promise<{ token: string; capabilities: string[]; expiryMinutes: number }> {
+  const res = await post(
+    relay,
+    '/manage/client-token',
+    { expiry_minutes: options.expiryMinutes, capabilities: options.servers },
+    agentToken,
+  );
+  if (res.status === 404) {
+    throw new GatewayError(
+      'auth-failed',
+      `the relay at ${relay.origin} does not issue client tokens (an older relay): clients there use the agent token`,
+    );
+  }
+  if (res.status !== 200 || typeof res.json['token'] !== 'string') {
+    throw relayError('asking for a client token', res.status, res.json);
+  }
+  return {
+    token: res.json['token'],
+    capabilities: (res.json['capabilities'] as string[] | undefined) ?? [],
+    expiryMinutes: res.json['expiry_minutes'] as number,
+  };
 }

@@ -14,7 +14,7 @@ beforeEach(async () => {
 });
 afterEach(() => rm(dir, { recursive: true, force: true }));
 
-it('saves with the compat keys in a 0600 file, keeps other keys, and clears only the tokens', async () => {
+it('saves with the compat keys in a 0600 file, keeps other keys, and clears only what the sign-in wrote', async () => {
   const path = join(dir, 'state.json');
   await writeFile(path, '{ "request_timeout_seconds": 30 }\n', { mode: 0o600 });
   const store = new StateFileTokenStore(path);
@@ -42,7 +42,8 @@ it('saves with the compat keys in a 0600 file, keeps other keys, and clears only
   expect(await store.load()).toBeUndefined();
   // The backup of the version before held the tokens: it is gone too.
   await expect(stat(`${path}.bak`)).rejects.toThrow();
-  expect(JSON.parse(await readFile(path, 'utf8'))).toEqual({ request_timeout_seconds: 30, subject: 'sam' });
+  // The subject belonged to that sign-in: kept, the next sign-in's token would be refused (issue 8, item 9).
+  expect(JSON.parse(await readFile(path, 'utf8'))).toEqual({ request_timeout_seconds: 30 });
 });
 
 it('makes a token file that others can read private again, and says so', async () => {

@@ -26,7 +26,18 @@ export interface TokenStore {
   clear(): Promise<void>;
 }
 
-const KEYS = ['jwt_token', 'refresh_token', 'refresh_expires_at', 'auth_profile'] as const;
+/**
+ * What a sign-in writes and signing out removes: the tokens, and what belonged to them. A subject left behind
+ * would be announced with the next sign-in's token, which the relay refuses ("subject mismatch", issue 8).
+ */
+const KEYS = [
+  'jwt_token',
+  'refresh_token',
+  'refresh_expires_at',
+  'auth_profile',
+  'subject',
+  'published_endpoints',
+] as const;
 
 export class StateFileTokenStore implements TokenStore {
   constructor(

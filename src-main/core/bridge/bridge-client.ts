@@ -9,8 +9,10 @@ import WebSocket from 'ws';
 import {
   AGENT_FEATURES,
   CLOSE,
+  formatBytes,
   type InvokeFrame,
   type JsonRpcMessage,
+  MAX_FRAME_BYTES,
   RelayFrame,
   type ServerResponseFrame,
   type ServerSummary,
@@ -43,7 +45,10 @@ export interface BridgeClientOptions {
   /** Where the relay serves clients, for endpoint URLs when it does not say (the existing remote). */
   publicBaseUrl?: URL;
   agentInfo: { name: string; version: string };
+  /** Largest frame sent or received (default MAX_FRAME_BYTES, the relay's own limit). */
   maxFrameBytes?: number;
+  /** How long an older relay's silence after register is waited for before it counts as accepted. */
+  registerAckGraceMs?: number;
   log: Logger;
   /**
    * Called when the relay refuses the token: resolves true when a new token was obtained (a refresh), and
@@ -54,7 +59,8 @@ export interface BridgeClientOptions {
   connect?: (url: URL, options: WebSocket.ClientOptions) => WebSocket;
 }
 
-const DEFAULT_MAX_FRAME = 16 * 1024 * 1024;
+/** How long to wait for `registered` before taking an older relay's silence as acceptance. */
+const REGISTER_ACK_GRACE_MS = 2000;
 
 /** Refuses plain ws:// unless the host is loopback (COMPAT.md): a token must never cross a network in clear. */
 export function checkRelayUrl(url: URL): string | undefined {
@@ -84,6 +90,14 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
   /** A connect is under way (awaiting the token, or the socket is still opening). */
   #opening = false;
   readonly #inFlight = new Map<string, InFlight>();
+  /** The relay acknowledged this connection's registration with a `registered` frame (our relay). */
+  #acknowledged = false;
+  /** The largest frame the relay takes, when it said so in `registered`. */
+  #relayMaxFrame: number | undefined;
+  #ackTimer: NodeJS.Timeout | undefined;
+  /** What the current connection announced, and the endpoint URLs derived locally until the relay says. */
+  #capabilities: string[] = [];
+  #pendingEndpoints: Record<string, string> = {};
   /** The current relay's features (its `registered` frame); an old relay announces none. */
   #relayFeatures = new Set<string>();
   /** Server requests sent to the relay (`server_request`), waiting for the client's answer. */
@@ -160,7 +174,7 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
     if (!this.#running) return void (this.#opening = false);
     const wsOptions: WebSocket.ClientOptions = {
       headers: { Authorization: `Bearer ${token}` },
-      maxPayload: this.options.maxFrameBytes ?? DEFAULT_MAX_FRAME,
+      maxPayload: this.options.maxFrameBytes ?? MAX_FRAME_BYTES,
       handshakeTimeout: 15_000,
       perMessageDeflate: false,
     };
@@ -189,6 +203,8 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
     this.#relayFeatures = new Set();
     this.#renewing = false;
     this.#opening = false;
+    this.#acknowledged = false;
+    this.#relayMaxFrame = undefined;
     const capabilities = this.options.capabilities();
     const register = {
       type: 'register',
@@ -200,16 +216,22 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
     };
     ws.send(JSON.stringify(register));
     const base = this.options.publicBaseUrl;
-    const endpoints = Object.fromEntries(
+    this.#pendingEndpoints = Object.fromEntries(
       capabilities.map((name) => [
         name,
         base ? new URL(`${encodeURIComponent(this.options.subject)}/${name}/mcp`, withSlash(base)).href : '',
       ]),
     );
-    this.#log.info(
-      `connected to ${this.options.url.origin} as ${this.options.subject}; serving ${capabilities.join(', ') || 'no servers'}`,
-    );
-    this.#set({ state: 'connected', since: Date.now(), endpoints });
+    // "Connected" only once the relay accepted the registration (issue 8, item 9): ours answers `registered`;
+    // the existing remote sends no acknowledgement but closes at once (4403) when it refuses, so a link
+    // still open after the grace period counts as accepted.
+    clearTimeout(this.#ackTimer);
+    this.#ackTimer = setTimeout(() => {
+      if (ws !== this.#ws || ws.readyState !== WebSocket.OPEN) return;
+      this.#log.debug('the relay sent no registration acknowledgement (an older relay); assuming accepted');
+      this.#accepted(capabilities, {});
+    }, this.options.registerAckGraceMs ?? REGISTER_ACK_GRACE_MS);
+    this.#capabilities = capabilities;
     clearTimeout(this.#stableTimer);
     this.#stableTimer = setTimeout(
       () => (this.#attempt = 0),
@@ -228,6 +250,22 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
       tracked.awaitingPong = true;
       ws.ping();
     }, intervalMs);
+  }
+
+  /** The relay accepted the registration: say so, with the endpoints it reported (if any). */
+  #accepted(capabilities: string[], endpoints: Record<string, string>): void {
+    clearTimeout(this.#ackTimer);
+    if (this.#state.state === 'connected') {
+      return this.#set({ ...this.#state, endpoints: { ...this.#state.endpoints, ...endpoints } });
+    }
+    this.#log.info(
+      `connected to ${this.options.url.origin} as ${this.options.subject}; serving ${capabilities.join(', ') || 'no servers'}`,
+    );
+    this.#set({
+      state: 'connected',
+      since: Date.now(),
+      endpoints: { ...this.#pendingEndpoints, ...endpoints },
+    });
   }
 
   #onFrame(ws: WebSocket, text: string): void {
@@ -258,27 +296,30 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
     }
     const frame = parsed.data;
     if (frame.type === 'invoke') void this.#invoke(ws, frame);
+    // The reason is the abort's reason as it is: the SDK passes String(reason) on to the server.
     else if (frame.type === 'cancel')
-      this.#inFlight
-        .get(frame.request_id)
-        ?.controller.abort(new Error(frame.reason ?? 'cancelled by the client'));
+      this.#inFlight.get(frame.request_id)?.controller.abort(frame.reason ?? 'cancelled by the client');
     else if (frame.type === 'server_response') this.#asked.get(frame.server_request_id)?.(frame.payload);
     else {
-      if (frame.features) this.#relayFeatures = new Set(frame.features);
-      if (frame.endpoints && this.#state.state === 'connected')
-        this.#set({ ...this.#state, endpoints: { ...this.#state.endpoints, ...frame.endpoints } });
+      this.#acknowledged = true;
+      this.#relayMaxFrame = frame.max_frame_bytes;
+      this.#relayFeatures = new Set(frame.features);
+      this.#accepted(this.#capabilities, frame.endpoints ?? {});
     }
   }
 
   async #invoke(ws: WebSocket, frame: InvokeFrame): Promise<void> {
     const server = (frame.mcp_server ?? frame.capability)!;
     const { payload, request_id } = frame;
-    // Compat: the existing remote forwards a client's notifications/cancelled verbatim.
-    if (payload.method === 'notifications/cancelled') {
-      const target = (payload.params as { requestId?: unknown } | undefined)?.requestId;
+    // Compat: the existing remote forwards a client's notifications/cancelled verbatim. It has no sessions,
+    // so the id can only be matched among that server's calls. A relay that acknowledged the registration is
+    // ours: it sends `cancel` frames scoped to the client's session, and a verbatim one never aborts a call
+    // (another client may use the same id, issue 8 item 1).
+    if (payload.method === 'notifications/cancelled' && !this.#acknowledged) {
+      const params = payload.params as { requestId?: unknown; reason?: unknown } | undefined;
+      const reason = typeof params?.reason === 'string' ? params.reason : 'cancelled by the client';
       for (const call of this.#inFlight.values()) {
-        if (call.server === server && call.rpcId === target)
-          call.controller.abort(new Error('cancelled by the client'));
+        if (call.server === server && call.rpcId === params?.requestId) call.controller.abort(reason);
       }
     }
     const controller = new AbortController();
@@ -292,7 +333,7 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
         ask: (request, signal) =>
           this.#ask(ws, server, request_id, request, AbortSignal.any([signal, controller.signal])),
       });
-      this.#send(ws, { type: 'result', request_id, result });
+      this.#sendResult(ws, request_id, server, payload, result);
     } finally {
       this.#inFlight.delete(request_id);
     }
@@ -319,7 +360,10 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
     return new Promise((resolve, reject) => {
       const abort = () => {
         this.#asked.delete(id);
-        reject(signal.reason instanceof Error ? signal.reason : new Error('cancelled'));
+        const { reason } = signal as { reason: unknown };
+        reject(
+          reason instanceof Error ? reason : new Error(typeof reason === 'string' ? reason : 'cancelled'),
+        );
       };
       if (signal.aborted) return abort();
       signal.addEventListener('abort', abort, { once: true });
@@ -349,8 +393,51 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
     if (this.#ws && this.#state.state === 'connected') this.#send(this.#ws, { type: 'servers', servers });
   }
 
+  /**
+   * Sends a result frame, unless it would exceed the frame limit: the relay would close the connection
+   * (1009), failing every call of every server. Only this call fails instead, with the size and the limit.
+   */
+  #sendResult(
+    ws: WebSocket,
+    requestId: string,
+    server: string,
+    payload: JsonRpcMessage,
+    result: Record<string, unknown>,
+  ): void {
+    const text = JSON.stringify({ type: 'result', request_id: requestId, result });
+    const size = Buffer.byteLength(text);
+    const limit = this.#frameLimit();
+    if (size <= limit) return this.#sendText(ws, text);
+    const why = `the result of ${payload.method ?? 'the call'} from server "${server}" is ${formatBytes(size)}, over the ${formatBytes(limit)} limit of a message between agent and relay`;
+    this.#log.warn(why);
+    const answer =
+      payload.id === undefined || payload.id === null
+        ? { ok: false, error: why }
+        : { jsonrpc: '2.0', id: payload.id, error: { code: -32000, message: why } };
+    this.#sendText(ws, JSON.stringify({ type: 'result', request_id: requestId, result: answer }));
+  }
+
   #send(ws: WebSocket, frame: object): void {
-    if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(frame));
+    const text = JSON.stringify(frame);
+    const limit = this.#frameLimit();
+    if (Buffer.byteLength(text) > limit) {
+      // A notification this big (a log message, progress) is dropped rather than closing the link.
+      const type = (frame as { type?: string }).type;
+      return this.#log.warn(
+        `dropped a ${type} frame of ${formatBytes(Buffer.byteLength(text))}, over the ${formatBytes(limit)} limit`,
+      );
+    }
+    this.#sendText(ws, text);
+  }
+
+  /** The largest frame to send: ours, or the relay's when it told a smaller one. */
+  #frameLimit(): number {
+    const own = this.options.maxFrameBytes ?? MAX_FRAME_BYTES;
+    return Math.min(own, this.#relayMaxFrame ?? own);
+  }
+
+  #sendText(ws: WebSocket, text: string): void {
+    if (ws.readyState === WebSocket.OPEN) ws.send(text);
   }
 
   #closed(ws: WebSocket, code: number, reason: string, authRefused: string | undefined): void {
@@ -382,8 +469,14 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
     }
     this.#renewing = false;
     if (code === CLOSE.forbidden) {
-      const why = `the relay refused the registration: ${reason || 'forbidden'}`;
-      this.#log.error(`${why}. Check SUBJECT and CAPABILITIES against the token.`);
+      const fix =
+        reason === 'subject mismatch'
+          ? `the token is not for subject "${this.options.subject}": unset SUBJECT (it is taken from the token), or sign in again (mcpassistant-gateway logout, then login)`
+          : reason === 'capability scope violation'
+            ? `the token does not allow every announced server: set CAPABILITIES to the servers the token allows, or sign in again`
+            : 'check SUBJECT and CAPABILITIES against the token';
+      const why = `the relay refused the registration: ${reason || 'forbidden'}; ${fix}`;
+      this.#log.error(why);
       this.#running = false;
       return this.#set({ state: 'error', reason: why });
     }
@@ -420,8 +513,9 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
   /** Stops the timers of a connection and aborts every call still running for it: nothing hangs. */
   #cleanupConnection(reason: string): void {
     clearInterval(this.#pingTimer);
+    clearTimeout(this.#ackTimer);
     clearTimeout(this.#stableTimer);
-    for (const call of this.#inFlight.values()) call.controller.abort(new Error(reason));
+    for (const call of this.#inFlight.values()) call.controller.abort(reason);
     this.#inFlight.clear();
   }
 

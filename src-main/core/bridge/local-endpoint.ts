@@ -5,10 +5,13 @@
 export interface LocalEndpoint {
   /** http://127.0.0.1:<port>/ */
   url: URL;
-  /** A token for `subject` with every capability, signed with `secret`. */
-  issueToken(subject: string): Promise<string>;
-  /** Whether `token` is still valid here (signature, expiry). */
-  accepts(token: string): Promise<boolean>;
+  /**
+   * A token for `subject` with every capability, signed with `secret`: role `agent` for the gateway's own
+   * registration on /connect, role `client` for MCP clients (refused on /connect).
+   */
+  issueToken(subject: string, role: 'agent' | 'client'): Promise<string>;
+  /** The role of `token` when it is valid here (signature, expiry); undefined when it is not. */
+  roleOf(token: string): Promise<string | undefined>;
   close(): Promise<void>;
 }
 

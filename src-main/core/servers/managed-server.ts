@@ -30,12 +30,13 @@ import {
 import pidtree from 'pidtree';
 import which from 'which';
 
-import type { JsonRpcMessage } from '../../../src-shared/wire.js';
+import { formatBytes, type JsonRpcMessage, MAX_MESSAGE_BYTES } from '../../../src-shared/wire.js';
 import type { ServerConfigResult, ServerSpec } from '../config/mcp-config.js';
 import { needsRestart } from '../config/mcp-config.js';
 import { errorMessage, GatewayError } from '../errors.js';
 import type { Logger } from '../logging/log-hub.js';
 import type { Redactor } from '../logging/redactor.js';
+import { limitStdioLines, LineReadBuffer } from './line-read-buffer.js';
 import { loginShellPath, mergePath } from './login-shell-path.js';
 
 export type ServerState = 'stopped' | 'starting' | 'running' | 'restarting' | 'error';
@@ -446,6 +447,14 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
       cwd,
       stderr: 'pipe',
     });
+    // Issue 8, item 2: a reply over the limit fails its own call, not the server and every call on it.
+    const reader = new LineReadBuffer(MAX_MESSAGE_BYTES, (size, id) =>
+      this.#log.warn(
+        `dropped a message of ${formatBytes(size)} (over the ${formatBytes(MAX_MESSAGE_BYTES)} limit)${id === undefined ? '' : `; request ${id} fails with that error`}`,
+      ),
+    );
+    if (!limitStdioLines(transport, reader))
+      this.#log.warn('this SDK version hides its stdio reader: an oversized message will restart the server');
     this.#stderrTail = [];
     if (transport.stderr) {
       createInterface({ input: transport.stderr as Readable }).on('line', (line) => {
