@@ -38,6 +38,8 @@ export interface InvokeOptions {
   timeoutMs: number;
   /** The client session the call belongs to, so that a cancel reaches only that session's calls. */
   scope?: string;
+  /** Aborts the call (2026-07-28: the client closed the request's stream); its reason goes to the server. */
+  signal?: AbortSignal;
   onNotification?: (payload: JsonRpcMessage) => void;
   /**
    * Asks the call's client a local server's request (sampling, elicitation, roots; its `id` is the caller's
@@ -110,6 +112,19 @@ export class AgentConnection {
         rpcId: payload.id,
       });
       this.ws.send(JSON.stringify({ type: 'invoke', request_id: requestId, mcp_server: server, payload }));
+      options.signal?.addEventListener(
+        'abort',
+        () => {
+          const pending = this.#pending.get(requestId);
+          if (!pending) return;
+          this.#pending.delete(requestId);
+          clearTimeout(pending.timer);
+          const reason = String(options.signal?.reason ?? 'cancelled by the client');
+          this.cancel(requestId, reason);
+          reject(new InvokeError('disconnected', reason));
+        },
+        { once: true },
+      );
     });
   }
 

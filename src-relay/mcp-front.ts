@@ -14,6 +14,7 @@ import { JsonRpcMessage, SUPPORTED_PROTOCOL_VERSIONS } from '../src-shared/wire.
 import { InvokeError, type InvokeOptions } from './agent-connection.js';
 import { header, HttpError, type Json, readJson, sendJson } from './http-util.js';
 import { type McpSession, SessionStore } from './mcp-sessions.js';
+import { hasModernEnvelope, isModernVersion, ModernFront } from './modern-front.js';
 import { openSse, writeEvent, writeKeepAlive } from './sse-stream.js';
 
 /** Where a front's calls for one server go. */
@@ -61,7 +62,14 @@ export class McpFront {
     { session: string | undefined; answer(response: JsonRpcMessage): void }
   >();
 
+  /** The 2026-07-28 era on the same URL (modern-front.ts). */
+  readonly #modern: ModernFront;
+
   constructor(private readonly options: McpFrontOptions) {
+    this.#modern = new ModernFront({
+      requestTimeoutMs: options.requestTimeoutMs,
+      target: (subject, server) => options.target(subject, server, { session: undefined, sessionful: true }),
+    });
     this.sessions = new SessionStore({
       idleMs: options.sessionIdleMs,
       expireOpenSessions: options.expireOpenSessions,
@@ -74,7 +82,7 @@ export class McpFront {
     let count = 0;
     for (const session of this.sessions.all()) count += session.streams.size;
     for (const set of this.#openStreams.values()) count += set.size;
-    return count;
+    return count + this.#modern.openStreams();
   }
 
   /** `/{…}/mcp` (kind `mcp`) and the compat `POST /{…}/sse` (kind `sse`). Authorization is the caller's. */
@@ -86,6 +94,8 @@ export class McpFront {
     kind: 'mcp' | 'sse',
   ): Promise<void> {
     const version = header(req, 'mcp-protocol-version');
+    if (version && isModernVersion(version) && req.method === 'POST' && kind === 'mcp')
+      return this.#modern.handle(req, res, subject, server, await this.#readMessage(req));
     if (version && !SUPPORTED_PROTOCOL_VERSIONS.includes(version as never)) {
       throw new HttpError(
         400,
@@ -159,6 +169,7 @@ export class McpFront {
 
   /** A server-wide notification (list_changed, logging …) to every client of that server. */
   notify(subject: string, server: string, payload: JsonRpcMessage): void {
+    this.#modern.notify(subject, server, payload);
     for (const session of this.sessions.of(subject, server)) session.send('get', payload);
     for (const res of this.#openStreams.get(`${subject}/${server}`) ?? []) {
       writeEvent(res, JSON.stringify(payload));
@@ -168,11 +179,13 @@ export class McpFront {
   /** Keep-alives and session expiry; the owner calls this every keep-alive interval. */
   tick(): void {
     this.sessions.tick();
+    this.#modern.tick();
     for (const set of this.#openStreams.values()) for (const res of set) writeKeepAlive(res);
   }
 
   close(): void {
     this.sessions.closeAll();
+    this.#modern.close();
     for (const streams of this.#openStreams.values()) for (const res of streams) res.end();
     this.#openStreams.clear();
   }
@@ -274,6 +287,9 @@ export class McpFront {
     forceSse: boolean,
   ): Promise<void> {
     const message = await this.#readMessage(req);
+    // A 2026-07-28 envelope without its MCP-Protocol-Version header: the modern front answers (-32020).
+    if (!session && !forceSse && hasModernEnvelope(message))
+      return this.#modern.handle(req, res, subject, server, message);
     const initialize = message.method === 'initialize' && !session;
     const sessionful = session !== undefined || message.method === 'initialize';
     if (this.#answered(message, session)) return void res.writeHead(202).end();
