@@ -10,6 +10,7 @@ import type { RelayServer } from '../src-relay/relay-server.js';
 import { MAX_FRAME_BYTES } from '../src-shared/wire.js';
 import { legacyToken, startGatewayAt } from './support/gateway-agent.js';
 import { LegacyAgent, LegacyRemote } from './support/legacy-peers.js';
+import { closeOwned, own } from './support/owned.js';
 import {
   type AgentFixture,
   connectClient,
@@ -26,15 +27,7 @@ type Json = Record<string, unknown>;
 const text = (result: unknown) =>
   (result as CallToolResult).content.map((c) => (c.type === 'text' ? c.text : '')).join('');
 
-/** Everything a test starts, closed after it in reverse order (also when it fails). */
-const cleanups: (() => Promise<unknown>)[] = [];
-function own<T extends { close(): Promise<unknown> }>(thing: T): T {
-  cleanups.push(() => thing.close());
-  return thing;
-}
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
+afterEach(closeOwned);
 
 const wsUrlOf = (relay: RelayServer) => `${relay.url.origin.replace('http', 'ws')}/connect`;
 
@@ -266,7 +259,8 @@ describe('tokens and subjects', () => {
     );
     await linkState(agent.gateway, 'needs-login', 5000);
     const state = agent.gateway.state as Extract<GatewayState, { state: 'needs-login' }>;
-    expect(state.reason).toMatch(/refused the token \(HTTP 401\)/);
+    // The relay's own reason, from the body of its 401, not only the status.
+    expect(state.reason).toMatch(/refused the token \(HTTP 401: the token is not valid for this relay\)/);
     // No sleep: wait while an agent with the same backoff, whose relay resets it, retries five times
     // (about a second); the refused agent must not have tried again meanwhile.
     const control = await retryingControl();
@@ -411,16 +405,38 @@ describe('malformed and oversized frames, agent → relay', () => {
     await stillServes(relay, aliceToken);
   });
 
-  it('a frame larger than maxFrameBytes: closed 1009; the relay survives', async () => {
+  it('a frame larger than maxFrameBytes: closed 1009, its calls learn why; the relay survives', async () => {
     const { relay, aliceToken } = await relayWithAgent();
     const token = await relay.tokens.issue('mallory', ['*'], 60);
     const raw = own(
-      await LegacyAgent.connect(wsUrlOf(relay), token, { subject: 'mallory', capabilities: [] }),
+      await LegacyAgent.connect(
+        wsUrlOf(relay),
+        token,
+        { subject: 'mallory', capabilities: ['notes'] },
+        { answer: false },
+      ),
     );
     await raw.waitFor((f) => f['type'] === 'registered');
-    const huge = { type: 'result', request_id: 'r', result: { blob: 'x'.repeat(maxFrameBytes) } };
+    // A call in flight to that agent (an older one: it does not check sizes before sending).
+    const call = fetch(new URL('/mallory/notes/mcp', relay.url), {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
+    const invoke = await raw.waitFor((f) => f['type'] === 'invoke');
+    const huge = {
+      type: 'result',
+      request_id: invoke['request_id'],
+      result: { blob: 'x'.repeat(maxFrameBytes) },
+    };
     raw.ws.send(JSON.stringify(huge));
     expect((await raw.closed).code).toBe(1009);
+    // The first cause reaches the caller, not only "disconnected".
+    const answer = await call;
+    expect(answer.status).toBe(503);
+    expect(((await answer.json()) as Json)['error']).toBe(
+      "the agent sent a message over the relay's 64 KiB frame limit, which closed its connection",
+    );
     await stillServes(relay, aliceToken);
   });
 });

@@ -23,20 +23,15 @@ import { LogHub } from '../src-main/core/logging/log-hub.js';
 import type { RelayLogger } from '../src-relay/relay-log.js';
 import type { RelayServer } from '../src-relay/relay-server.js';
 import { legacyToken, startGatewayAt } from './support/gateway-agent.js';
+import { LegacyRemote } from './support/legacy-peers.js';
+import { closeOwned, onCleanup, own } from './support/owned.js';
 import { linkState, SECRET, slowServer, startAgent, startRelay } from './support/relay-fixture.js';
 import { until, waitForStatus } from './support/wait.js';
 
 const text = (result: unknown) =>
   (result as CallToolResult).content.map((c) => (c.type === 'text' ? c.text : '')).join('');
 
-const cleanups: (() => Promise<unknown>)[] = [];
-function own<T extends { close(): Promise<unknown> }>(thing: T): T {
-  cleanups.push(() => thing.close());
-  return thing;
-}
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()!();
-});
+afterEach(closeOwned);
 
 /** A place MCP clients reach the slow server through, and the log of the gateway that runs it. */
 interface Place {
@@ -82,7 +77,7 @@ async function localGateway(withEndpoint: boolean): Promise<{ gateway: Gateway; 
     watch: false,
     ...(withEndpoint ? { localEndpoint: localRelayFactory(logs.logger('local-relay')) } : {}),
   });
-  cleanups.push(async () => {
+  onCleanup(async () => {
     await gateway.close();
     await rm(dir, { recursive: true, force: true });
   });
@@ -132,7 +127,7 @@ async function client(place: Place): Promise<{ client: Client; sentIds: unknown[
       fetch: recording,
     }),
   );
-  cleanups.push(() => sdk.close());
+  onCleanup(() => sdk.close());
   return { client: sdk, sentIds };
 }
 
@@ -184,6 +179,83 @@ describe('item 1: request state is scoped by client session', () => {
       expect(logged(place.logs, 'cancelled: second')).toBe(false);
     });
   }
+});
+
+describe('item 1 and 7, with the existing remote (no sessions, no acknowledgement)', () => {
+  it('a verbatim notifications/cancelled still aborts the call it names, with the client’s reason', async () => {
+    const remote = own(await LegacyRemote.start(SECRET));
+    const agent = own(
+      await startGatewayAt({
+        wsUrl: remote.url,
+        token: await legacyToken(SECRET, { sub: 'alice' }),
+        servers: { slow: slowServer() },
+      }),
+    );
+    await waitForStatus(agent.gateway.servers, 'slow', (s) => s.state === 'running');
+    const link = await remote.connection(0);
+    await link.register();
+    const call = link.invoke('slow', {
+      jsonrpc: '2.0',
+      id: 5,
+      method: 'tools/call',
+      params: { name: 'wait', arguments: { ms: 30_000, label: 'legacy' } },
+    });
+    await until(() => logged(agent.logs, 'started: legacy'), 10_000, 'the call to reach the server');
+    await link.invoke('slow', {
+      jsonrpc: '2.0',
+      method: 'notifications/cancelled',
+      params: { requestId: 5, reason: 'user left' },
+    });
+    await until(
+      () => logged(agent.logs, 'cancelled: legacy (reason: user left)'),
+      10_000,
+      'the server to see the cancellation with its reason',
+    );
+    expect(await call).toMatchObject({ jsonrpc: '2.0', id: 5 });
+  });
+
+  it('from a relay that acknowledged the registration, the agent obeys cancel frames only', async () => {
+    const remote = own(await LegacyRemote.start(SECRET));
+    const agent = own(
+      await startGatewayAt({
+        wsUrl: remote.url,
+        token: await legacyToken(SECRET, { sub: 'alice' }),
+        servers: { slow: slowServer() },
+      }),
+    );
+    await waitForStatus(agent.gateway.servers, 'slow', (s) => s.state === 'running');
+    const link = await remote.connection(0);
+    await link.register();
+    link.send({ type: 'registered', subject: 'alice' });
+    await linkState(agent.gateway, 'connected');
+    // Two clients' calls, both with JSON-RPC id 5, as a relay with sessions forwards them.
+    const wait = (label: string) => ({
+      jsonrpc: '2.0',
+      id: 5,
+      method: 'tools/call',
+      params: { name: 'wait', arguments: { ms: 2500, label } },
+    });
+    link.send({ type: 'invoke', request_id: 'call-a', mcp_server: 'slow', payload: wait('a') });
+    link.send({ type: 'invoke', request_id: 'call-b', mcp_server: 'slow', payload: wait('b') });
+    await until(
+      () => logged(agent.logs, 'started: a') && logged(agent.logs, 'started: b'),
+      10_000,
+      'both calls to reach the server',
+    );
+    // A verbatim cancel names an id both share: it must touch neither.
+    await link.invoke('slow', {
+      jsonrpc: '2.0',
+      method: 'notifications/cancelled',
+      params: { requestId: 5 },
+    });
+    link.send({ type: 'cancel', request_id: 'call-a', reason: 'stop a' });
+    await until(() => logged(agent.logs, 'cancelled: a (reason: stop a)'), 10_000, 'a to be cancelled');
+    expect(await link.resultOf('call-b')).toMatchObject({
+      id: 5,
+      result: { content: [{ text: 'waited for b' }] },
+    });
+    expect(logged(agent.logs, 'cancelled: b')).toBe(false);
+  });
 });
 
 describe('item 2: a message too large fails only its own call', () => {
@@ -255,6 +327,21 @@ describe('item 8: the token clients get cannot impersonate the agent', () => {
     expect(text(await sdk.callTool({ name: 'echo', arguments: { message: 'client' } }))).toBe('client');
   });
 
+  it('an agent given a client token by mistake stops with the relay’s reason, not a bare status', async () => {
+    const relay = own(await startRelay());
+    const agent = own(
+      await startGatewayAt({
+        wsUrl: `${relay.url.origin.replace('http', 'ws')}/connect`,
+        token: await relay.tokens.issue('alice', ['*'], 60, 'client'),
+        servers: { slow: slowServer() },
+      }),
+    );
+    await linkState(agent.gateway, 'needs-login', 5000);
+    const state = agent.gateway.state as Extract<GatewayState, { state: 'needs-login' }>;
+    expect(state.reason).toContain('HTTP 403: a client token cannot register an agent');
+    expect(relay.agents()).toHaveLength(0);
+  });
+
   it('the relay issues client tokens to the agent token only, within its capabilities', async () => {
     const relay = own(await startRelay());
     const post = (token: string, body: object) =>
@@ -272,6 +359,21 @@ describe('item 8: the token clients get cannot impersonate the agent', () => {
     expect(verified.ok && verified.claims).toMatchObject({ sub: 'alice', role: 'client' });
     expect((await post(agentToken, { capabilities: ['*'] })).status).toBe(403);
     expect((await post(issued.token, {})).status).toBe(403);
+  });
+
+  it('a client token cannot be exchanged for an agent token of its subject on /manage/jwt/issue', async () => {
+    const relay = own(await startRelay({ jwtFallbackEnabled: true }));
+    const issue = (token: string) =>
+      fetch(new URL('/manage/jwt/issue', relay.url), {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ subject: 'carol' }),
+      });
+    const first = (await (await issue('')).json()) as { token: string };
+    const clientToken = await relay.tokens.issue('carol', ['*'], 60, 'client');
+    expect((await issue(clientToken)).status).toBe(409);
+    // Its holder (the agent token) still gets a new one.
+    expect((await issue(first.token)).status).toBe(200);
   });
 
   it('the JWT_FALLBACK_ENABLED advice says what it opens and points to the built-in sign-in', async () => {

@@ -1,6 +1,8 @@
 // Small HTTP helpers shared by the relay and the MCP front.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
+import { formatBytes } from '../src-shared/wire.js';
+
 export type Json = Record<string, unknown>;
 
 /** An expected failure of a request: its status, a message for `{"ok": false, "error": …}`, extra headers. */
@@ -53,12 +55,14 @@ export function sendError(res: ServerResponse, error: unknown): boolean {
 /** The request body as text, refused with 413 past `limit` bytes. */
 export async function readText(req: IncomingMessage, limit: number): Promise<string> {
   const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > limit) throw new HttpError(413, `the body is larger than ${limit} bytes`);
+  if (declared > limit) {
+    throw new HttpError(413, `the body is ${formatBytes(declared)}, over the ${formatBytes(limit)} limit`);
+  }
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > limit) throw new HttpError(413, `the body is larger than ${limit} bytes`);
+    if (size > limit) throw new HttpError(413, `the body is over the ${formatBytes(limit)} limit`);
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');

@@ -15,14 +15,16 @@ const HELP = `Usage: mcpassistant-relay
        mcpassistant-relay hash-password   (reads a password on stdin, prints its USERS_FILE hash)
 
 Runs the MCP Assistant relay: agents connect to wss://<host>/connect, MCP clients use
-https://<host>/<subject>/<server>/mcp. Configured by environment variables (or .env):
+https://<host>/<subject>/<server>/mcp with a client token (POST /manage/client-token, or
+\`mcpassistant-gateway client-token\`). Configured by environment variables (or .env):
 
-  JWT_SECRET                  required; signs and verifies agent tokens (HS256)
+  JWT_SECRET                  required; signs and verifies agent and client tokens (HS256)
   HOST, PORT                  where to listen (default 0.0.0.0:8000)
   PUBLIC_BASE_URL             the https:// URL clients use, for the endpoint URLs reported to agents
   REQUEST_TIMEOUT_SECONDS     how long a call may take (default 20)
   ALLOW_UNAUTH_MCP_TRANSPORT  let MCP clients in without a bearer token (default false)
-  JWT_FALLBACK_ENABLED        serve POST /manage/jwt/issue (default false)
+  JWT_FALLBACK_ENABLED        serve POST /manage/jwt/issue (default false): anyone who can reach the
+                              relay can then mint a token for a new subject; prefer USERS_FILE sign-in
   JWT_ISSUER, JWT_AUDIENCE    required iss / aud of tokens, when set
   ALLOWED_ORIGINS             comma-separated browser origins allowed on the MCP routes
   ALLOWED_HOSTS               comma-separated Host names (or name:port) to accept besides PUBLIC_BASE_URL's

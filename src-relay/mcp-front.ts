@@ -152,10 +152,19 @@ export class McpFront {
     res.on('close', () => this.sessions.delete(session.id));
   }
 
-  /** Legacy HTTP+SSE, POST: 202 at once; the answer goes out on the session's stream. */
-  async legacyMessage(req: IncomingMessage, res: ServerResponse, sessionId: string | null): Promise<void> {
+  /**
+   * Legacy HTTP+SSE, POST: 202 at once; the answer goes out on the session's stream. `server`, when given,
+   * is the server this route serves: another server's session is unknown here.
+   */
+  async legacyMessage(
+    req: IncomingMessage,
+    res: ServerResponse,
+    sessionId: string | null,
+    server?: string,
+  ): Promise<void> {
     const session = sessionId ? this.sessions.get(sessionId) : undefined;
-    if (!session?.legacy) throw new HttpError(404, 'unknown session: open the event stream (GET) first');
+    if (!session?.legacy || (server !== undefined && session.server !== server))
+      throw new HttpError(404, 'unknown session: open the event stream (GET) first');
     session.lastSeen = Date.now();
     const message = await this.#readMessage(req);
     const target = await this.options.target(session.subject, session.server, { session, sessionful: true });

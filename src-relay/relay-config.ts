@@ -3,7 +3,7 @@
 // ALLOW_UNAUTH_MCP_TRANSPORT defaults to false here.
 import { z } from 'zod';
 
-import { MAX_FRAME_BYTES } from '../src-shared/wire.js';
+import { MAX_FRAME_BYTES, MAX_MESSAGE_BYTES } from '../src-shared/wire.js';
 import { isLoopbackOrigin } from './http-util.js';
 import type { IdentityConfig } from './identity/provider.js';
 import type { RelayOptions } from './relay-server.js';
@@ -39,7 +39,8 @@ export const RelayEnv = z.object({
   PUBLIC_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
   ALLOWED_ORIGINS: list.default([]),
   ALLOWED_HOSTS: list.default([]),
-  MAX_BODY_BYTES: int(1024).default(4 * 1024 * 1024),
+  // A request must fit in one invoke frame to the agent: at most MAX_MESSAGE_BYTES.
+  MAX_BODY_BYTES: int(1024, MAX_MESSAGE_BYTES).default(4 * 1024 * 1024),
   MAX_FRAME_BYTES: int(1024).default(MAX_FRAME_BYTES),
   MAX_IN_FLIGHT_PER_AGENT: int(1).default(256),
   LOG_LEVEL: z.enum(['error', 'warn', 'info', 'debug']).default('info'),

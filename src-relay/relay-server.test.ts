@@ -913,7 +913,11 @@ describe('RelayServer options', () => {
     const big = callTool(1, 'echo', { message: 'x'.repeat(2048) });
     const res = await post(endpoint(relay, 'alice', 'everything'), big, { ...auth(token), Accept: BOTH });
     expect(res.status).toBe(413);
-    expect(await res.json()).toMatchObject({ ok: false, error: expect.stringContaining('1024') as unknown });
+    // The size and the limit, as people read them.
+    expect(await res.json()).toMatchObject({
+      ok: false,
+      error: expect.stringMatching(/^the body is 2(\.\d)? KiB, over the 1 KiB limit$/) as unknown,
+    });
     // Without Content-Length (chunked), the limit holds while reading.
     const chunked = await rawRequest(endpoint(relay, 'alice', 'everything'), {
       method: 'POST',
@@ -1277,6 +1281,13 @@ describe('relayOptionsFromEnv', () => {
     expect(() => relayOptionsFromEnv({ JWT_SECRET: 'short' })).toThrow(
       /JWT_SECRET: JWT_SECRET must be at least 16 characters/,
     );
+  });
+
+  it('keeps MAX_BODY_BYTES within what one frame to the agent carries (16 MiB)', () => {
+    expect(() =>
+      relayOptionsFromEnv({ JWT_SECRET: secret, MAX_BODY_BYTES: String(32 * 1024 * 1024) }),
+    ).toThrow(/^MAX_BODY_BYTES: .*16777216/);
+    expect(relayOptionsFromEnv({ JWT_SECRET: secret }).maxFrameBytes).toBe(MAX_FRAME_BYTES);
   });
 
   it('lists every problem, one per line', () => {

@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 
 import { type WebSocket, WebSocketServer } from 'ws';
 
-import { CLOSE, MAX_FRAME_BYTES, RegisterFrame, RELAY_FEATURES } from '../src-shared/wire.js';
+import { CLOSE, formatBytes, MAX_FRAME_BYTES, RegisterFrame, RELAY_FEATURES } from '../src-shared/wire.js';
 import { AgentConnection } from './agent-connection.js';
 import {
   applyCors,
@@ -237,6 +237,8 @@ export class RelayServer {
       this.#options.registerTimeoutMs,
     );
     let alive = true;
+    /** The agent sent a frame over maxFrameBytes (ws then closes with 1009). */
+    let tooBig = false;
     ws.on('pong', () => (alive = true));
     (ws as unknown as { isAlive: () => boolean; markPing: () => void }).isAlive = () => alive;
     (ws as unknown as { markPing: () => void }).markPing = () => (alive = false);
@@ -300,13 +302,23 @@ export class RelayServer {
     ws.on('close', (code) => {
       clearTimeout(registerTimer);
       if (!agent) return;
-      agent.closed('the agent disconnected');
+      // The first cause, not just "disconnected": an older agent that sent a result over the frame limit
+      // made the relay close the link, and every call on it learns why.
+      agent.closed(
+        tooBig
+          ? `the agent sent a message over the relay's ${formatBytes(this.#options.maxFrameBytes)} frame limit, which closed its connection`
+          : 'the agent disconnected',
+      );
       if (this.#agents.get(agent.subject) === agent) {
         this.#agents.delete(agent.subject);
         this.#log.info(`agent ${agent.subject} disconnected (${code})`);
       }
     });
-    ws.on('error', (error) => this.#log.debug(`agent socket error: ${error.message}`));
+    ws.on('error', (error: Error & { code?: string }) => {
+      // ws closes with 1009 itself; the close event may carry the peer's code instead, so remember why.
+      if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') tooBig = true;
+      this.#log.debug(`agent socket error: ${error.message}`);
+    });
   }
 
   #pingAgents(): void {
@@ -500,7 +512,8 @@ export class RelayServer {
     if (this.#subjects.has(subject) || this.#agents.has(subject)) {
       const token = bearer(req);
       const verified = token ? await this.tokens.verify(token) : undefined;
-      if (!verified?.ok || verified.claims.sub !== subject)
+      // An agent token: a client token must not be exchanged for one (it would then register, issue 8).
+      if (!verified?.ok || verified.claims.sub !== subject || verified.claims.role !== 'agent')
         throw new HttpError(409, `subject "${subject}" is already taken`);
     }
     this.#subjects.claim(subject, 'jwt');

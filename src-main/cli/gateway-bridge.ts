@@ -171,7 +171,7 @@ export class GatewayBridge {
       if (url.pathname === '/sse' && req.method === 'GET')
         return await this.#front.legacyStream(req, res, SUBJECT, name, '/message');
       if (url.pathname === '/message' && req.method === 'POST') {
-        return await this.#front.legacyMessage(req, res, url.searchParams.get('sessionId'));
+        return await this.#front.legacyMessage(req, res, url.searchParams.get('sessionId'), name);
       }
       throw new HttpError(404, 'served here: /mcp (Streamable HTTP), /sse and /message (legacy SSE)');
     } catch (error) {

@@ -181,13 +181,33 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
     const ws = this.options.connect?.(url, wsOptions) ?? new WebSocket(url, wsOptions);
     this.#ws = ws;
     let authRefused: string | undefined;
+    let upgradeRefused: string | undefined;
 
     ws.on('unexpected-response', (_req, res) => {
       const status = res.statusCode ?? 0;
-      if (status === 401 || status === 403) authRefused = `the relay refused the token (HTTP ${status})`;
-      this.#log.warn(`relay answered the upgrade with HTTP ${status}`);
-      res.resume();
-      ws.terminate();
+      // The relay's reason is in the body ({"error": …}): it is what the user needs, not the 1006 that
+      // follows (issue 8: the first meaningful failure is the one reported).
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        if (body.length < 2048) body += chunk;
+      });
+      const done = () => {
+        let detail = '';
+        try {
+          const error = (JSON.parse(body) as { error?: unknown }).error;
+          if (typeof error === 'string') detail = `: ${error.slice(0, 300)}`;
+        } catch {
+          // ignore: not JSON; the status says enough
+        }
+        if (status === 401 || status === 403)
+          authRefused = `the relay refused the token (HTTP ${status}${detail})`;
+        else upgradeRefused = `the relay answered the connection with HTTP ${status}${detail}`;
+        this.#log.warn(`relay answered the upgrade with HTTP ${status}${detail}`);
+        ws.terminate();
+      };
+      res.once('end', done);
+      res.once('error', done);
     });
     ws.on('open', () => this.#opened(ws));
     ws.on('message', (data, isBinary) => {
@@ -196,7 +216,9 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
     });
     ws.on('pong', () => ((ws as WebSocket & { awaitingPong?: boolean }).awaitingPong = false));
     ws.on('error', (error) => this.#log.warn(`connection error: ${error.message}`));
-    ws.on('close', (code, reasonBuffer) => this.#closed(ws, code, reasonBuffer.toString(), authRefused));
+    ws.on('close', (code, reasonBuffer) =>
+      this.#closed(ws, code, reasonBuffer.toString(), authRefused, upgradeRefused),
+    );
   }
 
   #opened(ws: WebSocket): void {
@@ -225,13 +247,13 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
     // "Connected" only once the relay accepted the registration (issue 8, item 9): ours answers `registered`;
     // the existing remote sends no acknowledgement but closes at once (4403) when it refuses, so a link
     // still open after the grace period counts as accepted.
+    this.#capabilities = capabilities;
     clearTimeout(this.#ackTimer);
     this.#ackTimer = setTimeout(() => {
       if (ws !== this.#ws || ws.readyState !== WebSocket.OPEN) return;
       this.#log.debug('the relay sent no registration acknowledgement (an older relay); assuming accepted');
-      this.#accepted(capabilities, {});
+      this.#accepted({});
     }, this.options.registerAckGraceMs ?? REGISTER_ACK_GRACE_MS);
-    this.#capabilities = capabilities;
     clearTimeout(this.#stableTimer);
     this.#stableTimer = setTimeout(
       () => (this.#attempt = 0),
@@ -253,13 +275,13 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
   }
 
   /** The relay accepted the registration: say so, with the endpoints it reported (if any). */
-  #accepted(capabilities: string[], endpoints: Record<string, string>): void {
+  #accepted(endpoints: Record<string, string>): void {
     clearTimeout(this.#ackTimer);
     if (this.#state.state === 'connected') {
       return this.#set({ ...this.#state, endpoints: { ...this.#state.endpoints, ...endpoints } });
     }
     this.#log.info(
-      `connected to ${this.options.url.origin} as ${this.options.subject}; serving ${capabilities.join(', ') || 'no servers'}`,
+      `connected to ${this.options.url.origin} as ${this.options.subject}; serving ${this.#capabilities.join(', ') || 'no servers'}`,
     );
     this.#set({
       state: 'connected',
@@ -304,7 +326,7 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
       this.#acknowledged = true;
       this.#relayMaxFrame = frame.max_frame_bytes;
       this.#relayFeatures = new Set(frame.features);
-      this.#accepted(this.#capabilities, frame.endpoints ?? {});
+      this.#accepted(frame.endpoints ?? {});
     }
   }
 
@@ -440,7 +462,13 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
     if (ws.readyState === WebSocket.OPEN) ws.send(text);
   }
 
-  #closed(ws: WebSocket, code: number, reason: string, authRefused: string | undefined): void {
+  #closed(
+    ws: WebSocket,
+    code: number,
+    reason: string,
+    authRefused: string | undefined,
+    upgradeRefused: string | undefined,
+  ): void {
     if (ws !== this.#ws) return;
     this.#ws = undefined;
     this.#opening = false;
@@ -487,9 +515,10 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
       return this.#set({ state: 'error', reason: why });
     }
     this.#scheduleReconnect(
-      code === 1000 && reason
-        ? `closed: ${reason}`
-        : `connection lost (${code}${reason ? ` ${reason}` : ''})`,
+      upgradeRefused ??
+        (code === 1000 && reason
+          ? `closed: ${reason}`
+          : `connection lost (${code}${reason ? ` ${reason}` : ''})`),
     );
   }
 

@@ -35,9 +35,14 @@ const rpcError = (id: JsonRpcMessage['id'], code: number, message: string, data?
   error: data === undefined ? { code, message } : { code, message, data },
 });
 
-export class Dispatcher {
-  #progressSeq = 0;
+/**
+ * Progress tokens put on local requests, unique in the process: several dispatchers may call the same
+ * server (a reconnect builds a new one while calls of the old may still run), and a server routes progress
+ * by token alone.
+ */
+let progressSeq = 0;
 
+export class Dispatcher {
   constructor(
     private readonly servers: ServerSource,
     private readonly defaultProtocolVersion: string,
@@ -67,6 +72,8 @@ export class Dispatcher {
 
     // A server that is starting or restarting after a crash is waited for, within the call's own budget.
     const client = await server.ready(ctx.timeoutMs, ctx.signal);
+    // A call cancelled while its server was (re)starting: say so, not "not running".
+    if (ctx.signal.aborted) return rpcError(id, -32000, `cancelled: ${errorMessage(ctx.signal.reason)}`);
     if (!client) {
       const status = server.status;
       const why = status.lastError ? `: ${status.lastError}` : '';
@@ -98,7 +105,7 @@ export class Dispatcher {
       if (progressToken !== undefined) {
         // Our own token on the local request (callers' tokens could collide); progress goes back to the
         // caller under its own token.
-        const localToken = `gw-progress-${++this.#progressSeq}`;
+        const localToken = `gw-progress-${++progressSeq}`;
         params = { ...params, _meta: { ...params?._meta, progressToken: localToken } };
         unroute = server.routeProgress(localToken, (progress) =>
           ctx.notify({
