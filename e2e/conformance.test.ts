@@ -28,8 +28,10 @@ const UNSCORED_2025 = ['server-server-sse-polling/', 'server-json-schema-2020-12
 const ALTERNATIVES = ['server-server-sse-multiple-streams/server-sse-streams-functional'];
 
 /**
- * What passes through the relay today at 2026-07-28 (measured; it may only grow). Not yet: input-required
- * results, resource subscriptions on listen streams, -32021 for undeclared client capabilities, tasks (an extension, unscored).
+ * What passes through the relay today at 2026-07-28 (measured; it may only grow). The rest: the suite's
+ * input-required and -32021 scenarios call tools only a 2026-era fixture has (test_input_required_result_*,
+ * test_missing_capability; e2e/modern-era.test.ts covers the relay's input-required rounds with a 2025-era
+ * server instead), the unsupported-version answer, listen-stream triggers, and tasks (an extension, unscored).
  */
 const FLOOR_2026_RELAYED = 114;
 

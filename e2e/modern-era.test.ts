@@ -8,7 +8,15 @@ import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextproto
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { RelayServer } from '../src-relay/relay-server.js';
-import { type AgentFixture, linkState, startAgent, startRelay } from './support/relay-fixture.js';
+import { serverEverything } from './support/mcp-fixtures.js';
+import {
+  type AgentFixture,
+  askingServer,
+  linkState,
+  slowServer,
+  startAgent,
+  startRelay,
+} from './support/relay-fixture.js';
 import { until, waitForStatus } from './support/wait.js';
 
 const text = (result: object) =>
@@ -25,10 +33,13 @@ describe('the 2026-07-28 era through relay and agent', () => {
 
   beforeAll(async () => {
     relay = await startRelay();
-    agent = await startAgent(relay);
+    agent = await startAgent(relay, {
+      servers: { everything: serverEverything(), slow: slowServer(), asking: askingServer() },
+    });
     await linkState(agent.gateway, 'connected');
     await waitForStatus(agent.gateway.servers, 'everything', (s) => s.state === 'running');
     await waitForStatus(agent.gateway.servers, 'slow', (s) => s.state === 'running');
+    await waitForStatus(agent.gateway.servers, 'asking', (s) => s.state === 'running');
     url = new URL('/alice/everything/mcp', relay.url);
     headers = { Authorization: `Bearer ${agent.token}` };
   });
@@ -38,8 +49,15 @@ describe('the 2026-07-28 era through relay and agent', () => {
     await relay?.close();
   });
 
-  const connectV2 = async (mode: 'auto' | { pin: '2026-07-28' }, target = url) => {
-    const client = new Client({ name: 'v2-client', version: '1.0.0' }, { versionNegotiation: { mode } });
+  const connectV2 = async (
+    mode: 'auto' | { pin: '2026-07-28' },
+    target = url,
+    capabilities: Record<string, object> = {},
+  ) => {
+    const client = new Client(
+      { name: 'v2-client', version: '1.0.0' },
+      { versionNegotiation: { mode }, capabilities },
+    );
     await client.connect(new StreamableHTTPClientTransport(target, { requestInit: { headers } }));
     closers.push(() => client.close());
     return client;
@@ -135,5 +153,67 @@ describe('the 2026-07-28 era through relay and agent', () => {
     const open = relay.openStreams();
     controller.abort();
     await until(() => relay.openStreams() === open - 1, 5000, 'the listen stream to close at the relay');
+  });
+
+  it("a legacy server's elicitation reaches a modern client as input-required, and the answer reaches the server", async () => {
+    const asking = new URL('/alice/asking/mcp', relay.url);
+    const client = await connectV2({ pin: '2026-07-28' }, asking, { elicitation: {}, roots: {} });
+    const asked: string[] = [];
+    client.setRequestHandler('elicitation/create', (request) => {
+      const message = 'message' in request.params ? request.params.message : '';
+      asked.push(message);
+      return { action: 'accept', content: { answer: `modern yes to ${message}` } };
+    });
+    client.setRequestHandler('roots/list', () => ({ roots: [{ uri: 'file:///srv/modern' }] }));
+    expect(text(await client.callTool({ name: 'ask', arguments: { question: 'Ship it?' } }))).toBe(
+      'accept: modern yes to Ship it?',
+    );
+    expect(text(await client.callTool({ name: 'roots', arguments: {} }))).toBe('roots: file:///srv/modern');
+    expect(asked).toEqual(['Ship it?']);
+    // A client without the sampling capability is never asked: the server gets -32021.
+    expect(text(await client.callTool({ name: 'sample', arguments: { prompt: 'x' } }))).toMatch(
+      /^failed: .*did not declare the sampling capability/,
+    );
+  });
+
+  it('a requestState that was altered is refused (-32602, HTTP 400)', async () => {
+    const asking = new URL('/alice/asking/mcp', relay.url);
+    const meta = {
+      'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+      'io.modelcontextprotocol/clientCapabilities': { elicitation: {} },
+    };
+    const call = (extra: Record<string, unknown>) =>
+      fetch(asking, {
+        method: 'POST',
+        headers: {
+          ...headers,
+          'Content-Type': 'application/json',
+          Accept: 'application/json, text/event-stream',
+          'MCP-Protocol-Version': '2026-07-28',
+          'Mcp-Method': 'tools/call',
+          'Mcp-Name': 'ask',
+        },
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 7,
+          method: 'tools/call',
+          params: { name: 'ask', arguments: { question: 'tamper?' }, _meta: meta, ...extra },
+        }),
+      });
+    const first = (await (await call({})).json()) as {
+      result: { resultType: string; requestState: string; inputRequests: Record<string, { method: string }> };
+    };
+    expect(first.result.resultType).toBe('input_required');
+    expect(Object.values(first.result.inputRequests)[0]?.method).toBe('elicitation/create');
+    const key = Object.keys(first.result.inputRequests)[0]!;
+    const answer = { [key]: { action: 'accept', content: { answer: 'forged' } } };
+    const tampered = await call({ requestState: `${first.result.requestState}x`, inputResponses: answer });
+    expect(tampered.status).toBe(400);
+    expect(((await tampered.json()) as { error: { code: number } }).error.code).toBe(-32602);
+    // The genuine state still completes the call.
+    const genuine = await call({ requestState: first.result.requestState, inputResponses: answer });
+    const done = (await genuine.json()) as { result: { resultType: string } };
+    expect(done.result).toMatchObject({ resultType: 'complete' });
+    expect(text(done.result)).toBe('accept: forged');
   });
 });

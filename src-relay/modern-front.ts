@@ -9,14 +9,16 @@
 //
 // `subscriptions/listen` streams get the local server's list-changed notifications they asked for.
 //
-// Not served yet: resource subscriptions on a listen stream, input-required results (a local server's
-// elicitation, sampling or roots request during a 2026-era call gets an error), tasks.
-import { randomUUID } from 'node:crypto';
+// A local server's elicitation, sampling or roots request during a 2026-era call becomes an input-required
+// result, and the client's retry delivers the answer (see #call).
+//
+// Not served yet: resource subscriptions on a listen stream, tasks.
+import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import type { JsonRpcMessage } from '../src-shared/wire.js';
 import { SUPPORTED_PROTOCOL_VERSIONS } from '../src-shared/wire.js';
-import { InvokeError } from './agent-connection.js';
+import { InvokeError, type InvokeOptions } from './agent-connection.js';
 import { header, HttpError, type Json, sendJson } from './http-util.js';
 import type { McpTarget } from './mcp-front.js';
 import { openSse, writeEvent, writeKeepAlive } from './sse-stream.js';
@@ -83,6 +85,49 @@ const LISTEN_FILTERS: Record<string, string> = {
   'notifications/resources/list_changed': 'resourcesListChanged',
 };
 
+/** Methods whose handler may ask the client for input (2026-07-28, input-required results). */
+const MRTR_METHODS = new Set(['tools/call', 'prompts/get', 'resources/read']);
+
+/** The client capability each server request needs. */
+const NEEDED_CAPABILITY: Record<string, string> = {
+  'elicitation/create': 'elicitation',
+  'sampling/createMessage': 'sampling',
+  'roots/list': 'roots',
+};
+
+/** A local server's request during a modern call, waiting for the client's retry. */
+interface Ask {
+  key: string;
+  request: JsonRpcMessage;
+  answer(response: JsonRpcMessage): void;
+}
+
+/** A modern call still in flight at the agent across input-required rounds. */
+interface Held {
+  id: string;
+  /** What a retry must repeat: method and name or URI. */
+  binding: string;
+  controller: AbortController;
+  round: number;
+  /** The stream of the current round's response, when it is SSE (notifications go there). */
+  stream: ServerResponse | undefined;
+  response: Promise<Json>;
+  nextAsk(): Promise<Ask>;
+  current?: Ask;
+  expiry?: NodeJS.Timeout;
+}
+
+function bindingOf(method: string, params: Record<string, unknown> | undefined): string {
+  const name = params?.['name'] ?? params?.['uri'];
+  return `${method}\n${typeof name === 'string' ? name : ''}`;
+}
+
+function timingSafeEqualText(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
 interface ListenStream {
   res: ServerResponse;
   subscriptionId: string;
@@ -98,6 +143,10 @@ export interface ModernFrontOptions {
 export class ModernFront {
   /** Open subscriptions/listen streams, by `subject/server`. */
   readonly #listening = new Map<string, Set<ListenStream>>();
+  /** Calls waiting for an input-required retry, by id (the requestState names one). */
+  readonly #held = new Map<string, Held>();
+  /** Signs requestState: a client cannot forge or alter it (a new key per relay process). */
+  readonly #stateKey = randomBytes(32);
 
   constructor(private readonly options: ModernFrontOptions) {}
 
@@ -130,6 +179,11 @@ export class ModernFront {
   close(): void {
     for (const set of this.#listening.values()) for (const stream of set) stream.res.end();
     this.#listening.clear();
+    for (const held of this.#held.values()) {
+      clearTimeout(held.expiry);
+      held.controller.abort('the relay is shutting down');
+    }
+    this.#held.clear();
   }
 
   /** Answers one POSTed message of a modern client. Never throws: every failure is a JSON-RPC error. */
@@ -299,7 +353,13 @@ export class ModernFront {
     );
   }
 
-  /** Any other method: the envelope off, the call to the agent, the 2026 fields on its result. */
+  /**
+   * Any other method: the envelope off, the call to the agent, the 2026 fields on its result. A local server's
+   * request to the client during `tools/call`, `prompts/get` or `resources/read` (2025 era: elicitation,
+   * sampling, roots) becomes an input-required result (2026-07-28, "Multi round-trip requests"): the call
+   * stays in flight at the agent, the client retries with `inputResponses` and the `requestState` it got, and
+   * its answer goes to the waiting server request; the retry gets the result, or the next input-required round.
+   */
   async #call(
     req: IncomingMessage,
     res: ServerResponse,
@@ -309,34 +369,55 @@ export class ModernFront {
   ): Promise<void> {
     const method = message.method!;
     const params = { ...(message.params as Record<string, unknown>) };
-    const legacyMeta = Object.fromEntries(Object.entries(meta).filter(([key]) => !key.startsWith(META)));
-    if (Object.keys(legacyMeta).length > 0) params['_meta'] = legacyMeta;
-    else delete params['_meta'];
     const accept = header(req, 'accept') ?? '';
+    const legacyMeta = Object.fromEntries(Object.entries(meta).filter(([key]) => !key.startsWith(META)));
     const sse =
       accept.includes('text/event-stream') &&
       (!accept.includes('application/json') || 'progressToken' in legacyMeta);
-    // Log messages only for a client that asked for them in its envelope (2026-07-28: no logLevel, no logs).
-    const wantsLogs = `${META}logLevel` in meta;
-    // Cancellation in 2026-07-28: the client closes the response stream.
-    const closed = new AbortController();
+    const respond = (response: Json) => {
+      if (sse) {
+        if (!res.writableEnded) {
+          writeEvent(res, JSON.stringify(response));
+          res.end();
+        }
+        return;
+      }
+      const code = (response['error'] as { code?: unknown } | undefined)?.code;
+      sendJson(res, code === CODE.methodNotFound ? 404 : 200, response);
+    };
+
+    let held: Held;
+    if (typeof params['requestState'] === 'string') {
+      held = this.#resume(params['requestState'], bindingOf(method, params));
+    } else {
+      if (Object.keys(legacyMeta).length > 0) params['_meta'] = legacyMeta;
+      else delete params['_meta'];
+      held = this.#start(target, { ...message, params }, meta, sse ? res : undefined);
+    }
+    // Cancellation in 2026-07-28: the client closes the response stream (of the first request or a retry).
     res.on('close', () => {
-      if (!res.writableFinished) closed.abort('the client closed the request stream');
+      if (!res.writableFinished) held.controller.abort('the client closed the request stream');
     });
     if (sse) openSse(res);
-    const response = await this.#invoke(
-      target,
-      { ...message, params },
-      {
-        signal: closed.signal,
-        onNotification: sse
-          ? (payload) => {
-              if (payload.method === 'notifications/message' && !wantsLogs) return;
-              if (!res.writableEnded) writeEvent(res, JSON.stringify(payload));
-            }
-          : undefined,
-      },
-    );
+    held.stream = sse ? res : undefined;
+    if (held.current) {
+      const answer = (params['inputResponses'] as Record<string, unknown> | undefined)?.[held.current.key];
+      // No answer to what was asked: the same question again.
+      if (answer === undefined) return respond(this.#inputRequired(message.id, held));
+      held.current.answer({ jsonrpc: '2.0', id: 0, result: answer });
+      held.current = undefined;
+    }
+    const next = await Promise.race([
+      held.response.then((response) => ({ response })),
+      held.nextAsk().then((ask) => ({ ask })),
+    ]);
+    if ('ask' in next) {
+      held.current = next.ask;
+      return respond(this.#inputRequired(message.id, held));
+    }
+    this.#held.delete(held.id);
+    clearTimeout(held.expiry);
+    const response: Json = { ...next.response, id: message.id };
     const result = response['result'];
     if (result && typeof result === 'object' && !Array.isArray(result)) {
       const fields = result as Json;
@@ -346,22 +427,122 @@ export class ModernFront {
         fields['cacheScope'] ??= 'private';
       }
     }
-    if (sse) {
-      if (!res.writableEnded) {
-        writeEvent(res, JSON.stringify(response));
-        res.end();
+    respond(response);
+  }
+
+  /** Starts a call at the agent; its server requests queue up as input requests (see #call). */
+  #start(
+    target: McpTarget,
+    message: JsonRpcMessage,
+    meta: Record<string, unknown>,
+    stream: ServerResponse | undefined,
+  ): Held {
+    const method = message.method!;
+    const capabilities = (meta[`${META}clientCapabilities`] ?? {}) as Record<string, unknown>;
+    const wantsLogs = `${META}logLevel` in meta;
+    const queue: Ask[] = [];
+    let waiting: ((ask: Ask) => void) | undefined;
+    const held: Held = {
+      id: randomUUID(),
+      binding: bindingOf(method, message.params as Record<string, unknown>),
+      controller: new AbortController(),
+      round: 0,
+      stream,
+      response: Promise.resolve({}),
+      nextAsk: () => {
+        const ask = queue.shift();
+        return ask ? Promise.resolve(ask) : new Promise((resolve) => (waiting = resolve));
+      },
+    };
+    const askable = MRTR_METHODS.has(method);
+    held.response = this.#invoke(target, message, {
+      signal: held.controller.signal,
+      onNotification: (payload) => {
+        if (payload.method === 'notifications/message' && !wantsLogs) return;
+        if (held.stream && !held.stream.writableEnded) writeEvent(held.stream, JSON.stringify(payload));
+      },
+      onServerRequest: askable
+        ? (request) =>
+            new Promise<JsonRpcMessage>((answer) => {
+              const needed = request.method === undefined ? undefined : NEEDED_CAPABILITY[request.method];
+              if (needed && !(needed in capabilities)) {
+                // 2026-07-28: never ask for what the client did not declare (-32021).
+                return answer({
+                  jsonrpc: '2.0',
+                  id: 0,
+                  error: {
+                    code: -32021,
+                    message: `the client did not declare the ${needed} capability`,
+                    data: { requiredCapabilities: { [needed]: {} } },
+                  },
+                });
+              }
+              const ask = { key: `input-${++held.round}`, request, answer };
+              if (waiting) {
+                const resolve = waiting;
+                waiting = undefined;
+                resolve(ask);
+              } else queue.push(ask);
+            })
+        : undefined,
+    }).catch((error: unknown) => {
+      if (error instanceof ModernError) {
+        const body = { code: error.code, message: error.message };
+        return { jsonrpc: '2.0', id: message.id ?? null, error: body };
       }
-      return;
-    }
-    const code = (response['error'] as { code?: unknown } | undefined)?.code;
-    sendJson(res, code === CODE.methodNotFound ? 404 : 200, response);
+      throw error;
+    });
+    this.#held.set(held.id, held);
+    // A call whose client never retries ends with its timeout at the latest (the agent's call times out too).
+    held.expiry = setTimeout(() => {
+      this.#held.delete(held.id);
+      held.controller.abort('the client did not retry with the input asked for');
+    }, this.options.requestTimeoutMs).unref();
+    return held;
+  }
+
+  /** The held call a retry's requestState names; -32602 when it is forged, altered, expired or another call's. */
+  #resume(state: string, binding: string): Held {
+    const [id, mac] = state.split('.');
+    const held = id ? this.#held.get(id) : undefined;
+    if (
+      !id ||
+      !mac ||
+      !held ||
+      !timingSafeEqualText(mac, this.#sign(id, held.binding)) ||
+      held.binding !== binding
+    )
+      throw new ModernError(
+        400,
+        CODE.invalidParams,
+        'requestState is not valid for this request (altered, expired, or of another call)',
+      );
+    return held;
+  }
+
+  /** The input-required result for the held call's current question; requestState names the call, HMAC-bound. */
+  #inputRequired(id: JsonRpcMessage['id'], held: Held): Json {
+    const { key, request } = held.current!;
+    return {
+      jsonrpc: '2.0',
+      id: id ?? null,
+      result: {
+        resultType: 'input_required',
+        inputRequests: { [key]: { method: request.method, params: request.params ?? {} } },
+        requestState: `${held.id}.${this.#sign(held.id, held.binding)}`,
+      },
+    };
+  }
+
+  #sign(id: string, binding: string): string {
+    return createHmac('sha256', this.#stateKey).update(`${id}\n${binding}`).digest('base64url');
   }
 
   /** The target's answer as a JSON-RPC response (a failure of the link becomes a JSON-RPC error). */
   async #invoke(
     target: McpTarget,
     message: JsonRpcMessage,
-    options: { signal?: AbortSignal; onNotification?: (payload: JsonRpcMessage) => void },
+    options: Pick<InvokeOptions, 'signal' | 'onNotification' | 'onServerRequest'>,
   ): Promise<Json> {
     try {
       const result = await target.invoke(message, { timeoutMs: this.options.requestTimeoutMs, ...options });
