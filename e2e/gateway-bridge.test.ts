@@ -5,6 +5,10 @@ import { writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
 
+import {
+  Client as ClientV2,
+  StreamableHTTPClientTransport as StreamableHTTPClientTransportV2,
+} from '@modelcontextprotocol/client';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -140,6 +144,28 @@ describe('mcpassistant-gateway-bridge', () => {
         'roots: file:///home/alice/project',
       );
       expect(asked).toEqual(['go?', 'roots']);
+    }
+  });
+
+  it('serves a 2026-07-28 client (SDK v2, pinned) on the same URL, input-required rounds included', async () => {
+    const bridge = await startBridge({ asking: askingServer() });
+    const client = new ClientV2(
+      { name: 'bridge-v2', version: '1.0.0' },
+      { versionNegotiation: { mode: { pin: '2026-07-28' } }, capabilities: { elicitation: {} } },
+    );
+    client.setRequestHandler('elicitation/create', () => ({
+      action: 'accept',
+      content: { answer: 'modern' },
+    }));
+    await client.connect(new StreamableHTTPClientTransportV2(new URL(bridge.urls['asking']!.mcp)));
+    try {
+      expect(client.getProtocolEra()).toBe('modern');
+      expect((await client.listTools()).tools.map((t) => t.name)).toContain('ask');
+      expect(text(await client.callTool({ name: 'ask', arguments: { question: 'via bridge?' } }))).toBe(
+        'accept: modern',
+      );
+    } finally {
+      await client.close();
     }
   });
 
