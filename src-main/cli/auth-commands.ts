@@ -141,6 +141,7 @@ export async function clientTokenCommand(
   if (!token) {
     throw new GatewayError('usage', 'not signed in: run `mcpassistant-gateway login`, or set AGENT_JWT');
   }
+  if (options.days > 365) throw new GatewayError('usage', `--days: at most 365 (got ${options.days})`);
   const relay = relayOf(settings);
   const servers = options.servers
     ?.split(',')
