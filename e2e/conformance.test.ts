@@ -31,9 +31,9 @@ const ALTERNATIVES = ['server-server-sse-multiple-streams/server-sse-streams-fun
  * What passes through the relay today at 2026-07-28 (measured; it may only grow). The rest: the suite's
  * input-required and -32021 scenarios call tools only a 2026-era fixture has (test_input_required_result_*,
  * test_missing_capability; e2e/modern-era.test.ts covers the relay's input-required rounds with a 2025-era
- * server instead), the unsupported-version answer, listen-stream triggers, and tasks (an extension, unscored).
+ * server instead), listen-stream triggers, and tasks (an extension, unscored).
  */
-const FLOOR_2026_RELAYED = 114;
+const FLOOR_2026_RELAYED = 115;
 
 const results: Record<string, { passed: number; failed: number }> = {};
 

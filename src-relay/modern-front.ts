@@ -252,9 +252,9 @@ export class ModernFront {
       );
     }
     if (!MODERN_PROTOCOL_VERSIONS.includes(headerVersion as never)) {
-      const supported = [...MODERN_PROTOCOL_VERSIONS, ...SUPPORTED_PROTOCOL_VERSIONS];
+      // The versions server/discover lists: what a modern client can ask for here.
       throw new ModernError(400, CODE.unsupportedVersion, `Unsupported protocol version: ${headerVersion}`, {
-        supported,
+        supported: [...MODERN_PROTOCOL_VERSIONS],
         requested: headerVersion,
       });
     }
