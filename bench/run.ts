@@ -1,10 +1,13 @@
-// `npm run bench`: one SDK Client drives tools/call `echo` {message: 'hi'} over three paths, and the
+// `npm run bench`: an SDK Client drives tools/call `echo` {message: 'hi'} over each path, and the
 // numbers are set against the targets of ../shared/DESIGN.md ("Performance facts measured on this machine"):
 //   (a) stdio straight to server-everything                 (what a local client gets without us)
 //   (b) the SDK's own Streamable HTTP server, in a child     (the HTTP floor)
 //   (c) client → relay → agent → server-everything           (the built CLI's `run`, local endpoint)
+//   (d) client → mcpassistant-gateway-bridge → server-everything
+//   (e), (f) as (c), with the SDK's v2 client in the 2025 era and pinned to 2026-07-28 (one client library,
+//       two eras: the cost of each era side by side)
 // For each: latency at 1 in flight, throughput at 16 and 64 in flight, and the server side's CPU per call at
-// 64 in flight from /proc. The three run side by side and are measured in alternating rounds, so that a
+// 64 in flight from /proc. The paths run side by side and are measured in alternating rounds, so that a
 // machine that gets busier or quieter during the run (other test runs on the same 2 cores) skews no path
 // more than another; CPU used by processes that are not the bench's is reported as "foreign".
 // Targets are reported, not asserted: the exit code is non-zero only when a path fails to run or to clean
@@ -25,6 +28,10 @@ import { dirname, join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 
+import {
+  Client as ClientV2,
+  StreamableHTTPClientTransport as StreamableHTTPClientTransportV2,
+} from '@modelcontextprotocol/client';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -89,7 +96,7 @@ process.on('warning', (warning) => {
   console.error(`bench: ${warning.name}: ${warning.message} (not repeated)`);
 });
 
-type PathId = 'a' | 'b' | 'c' | 'd';
+type PathId = 'a' | 'b' | 'c' | 'd' | 'e' | 'f';
 
 interface CpuReading {
   pid: number;
@@ -132,7 +139,8 @@ interface PathResult {
 }
 
 interface Target {
-  client: Client;
+  /** One measured call (tools/call echo). */
+  call: Call;
   /** The process whose CPU is the path's server cost. */
   server: { pid: number; what: string };
   child?: { pid: number; what: string };
@@ -147,12 +155,27 @@ function newClient(): Client {
   return new Client({ name: 'mcpassistant-bench', version: '1.0.0' });
 }
 
-function echo(client: Client): Call {
+function echo(client: Pick<Client, 'callTool'> | Pick<ClientV2, 'callTool'>): Call {
   return async () => {
     const result = (await client.callTool({ name: 'echo', arguments: { message: 'hi' } })) as CallToolResult;
     if (result.isError) throw new Error(`echo failed: ${JSON.stringify(result.content)}`);
     return result;
   };
+}
+
+/**
+ * The measured client of paths (e) and (f): the SDK's v2 line, in the 2025 era (`legacy`, its default) or
+ * pinned to 2026-07-28 (`modern`), so that the two eras are compared with one client library.
+ */
+async function connectV2(url: URL, headers: Record<string, string>, era: 'legacy' | 'modern') {
+  const client = new ClientV2(
+    { name: 'mcpassistant-bench', version: '1.0.0' },
+    { versionNegotiation: { mode: era === 'modern' ? { pin: '2026-07-28' } : 'legacy' } },
+  );
+  await client.connect(new StreamableHTTPClientTransportV2(url, { requestInit: { headers } }));
+  if (client.getProtocolEra() !== era)
+    throw new Error(`the client landed in the ${client.getProtocolEra()} era`);
+  return client;
 }
 
 // ── the paths ─────────────────────────────────────────────────────────────────────────────────────
@@ -171,7 +194,7 @@ async function stdioPath(): Promise<Target> {
   if (!pid) throw new Error('the stdio transport has no child pid');
   ownPid(pid);
   return {
-    client,
+    call: echo(client),
     server: { pid, what: 'server-everything' },
     pids: () => [pid],
     close: () => client.close(),
@@ -231,7 +254,7 @@ async function sdkHttpPath(): Promise<Target> {
     const client = newClient();
     await client.connect(new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${port}/mcp`)));
     return {
-      client,
+      call: echo(client),
       server: { pid, what: 'SDK McpServer + StreamableHTTPServerTransport' },
       pids: () => [pid],
       async close() {
@@ -258,6 +281,8 @@ interface ProcessPathOptions {
   ready: RegExp;
   /** Runs once the endpoint works, before the measured client connects. */
   warm?: (url: URL, headers: Record<string, string>) => Promise<void>;
+  /** The measured client: the SDK v1 client (default), or the v2 line in one era. */
+  v2?: 'legacy' | 'modern';
 }
 
 /** A path served by one of our binaries in a child process, in front of server-everything. */
@@ -301,10 +326,14 @@ async function processPath(o: ProcessPathOptions): Promise<Target> {
     seen.add(childPid);
     await o.warm?.(url, headers);
 
-    const client = newClient();
-    await client.connect(new StreamableHTTPClientTransport(url, { requestInit: { headers } }));
+    let client: Client | ClientV2;
+    if (o.v2) client = await connectV2(url, headers, o.v2);
+    else {
+      client = newClient();
+      await client.connect(new StreamableHTTPClientTransport(url, { requestInit: { headers } }));
+    }
     return {
-      client,
+      call: echo(client),
       server: { pid, what: o.what },
       child: { pid: childPid, what: `server-everything (${o.what} child)` },
       everythingChildren: () => {
@@ -327,7 +356,7 @@ async function processPath(o: ProcessPathOptions): Promise<Target> {
   }
 }
 
-const gatewayPath = (dir: string) =>
+const gatewayPath = (dir: string, v2?: 'legacy' | 'modern') =>
   processPath({
     dir,
     bin: 'mcpassistant-gateway',
@@ -337,6 +366,7 @@ const gatewayPath = (dir: string) =>
     url: /^\s+everything\s+(http:\/\/\S+)\s*$/m,
     authorization: /Authorization: (Bearer \S+)/,
     ready: /✓ everything\s+running/,
+    v2,
   });
 
 /** Sessions opened on (d) before the load, each making a call: the child count must stay one. */
@@ -550,7 +580,7 @@ function report(results: PathResult[]) {
   ];
   const ratio = (x: number | undefined, y: number | undefined) =>
     x === undefined || y === undefined || !y ? undefined : x / y;
-  const { a, b, c, d } = by;
+  const { a, b, c, d, e, f } = by;
   const ratios = {
     c_over_b_p50: ratio(c?.latency?.p50Ms, b?.latency?.p50Ms),
     c_over_b_p99: ratio(c?.latency?.p99Ms, b?.latency?.p99Ms),
@@ -561,6 +591,9 @@ function report(results: PathResult[]) {
     c_over_a_throughput64: ratio(c?.c64?.callsPerSec, a?.c64?.callsPerSec),
     d_over_b_p50: ratio(d?.latency?.p50Ms, b?.latency?.p50Ms),
     d_over_b_throughput64: ratio(d?.c64?.callsPerSec, b?.c64?.callsPerSec),
+    f_over_e_p50: ratio(f?.latency?.p50Ms, e?.latency?.p50Ms),
+    f_over_e_throughput64: ratio(f?.c64?.callsPerSec, e?.c64?.callsPerSec),
+    f_over_e_server_cpu: ratio(f?.serverCpu?.msPerCall, e?.serverCpu?.msPerCall),
   };
   const checks: TargetCheck[] = [];
   if (c?.ok && b?.ok) {
@@ -619,6 +652,8 @@ function report(results: PathResult[]) {
       ].join(', '),
     `Ratios (c)/(a): p50@1 ×${fmt(ratios.c_over_a_p50, 2)}, calls/s@64 ×${fmt(ratios.c_over_a_throughput64, 2)}`,
     `Ratios (d)/(b): p50@1 ×${fmt(ratios.d_over_b_p50, 2)}, calls/s@64 ×${fmt(ratios.d_over_b_throughput64, 2)}`,
+    `Ratios (f)/(e), 2026-07-28 era against the 2025 era, same client library: p50@1 ×${fmt(ratios.f_over_e_p50, 2)},` +
+      ` calls/s@64 ×${fmt(ratios.f_over_e_throughput64, 2)}, server CPU/call ×${fmt(ratios.f_over_e_server_cpu, 2)}`,
     '',
     'Targets (DESIGN.md):',
     ...checks.map((t) => `  ${t.met ? 'met   ' : 'MISSED'}  ${t.target}: ${t.value}`),
@@ -638,15 +673,31 @@ function report(results: PathResult[]) {
 
 // ── main ────────────────────────────────────────────────────────────────────────────────────────────────
 
+/** A folder of its own for a second gateway: its state file and local endpoint must not be (c)'s. */
+function ownSubdir(dir: string, name: string): string {
+  mkdirSync(join(dir, name));
+  return join(dir, name);
+}
+
 const PATHS: { id: PathId; label: string; start: (dir: string) => Promise<Target> }[] = [
   { id: 'a', label: 'stdio → server-everything', start: stdioPath },
   { id: 'b', label: 'SDK Streamable HTTP server (floor)', start: sdkHttpPath },
   { id: 'c', label: 'relay → agent → server-everything', start: gatewayPath },
   { id: 'd', label: 'gateway-bridge → server-everything', start: bridgePath },
+  {
+    id: 'e',
+    label: 'relay → agent, 2025 era (SDK v2 client)',
+    start: (dir) => gatewayPath(ownSubdir(dir, 'e'), 'legacy'),
+  },
+  {
+    id: 'f',
+    label: 'relay → agent, 2026-07-28 (SDK v2 client)',
+    start: (dir) => gatewayPath(ownSubdir(dir, 'f'), 'modern'),
+  },
 ];
 
 async function main(): Promise<number> {
-  const only = new Set((process.env['BENCH_ONLY'] ?? 'a,b,c,d,ui').split(',').map((s) => s.trim()));
+  const only = new Set((process.env['BENCH_ONLY'] ?? 'a,b,c,d,e,f,ui').split(',').map((s) => s.trim()));
   const began = performance.now();
   console.log(
     `bench: Node ${process.version}, ${cpus().length} CPU(s), SDK ${SDK_VERSION}; tools/call echo {message:'hi'};` +
@@ -678,7 +729,7 @@ async function main(): Promise<number> {
         runs.push({
           result,
           target,
-          call: echo(target.client),
+          call: target.call,
           totals: { 1: fresh(), 16: fresh(), 64: fresh() },
         });
         console.log(`(${path.id}) ${path.label}: ready in ${fmt(result.setupMs, 0)} ms`);

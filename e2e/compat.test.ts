@@ -8,7 +8,7 @@ import type { RelayServer } from '../src-relay/relay-server.js';
 import { type GatewayAgent, legacyToken, startGatewayAt } from './support/gateway-agent.js';
 import { LegacyAgent, LegacyRemote, type LegacyRemoteConnection } from './support/legacy-peers.js';
 import { serverEverything } from './support/mcp-fixtures.js';
-import { connectClient, linkState, SECRET, startRelay } from './support/relay-fixture.js';
+import { askingServer, connectClient, linkState, SECRET, startRelay } from './support/relay-fixture.js';
 import { until, waitForStatus } from './support/wait.js';
 
 type Json = Record<string, unknown>;
@@ -140,6 +140,33 @@ describe('our agent, driven by the existing remote', () => {
     // Nothing was answered for the unknown frame: every result frame names an invoke we sent.
     const results = link.frames.filter((f) => f.json?.['type'] === 'result');
     expect(results.every((f) => UUID.test(f.json?.['request_id'] as string))).toBe(true);
+  });
+});
+
+describe('our agent, with a server that asks its client, driven by the existing remote', () => {
+  it('never sends it a server_request frame: the server gets an error at once', async () => {
+    const remote = await LegacyRemote.start(SECRET);
+    const agent = await startGatewayAt({
+      wsUrl: remote.url,
+      token: await legacyToken(SECRET, { sub: 'compat-user', capabilities: ['asking'] }),
+      servers: { asking: askingServer() },
+    });
+    try {
+      const link = await remote.connection(0);
+      await linkState(agent.gateway, 'connected');
+      await waitForStatus(agent.gateway.servers, 'asking', (s) => s.state === 'running');
+      const call = await link.invoke('asking', {
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/call',
+        params: { name: 'ask', arguments: { question: 'anyone?' } },
+      });
+      expect(text(call['result'])).toMatch(/^failed: .*relay does not pass elicitation\/create on/);
+      expect(link.frames.some((f) => f.json?.['type'] === 'server_request')).toBe(false);
+    } finally {
+      await agent.close();
+      await remote.close();
+    }
   });
 });
 

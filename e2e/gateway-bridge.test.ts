@@ -5,14 +5,20 @@ import { writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
 
+import {
+  Client as ClientV2,
+  StreamableHTTPClientTransport as StreamableHTTPClientTransportV2,
+} from '@modelcontextprotocol/client';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
+import { askedClient } from './support/asked-client.js';
 import { CLI, createSandbox, descendants, type Sandbox, startCli, stopLeftovers } from './support/cli.js';
 import { serverEverything } from './support/mcp-fixtures.js';
+import { askingServer } from './support/relay-fixture.js';
 import { isAlive, until } from './support/wait.js';
 
 const BRIDGE = CLI.replace('mcpassistant-gateway.js', 'mcpassistant-gateway-bridge.js');
@@ -119,6 +125,52 @@ describe('mcpassistant-gateway-bridge', () => {
     expect(children.length).toBeGreaterThan(0);
     expect(await bridge.stop()).toBe(0);
     for (const pid of children) await until(() => !isAlive(pid), 3000, `process ${pid} to end`);
+  });
+
+  it("relays a server's elicitation to the client of the call, over Streamable HTTP and legacy SSE", async () => {
+    const bridge = await startBridge({ asking: askingServer() });
+    const { mcp, sse } = bridge.urls['asking']!;
+    for (const [url, transport] of [
+      [mcp, 'streamable-http'],
+      [sse, 'sse'],
+    ] as const) {
+      const { client, asked } = await askedClient(
+        new URL(url),
+        (question) => Promise.resolve(`${transport} says yes to ${question}`),
+        {},
+        transport,
+      );
+      clients.push(client);
+      expect(text(await client.callTool({ name: 'ask', arguments: { question: 'go?' } }))).toBe(
+        `accept: ${transport} says yes to go?`,
+      );
+      expect(text(await client.callTool({ name: 'roots', arguments: {} }))).toBe(
+        'roots: file:///home/alice/project',
+      );
+      expect(asked).toEqual(['go?', 'roots']);
+    }
+  });
+
+  it('serves a 2026-07-28 client (SDK v2, pinned) on the same URL, input-required rounds included', async () => {
+    const bridge = await startBridge({ asking: askingServer() });
+    const client = new ClientV2(
+      { name: 'bridge-v2', version: '1.0.0' },
+      { versionNegotiation: { mode: { pin: '2026-07-28' } }, capabilities: { elicitation: {} } },
+    );
+    client.setRequestHandler('elicitation/create', () => ({
+      action: 'accept',
+      content: { answer: 'modern' },
+    }));
+    await client.connect(new StreamableHTTPClientTransportV2(new URL(bridge.urls['asking']!.mcp)));
+    try {
+      expect(client.getProtocolEra()).toBe('modern');
+      expect((await client.listTools()).tools.map((t) => t.name)).toContain('ask');
+      expect(text(await client.callTool({ name: 'ask', arguments: { question: 'via bridge?' } }))).toBe(
+        'accept: modern',
+      );
+    } finally {
+      await client.close();
+    }
   });
 
   it('shares one child among 20 concurrent sessions, each getting only its own replies and progress', async () => {

@@ -8,6 +8,7 @@ import {
   AgentFrame,
   type JsonRpcMessage,
   type RegisterFrame,
+  type ServerRequestFrame,
   type ServerSummary,
 } from '../src-shared/wire.js';
 import type { RelayLogger } from './relay-log.js';
@@ -25,6 +26,7 @@ interface Pending {
   resolve(result: Record<string, unknown>): void;
   reject(error: InvokeError): void;
   onNotification?: (payload: JsonRpcMessage) => void;
+  onServerRequest?: InvokeOptions['onServerRequest'];
   timer: NodeJS.Timeout;
   server: string;
   /** The client session the call belongs to ('' for sessionless callers). */
@@ -36,7 +38,15 @@ export interface InvokeOptions {
   timeoutMs: number;
   /** The client session the call belongs to, so that a cancel reaches only that session's calls. */
   scope?: string;
+  /** Aborts the call (2026-07-28: the client closed the request's stream); its reason goes to the server. */
+  signal?: AbortSignal;
   onNotification?: (payload: JsonRpcMessage) => void;
+  /**
+   * Asks the call's client a local server's request (sampling, elicitation, roots; its `id` is the caller's
+   * to replace) and resolves with the client's JSON-RPC response. Absent when the client cannot be asked (it
+   * reads a plain JSON answer): the server then gets an error.
+   */
+  onServerRequest?: (request: JsonRpcMessage) => Promise<JsonRpcMessage>;
 }
 
 export class AgentConnection {
@@ -95,12 +105,26 @@ export class AgentConnection {
         resolve,
         reject,
         onNotification: options.onNotification,
+        onServerRequest: options.onServerRequest,
         timer,
         server,
         scope: options.scope ?? '',
         rpcId: payload.id,
       });
       this.ws.send(JSON.stringify({ type: 'invoke', request_id: requestId, mcp_server: server, payload }));
+      options.signal?.addEventListener(
+        'abort',
+        () => {
+          const pending = this.#pending.get(requestId);
+          if (!pending) return;
+          this.#pending.delete(requestId);
+          clearTimeout(pending.timer);
+          const reason = String(options.signal?.reason ?? 'cancelled by the client');
+          this.cancel(requestId, reason);
+          reject(new InvokeError('disconnected', reason));
+        },
+        { once: true },
+      );
     });
   }
 
@@ -136,7 +160,13 @@ export class AgentConnection {
     const type = (json as { type?: unknown } | null)?.type;
     const parsed = AgentFrame.safeParse(json);
     if (!parsed.success) {
-      if (type === 'result' || type === 'notification' || type === 'servers' || type === 'register')
+      if (
+        type === 'result' ||
+        type === 'notification' ||
+        type === 'servers' ||
+        type === 'register' ||
+        type === 'server_request'
+      )
         return false;
       this.options.log.debug(
         `agent ${this.subject}: ignoring a frame of unknown type ${JSON.stringify(type)}`,
@@ -161,10 +191,39 @@ export class AgentConnection {
       case 'servers':
         this.servers = frame.servers;
         return true;
+      case 'server_request':
+        this.#serverRequest(frame);
+        return true;
       case 'register':
         this.options.log.warn(`agent ${this.subject}: ignoring a second register frame`);
         return true;
     }
+  }
+
+  /**
+   * A local server asks the client of a call in flight; the client's answer goes back as `server_response`.
+   * A call that is unknown (ended) or whose client cannot be asked gets a JSON-RPC error at once.
+   */
+  #serverRequest(frame: ServerRequestFrame): void {
+    const { request_id, server_request_id } = frame;
+    const answer = (payload: JsonRpcMessage) => {
+      if (this.#closed) return;
+      this.ws.send(JSON.stringify({ type: 'server_response', request_id, server_request_id, payload }));
+    };
+    const fail = (message: string) =>
+      answer({ jsonrpc: '2.0', id: server_request_id, error: { code: -32603, message } });
+    const ask = this.#pending.get(request_id)?.onServerRequest;
+    if (!ask) {
+      return fail(
+        this.#pending.has(request_id)
+          ? `the client of this call reads a plain JSON answer and cannot be asked ${frame.payload.method ?? 'a request'}`
+          : 'the call this request belongs to has ended',
+      );
+    }
+    ask(frame.payload).then(
+      (response) => answer({ ...response, id: server_request_id }),
+      (error: unknown) => fail(error instanceof Error ? error.message : String(error)),
+    );
   }
 
   /** Fails every call in flight; the socket is closed by the caller or already gone. */

@@ -27,6 +27,8 @@ https://<host>/<subject>/<server>/mcp with a client token (POST /manage/client-t
                               relay can then mint a token for a new subject; prefer USERS_FILE sign-in
   JWT_ISSUER, JWT_AUDIENCE    required iss / aud of tokens, when set
   ALLOWED_ORIGINS             comma-separated browser origins allowed on the MCP routes
+  ALLOWED_HOSTS               comma-separated Host names (or name:port) to accept besides PUBLIC_BASE_URL's
+                              and the listening address (DNS-rebinding protection)
   MAX_BODY_BYTES, MAX_FRAME_BYTES, MAX_IN_FLIGHT_PER_AGENT, LOG_LEVEL
 
 Sign-in (POST /manage/oauth/*; without a provider agents use /manage/jwt/issue):

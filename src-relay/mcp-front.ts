@@ -7,12 +7,14 @@
 // Hand-written rather than built on the SDK's StreamableHTTPServerTransport: a front only forwards JSON-RPC,
 // and DESIGN.md's measurements put the SDK transport at ~0.24 ms CPU per call against ~0.02 ms for a plain
 // node:http handler (npm run bench measures ours).
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import { JsonRpcMessage, SUPPORTED_PROTOCOL_VERSIONS } from '../src-shared/wire.js';
 import { InvokeError, type InvokeOptions } from './agent-connection.js';
 import { header, HttpError, type Json, readJson, sendJson } from './http-util.js';
 import { type McpSession, SessionStore } from './mcp-sessions.js';
+import { hasModernEnvelope, isModernVersion, ModernFront } from './modern-front.js';
 import { openSse, writeEvent, writeKeepAlive } from './sse-stream.js';
 
 /** Where a front's calls for one server go. */
@@ -51,8 +53,23 @@ export class McpFront {
   readonly sessions: SessionStore;
   /** Sessionless GET streams (compat clients), by `subject/server`. */
   readonly #openStreams = new Map<string, Set<ServerResponse>>();
+  /**
+   * Server requests sent to clients and not yet answered, by the id the client saw (unique to this front):
+   * the client's session (a response from another session is not taken) and who waits for the answer.
+   */
+  readonly #asked = new Map<
+    string,
+    { session: string | undefined; answer(response: JsonRpcMessage): void }
+  >();
+
+  /** The 2026-07-28 era on the same URL (modern-front.ts). */
+  readonly #modern: ModernFront;
 
   constructor(private readonly options: McpFrontOptions) {
+    this.#modern = new ModernFront({
+      requestTimeoutMs: options.requestTimeoutMs,
+      target: (subject, server) => options.target(subject, server, { session: undefined, sessionful: true }),
+    });
     this.sessions = new SessionStore({
       idleMs: options.sessionIdleMs,
       expireOpenSessions: options.expireOpenSessions,
@@ -65,7 +82,7 @@ export class McpFront {
     let count = 0;
     for (const session of this.sessions.all()) count += session.streams.size;
     for (const set of this.#openStreams.values()) count += set.size;
-    return count;
+    return count + this.#modern.openStreams();
   }
 
   /** `/{…}/mcp` (kind `mcp`) and the compat `POST /{…}/sse` (kind `sse`). Authorization is the caller's. */
@@ -77,6 +94,8 @@ export class McpFront {
     kind: 'mcp' | 'sse',
   ): Promise<void> {
     const version = header(req, 'mcp-protocol-version');
+    if (version && isModernVersion(version) && req.method === 'POST' && kind === 'mcp')
+      return this.#modern.handle(req, res, subject, server, await this.#readMessage(req));
     if (version && !SUPPORTED_PROTOCOL_VERSIONS.includes(version as never)) {
       throw new HttpError(
         400,
@@ -150,13 +169,16 @@ export class McpFront {
     const message = await this.#readMessage(req);
     const target = await this.options.target(session.subject, session.server, { session, sessionful: true });
     res.writeHead(202).end();
+    if (this.#answered(message, session)) return;
     if (!isRequest(message)) return this.#notification(target, message);
-    const result = await this.#invoke(target, message, (payload) => session.send('get', payload));
+    const send = (payload: object) => session.send('get', payload);
+    const result = await this.#invoke(target, message, send, session);
     session.send('get', result.response);
   }
 
   /** A server-wide notification (list_changed, logging …) to every client of that server. */
   notify(subject: string, server: string, payload: JsonRpcMessage): void {
+    this.#modern.notify(subject, server, payload);
     for (const session of this.sessions.of(subject, server)) session.send('get', payload);
     for (const res of this.#openStreams.get(`${subject}/${server}`) ?? []) {
       writeEvent(res, JSON.stringify(payload));
@@ -166,11 +188,13 @@ export class McpFront {
   /** Keep-alives and session expiry; the owner calls this every keep-alive interval. */
   tick(): void {
     this.sessions.tick();
+    this.#modern.tick();
     for (const set of this.#openStreams.values()) for (const res of set) writeKeepAlive(res);
   }
 
   close(): void {
     this.sessions.closeAll();
+    this.#modern.close();
     for (const streams of this.#openStreams.values()) for (const res of streams) res.end();
     this.#openStreams.clear();
   }
@@ -204,16 +228,33 @@ export class McpFront {
     void target.invoke(message, { timeoutMs: this.options.requestTimeoutMs }).catch(() => undefined);
   }
 
-  /** Calls the target; always resolves with the JSON-RPC response to send, and the HTTP status for JSON. */
+  /**
+   * Calls the target; always resolves with the JSON-RPC response to send, and the HTTP status for JSON.
+   * `send`, when the caller has a stream, carries the call's notifications and the local server's requests to
+   * the client (each under an id of this front; the client's answer comes back through #answered). Requests
+   * still unanswered when the call ends are forgotten: the server's side of them ended with the call.
+   */
   async #invoke(
     target: McpTarget,
     message: JsonRpcMessage,
-    onNotification: ((payload: JsonRpcMessage) => void) | undefined,
+    send: ((payload: JsonRpcMessage) => void) | undefined,
+    session: McpSession | undefined,
   ): Promise<{ response: Json; failure?: InvokeError }> {
+    const asked: string[] = [];
+    const onServerRequest =
+      send &&
+      ((request: JsonRpcMessage) =>
+        new Promise<JsonRpcMessage>((answer) => {
+          const id = `mcpgw-${randomUUID()}`;
+          asked.push(id);
+          this.#asked.set(id, { session: session?.id, answer });
+          send({ ...request, id });
+        }));
     try {
       const result = await target.invoke(message, {
         timeoutMs: this.options.requestTimeoutMs,
-        onNotification,
+        onNotification: send,
+        onServerRequest,
       });
       // Compat: an agent-level failure ({ok: false, error}) becomes a JSON-RPC error for the client.
       if ('jsonrpc' in result) return { response: result };
@@ -230,7 +271,20 @@ export class McpFront {
         response: rpcError(message.id, failure.kind === 'timeout' ? -32001 : -32000, failure.message),
         failure,
       };
+    } finally {
+      for (const id of asked) this.#asked.delete(id);
     }
+  }
+
+  /** Whether `message` is a client's answer to a server request of this front (then it is delivered). */
+  #answered(message: JsonRpcMessage, session: McpSession | undefined): boolean {
+    if (message.method !== undefined || (typeof message.id !== 'string' && typeof message.id !== 'number'))
+      return false;
+    const asked = this.#asked.get(String(message.id));
+    if (!asked || asked.session !== session?.id) return false;
+    this.#asked.delete(String(message.id));
+    asked.answer(message);
+    return true;
   }
 
   async #post(
@@ -242,8 +296,12 @@ export class McpFront {
     forceSse: boolean,
   ): Promise<void> {
     const message = await this.#readMessage(req);
+    // A 2026-07-28 envelope without its MCP-Protocol-Version header: the modern front answers (-32020).
+    if (!session && !forceSse && hasModernEnvelope(message))
+      return this.#modern.handle(req, res, subject, server, message);
     const initialize = message.method === 'initialize' && !session;
     const sessionful = session !== undefined || message.method === 'initialize';
+    if (this.#answered(message, session)) return void res.writeHead(202).end();
     if (!isRequest(message)) {
       const target = await this.options.target(subject, server, { session, sessionful });
       res.writeHead(202).end();
@@ -263,28 +321,31 @@ export class McpFront {
     const wantsProgress =
       (message.params as { _meta?: { progressToken?: unknown } } | undefined)?._meta?.progressToken !==
       undefined;
-    const sse =
-      forceSse ||
-      (accept.includes('text/event-stream') && (wantsProgress || !accept.includes('application/json')));
+    const acceptsSse = forceSse || accept.includes('text/event-stream');
     const headers: Record<string, string> = newSession ? { 'Mcp-Session-Id': newSession.id } : {};
 
+    // A client that accepts both gets JSON (cheaper), unless it asked for progress or something other than
+    // the result comes first (a log message, a server request): then the answer becomes an SSE stream.
+    let sse = false;
     let stream: string | undefined;
-    if (sse) {
+    const open = () => {
+      sse = true;
       openSse(res, headers);
-      if (owner) {
-        stream = owner.newPostStream();
-        // The version this request speaks: its header, else the session's, else initialize's own request.
-        const version =
-          header(req, 'mcp-protocol-version') ??
-          owner.protocolVersion ??
-          (initialize
-            ? (message.params as { protocolVersion?: unknown } | undefined)?.protocolVersion
-            : undefined);
-        if (primes(version)) owner.prime(stream, res);
-        else owner.attach(stream, res);
-      }
-    }
+      if (!owner) return;
+      stream = owner.newPostStream();
+      // The version this request speaks: its header, else the session's, else initialize's own request.
+      const version =
+        header(req, 'mcp-protocol-version') ??
+        owner.protocolVersion ??
+        (initialize
+          ? (message.params as { protocolVersion?: unknown } | undefined)?.protocolVersion
+          : undefined);
+      if (primes(version)) owner.prime(stream, res);
+      else owner.attach(stream, res);
+    };
+    if (forceSse || (acceptsSse && (wantsProgress || !accept.includes('application/json')))) open();
     const deliver = (payload: object, final: boolean) => {
+      if (!sse) open();
       if (owner && stream) owner.send(stream, payload, final);
       else if (sse && !res.writableEnded) {
         writeEvent(res, JSON.stringify(payload));
@@ -295,7 +356,8 @@ export class McpFront {
     const { response, failure } = await this.#invoke(
       target,
       message,
-      sse ? (payload) => deliver(payload, false) : undefined,
+      acceptsSse ? (payload) => deliver(payload, false) : undefined,
+      owner,
     );
     if (newSession) {
       const version = (response as { result?: { protocolVersion?: unknown } }).result?.protocolVersion;

@@ -38,6 +38,7 @@ export const RelayEnv = z.object({
   PORT: int(0, 65535).default(8000),
   PUBLIC_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
   ALLOWED_ORIGINS: list.default([]),
+  ALLOWED_HOSTS: list.default([]),
   // A request must fit in one invoke frame to the agent: at most MAX_MESSAGE_BYTES.
   MAX_BODY_BYTES: int(1024, MAX_MESSAGE_BYTES).default(4 * 1024 * 1024),
   MAX_FRAME_BYTES: int(1024).default(MAX_FRAME_BYTES),
@@ -85,6 +86,7 @@ export function relayOptionsFromEnv(
     jwtFallbackEnabled: e.JWT_FALLBACK_ENABLED,
     publicBaseUrl: e.PUBLIC_BASE_URL,
     allowedOrigins: e.ALLOWED_ORIGINS,
+    allowedHosts: e.ALLOWED_HOSTS,
     maxBodyBytes: e.MAX_BODY_BYTES,
     maxFrameBytes: e.MAX_FRAME_BYTES,
     maxInFlightPerAgent: e.MAX_IN_FLIGHT_PER_AGENT,

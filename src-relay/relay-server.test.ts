@@ -315,7 +315,8 @@ describe('RelayServer with a real agent', () => {
   let slow: string;
 
   beforeAll(async () => {
-    relay = await startOwnedRelay(owned, { allowedOrigins: [ORIGIN] });
+    // A proxy in front of it names it relay.example.com (the /agents test).
+    relay = await startOwnedRelay(owned, { allowedOrigins: [ORIGIN], allowedHosts: ['relay.example.com'] });
     agent = owned.add(await startAgent(relay), (a) => a.close());
     await linkState(agent.gateway, 'connected');
     await waitForStatus(agent.gateway.servers, 'everything', (s) => s.state === 'running');
@@ -926,20 +927,30 @@ describe('RelayServer options', () => {
     expect(chunked.status).toBe(413);
   });
 
-  it('refuses a foreign Host header with 403 when allowedHosts is set (also on /connect)', async () => {
-    // As src-main/cli/local-relay.ts does: the port is known only after listen, so fill the list then.
-    const hosts: string[] = [];
-    const relay = await startOwnedRelay(owned, { allowedHosts: hosts });
-    hosts.push(`127.0.0.1:${relay.url.port}`);
-    const token = await relay.tokens.issue('alice', ['*'], 5);
-
-    const ok = await fetch(new URL('/healthz', relay.url));
-    expect(ok.status).toBe(200);
-    await ok.body?.cancel();
-    const foreign = await rawRequest(new URL('/healthz', relay.url).href, {
-      headers: { Host: `evil.example:${relay.url.port}` },
+  it('refuses a Host that names neither the relay nor an allowed host with 403 (DNS rebinding; also on /connect)', async () => {
+    const relay = await startOwnedRelay(owned, {
+      publicBaseUrl: 'https://relay.example.com',
+      allowedHosts: ['other.example', 'tunnel.example:8443'],
     });
-    expect(foreign.status).toBe(403);
+    const token = await relay.tokens.issue('alice', ['*'], 5);
+    const status = async (host: string, path = '/agents') =>
+      (await rawRequest(new URL(path, relay.url).href, { headers: { ...auth(token), Host: host } })).status;
+    // The listening address (any loopback name and port, as a local tunnel gives), PUBLIC_BASE_URL's host, and
+    // ALLOWED_HOSTS entries (a name alone: any port).
+    for (const host of [relay.url.host, `localhost:${relay.url.port}`, '[::1]:9', 'relay.example.com'])
+      expect(await status(host), host).toBe(200);
+    for (const host of ['other.example', 'other.example:81', 'tunnel.example:8443'])
+      expect(await status(host), host).toBe(200);
+    for (const host of [
+      'evil.example',
+      `evil.example:${relay.url.port}`,
+      'relay.example.com:8443',
+      'tunnel.example',
+    ])
+      expect(await status(host), host).toBe(403);
+    // A health probe (a load balancer's, by IP) may name any host.
+    expect(await status('10.1.2.3:8000', '/healthz')).toBe(200);
+
     const mcp = await rawRequest(endpoint(relay, 'alice', 'everything'), {
       method: 'POST',
       headers: { ...auth(token), Host: 'evil.example', 'Content-Type': 'application/json' },
@@ -1028,6 +1039,7 @@ describe('RelayServer options', () => {
         notes: 'https://public.example/relay/gina/notes/mcp',
       },
       max_frame_bytes: MAX_FRAME_BYTES,
+      features: ['server-requests'],
     });
   });
 });
@@ -1165,6 +1177,7 @@ describe('/manage/jwt/issue and /manage/jwt/revoke', () => {
       subject: 'frank',
       endpoints: { everything: `${relay.url.origin}/frank/everything/mcp` },
       max_frame_bytes: MAX_FRAME_BYTES,
+      features: ['server-requests'],
     });
     // Before revocation the token passes auth (an agent that never answers: a notification is enough).
     const before = await post(url, { jsonrpc: '2.0', method: 'notifications/initialized' }, auth(token));

@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 
 import { type WebSocket, WebSocketServer } from 'ws';
 
-import { CLOSE, formatBytes, MAX_FRAME_BYTES, RegisterFrame } from '../src-shared/wire.js';
+import { CLOSE, formatBytes, MAX_FRAME_BYTES, RegisterFrame, RELAY_FEATURES } from '../src-shared/wire.js';
 import { AgentConnection } from './agent-connection.js';
 import {
   applyCors,
@@ -43,7 +43,10 @@ export interface RelayOptions {
   allowLoopbackOrigins?: boolean;
   /** The setting named in the refusal of an Origin: ALLOWED_ORIGINS here, LOCAL_ALLOWED_ORIGINS embedded. */
   allowedOriginsSetting?: string;
-  /** When set, the Host header must be one of these (DNS-rebinding protection for a loopback relay). */
+  /**
+   * More Host header values to accept (`name` for any port, or `name:port`), besides PUBLIC_BASE_URL's host and
+   * the listening address (DNS-rebinding protection). The array is read on every request.
+   */
   allowedHosts?: string[];
   /** Public base URL for the endpoint URLs the relay reports; default: derived from each request. */
   publicBaseUrl?: string;
@@ -68,6 +71,9 @@ const DEFAULTS = {
   sessionIdleMs: 30 * 60_000,
   registerTimeoutMs: 10_000,
 };
+
+/** Loopback names of a Host header or a listening address. */
+const LOOPBACK_HOST = /^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$/;
 
 /** Default lifetime of a client token from /manage/client-token: 30 days. */
 const CLIENT_TOKEN_MINUTES = 30 * 24 * 60;
@@ -287,6 +293,7 @@ export class RelayServer {
           type: 'registered',
           subject: frame.subject,
           endpoints,
+          features: [...RELAY_FEATURES],
           max_frame_bytes: this.#options.maxFrameBytes,
         }),
       );
@@ -352,9 +359,14 @@ export class RelayServer {
 
   async #route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
-      if (!this.#hostAllowed(req)) throw new HttpError(403, 'unexpected Host header');
       const url = new URL(req.url ?? '/', 'http://relay');
       const path = url.pathname;
+      // A health probe (a load balancer's, by IP) may name any host: it reads only counts.
+      if (path !== '/healthz' && !this.#hostAllowed(req))
+        throw new HttpError(
+          403,
+          `unexpected Host header; add it to ALLOWED_HOSTS if this relay is reached by that name`,
+        );
       if (path === '/healthz' && req.method === 'GET') {
         return sendJson(res, 200, {
           ok: true,
@@ -399,9 +411,25 @@ export class RelayServer {
     }
   }
 
+  /**
+   * DNS-rebinding protection (spec 2025-11-25, "Security Warning" of Streamable HTTP): the Host must name this
+   * relay: PUBLIC_BASE_URL's host, an ALLOWED_HOSTS entry, or the listening address (on a loopback or wildcard
+   * address, any loopback name: 127.0.0.1, localhost, [::1], whatever the port, as a local tunnel or proxy
+   * gives). A relay on a wildcard address (0.0.0.0, ::) with neither PUBLIC_BASE_URL nor ALLOWED_HOSTS does not
+   * know its names, and accepts any Host.
+   */
   #hostAllowed(req: IncomingMessage): boolean {
-    const allowed = this.#options.allowedHosts;
-    return !allowed || allowed.includes((req.headers.host ?? '').toLowerCase());
+    const host = (req.headers.host ?? '').toLowerCase();
+    const hostname = host.replace(/:\d+$/, '');
+    const { allowedHosts = [], publicBaseUrl } = this.#options;
+    const listen = this.#options.host.toLowerCase();
+    const wildcard = listen === '0.0.0.0' || listen === '::';
+    if (wildcard && !publicBaseUrl && allowedHosts.length === 0) return true;
+    if (allowedHosts.some((entry) => entry.toLowerCase() === (entry.includes(':') ? host : hostname)))
+      return true;
+    if (publicBaseUrl && new URL(publicBaseUrl).host === host) return true;
+    if ((wildcard || LOOPBACK_HOST.test(listen)) && LOOPBACK_HOST.test(hostname)) return true;
+    return hostname === (listen.includes(':') ? `[${listen}]` : listen);
   }
 
   #checkOrigin(req: IncomingMessage): void {

@@ -75,11 +75,26 @@ export const ServersFrame = z.looseObject({
 });
 export type ServersFrame = z.infer<typeof ServersFrame>;
 
+/**
+ * Extension: a local server's request to the client of one invoke (`sampling/createMessage`,
+ * `elicitation/create`, `roots/list`), 2025 era. `payload.id` is `server_request_id`, chosen by the agent. Sent
+ * only to relays whose `registered` frame lists the `server-requests` feature.
+ */
+export const ServerRequestFrame = z.looseObject({
+  type: z.literal('server_request'),
+  request_id: z.string().min(1),
+  mcp_server: z.string().min(1),
+  server_request_id: z.string().min(1),
+  payload: JsonRpcMessage,
+});
+export type ServerRequestFrame = z.infer<typeof ServerRequestFrame>;
+
 export const AgentFrame = z.discriminatedUnion('type', [
   RegisterFrame,
   ResultFrame,
   NotificationFrame,
   ServersFrame,
+  ServerRequestFrame,
 ]);
 export type AgentFrame = z.infer<typeof AgentFrame>;
 
@@ -108,18 +123,35 @@ export const CancelFrame = z.looseObject({
 export type CancelFrame = z.infer<typeof CancelFrame>;
 
 /**
- * Extension: the relay accepted the registration; `endpoints` maps each announced server to its URL, and
- * `max_frame_bytes` is the largest frame it takes (the agent fails a call whose result would not fit).
+ * Extension: the relay accepted the registration; `endpoints` maps each announced server to its URL,
+ * `max_frame_bytes` is the largest frame it takes (the agent fails a call whose result would not fit), and
+ * `features` are the relay's extensions an agent may use (RELAY_FEATURES).
  */
 export const RegisteredFrame = z.looseObject({
   type: z.literal('registered'),
   subject: z.string(),
   endpoints: z.record(z.string(), z.string()).optional(),
   max_frame_bytes: z.number().int().positive().optional(),
+  features: z.array(z.string()).optional(),
 });
 export type RegisteredFrame = z.infer<typeof RegisteredFrame>;
 
-export const RelayFrame = z.union([InvokeFrame, CancelFrame, RegisteredFrame]);
+/**
+ * Extension: the client's answer to a `server_request`: a JSON-RPC response whose `id` is the
+ * `server_request_id` (an error when the call's client cannot be asked, or did not answer before the call ended).
+ */
+export const ServerResponseFrame = z.looseObject({
+  type: z.literal('server_response'),
+  request_id: z.string().min(1),
+  server_request_id: z.string().min(1),
+  payload: JsonRpcMessage,
+});
+export type ServerResponseFrame = z.infer<typeof ServerResponseFrame>;
+
+/** Features a relay can announce in `registered.features`; an agent uses a feature only if announced. */
+export const RELAY_FEATURES = ['server-requests'] as const;
+
+export const RelayFrame = z.union([InvokeFrame, CancelFrame, RegisteredFrame, ServerResponseFrame]);
 export type RelayFrame = z.infer<typeof RelayFrame>;
 
 // ── size limits ──────────────────────────────────────────────────────────────────────────────────────────

@@ -29,6 +29,12 @@ export const slowServer = () => ({
   args: [new URL('./slow-server.mjs', import.meta.url).pathname],
 });
 
+/** A stdio server whose tools ask the client (elicitation, sampling, roots): ./asking-server.mjs. */
+export const askingServer = () => ({
+  command: process.execPath,
+  args: [new URL('./asking-server.mjs', import.meta.url).pathname],
+});
+
 export interface AgentFixture extends GatewayAgent {
   token: string;
 }

@@ -226,8 +226,9 @@ export class GatewayBridge {
     // Scoped by session (and server, for sessionless callers): ids are chosen by each client.
     const key = (rpcId: unknown) => `${session?.id ?? `-:${server}`}:${JSON.stringify(rpcId)}`;
     return {
-      invoke: async (message: JsonRpcMessage, { timeoutMs, onNotification }) => {
+      invoke: async (message: JsonRpcMessage, { timeoutMs, onNotification, onServerRequest, signal }) => {
         const controller = new AbortController();
+        signal?.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
         const id = key(message.id);
         if (message.id !== undefined) this.#inFlight.set(id, controller);
         try {
@@ -235,6 +236,7 @@ export class GatewayBridge {
             signal: controller.signal,
             timeoutMs,
             notify: onNotification ?? (() => undefined),
+            ask: onServerRequest,
           });
         } finally {
           if (this.#inFlight.get(id) === controller) this.#inFlight.delete(id);

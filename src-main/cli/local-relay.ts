@@ -9,23 +9,19 @@ const TOKEN_MINUTES = 60 * 24 * 365;
 export function localRelayFactory(log: Logger): LocalEndpointFactory {
   return async ({ port, secret, requestTimeoutMs, allowedOrigins }) => {
     const create = async (listenPort: number) => {
-      // The Host allow-list needs the port, which is only known after listening when it is 0.
-      const hosts: string[] = [];
+      // On 127.0.0.1 the relay accepts only a loopback Host with its port (DNS-rebinding protection).
       const relay = new RelayServer({
         host: '127.0.0.1',
         port: listenPort,
         jwtSecret: secret,
         requestTimeoutMs,
-        allowedHosts: hosts,
         allowLoopbackOrigins: true,
         // A refused page is told the setting that `run` reads (the standalone relay's is ALLOWED_ORIGINS).
         allowedOrigins,
         allowedOriginsSetting: 'LOCAL_ALLOWED_ORIGINS',
         log,
       });
-      const url = await relay.listen();
-      hosts.push(`127.0.0.1:${url.port}`, `localhost:${url.port}`, `[::1]:${url.port}`);
-      return { relay, url };
+      return { relay, url: await relay.listen() };
     };
     let started: Awaited<ReturnType<typeof create>>;
     try {

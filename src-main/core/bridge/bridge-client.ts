@@ -14,6 +14,7 @@ import {
   type JsonRpcMessage,
   MAX_FRAME_BYTES,
   RelayFrame,
+  type ServerResponseFrame,
   type ServerSummary,
 } from '../../../src-shared/wire.js';
 import { errorMessage } from '../errors.js';
@@ -97,6 +98,11 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
   /** What the current connection announced, and the endpoint URLs derived locally until the relay says. */
   #capabilities: string[] = [];
   #pendingEndpoints: Record<string, string> = {};
+  /** The current relay's features (its `registered` frame); an old relay announces none. */
+  #relayFeatures = new Set<string>();
+  /** Server requests sent to the relay (`server_request`), waiting for the client's answer. */
+  readonly #asked = new Map<string, (response: ServerResponseFrame['payload']) => void>();
+  #askSeq = 0;
   readonly #log: Logger;
 
   constructor(private readonly options: BridgeClientOptions) {
@@ -216,6 +222,7 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
   }
 
   #opened(ws: WebSocket): void {
+    this.#relayFeatures = new Set();
     this.#renewing = false;
     this.#opening = false;
     this.#acknowledged = false;
@@ -294,7 +301,7 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
     const type = (json as { type?: unknown } | null)?.type;
     const parsed = RelayFrame.safeParse(json);
     if (!parsed.success) {
-      if (type === 'invoke' || type === 'cancel' || type === 'registered') {
+      if (type === 'invoke' || type === 'cancel' || type === 'registered' || type === 'server_response') {
         this.#log.warn(`ignoring a malformed ${type} frame: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
         const requestId = (json as { request_id?: unknown }).request_id;
         if (type === 'invoke' && typeof requestId === 'string') {
@@ -314,9 +321,11 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
     // The reason is the abort's reason as it is: the SDK passes String(reason) on to the server.
     else if (frame.type === 'cancel')
       this.#inFlight.get(frame.request_id)?.controller.abort(frame.reason ?? 'cancelled by the client');
+    else if (frame.type === 'server_response') this.#asked.get(frame.server_request_id)?.(frame.payload);
     else {
       this.#acknowledged = true;
       this.#relayMaxFrame = frame.max_frame_bytes;
+      this.#relayFeatures = new Set(frame.features);
       this.#accepted(frame.endpoints ?? {});
     }
   }
@@ -343,11 +352,56 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
         timeoutMs: this.options.requestTimeoutMs,
         notify: (notification) =>
           this.#send(ws, { type: 'notification', mcp_server: server, request_id, payload: notification }),
+        ask: (request, signal) =>
+          this.#ask(ws, server, request_id, request, AbortSignal.any([signal, controller.signal])),
       });
       this.#sendResult(ws, request_id, server, payload, result);
     } finally {
       this.#inFlight.delete(request_id);
     }
+  }
+
+  /**
+   * Sends a local server's request to the client of invoke `requestId` (`server_request`) and resolves with
+   * the client's answer (`server_response`). Rejects when the relay does not relay server requests, or when
+   * `signal` aborts (the server cancelled it, or the call ended or was cancelled).
+   */
+  #ask(
+    ws: WebSocket,
+    server: string,
+    requestId: string,
+    request: JsonRpcMessage,
+    signal: AbortSignal,
+  ): Promise<JsonRpcMessage> {
+    if (!this.#relayFeatures.has('server-requests')) {
+      return Promise.reject(
+        new Error(`the relay does not pass ${request.method ?? 'requests'} on to clients (it predates that)`),
+      );
+    }
+    const id = `${requestId}:${++this.#askSeq}`;
+    return new Promise((resolve, reject) => {
+      const abort = () => {
+        this.#asked.delete(id);
+        const { reason } = signal as { reason: unknown };
+        reject(
+          reason instanceof Error ? reason : new Error(typeof reason === 'string' ? reason : 'cancelled'),
+        );
+      };
+      if (signal.aborted) return abort();
+      signal.addEventListener('abort', abort, { once: true });
+      this.#asked.set(id, (response) => {
+        this.#asked.delete(id);
+        signal.removeEventListener('abort', abort);
+        resolve(response);
+      });
+      this.#send(ws, {
+        type: 'server_request',
+        request_id: requestId,
+        mcp_server: server,
+        server_request_id: id,
+        payload: { ...request, id },
+      });
+    });
   }
 
   /** Forwards a notification of a local server that belongs to no request (list_changed, logging …). */

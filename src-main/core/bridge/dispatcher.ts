@@ -8,7 +8,7 @@ import { z } from 'zod';
 import type { JsonRpcMessage } from '../../../src-shared/wire.js';
 import { SUPPORTED_PROTOCOL_VERSIONS } from '../../../src-shared/wire.js';
 import { errorMessage } from '../errors.js';
-import type { ManagedServer, ServerStatus } from '../servers/managed-server.js';
+import type { ManagedServer, ServerRequestAsker, ServerStatus } from '../servers/managed-server.js';
 
 /** The servers a dispatcher calls: the ServerManager, or one session's own server (gateway-bridge isolate). */
 export interface ServerSource {
@@ -24,6 +24,8 @@ export interface InvokeContext {
   timeoutMs: number;
   /** Sends a notification that belongs to this request (progress) back to the caller. */
   notify(payload: JsonRpcMessage): void;
+  /** Asks the caller a request of the local server during this call; absent when the caller cannot be asked. */
+  ask?: ServerRequestAsker;
 }
 
 /** The JSON-RPC error for an agent-side failure; -32000 as the existing agent uses. */
@@ -113,6 +115,7 @@ export class Dispatcher {
           }),
         );
       }
+      const leave = ctx.ask && server.askVia(ctx.ask);
       try {
         const result = await client.request(
           { method, params: params as Record<string, unknown> | undefined },
@@ -125,6 +128,7 @@ export class Dispatcher {
         return { jsonrpc: '2.0', id, result };
       } finally {
         unroute?.();
+        leave?.();
       }
     } catch (error) {
       // McpError prefixes "MCP error <code>: " to the server's own message; the caller gets the original.

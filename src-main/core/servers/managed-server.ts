@@ -19,6 +19,9 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import {
   ErrorCode,
   McpError,
+  CreateMessageRequestSchema,
+  ElicitRequestSchema,
+  ListRootsRequestSchema,
   type Notification,
   type ProgressNotification,
   ProgressNotificationSchema,
@@ -29,7 +32,7 @@ import {
 import pidtree from 'pidtree';
 import which from 'which';
 
-import { formatBytes, MAX_MESSAGE_BYTES } from '../../../src-shared/wire.js';
+import { formatBytes, type JsonRpcMessage, MAX_MESSAGE_BYTES } from '../../../src-shared/wire.js';
 import type { ServerConfigResult, ServerSpec } from '../config/mcp-config.js';
 import { needsRestart } from '../config/mcp-config.js';
 import { errorMessage, GatewayError } from '../errors.js';
@@ -82,6 +85,12 @@ const STDERR_TAIL_LINES = 10;
 
 /** How long a server may take to answer initialize by default: an `npx -y` first download can be slow. */
 export const DEFAULT_START_TIMEOUT_MS = 60_000;
+/**
+ * Asks a remote client, through the call it is making, a request of the local server (sampling, elicitation,
+ * roots: `id` is the asker's to choose) and resolves with the client's JSON-RPC response. `signal` aborts when
+ * the local server cancels its request.
+ */
+export type ServerRequestAsker = (request: JsonRpcMessage, signal: AbortSignal) => Promise<JsonRpcMessage>;
 
 export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notification: [Notification] }> {
   #config: ServerConfigResult;
@@ -101,6 +110,8 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
   /** Rejects the connect of a launch in progress (set while one is). */
   #abandonConnect: (() => void) | undefined;
   readonly #progressRoutes = new Map<string, (params: ProgressNotification['params']) => void>();
+  /** The remote calls in progress that can carry a server request. */
+  readonly #askers: ServerRequestAsker[] = [];
   readonly #backoff: BackoffOptions;
   readonly #log: Logger;
 
@@ -151,6 +162,50 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
   routeProgress(token: string, listener: (params: ProgressNotification['params']) => void): () => void {
     this.#progressRoutes.set(token, listener);
     return () => this.#progressRoutes.delete(token);
+  }
+
+  /**
+   * While a remote call runs: the server's requests to its client (sampling/createMessage, elicitation/create,
+   * roots/list) go to that call's client. The 2025 era does not say which call a server request belongs to, so
+   * with several calls in flight it is refused rather than put to a client that may not be the one asked.
+   * Returns the function that ends it.
+   */
+  askVia(asker: ServerRequestAsker): () => void {
+    this.#askers.push(asker);
+    return () => {
+      const index = this.#askers.lastIndexOf(asker);
+      if (index >= 0) this.#askers.splice(index, 1);
+    };
+  }
+
+  async #ask(request: { method: string; params?: unknown }, signal: AbortSignal): Promise<never> {
+    // Thrown objects with a code become the JSON-RPC error the server gets (the SDK keeps code and message).
+    const failure = (code: number, message: string, data?: unknown) =>
+      Object.assign(new Error(message), { code, ...(data === undefined ? {} : { data }) });
+    const [asker, ...others] = this.#askers;
+    if (!asker) {
+      throw failure(-32601, `no remote client is in a call to "${this.name}" to answer ${request.method}`);
+    }
+    if (others.length > 0) {
+      throw failure(
+        -32603,
+        `${this.#askers.length} calls to "${this.name}" are in progress: which client to ask ${request.method} is unknown`,
+      );
+    }
+    const response = await asker(
+      { jsonrpc: '2.0', id: 0, method: request.method, params: request.params },
+      signal,
+    );
+    if (response.error !== undefined) {
+      const error = response.error as { code?: unknown; message?: unknown; data?: unknown };
+      throw failure(
+        typeof error.code === 'number' ? error.code : -32603,
+        typeof error.message === 'string' ? error.message : 'the client did not answer',
+        error.data,
+      );
+    }
+    // The SDK validates the result against the method's schema before the server gets it.
+    return response.result as never;
   }
 
   /**
@@ -339,7 +394,15 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     // stop() may have come while we resolved the command: then nothing may be spawned (it would have no
     // owner left to close it).
     if (generation !== this.#generation) throw new Error('stopped before it started');
-    const client = new Client(this.options.clientInfo, { capabilities: {} });
+    // The remote clients answer these (through the call in progress, see askVia).
+    const client = new Client(this.options.clientInfo, {
+      capabilities: { sampling: {}, elicitation: {}, roots: {} },
+    });
+    client.setRequestHandler(CreateMessageRequestSchema, (request, extra) =>
+      this.#ask(request, extra.signal),
+    );
+    client.setRequestHandler(ElicitRequestSchema, (request, extra) => this.#ask(request, extra.signal));
+    client.setRequestHandler(ListRootsRequestSchema, (request, extra) => this.#ask(request, extra.signal));
     this.#transport = transport;
     this.#client = client;
     this.#set({ transport: kind });
