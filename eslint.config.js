@@ -9,6 +9,12 @@ const electron = { name: 'electron', message: 'Only src-main/app and src-preload
 const adapterOnly =
   'Only the adapters (electron-adapter.ts, preferences.ts) load Electron modules; take a port.';
 const noElectron = { paths: [electron], patterns: [{ group: ['electron/*'], message: electron.message }] };
+/** The Electron shell and the CLI are two fronts side by side: the shell never imports the CLI. */
+const noCli = {
+  group: ['**/cli/**'],
+  message:
+    'The Electron shell may not import the CLI (DESIGN.md layout); share code through core or src-relay.',
+};
 /** No electron, and no import of a front (the CLI, the Electron shell). */
 const noElectronNorFront = (message) => ({
   'no-restricted-imports': [
@@ -87,13 +93,38 @@ export default tseslint.config(
             { name: 'electron-store', message: adapterOnly },
             { name: 'electron-log/main', message: adapterOnly },
           ],
+          patterns: [noCli],
         },
       ],
     },
   },
   {
+    // The adapters may load Electron modules, but like the rest of the shell never reach into the CLI.
+    files: ['src-main/app/electron-adapter.ts', 'src-main/app/preferences.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [noCli] }] },
+  },
+  {
     files: ['src-main/core/**'],
     rules: noElectronNorFront('core is the bottom floor: it never imports a front.'),
+  },
+  {
+    files: ['src-relay/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          ...noElectron,
+          patterns: [
+            ...noElectron.patterns,
+            {
+              group: ['**/src-main/**'],
+              message:
+                'The relay stands alone (DESIGN.md layout): type what it needs from the gateway structurally.',
+            },
+          ],
+        },
+      ],
+    },
   },
   {
     files: ['src-shared/**'],

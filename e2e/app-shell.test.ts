@@ -9,9 +9,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import { type AppShell, startApp } from '../src-main/app/app-shell.js';
 import type { WindowBounds } from '../src-main/app/preferences.js';
-import { localRelayFactory } from '../src-main/cli/local-relay.js';
 import { Gateway } from '../src-main/core/gateway.js';
 import { LogHub } from '../src-main/core/logging/log-hub.js';
+import { localRelayFactory } from '../src-relay/local-endpoint.js';
 import type { ServerInfo } from '../src-shared/control.js';
 import { ROOT } from './support/cli.js';
 import {

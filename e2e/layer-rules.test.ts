@@ -86,4 +86,32 @@ describe('lint layer rules', () => {
       ),
     ).toEqual([]);
   });
+
+  it('keeps the Electron shell out of the CLI, and the relay out of src-main', async () => {
+    const cli = "import { localRelayFactory } from '../cli/local-relay.js';\n";
+    for (const file of [
+      'src-main/app/main.ts',
+      'src-main/app/electron-adapter.ts',
+      'src-main/app/preferences.ts',
+    ])
+      expect(await restricted(file, cli), file).toEqual([expect.stringContaining('may not import the CLI')]);
+    expect(
+      await restricted(
+        'src-main/app/main.ts',
+        "import { localRelayFactory } from '../../src-relay/local-endpoint.js';\nimport { Gateway } from '../core/gateway.js';\n",
+      ),
+    ).toEqual([]);
+    expect(
+      await restricted(
+        'src-relay/x.ts',
+        "import type { Logger } from '../src-main/core/logging/log-hub.js';\n",
+      ),
+    ).toEqual([expect.stringContaining('The relay stands alone')]);
+    expect(
+      await restricted(
+        'src-relay/x.ts',
+        "import { z } from 'zod';\nimport type { X } from '../src-shared/wire.js';\n",
+      ),
+    ).toEqual([]);
+  });
 });

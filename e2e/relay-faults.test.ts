@@ -17,9 +17,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 
 import { GatewayBridge } from '../src-main/cli/gateway-bridge.js';
-import { localRelayFactory } from '../src-main/cli/local-relay.js';
 import { Gateway, type GatewayState } from '../src-main/core/gateway.js';
 import { LogHub } from '../src-main/core/logging/log-hub.js';
+import { localRelayFactory } from '../src-relay/local-endpoint.js';
 import type { RelayLogger } from '../src-relay/relay-log.js';
 import type { RelayServer } from '../src-relay/relay-server.js';
 import { legacyToken, startGatewayAt } from './support/gateway-agent.js';

@@ -5,7 +5,7 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { localRelayFactory } from '../cli/local-relay.js';
+import { localRelayFactory } from '../../src-relay/local-endpoint.js';
 import { logFilePath } from '../core/config/paths.js';
 import { Gateway } from '../core/gateway.js';
 import { LogHub } from '../core/logging/log-hub.js';

@@ -1,9 +1,9 @@
 // What every command shares: the log hub of a CLI process and the Gateway built from the command's flags.
+import { localRelayFactory } from '../../src-relay/local-endpoint.js';
 import { logFilePath, serverLogDir } from '../core/config/paths.js';
 import { SETTING_KEYS, type SettingKey } from '../core/config/settings.js';
 import { Gateway } from '../core/gateway.js';
 import { LogHub, type LogLevel } from '../core/logging/log-hub.js';
-import { localRelayFactory } from './local-relay.js';
 
 export interface CommonOptions {
   config?: string;
