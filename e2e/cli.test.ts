@@ -166,6 +166,18 @@ describe('mcpassistant-gateway run', () => {
 });
 
 describe('mcpassistant-gateway config', () => {
+  it('says where the local endpoint header comes from when client-token has no relay', async () => {
+    const none = await runCli(['client-token'], sandbox);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('no relay is configured');
+    expect(none.stderr).toContain('`mcpassistant-gateway run` serves the local endpoint');
+    const unsigned = await runCli(['client-token'], sandbox, {
+      REMOTE_SERVER_BASE_URL: 'https://relay.example.com',
+    });
+    expect(unsigned.code).toBe(2);
+    expect(unsigned.stderr).toContain('not signed in: run `mcpassistant-gateway login`');
+  });
+
   it('saves a setting in the runtime state file (0600) and shows where each value comes from', async () => {
     const set = await runCli(['config', 'set', '--request-timeout-seconds', '120'], sandbox);
     expect(set.code).toBe(0);

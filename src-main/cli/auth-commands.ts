@@ -138,6 +138,14 @@ export async function clientTokenCommand(
 ): Promise<void> {
   const settings = await resolve(options);
   const token = settings.values.agentJwt;
+  if (!token && !settings.values.remoteServerBaseUrl && !settings.values.remoteWebsocketUrl) {
+    // No relay at all: the header clients need is the local endpoint's, which `run` prints at each start.
+    throw new GatewayError(
+      'usage',
+      'no relay is configured, so there is no relay client token: `mcpassistant-gateway run` serves the local ' +
+        'endpoint and prints the header its clients send; for a relay, run `mcpassistant-gateway login --relay URL`',
+    );
+  }
   if (!token) {
     throw new GatewayError('usage', 'not signed in: run `mcpassistant-gateway login`, or set AGENT_JWT');
   }

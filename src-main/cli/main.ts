@@ -75,7 +75,7 @@ export function buildProgram(): Command {
     program
       .command('ui')
       .description(
-        'run the gateway and its window in your browser (served on 127.0.0.1 with a one-time token) until SIGINT or SIGTERM',
+        'run the gateway and its window in your browser (served on 127.0.0.1 with a one-time token) until SIGINT, SIGTERM or SIGHUP',
       )
       .option('--port <port>', 'port on 127.0.0.1 for the window (0: any free port)', positiveInt, 0)
       .option('--no-open', 'print the address instead of opening the browser')
