@@ -7,6 +7,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 
+import { watchParent } from '../core/parent-watch.js';
+
 /** What the launcher knows about the machine. */
 export interface LaunchFacts {
   platform: NodeJS.Platform;
@@ -125,11 +127,20 @@ export async function chooseLaunch(
   return next.action === 'fetch' ? { action: 'headless', reason: 'the Electron binary is missing' } : next;
 }
 
-/** Starts Electron on the app and mirrors its exit; SIGINT/SIGTERM are passed on so the app quits cleanly. */
+/**
+ * Starts Electron on the app and mirrors its exit; SIGINT/SIGTERM/SIGHUP are passed on so the app quits
+ * cleanly. When the process that started this one ends (`npm start` runs us through `sh -c`, and a SIGTERM
+ * to npm kills that shell, which forwards nothing), Electron gets SIGTERM too, so the app and its servers
+ * never outlive the launcher (the headless gateway does the same in `run`).
+ */
 export function runElectron(binary: string, root: string, args: string[]): void {
   const child = spawn(binary, [root, ...args], { stdio: 'inherit' });
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(signal, () => child.kill(signal));
   }
-  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+  const stopWatching = watchParent(() => child.kill('SIGTERM'));
+  child.on('exit', (code, signal) => {
+    stopWatching();
+    process.exit(code ?? (signal ? 1 : 0));
+  });
 }

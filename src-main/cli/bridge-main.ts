@@ -5,10 +5,10 @@ import type { McpConfig, ServerSpec } from '../core/config/mcp-config.js';
 import { errorMessage, GatewayError } from '../core/errors.js';
 import { PRODUCT } from '../core/gateway.js';
 import { LOG_LEVELS } from '../core/logging/log-hub.js';
+import { watchParent } from '../core/parent-watch.js';
 import { cliLogs, type CommonOptions, createGateway, killOnExit } from './cli-support.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { GatewayBridge } from './gateway-bridge.js';
-import { watchParent } from './parent-watch.js';
 
 interface BridgeCliOptions extends CommonOptions {
   name?: string;

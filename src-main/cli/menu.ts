@@ -11,13 +11,13 @@ import { errorMessage, GatewayError } from '../core/errors.js';
 import { type Gateway, PRODUCT } from '../core/gateway.js';
 import { type LogEntry, LogHub } from '../core/logging/log-hub.js';
 import { REDACTED } from '../core/logging/redactor.js';
+import { watchParent } from '../core/parent-watch.js';
 import { loginCommand, logoutCommand } from './auth-commands.js';
 import { createGateway } from './cli-support.js';
 import { configShowCommand, configUnsetCommand, saveSettingsCommand } from './config-commands.js';
 import { EXIT } from './exit-codes.js';
 import { linkSummary, reportGateway } from './gateway-report.js';
 import { completeMenuLine, helpText, menuWording, suggestCommand } from './menu-commands.js';
-import { watchParent } from './parent-watch.js';
 import { statusLine } from './status-line.js';
 
 export interface MenuOptions {

@@ -12,10 +12,10 @@ import { logFilePath } from '../core/config/paths.js';
 import { errorMessage } from '../core/errors.js';
 import type { Gateway } from '../core/gateway.js';
 import type { Logger } from '../core/logging/log-hub.js';
+import { watchParent } from '../core/parent-watch.js';
 import { cliLogs, type CommonOptions, createGateway, killOnExit } from './cli-support.js';
 import { EXIT } from './exit-codes.js';
 import { reportGateway } from './gateway-report.js';
-import { watchParent } from './parent-watch.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
