@@ -32,6 +32,7 @@ interface Started {
   dir: string;
   config: string;
   prefs: Map<string, boolean>;
+  logs: LogHub;
 }
 
 const running: Started[] = [];
@@ -92,7 +93,7 @@ async function startShell(
     signals,
     hasTray: () => Promise.resolve(options.hasTray ?? true),
   })!;
-  const started = { shell, electron, signals, dir, config, prefs };
+  const started = { shell, electron, signals, dir, config, prefs, logs };
   running.push(started);
   if (options.ready !== false) {
     electron.app.emitReady();
@@ -339,12 +340,22 @@ describe('the control API over IPC', () => {
     expect(listed.ok).toBe(true);
     expect(listed.value.map((server) => server.name)).toEqual(['everything']);
 
-    for (const frame of ['https://evil.example/', 'file:///tmp/x.html', 'app://other/index.html']) {
+    for (const frame of [
+      'https://evil.example/cb?code=oauth-code-123#token=frag-token-456',
+      'file:///tmp/x.html',
+      'app://other/index.html',
+    ]) {
       expect(await ipc.invoke(page, frame, 'servers:disable', { name: 'everything' })).toMatchObject({
         ok: false,
         code: 'forbidden',
       });
     }
+    // The refusal is logged with the frame's origin only: its path, query and fragment may hold a code.
+    const refusals = s.logs.recent().filter((entry) => entry.message.includes('refused'));
+    expect(refusals.map((entry) => entry.message)).toContain(
+      'IPC servers:disable from https://evil.example refused',
+    );
+    expect(JSON.stringify(refusals)).not.toMatch(/oauth-code-123|frag-token-456/);
     expect(await ipc.invoke(page, APP, 'servers:disable', { name: 5 })).toMatchObject({
       ok: false,
       code: 'invalid-args',

@@ -32,6 +32,18 @@ export function isAppFrame(event: IpcInvokeEvent): boolean {
   }
 }
 
+/** The sender frame's scheme and host, for a log line: never its path, query or fragment (codes, tokens). */
+function frameOrigin(event: IpcInvokeEvent): string {
+  const frame = event.senderFrame;
+  if (!frame) return 'a destroyed frame';
+  try {
+    const url = new URL(frame.url);
+    return url.host ? `${url.protocol}//${url.host}` : url.protocol;
+  } catch {
+    return 'a frame with an unreadable URL';
+  }
+}
+
 const forbidden = (what: string): ControlResult<never> => ({
   ok: false,
   code: 'forbidden',
@@ -49,7 +61,7 @@ export class IpcTransport {
     const handle = (channel: string, listener: (event: IpcInvokeEvent, arg: unknown) => unknown) => {
       ipcMain.handle(channel, (event, ...args) => {
         if (!isAppFrame(event)) {
-          log.warn(`IPC ${channel} from ${event.senderFrame?.url ?? 'a destroyed frame'} refused`);
+          log.warn(`IPC ${channel} from ${frameOrigin(event)} refused`);
           return forbidden(channel);
         }
         // One plain-object argument per call; anything more is malformed.
