@@ -27,6 +27,16 @@ describe('openExternal', () => {
     expect(opened).toEqual(['https://example.com/a', 'http://127.0.0.1:8080/']);
     expect(warned).toHaveLength(5);
   });
+
+  it('logs, by origin only, a URL the desktop cannot open, and never rejects', async () => {
+    const warned: string[] = [];
+    const shell = { openExternal: () => Promise.reject(new Error('Failed to open: no handler')) };
+    const url = 'https://relay.example/manage/oauth/login?state=s3cr3t-state';
+    expect(await openExternalSafely(shell, url, (m) => warned.push(m))).toBe(false);
+    expect(warned).toEqual([
+      'could not open https://relay.example in the system browser: Failed to open: no handler',
+    ]);
+  });
 });
 
 describe('app:// serving', () => {

@@ -1,6 +1,7 @@
 // Electron's security checklist (https://www.electronjs.org/docs/latest/tutorial/security), applied in one
 // place: every window is created with the same locked web preferences, every webContents denies
 // navigation, new windows and <webview> by default, and every session denies permission requests.
+import { errorMessage } from '../core/errors.js';
 import type { BrowserWindowConstructorOptions, SessionPort, WebContentsPort } from './electron-ports.js';
 
 /** The web preferences of every window; a caller may add a preload and a partition, nothing else. */
@@ -34,7 +35,9 @@ export function isExternalUrl(url: string): boolean {
 
 /**
  * `shell.openExternal` behind the checklist's rule: only http(s). Resolves whether the URL was opened;
- * anything else is logged and refused.
+ * anything else is logged and refused. A desktop that cannot open it (no handler for http, e.g. no
+ * xdg-open) is logged too, by origin only (the query may carry a sign-in `state`); it never rejects, so
+ * callers may fire and forget.
  */
 export async function openExternalSafely(
   shell: { openExternal(url: string): Promise<void> },
@@ -45,8 +48,13 @@ export async function openExternalSafely(
     warn(`refused to open ${url.split(':')[0]}: URL outside the app (only http and https are opened)`);
     return false;
   }
-  await shell.openExternal(url);
-  return true;
+  try {
+    await shell.openExternal(url);
+    return true;
+  } catch (error) {
+    warn(`could not open ${new URL(url).origin} in the system browser: ${errorMessage(error)}`);
+    return false;
+  }
 }
 
 export interface NavigationPolicy {
