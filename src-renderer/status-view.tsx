@@ -4,7 +4,8 @@
 import { useCallback, useEffect, useState } from 'preact/hooks';
 
 import type { Endpoints, LinkState, ServerInfo, Status } from '../src-shared/control.js';
-import type { Channel, ChannelState } from './client.js';
+import type { Channel } from './client.js';
+import { copyText } from './hooks.js';
 
 const LINK_TEXT: Record<LinkState['state'], string> = {
   stopped: 'Disconnected',
@@ -29,16 +30,11 @@ function linkDetail(link: LinkState): string | undefined {
   }
 }
 
-export function StatusView({ channel }: { channel: Channel }) {
+export function StatusView(props: { channel: Channel; servers: ServerInfo[]; say: (text: string) => void }) {
+  const { channel, servers, say } = props;
   const { client } = channel;
-  const [channelState, setChannelState] = useState<[ChannelState, string | undefined]>([
-    'connecting',
-    undefined,
-  ]);
   const [status, setStatus] = useState<Status>();
-  const [servers, setServers] = useState<ServerInfo[]>([]);
   const [endpoints, setEndpoints] = useState<Endpoints>();
-  const [notice, setNotice] = useState<string>();
 
   const refreshEndpoints = useCallback(async () => {
     const result = await client.endpoints.list();
@@ -51,31 +47,17 @@ export function StatusView({ channel }: { channel: Channel }) {
         setStatus(next);
         void refreshEndpoints();
       }),
-      client.subscribe('servers', setServers),
-      channel.onState((state, reason) => {
-        setChannelState([state, reason]);
+      channel.onState((state) => {
         if (state !== 'open') return;
         // (Re)connected: load the current state; events carry every change from here on.
         void client.status.get().then((r) => r.ok && setStatus(r.value));
-        void client.servers.list().then((r) => r.ok && setServers(r.value));
         void refreshEndpoints();
       }),
     ];
     return () => offs.forEach((off) => off());
   }, [channel, client, refreshEndpoints]);
 
-  const say = (text: string) => {
-    setNotice(text);
-    setTimeout(() => setNotice((current) => (current === text ? undefined : current)), 4000);
-  };
-  const copy = async (text: string, what: string) => {
-    try {
-      await navigator.clipboard.writeText(text);
-      say(`Copied ${what}.`);
-    } catch {
-      say(`Could not copy ${what}: the browser refused access to the clipboard.`);
-    }
-  };
+  const copy = async (text: string, what: string) => say(await copyText(text, what));
   const copyHeader = async () => {
     const result = await client.endpoints.list({ reveal: true });
     if (!result.ok || !result.value.header)
@@ -92,9 +74,8 @@ export function StatusView({ channel }: { channel: Channel }) {
   const link = status?.link;
   const online = link?.state === 'connected' || link?.state === 'connecting';
   return (
-    <main>
-      <header class="bar">
-        <h1>MCP Assistant Gateway</h1>
+    <>
+      <div class="bar">
         {status && <span class="muted">v{status.product.version}</span>}
         <span class="spacer" />
         {status && (
@@ -102,13 +83,7 @@ export function StatusView({ channel }: { channel: Channel }) {
             {online ? 'Disconnect' : 'Connect'}
           </button>
         )}
-      </header>
-
-      {channelState[0] !== 'open' && (
-        <p class="banner" role="alert">
-          {channelState[1] ?? 'Connecting to the gateway…'}
-        </p>
-      )}
+      </div>
 
       <section aria-labelledby="link-title" class="card">
         <h2 id="link-title">Connection</h2>
@@ -194,10 +169,6 @@ export function StatusView({ channel }: { channel: Channel }) {
           </table>
         )}
       </section>
-
-      <p class="notice" role="status" aria-live="polite">
-        {notice}
-      </p>
-    </main>
+    </>
   );
 }

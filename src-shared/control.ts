@@ -119,6 +119,8 @@ export const ServerDetail = z.object({
   entry: z.record(z.string(), z.unknown()).nullable(),
   /** Why the entry is not usable, when it is not. */
   entryError: z.string().optional(),
+  /** The last lines the server wrote to stderr (redacted), oldest first: why it failed, usually. */
+  output: z.array(z.string()),
 });
 export type ServerDetail = z.infer<typeof ServerDetail>;
 
@@ -129,6 +131,41 @@ export const ToolInfo = z.object({
   inputSchema: z.record(z.string(), z.unknown()),
 });
 export type ToolInfo = z.infer<typeof ToolInfo>;
+
+/**
+ * `servers:resolve`: what a stdio entry would launch, looked up as the server manager does (the entry's
+ * PATH, else the gateway's, followed by the login shell's), before anything is saved or run.
+ */
+export const ResolvedCommand = z.object({
+  found: z.boolean(),
+  /** The absolute path of the executable, when found. */
+  path: z.string().optional(),
+  /** The exact command line that runs (quoted as the log shows it), when found. */
+  commandLine: z.string().optional(),
+  /** Why it was not found, naming where it was looked for and the fix. */
+  message: z.string().optional(),
+});
+export type ResolvedCommand = z.infer<typeof ResolvedCommand>;
+
+/** `tools:call`: the tool's result as the server sent it (MCP spec, server/tools, "Tool Result"). */
+export const ToolCallResult = z.object({
+  /** true when the tool reported an error in its result (not a protocol error). */
+  isError: z.boolean(),
+  content: z.array(z.record(z.string(), z.unknown())),
+  structuredContent: z.record(z.string(), z.unknown()).optional(),
+  /** Milliseconds from the request to the result. */
+  durationMs: z.number(),
+});
+export type ToolCallResult = z.infer<typeof ToolCallResult>;
+
+/** A `notifications/progress` of a `tools:call`, tagged with the caller's `callId`. The `progress` event. */
+export const ToolProgress = z.object({
+  callId: z.string(),
+  progress: z.number(),
+  total: z.number().optional(),
+  message: z.string().optional(),
+});
+export type ToolProgress = z.infer<typeof ToolProgress>;
 
 /** The MCP clients a snippet is written for. */
 export const CLIENT_KINDS = ['gemini-cli', 'claude-code', 'cursor', 'vscode'] as const;
@@ -250,6 +287,33 @@ export const CONTROL_CALLS = {
   'servers:restart': { args: ByName, result: ServerInfo },
   /** The tools of a running server (tools/list). */
   'servers:tools': { args: ByName, result: z.array(ToolInfo) },
+  /** The command line a stdio entry would launch, or why its command is not found. Runs nothing. */
+  'servers:resolve': {
+    args: z.strictObject({
+      command: z.string().min(1),
+      args: z.array(z.string()).optional(),
+      cwd: z.string().optional(),
+      env: StringMap.optional(),
+    }),
+    result: ResolvedCommand,
+  },
+
+  /**
+   * Calls a tool of a running server (tools/call). With `callId`, its progress notifications come as
+   * `progress` events carrying that id.
+   */
+  'tools:call': {
+    args: z.strictObject({
+      server: ServerName,
+      tool: z.string().min(1),
+      arguments: z.record(z.string(), z.unknown()).optional(),
+      callId: z.string().min(1).max(64).optional(),
+    }),
+    result: ToolCallResult,
+  },
+
+  /** A folder chosen in the OS dialog (Electron), null when cancelled; `unsupported` in the web host. */
+  'dialog:pickFolder': { args: NoArgs, result: z.object({ path: z.string().nullable() }) },
 
   'endpoints:list': { args: z.strictObject({ reveal: z.boolean().optional() }), result: Endpoints },
 
@@ -275,6 +339,8 @@ export const CONTROL_CALLS = {
     result: z.array(LogEntry),
   },
   'paths:get': { args: NoArgs, result: Paths },
+  /** Opens the log folder in the OS file manager; `unsupported` where the front cannot. */
+  'logs:openFolder': { args: NoArgs, result: z.object({ opened: z.string() }) },
 
   /** Start at login; answers `unsupported` where the front has no way to do it (the web host). */
   'autostart:get': { args: NoArgs, result: Autostart },
@@ -300,6 +366,8 @@ export const CONTROL_EVENTS = {
   servers: z.array(ServerInfo),
   /** A new log entry. */
   logs: LogEntry,
+  /** Progress of a `tools:call` made with a `callId`. */
+  progress: ToolProgress,
 } as const;
 
 export type EventName = keyof typeof CONTROL_EVENTS;
