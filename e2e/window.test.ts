@@ -6,6 +6,8 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
@@ -297,12 +299,41 @@ describe('the window', () => {
     await expect.poll(() => page.getByRole('status').last().textContent()).toMatch(/Saved/);
   }, 60_000);
 
+  it('lists a call that an SDK client made through the endpoint in the activity view', async () => {
+    const page = await openPage();
+    // The endpoint and the full header, as a user copies them from the status view.
+    const copyUrl = page.getByRole('button', { name: 'Copy the endpoint URL of everything' });
+    await copyUrl.waitFor({ timeout: 20_000 });
+    await copyUrl.click();
+    await expect.poll(() => page.evaluate(() => navigator.clipboard.readText())).toMatch(/^http/);
+    const endpoint = await page.evaluate(() => navigator.clipboard.readText());
+    await page.getByRole('button', { name: 'Copy header' }).click();
+    await expect
+      .poll(() => page.evaluate(() => navigator.clipboard.readText()))
+      .toMatch(/^Authorization: Bearer /);
+    const [name, value] = (await page.evaluate(() => navigator.clipboard.readText())).split(': ') as [
+      string,
+      string,
+    ];
+    await view(page, 'Activity');
+    const client = new Client({ name: 'activity-test', version: '1' });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(endpoint), { requestInit: { headers: { [name]: value } } }),
+    );
+    await client.callTool({ name: 'echo', arguments: { message: 'the arguments stay private' } });
+    await client.close();
+    const echo = page.getByTestId('call').filter({ hasText: 'echo' });
+    await expect.poll(() => echo.count(), { timeout: 10_000 }).toBe(1);
+    expect(await echo.textContent()).toMatch(/everythingtools\/call echo\d+ msok/);
+    expect(await page.locator('body').textContent()).not.toContain('the arguments stay private');
+  }, 60_000);
+
   it('passes an axe-core scan on every view and takes their screenshots, light and dark', async () => {
     const out = process.env['UPDATE_SCREENSHOTS'] ? join(ROOT, 'docs') : join(sandbox.dir, 'screenshots');
     await mkdir(out, { recursive: true });
     for (const colorScheme of ['light', 'dark'] as const) {
       const page = await openPage(colorScheme);
-      for (const name of ['Status', 'Servers', 'Tools', 'Logs', 'Settings']) {
+      for (const name of ['Status', 'Servers', 'Tools', 'Logs', 'Activity', 'Settings']) {
         await view(page, name);
         if (name === 'Status')
           await expect

@@ -249,6 +249,25 @@ export const LogEntry = z.object({
 });
 export type LogEntry = z.infer<typeof LogEntry>;
 
+/**
+ * One remote call that went through the gateway to a local server: what, when, how long, how it ended.
+ * Arguments and results are never kept. Also the payload of the `activity` event.
+ */
+export const CallRecord = z.object({
+  seq: z.number().int(),
+  /** Epoch ms when the call arrived. */
+  time: z.number(),
+  server: z.string(),
+  /** The JSON-RPC method, e.g. `tools/call`. */
+  method: z.string(),
+  /** The tool or prompt name, or resource URI, the call named. */
+  target: z.string().optional(),
+  durationMs: z.number(),
+  outcome: z.enum(['ok', 'error']),
+  error: z.string().optional(),
+});
+export type CallRecord = z.infer<typeof CallRecord>;
+
 export const Paths = z.object({
   config: z.string(),
   /** How the config path was chosen: flag, environment, .env, walk-up, user-dir. */
@@ -339,6 +358,8 @@ export const CONTROL_CALLS = {
     result: z.array(LogEntry),
   },
   'paths:get': { args: NoArgs, result: Paths },
+  /** The recent remote calls, oldest first (at most 500). */
+  'activity:recent': { args: NoArgs, result: z.array(CallRecord) },
   /** Opens the log folder in the OS file manager; `unsupported` where the front cannot. */
   'logs:openFolder': { args: NoArgs, result: z.object({ opened: z.string() }) },
 
@@ -366,6 +387,8 @@ export const CONTROL_EVENTS = {
   servers: z.array(ServerInfo),
   /** A new log entry. */
   logs: LogEntry,
+  /** A remote call finished. */
+  activity: CallRecord,
   /** Progress of a `tools:call` made with a `callId`. */
   progress: ToolProgress,
 } as const;

@@ -31,6 +31,7 @@ import {
 } from '../../src-shared/control.js';
 import { login, logout } from '../core/auth/login.js';
 import { StateFileTokenStore, type TokenStore } from '../core/auth/token-store.js';
+import type { CallRecord } from '../core/bridge/activity-log.js';
 import { describeIssues, parseJsonText } from '../core/config/json-text.js';
 import { ServerEntry } from '../core/config/mcp-config.js';
 import {
@@ -135,11 +136,14 @@ export class ControlApi {
     gateway.servers.on('status', onServers);
     gateway.servers.on('removed', onServers);
     const offLogs = options.logs.subscribe((entry) => this.#emit('logs', { ...entry }));
+    const onCall = (record: CallRecord) => this.#emit('activity', { ...record });
+    gateway.activity.on('call', onCall);
     this.#detach.push(
       () => gateway.off('state', onState),
       () => gateway.servers.off('status', onServers),
       () => gateway.servers.off('removed', onServers),
       offLogs,
+      () => gateway.activity.off('call', onCall),
     );
   }
 
@@ -487,6 +491,7 @@ export class ControlApi {
         const entries = this.#options.logs.recent().filter((e) => LOG_LEVELS.indexOf(e.level) <= max);
         return entries.slice(-(limit ?? 1000)).map((e) => ({ ...e }));
       },
+      'activity:recent': () => gateway.activity.recent().map((record) => ({ ...record })),
       'paths:get': () => {
         const paths = gateway.settings.paths;
         return {
