@@ -35,6 +35,15 @@ let configPath: string;
 const requests: string[] = [];
 const contexts: BrowserContext[] = [];
 
+const GEMINI_SETTINGS = `{
+    // my theme
+    "theme": "GitHub",
+    "mcpServers": {
+        "other": { "command": "other-server" }
+    }
+}
+`;
+
 const writeConfig = (servers: Record<string, unknown>) =>
   writeFile(configPath, `${JSON.stringify({ mcpServers: servers }, null, 2)}\n`);
 
@@ -42,6 +51,15 @@ beforeAll(async () => {
   sandbox = await createSandbox();
   configPath = join(sandbox.dir, 'mcp.json');
   await writeConfig({ everything: serverEverything() });
+  // Client configs of this (temporary) HOME: Claude Desktop's on Linux, and Gemini CLI's with a comment,
+  // another setting and another server that "Add to Gemini CLI" must keep.
+  await mkdir(join(sandbox.dir, 'xdg-config', 'Claude'), { recursive: true });
+  await writeFile(
+    join(sandbox.dir, 'xdg-config', 'Claude', 'claude_desktop_config.json'),
+    JSON.stringify({ mcpServers: { everything: serverEverything(), memo: { command: 'memo-server' } } }),
+  );
+  await mkdir(join(sandbox.dir, '.gemini'), { recursive: true });
+  await writeFile(join(sandbox.dir, '.gemini', 'settings.json'), GEMINI_SETTINGS);
   cli = startCli(['ui', '--no-open', '--config', configPath, '--local-relay-port', '0'], sandbox, {
     REQUEST_TIMEOUT_SECONDS: '45',
   });
@@ -328,12 +346,88 @@ describe('the window', () => {
     expect(await page.locator('body').textContent()).not.toContain('the arguments stay private');
   }, 60_000);
 
+  it('imports a detected Claude Desktop config and a pasted VS Code config, conflicts marked, nonsense refused', async () => {
+    const page = await openPage();
+    await view(page, 'Import');
+    await page.getByRole('button', { name: 'Preview Claude Desktop' }).click();
+    const everything = page.locator('tr[data-import="everything"]');
+    expect(await everything.getByTestId('conflict').textContent()).toContain('"everything" exists');
+    expect(await page.getByLabel('Name for everything').inputValue()).toBe('everything-imported');
+    expect(await page.locator('tr[data-import="memo"]').getByTestId('conflict').count()).toBe(0);
+    await page.getByLabel('Import memo').uncheck();
+    await page.getByRole('button', { name: 'Import selected' }).click();
+    await expect
+      .poll(() => page.getByRole('status').last().textContent())
+      .toBe('Imported everything-imported.');
+    const saved = JSON.parse(await readFile(configPath, 'utf8')) as { mcpServers: Record<string, unknown> };
+    expect(saved.mcpServers['everything-imported']).toEqual(serverEverything());
+    expect(saved.mcpServers['everything']).toEqual(serverEverything());
+
+    const before = await readFile(configPath);
+    await page.getByLabel(/^Paste JSON/).fill(
+      JSON.stringify({
+        servers: {
+          everything: { type: 'stdio', ...serverEverything() },
+          remote: { type: 'http', url: 'https://mcp.example.com/mcp' },
+        },
+      }),
+    );
+    await page.getByRole('button', { name: 'Preview', exact: true }).click();
+    await expect
+      .poll(() => page.locator('tr[data-import="everything"]').getByTestId('conflict').count())
+      .toBe(1);
+    expect(await page.locator('tr[data-import="remote"]').textContent()).toContain(
+      'https://mcp.example.com/mcp',
+    );
+    expect(await page.locator('tr[data-import="remote"]').getByTestId('conflict').count()).toBe(0);
+
+    await page.getByLabel(/^Paste JSON/).fill('hello {');
+    await page.getByRole('button', { name: 'Preview', exact: true }).click();
+    await expect.poll(() => page.getByTestId('import-error').textContent()).toMatch(/is not JSON/);
+    await page.getByLabel(/^Paste JSON/).fill('{"colour": "blue"}');
+    await page.getByRole('button', { name: 'Preview', exact: true }).click();
+    await expect
+      .poll(() => page.getByTestId('import-error').textContent())
+      .toMatch(/has no servers: expected "mcpServers"/);
+    expect((await readFile(configPath)).equals(before)).toBe(true);
+  }, 60_000);
+
+  it('"Add to Gemini CLI" writes ~/.gemini/settings.json with a backup, keeping its other entries', async () => {
+    const page = await openPage();
+    await expect
+      .poll(() => page.getByTestId('link-state').textContent(), { timeout: 20_000 })
+      .toBe('Connected');
+    await page.getByLabel('Client', { exact: true }).selectOption('gemini-cli');
+    await page.getByLabel('Server', { exact: true }).selectOption('everything');
+    expect(await page.getByTestId('snippet').textContent()).toContain('"httpUrl"');
+    await page.getByRole('button', { name: 'Add to Gemini CLI' }).click();
+    await expect
+      .poll(() => page.getByRole('status').last().textContent())
+      .toMatch(/^Added everything to .*settings\.json \(backup: .*settings\.json\.bak\)/);
+    const path = join(sandbox.dir, '.gemini', 'settings.json');
+    const text = await readFile(path, 'utf8');
+    expect(await readFile(`${path}.bak`, 'utf8')).toBe(GEMINI_SETTINGS);
+    expect(text).toContain('// my theme');
+    expect(text).toContain('"theme": "GitHub"');
+    expect(text).toMatch(/\n {4}"mcpServers": \{\n {8}"other": \{\s*"command": "other-server"\s*\},/);
+    const endpoint = await page.locator('tr[data-server="everything"]').getByTestId('endpoint').textContent();
+    expect(text).toContain(`"httpUrl": "${endpoint}"`);
+    expect(text).toMatch(/"Authorization": "Bearer [^«"]+"/);
+
+    // Again under the same name: refused, the file unchanged.
+    await page.getByRole('button', { name: 'Add to Gemini CLI' }).click();
+    await expect
+      .poll(() => page.getByRole('status').last().textContent())
+      .toMatch(/already has a server named "everything"/);
+    expect(await readFile(path, 'utf8')).toBe(text);
+  }, 60_000);
+
   it('passes an axe-core scan on every view and takes their screenshots, light and dark', async () => {
     const out = process.env['UPDATE_SCREENSHOTS'] ? join(ROOT, 'docs') : join(sandbox.dir, 'screenshots');
     await mkdir(out, { recursive: true });
     for (const colorScheme of ['light', 'dark'] as const) {
       const page = await openPage(colorScheme);
-      for (const name of ['Status', 'Servers', 'Tools', 'Logs', 'Activity', 'Settings']) {
+      for (const name of ['Status', 'Servers', 'Tools', 'Logs', 'Activity', 'Import', 'Settings']) {
         await view(page, name);
         if (name === 'Status')
           await expect

@@ -1,17 +1,18 @@
-// The window: one bar with the views (Status, Servers, Tools, Logs, Activity, Settings), the channel's state, and a
+// The window: one bar with the views (Status, Servers, Tools, Logs, Activity, Import, Settings), the channel's state, and a
 // polite live region for what an action did. Every view talks to the gateway only through the channel.
 import { useEffect, useState } from 'preact/hooks';
 
 import { ActivityView } from './activity-view.js';
 import type { Channel, ChannelState } from './client.js';
 import { useNotice, useServers } from './hooks.js';
+import { ImportView } from './import-view.js';
 import { LogsView } from './logs-view.js';
 import { ServersView } from './servers-view.js';
 import { SettingsView } from './settings-view.js';
 import { StatusView } from './status-view.js';
 import { ToolsView } from './tools-view.js';
 
-const VIEWS = ['Status', 'Servers', 'Tools', 'Logs', 'Activity', 'Settings'] as const;
+const VIEWS = ['Status', 'Servers', 'Tools', 'Logs', 'Activity', 'Import', 'Settings'] as const;
 type View = (typeof VIEWS)[number];
 
 export function App({ channel }: { channel: Channel }) {
@@ -52,6 +53,7 @@ export function App({ channel }: { channel: Channel }) {
         {view === 'Servers' && <ServersView channel={channel} servers={servers} say={say} />}
         {view === 'Tools' && <ToolsView channel={channel} servers={servers} />}
         {view === 'Logs' && <LogsView channel={channel} servers={servers} say={say} />}
+        {view === 'Import' && <ImportView channel={channel} say={say} />}
         {view === 'Activity' && <ActivityView channel={channel} />}
         {view === 'Settings' && <SettingsView channel={channel} say={say} />}
         <p class="notice" role="status" aria-live="polite">

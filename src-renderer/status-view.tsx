@@ -3,9 +3,17 @@
 // Everything follows the gateway's `status` and `servers` events: nothing polls, nothing needs a reload.
 import { useCallback, useEffect, useState } from 'preact/hooks';
 
-import type { Endpoints, LinkState, ServerInfo, Status } from '../src-shared/control.js';
+import type { ClientKind, Endpoints, LinkState, ServerInfo, Status } from '../src-shared/control.js';
 import type { Channel } from './client.js';
 import { copyText } from './hooks.js';
+
+const CLIENTS: Record<ClientKind, string> = {
+  'gemini-cli': 'Gemini CLI',
+  'claude-code': 'Claude Code',
+  cursor: 'Cursor',
+  vscode: 'VS Code',
+  'claude-desktop': 'Claude Desktop',
+};
 
 const LINK_TEXT: Record<LinkState['state'], string> = {
   stopped: 'Disconnected',
@@ -58,6 +66,29 @@ export function StatusView(props: { channel: Channel; servers: ServerInfo[]; say
   }, [channel, client, refreshEndpoints]);
 
   const copy = async (text: string, what: string) => say(await copyText(text, what));
+  const [target, setTarget] = useState<string>();
+  const [kind, setKind] = useState<ClientKind>('gemini-cli');
+  const [asName, setAsName] = useState('');
+  const endpoint = endpoints?.endpoints.find((e) => e.server === target) ?? endpoints?.endpoints[0];
+  const copySnippet = async () => {
+    const r = await client.endpoints.list({ reveal: true });
+    const full = r.ok ? r.value.endpoints.find((e) => e.server === endpoint?.server) : undefined;
+    if (!full) return say(r.ok ? 'That endpoint is gone.' : r.message);
+    await copy(full.snippets[kind], `the ${CLIENTS[kind]} snippet`);
+  };
+  const addToClient = async () => {
+    if (!endpoint) return;
+    const r = await client.clients.add({
+      app: kind,
+      server: endpoint.server,
+      ...(asName.trim() ? { name: asName.trim() } : {}),
+    });
+    say(
+      r.ok
+        ? `Added ${asName.trim() || endpoint.server} to ${r.value.path}${r.value.backup ? ` (backup: ${r.value.backup})` : ''}.`
+        : r.message,
+    );
+  };
   const copyHeader = async () => {
     const result = await client.endpoints.list({ reveal: true });
     if (!result.ok || !result.value.header)
@@ -169,6 +200,56 @@ export function StatusView(props: { channel: Channel; servers: ServerInfo[]; say
           </table>
         )}
       </section>
+
+      {endpoint && (
+        <section aria-labelledby="connect-title" class="card">
+          <h2 id="connect-title">Connect a client</h2>
+          <div class="inline">
+            <label for="connect-server">Server</label>
+            <select
+              id="connect-server"
+              value={endpoint.server}
+              onChange={(e) => setTarget(e.currentTarget.value)}
+            >
+              {endpoints?.endpoints.map((e) => (
+                <option key={e.server} value={e.server}>
+                  {e.server}
+                </option>
+              ))}
+            </select>
+            <label for="connect-client">Client</label>
+            <select
+              id="connect-client"
+              value={kind}
+              onChange={(e) => setKind(e.currentTarget.value as ClientKind)}
+            >
+              {Object.entries(CLIENTS).map(([k, title]) => (
+                <option key={k} value={k}>
+                  {title}
+                </option>
+              ))}
+            </select>
+          </div>
+          <pre class="output" data-testid="snippet">
+            {endpoint.snippets[kind]}
+          </pre>
+          <div class="inline">
+            <button type="button" class="small" onClick={() => void copySnippet()}>
+              Copy snippet
+            </button>
+            <label for="connect-name">Name in {CLIENTS[kind]}</label>
+            <input
+              id="connect-name"
+              value={asName}
+              placeholder={endpoint.server}
+              onInput={(e) => setAsName(e.currentTarget.value)}
+            />
+            <button type="button" onClick={() => void addToClient()}>
+              Add to {CLIENTS[kind]}
+            </button>
+          </div>
+        </section>
+      )}
     </>
   );
 }

@@ -168,7 +168,7 @@ export const ToolProgress = z.object({
 export type ToolProgress = z.infer<typeof ToolProgress>;
 
 /** The MCP clients a snippet is written for. */
-export const CLIENT_KINDS = ['gemini-cli', 'claude-code', 'cursor', 'vscode'] as const;
+export const CLIENT_KINDS = ['gemini-cli', 'claude-code', 'cursor', 'vscode', 'claude-desktop'] as const;
 export const ClientKind = z.enum(CLIENT_KINDS);
 export type ClientKind = z.infer<typeof ClientKind>;
 
@@ -268,6 +268,39 @@ export const CallRecord = z.object({
 });
 export type CallRecord = z.infer<typeof CallRecord>;
 
+/** The clients whose config files Import reads and "Add to <client>" writes. */
+export const ClientApp = z.enum([
+  'claude-desktop',
+  'cursor',
+  'vscode',
+  'windsurf',
+  'gemini-cli',
+  'claude-code',
+]);
+export type ClientApp = z.infer<typeof ClientApp>;
+
+/** One server found in pasted text or a client's config, in mcp.json's shape. */
+export const ImportEntry = z.object({
+  name: z.string(),
+  entry: z.record(z.string(), z.unknown()),
+  /** Why mcp.json would refuse it. */
+  error: z.string().optional(),
+  /** What was adapted (supergateway, httpUrl → url …). */
+  note: z.string().optional(),
+  /** mcp.json has a server of that name already: importing needs another name. */
+  conflict: z.boolean(),
+});
+export type ImportEntry = z.infer<typeof ImportEntry>;
+
+export const DetectedConfig = z.object({
+  app: ClientApp,
+  title: z.string(),
+  path: z.string(),
+  entries: z.array(ImportEntry),
+  error: z.string().optional(),
+});
+export type DetectedConfig = z.infer<typeof DetectedConfig>;
+
 export const Paths = z.object({
   config: z.string(),
   /** How the config path was chosen: flag, environment, .env, walk-up, user-dir. */
@@ -358,6 +391,28 @@ export const CONTROL_CALLS = {
     result: z.array(LogEntry),
   },
   'paths:get': { args: NoArgs, result: Paths },
+  /** The MCP clients' config files found on this computer, with their servers (conflicts marked). */
+  'import:detect': { args: NoArgs, result: z.array(DetectedConfig) },
+  /**
+   * The servers in pasted JSON: `mcpServers`, VS Code's `servers`, or a bare map. Text that is not
+   * understood answers `config-invalid` saying why.
+   */
+  'import:parse': { args: z.strictObject({ text: z.string().max(1_000_000) }), result: z.array(ImportEntry) },
+  /** Adds the entries to mcp.json; refuses them all (nothing written) if a name exists or one is invalid. */
+  'import:apply': {
+    args: z.strictObject({
+      entries: z.array(z.strictObject({ name: ServerName, entry: ServerEntryInput })).min(1),
+    }),
+    result: z.object({ added: z.array(z.string()) }),
+  },
+  /**
+   * Writes server `server`'s endpoint into `app`'s config file as `name` (default: the server's name):
+   * backup first, formatting kept, never replacing an entry of that name (`exists`).
+   */
+  'clients:add': {
+    args: z.strictObject({ app: ClientApp, server: ServerName, name: ServerName.optional() }),
+    result: z.object({ path: z.string(), backup: z.string().nullable() }),
+  },
   /** The recent remote calls, oldest first (at most 500). */
   'activity:recent': { args: NoArgs, result: z.array(CallRecord) },
   /** Opens the log folder in the OS file manager; `unsupported` where the front cannot. */

@@ -48,6 +48,14 @@ import { type Gateway, PRODUCT } from '../core/gateway.js';
 import type { Logger, LogHub } from '../core/logging/log-hub.js';
 import { loginShellPath, mergePath } from '../core/servers/login-shell-path.js';
 import { quote, resolveCommand, type ServerStatus } from '../core/servers/managed-server.js';
+import {
+  addToClient,
+  clientEntry,
+  detectClientConfigs,
+  EntryExistsError,
+  type FoundEntry,
+  parseImport,
+} from './client-configs.js';
 import { endpointSnippets } from './snippets.js';
 
 /** Start at login, as a front implements it (the Electron shell: login items or an XDG autostart file). */
@@ -491,6 +499,56 @@ export class ControlApi {
         const entries = this.#options.logs.recent().filter((e) => LOG_LEVELS.indexOf(e.level) <= max);
         return entries.slice(-(limit ?? 1000)).map((e) => ({ ...e }));
       },
+      'import:detect': async () => {
+        const names = await this.#entries();
+        return (await detectClientConfigs()).map((found) => ({
+          ...found,
+          entries: found.entries.map((e) => withConflict(e, names)),
+        }));
+      },
+      'import:parse': async ({ text }) => {
+        const names = await this.#entries();
+        return parseImport(text).map((e) => withConflict(e, names));
+      },
+      'import:apply': async ({ entries: wanted }) => {
+        const entries = await this.#entries();
+        const taken = wanted.filter((w) => Object.hasOwn(entries, w.name)).map((w) => w.name);
+        const twice = wanted
+          .filter((w, i) => wanted.findIndex((o) => o.name === w.name) !== i)
+          .map((w) => w.name);
+        if (taken.length || twice.length) {
+          throw new ControlError(
+            'exists',
+            `${[...taken, ...twice].map((n) => `"${n}"`).join(', ')} ${taken.length + twice.length > 1 ? 'are' : 'is'} taken: rename before importing. Nothing was imported.`,
+          );
+        }
+        const valid = wanted.map((w) => ({ name: w.name, entry: this.#validateEntry(w.name, w.entry) }));
+        for (const { name, entry } of valid) await gateway.configFile.updateServer(name, entry);
+        await gateway.reload();
+        return { added: valid.map((v) => v.name) };
+      },
+      'clients:add': async ({ app, server, name }) => {
+        const link = gateway.state;
+        const url = link.state === 'connected' ? link.endpoints[server] : undefined;
+        if (!url) {
+          throw new ControlError(
+            'usage',
+            `"${server}" has no public endpoint yet: connect first (and check that the server runs).`,
+          );
+        }
+        const token =
+          link.state === 'connected' && link.local ? gateway.localToken : gateway.settings.values.agentJwt;
+        try {
+          return await addToClient(
+            app,
+            name ?? server,
+            clientEntry(app, url, token === undefined ? undefined : `Bearer ${token}`),
+          );
+        } catch (error) {
+          if (error instanceof EntryExistsError) throw new ControlError('exists', error.message);
+          throw error;
+        }
+      },
       'activity:recent': () => gateway.activity.recent().map((record) => ({ ...record })),
       'paths:get': () => {
         const paths = gateway.settings.paths;
@@ -706,6 +764,11 @@ function maskEntry(entry: Record<string, unknown>): Record<string, unknown> {
     if (isObject(map)) masked[key] = Object.fromEntries(Object.keys(map).map((k) => [k, HIDDEN]));
   }
   return masked;
+}
+
+/** An entry found for import, with whether mcp.json has that name already. */
+function withConflict(found: FoundEntry, names: Record<string, unknown>) {
+  return { ...found, conflict: Object.hasOwn(names, found.name) };
 }
 
 /**
