@@ -60,12 +60,20 @@ export function LogsView(props: { channel: Channel; servers: ServerInfo[]; say: 
 
   useEffect(() => {
     if (!open) return;
+    // A burst of lines (a server's start-up output) renders once per animation frame, not once per line.
+    let scheduled = false;
     const push = (entries: LogEntry[]) => {
       const all = lines.current;
       const seen = all.length ? all[all.length - 1]!.seq : 0;
       for (const e of entries) if (e.seq > seen) all.push(e);
-      if (all.length > MAX_LINES) all.splice(0, all.length - MAX_LINES);
-      bump(0);
+      if (all.length > MAX_LINES * 1.1) all.splice(0, all.length - MAX_LINES);
+      if (scheduled) return;
+      scheduled = true;
+      requestAnimationFrame(() => {
+        scheduled = false;
+        if (lines.current.length > MAX_LINES) lines.current.splice(0, lines.current.length - MAX_LINES);
+        bump(0);
+      });
     };
     const off = client.subscribe('logs', (entry) => {
       if (pausedRef.current) held.current.push(entry);

@@ -113,67 +113,69 @@ export function ServersView(props: { channel: Channel; servers: ServerInfo[]; sa
                   </td>
                   <td data-testid="pid">{s.pid ?? '—'}</td>
                   <td>{s.state === 'running' && s.startedAt ? formatDuration(now - s.startedAt) : '—'}</td>
-                  <td class="row-actions">
-                    <button
-                      type="button"
-                      class="small"
-                      aria-label={`Edit ${s.name}`}
-                      onClick={() => void edit(s.name)}
-                    >
-                      Edit
-                    </button>
-                    <button
-                      type="button"
-                      class="small"
-                      aria-label={`Restart ${s.name}`}
-                      disabled={s.disabled}
-                      onClick={() =>
-                        void act(`Restarting ${s.name}.`, () => client.servers.restart({ name: s.name }))
-                      }
-                    >
-                      Restart
-                    </button>
-                    <button
-                      type="button"
-                      class="small"
-                      aria-label={`${s.disabled ? 'Enable' : 'Disable'} ${s.name}`}
-                      onClick={() =>
-                        void act(`${s.disabled ? 'Enabled' : 'Disabled'} ${s.name}.`, () =>
-                          s.disabled
-                            ? client.servers.enable({ name: s.name })
-                            : client.servers.disable({ name: s.name }),
-                        )
-                      }
-                    >
-                      {s.disabled ? 'Enable' : 'Disable'}
-                    </button>
-                    {confirm === s.name ? (
-                      <>
-                        <button
-                          type="button"
-                          class="small danger"
-                          aria-label={`Remove it: ${s.name}`}
-                          onClick={() => {
-                            setConfirm(undefined);
-                            void act(`Removed ${s.name}.`, () => client.servers.remove({ name: s.name }));
-                          }}
-                        >
-                          Remove it
-                        </button>
-                        <button type="button" class="small" onClick={() => setConfirm(undefined)}>
-                          Keep
-                        </button>
-                      </>
-                    ) : (
+                  <td>
+                    <div class="row-actions">
                       <button
                         type="button"
                         class="small"
-                        aria-label={`Remove ${s.name}`}
-                        onClick={() => setConfirm(s.name)}
+                        aria-label={`Edit ${s.name}`}
+                        onClick={() => void edit(s.name)}
                       >
-                        Remove
+                        Edit
                       </button>
-                    )}
+                      <button
+                        type="button"
+                        class="small"
+                        aria-label={`Restart ${s.name}`}
+                        disabled={s.disabled}
+                        onClick={() =>
+                          void act(`Restarting ${s.name}.`, () => client.servers.restart({ name: s.name }))
+                        }
+                      >
+                        Restart
+                      </button>
+                      <button
+                        type="button"
+                        class="small"
+                        aria-label={`${s.disabled ? 'Enable' : 'Disable'} ${s.name}`}
+                        onClick={() =>
+                          void act(`${s.disabled ? 'Enabled' : 'Disabled'} ${s.name}.`, () =>
+                            s.disabled
+                              ? client.servers.enable({ name: s.name })
+                              : client.servers.disable({ name: s.name }),
+                          )
+                        }
+                      >
+                        {s.disabled ? 'Enable' : 'Disable'}
+                      </button>
+                      {confirm === s.name ? (
+                        <>
+                          <button
+                            type="button"
+                            class="small danger"
+                            aria-label={`Remove it: ${s.name}`}
+                            onClick={() => {
+                              setConfirm(undefined);
+                              void act(`Removed ${s.name}.`, () => client.servers.remove({ name: s.name }));
+                            }}
+                          >
+                            Remove it
+                          </button>
+                          <button type="button" class="small" onClick={() => setConfirm(undefined)}>
+                            Keep
+                          </button>
+                        </>
+                      ) : (
+                        <button
+                          type="button"
+                          class="small"
+                          aria-label={`Remove ${s.name}`}
+                          onClick={() => setConfirm(s.name)}
+                        >
+                          Remove
+                        </button>
+                      )}
+                    </div>
                   </td>
                 </tr>
                 {open === s.name && (
