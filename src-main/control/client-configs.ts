@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { parse, type ParseError, printParseErrorCode } from 'jsonc-parser';
 import writeFileAtomic from 'write-file-atomic';
 
+import { ClientApp } from '../../src-shared/control.js';
 import { editJsonText } from '../core/config/json-text.js';
 import { ServerEntry, unwrapSupergateway } from '../core/config/mcp-config.js';
 import { errorMessage, GatewayError } from '../core/errors.js';
@@ -34,16 +35,8 @@ function parseClientJson(text: string, where: string): unknown {
   return value;
 }
 
-/** The clients whose config files the window knows. */
-export const CLIENT_APPS = [
-  'claude-desktop',
-  'cursor',
-  'vscode',
-  'windsurf',
-  'gemini-cli',
-  'claude-code',
-] as const;
-export type ClientApp = (typeof CLIENT_APPS)[number];
+/** The clients whose config files the window knows (the contract's `ClientApp`). */
+export const CLIENT_APPS = ClientApp.options;
 
 export const CLIENT_TITLES: Record<ClientApp, string> = {
   'claude-desktop': 'Claude Desktop',
