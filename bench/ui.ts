@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 // The window's numbers for `npm run bench`:
 // - a control call's round trip over the web host: `servers:list` through the WebSocket of the built
 //   `mcpassistant-gateway ui` (one server-everything), one call at a time, p50/p99;
