@@ -3,7 +3,7 @@ import './style.css';
 
 import { render } from 'preact';
 
+import { App } from './app.js';
 import { openChannel } from './client.js';
-import { StatusView } from './status-view.js';
 
-render(<StatusView channel={openChannel()} />, document.getElementById('app')!);
+render(<App channel={openChannel()} />, document.getElementById('app')!);

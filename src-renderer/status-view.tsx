@@ -3,8 +3,17 @@
 // Everything follows the gateway's `status` and `servers` events: nothing polls, nothing needs a reload.
 import { useCallback, useEffect, useState } from 'preact/hooks';
 
-import type { Endpoints, LinkState, ServerInfo, Status } from '../src-shared/control.js';
-import type { Channel, ChannelState } from './client.js';
+import type { ClientKind, Endpoints, LinkState, ServerInfo, Status } from '../src-shared/control.js';
+import type { Channel } from './client.js';
+import { copyText } from './hooks.js';
+
+const CLIENTS: Record<ClientKind, string> = {
+  'gemini-cli': 'Gemini CLI',
+  'claude-code': 'Claude Code',
+  cursor: 'Cursor',
+  vscode: 'VS Code',
+  'claude-desktop': 'Claude Desktop',
+};
 
 const LINK_TEXT: Record<LinkState['state'], string> = {
   stopped: 'Disconnected',
@@ -29,16 +38,11 @@ function linkDetail(link: LinkState): string | undefined {
   }
 }
 
-export function StatusView({ channel }: { channel: Channel }) {
+export function StatusView(props: { channel: Channel; servers: ServerInfo[]; say: (text: string) => void }) {
+  const { channel, servers, say } = props;
   const { client } = channel;
-  const [channelState, setChannelState] = useState<[ChannelState, string | undefined]>([
-    'connecting',
-    undefined,
-  ]);
   const [status, setStatus] = useState<Status>();
-  const [servers, setServers] = useState<ServerInfo[]>([]);
   const [endpoints, setEndpoints] = useState<Endpoints>();
-  const [notice, setNotice] = useState<string>();
 
   const refreshEndpoints = useCallback(async () => {
     const result = await client.endpoints.list();
@@ -51,30 +55,39 @@ export function StatusView({ channel }: { channel: Channel }) {
         setStatus(next);
         void refreshEndpoints();
       }),
-      client.subscribe('servers', setServers),
-      channel.onState((state, reason) => {
-        setChannelState([state, reason]);
+      channel.onState((state) => {
         if (state !== 'open') return;
         // (Re)connected: load the current state; events carry every change from here on.
         void client.status.get().then((r) => r.ok && setStatus(r.value));
-        void client.servers.list().then((r) => r.ok && setServers(r.value));
         void refreshEndpoints();
       }),
     ];
     return () => offs.forEach((off) => off());
   }, [channel, client, refreshEndpoints]);
 
-  const say = (text: string) => {
-    setNotice(text);
-    setTimeout(() => setNotice((current) => (current === text ? undefined : current)), 4000);
+  const copy = async (text: string, what: string) => say(await copyText(text, what));
+  const [target, setTarget] = useState<string>();
+  const [kind, setKind] = useState<ClientKind>('gemini-cli');
+  const [asName, setAsName] = useState('');
+  const endpoint = endpoints?.endpoints.find((e) => e.server === target) ?? endpoints?.endpoints[0];
+  const copySnippet = async () => {
+    const r = await client.endpoints.list({ reveal: true });
+    const full = r.ok ? r.value.endpoints.find((e) => e.server === endpoint?.server) : undefined;
+    if (!full) return say(r.ok ? 'That endpoint is gone.' : r.message);
+    await copy(full.snippets[kind], `the ${CLIENTS[kind]} snippet`);
   };
-  const copy = async (text: string, what: string) => {
-    try {
-      await navigator.clipboard.writeText(text);
-      say(`Copied ${what}.`);
-    } catch {
-      say(`Could not copy ${what}: the browser refused access to the clipboard.`);
-    }
+  const addToClient = async () => {
+    if (!endpoint) return;
+    const r = await client.clients.add({
+      app: kind,
+      server: endpoint.server,
+      ...(asName.trim() ? { name: asName.trim() } : {}),
+    });
+    say(
+      r.ok
+        ? `Added ${asName.trim() || endpoint.server} to ${r.value.path}${r.value.backup ? ` (backup: ${r.value.backup})` : ''}.`
+        : r.message,
+    );
   };
   const copyHeader = async () => {
     const result = await client.endpoints.list({ reveal: true });
@@ -92,9 +105,8 @@ export function StatusView({ channel }: { channel: Channel }) {
   const link = status?.link;
   const online = link?.state === 'connected' || link?.state === 'connecting';
   return (
-    <main>
-      <header class="bar">
-        <h1>MCP Assistant Gateway</h1>
+    <>
+      <div class="bar">
         {status && <span class="muted">v{status.product.version}</span>}
         <span class="spacer" />
         {status && (
@@ -102,13 +114,7 @@ export function StatusView({ channel }: { channel: Channel }) {
             {online ? 'Disconnect' : 'Connect'}
           </button>
         )}
-      </header>
-
-      {channelState[0] !== 'open' && (
-        <p class="banner" role="alert">
-          {channelState[1] ?? 'Connecting to the gateway…'}
-        </p>
-      )}
+      </div>
 
       <section aria-labelledby="link-title" class="card">
         <h2 id="link-title">Connection</h2>
@@ -195,9 +201,55 @@ export function StatusView({ channel }: { channel: Channel }) {
         )}
       </section>
 
-      <p class="notice" role="status" aria-live="polite">
-        {notice}
-      </p>
-    </main>
+      {endpoint && (
+        <section aria-labelledby="connect-title" class="card">
+          <h2 id="connect-title">Connect a client</h2>
+          <div class="inline">
+            <label for="connect-server">Server</label>
+            <select
+              id="connect-server"
+              value={endpoint.server}
+              onChange={(e) => setTarget(e.currentTarget.value)}
+            >
+              {endpoints?.endpoints.map((e) => (
+                <option key={e.server} value={e.server}>
+                  {e.server}
+                </option>
+              ))}
+            </select>
+            <label for="connect-client">Client</label>
+            <select
+              id="connect-client"
+              value={kind}
+              onChange={(e) => setKind(e.currentTarget.value as ClientKind)}
+            >
+              {Object.entries(CLIENTS).map(([k, title]) => (
+                <option key={k} value={k}>
+                  {title}
+                </option>
+              ))}
+            </select>
+          </div>
+          <pre class="output" data-testid="snippet">
+            {endpoint.snippets[kind]}
+          </pre>
+          <div class="inline">
+            <button type="button" class="small" onClick={() => void copySnippet()}>
+              Copy snippet
+            </button>
+            <label for="connect-name">Name in {CLIENTS[kind]}</label>
+            <input
+              id="connect-name"
+              value={asName}
+              placeholder={endpoint.server}
+              onInput={(e) => setAsName(e.currentTarget.value)}
+            />
+            <button type="button" onClick={() => void addToClient()}>
+              Add to {CLIENTS[kind]}
+            </button>
+          </div>
+        </section>
+      )}
+    </>
   );
 }

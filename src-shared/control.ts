@@ -119,6 +119,8 @@ export const ServerDetail = z.object({
   entry: z.record(z.string(), z.unknown()).nullable(),
   /** Why the entry is not usable, when it is not. */
   entryError: z.string().optional(),
+  /** The last lines the server wrote to stderr (redacted), oldest first: why it failed, usually. */
+  output: z.array(z.string()),
 });
 export type ServerDetail = z.infer<typeof ServerDetail>;
 
@@ -130,8 +132,43 @@ export const ToolInfo = z.object({
 });
 export type ToolInfo = z.infer<typeof ToolInfo>;
 
+/**
+ * `servers:resolve`: what a stdio entry would launch, looked up as the server manager does (the entry's
+ * PATH, else the gateway's, followed by the login shell's), before anything is saved or run.
+ */
+export const ResolvedCommand = z.object({
+  found: z.boolean(),
+  /** The absolute path of the executable, when found. */
+  path: z.string().optional(),
+  /** The exact command line that runs (quoted as the log shows it), when found. */
+  commandLine: z.string().optional(),
+  /** Why it was not found, naming where it was looked for and the fix. */
+  message: z.string().optional(),
+});
+export type ResolvedCommand = z.infer<typeof ResolvedCommand>;
+
+/** `tools:call`: the tool's result as the server sent it (MCP spec, server/tools, "Tool Result"). */
+export const ToolCallResult = z.object({
+  /** true when the tool reported an error in its result (not a protocol error). */
+  isError: z.boolean(),
+  content: z.array(z.record(z.string(), z.unknown())),
+  structuredContent: z.record(z.string(), z.unknown()).optional(),
+  /** Milliseconds from the request to the result. */
+  durationMs: z.number(),
+});
+export type ToolCallResult = z.infer<typeof ToolCallResult>;
+
+/** A `notifications/progress` of a `tools:call`, tagged with the caller's `callId`. The `progress` event. */
+export const ToolProgress = z.object({
+  callId: z.string(),
+  progress: z.number(),
+  total: z.number().optional(),
+  message: z.string().optional(),
+});
+export type ToolProgress = z.infer<typeof ToolProgress>;
+
 /** The MCP clients a snippet is written for. */
-export const CLIENT_KINDS = ['gemini-cli', 'claude-code', 'cursor', 'vscode'] as const;
+export const CLIENT_KINDS = ['gemini-cli', 'claude-code', 'cursor', 'vscode', 'claude-desktop'] as const;
 export const ClientKind = z.enum(CLIENT_KINDS);
 export type ClientKind = z.infer<typeof ClientKind>;
 
@@ -212,6 +249,58 @@ export const LogEntry = z.object({
 });
 export type LogEntry = z.infer<typeof LogEntry>;
 
+/**
+ * One remote call that went through the gateway to a local server: what, when, how long, how it ended.
+ * Arguments and results are never kept. Also the payload of the `activity` event.
+ */
+export const CallRecord = z.object({
+  seq: z.number().int(),
+  /** Epoch ms when the call arrived. */
+  time: z.number(),
+  server: z.string(),
+  /** The JSON-RPC method, e.g. `tools/call`. */
+  method: z.string(),
+  /** The tool or prompt name, or resource URI, the call named. */
+  target: z.string().optional(),
+  durationMs: z.number(),
+  outcome: z.enum(['ok', 'error']),
+  error: z.string().optional(),
+});
+export type CallRecord = z.infer<typeof CallRecord>;
+
+/** The clients whose config files Import reads and "Add to <client>" writes. */
+export const ClientApp = z.enum([
+  'claude-desktop',
+  'cursor',
+  'vscode',
+  'windsurf',
+  'gemini-cli',
+  'claude-code',
+]);
+export type ClientApp = z.infer<typeof ClientApp>;
+
+/** One server found in pasted text or a client's config, in mcp.json's shape. */
+export const ImportEntry = z.object({
+  name: z.string(),
+  entry: z.record(z.string(), z.unknown()),
+  /** Why mcp.json would refuse it. */
+  error: z.string().optional(),
+  /** What was adapted (supergateway, httpUrl → url …). */
+  note: z.string().optional(),
+  /** mcp.json has a server of that name already: importing needs another name. */
+  conflict: z.boolean(),
+});
+export type ImportEntry = z.infer<typeof ImportEntry>;
+
+export const DetectedConfig = z.object({
+  app: ClientApp,
+  title: z.string(),
+  path: z.string(),
+  entries: z.array(ImportEntry),
+  error: z.string().optional(),
+});
+export type DetectedConfig = z.infer<typeof DetectedConfig>;
+
 export const Paths = z.object({
   config: z.string(),
   /** How the config path was chosen: flag, environment, .env, walk-up, user-dir. */
@@ -250,6 +339,33 @@ export const CONTROL_CALLS = {
   'servers:restart': { args: ByName, result: ServerInfo },
   /** The tools of a running server (tools/list). */
   'servers:tools': { args: ByName, result: z.array(ToolInfo) },
+  /** The command line a stdio entry would launch, or why its command is not found. Runs nothing. */
+  'servers:resolve': {
+    args: z.strictObject({
+      command: z.string().min(1),
+      args: z.array(z.string()).optional(),
+      cwd: z.string().optional(),
+      env: StringMap.optional(),
+    }),
+    result: ResolvedCommand,
+  },
+
+  /**
+   * Calls a tool of a running server (tools/call). With `callId`, its progress notifications come as
+   * `progress` events carrying that id.
+   */
+  'tools:call': {
+    args: z.strictObject({
+      server: ServerName,
+      tool: z.string().min(1),
+      arguments: z.record(z.string(), z.unknown()).optional(),
+      callId: z.string().min(1).max(64).optional(),
+    }),
+    result: ToolCallResult,
+  },
+
+  /** A folder chosen in the OS dialog (Electron), null when cancelled; `unsupported` in the web host. */
+  'dialog:pickFolder': { args: NoArgs, result: z.object({ path: z.string().nullable() }) },
 
   'endpoints:list': { args: z.strictObject({ reveal: z.boolean().optional() }), result: Endpoints },
 
@@ -275,6 +391,32 @@ export const CONTROL_CALLS = {
     result: z.array(LogEntry),
   },
   'paths:get': { args: NoArgs, result: Paths },
+  /** The MCP clients' config files found on this computer, with their servers (conflicts marked). */
+  'import:detect': { args: NoArgs, result: z.array(DetectedConfig) },
+  /**
+   * The servers in pasted JSON: `mcpServers`, VS Code's `servers`, or a bare map. Text that is not
+   * understood answers `config-invalid` saying why.
+   */
+  'import:parse': { args: z.strictObject({ text: z.string().max(1_000_000) }), result: z.array(ImportEntry) },
+  /** Adds the entries to mcp.json; refuses them all (nothing written) if a name exists or one is invalid. */
+  'import:apply': {
+    args: z.strictObject({
+      entries: z.array(z.strictObject({ name: ServerName, entry: ServerEntryInput })).min(1),
+    }),
+    result: z.object({ added: z.array(z.string()) }),
+  },
+  /**
+   * Writes server `server`'s endpoint into `app`'s config file as `name` (default: the server's name):
+   * backup first, formatting kept, never replacing an entry of that name (`exists`).
+   */
+  'clients:add': {
+    args: z.strictObject({ app: ClientApp, server: ServerName, name: ServerName.optional() }),
+    result: z.object({ path: z.string(), backup: z.string().nullable() }),
+  },
+  /** The recent remote calls, oldest first (at most 500). */
+  'activity:recent': { args: NoArgs, result: z.array(CallRecord) },
+  /** Opens the log folder in the OS file manager; `unsupported` where the front cannot. */
+  'logs:openFolder': { args: NoArgs, result: z.object({ opened: z.string() }) },
 
   /** Start at login; answers `unsupported` where the front has no way to do it (the web host). */
   'autostart:get': { args: NoArgs, result: Autostart },
@@ -300,6 +442,10 @@ export const CONTROL_EVENTS = {
   servers: z.array(ServerInfo),
   /** A new log entry. */
   logs: LogEntry,
+  /** A remote call finished. */
+  activity: CallRecord,
+  /** Progress of a `tools:call` made with a `callId`. */
+  progress: ToolProgress,
 } as const;
 
 export type EventName = keyof typeof CONTROL_EVENTS;

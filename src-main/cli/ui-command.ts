@@ -50,6 +50,7 @@ export async function uiCommand(options: UiOptions & Record<string, unknown>): P
   const control = new ControlApi(gateway, {
     logs,
     openUrl: async (url) => void (await open(url.href)),
+    openPath: async (path) => void (await open(path)),
     settingsInputs: { cwd: process.cwd(), env: process.env, flags: settingFlags(options) },
   });
   let host: WebHost | undefined;

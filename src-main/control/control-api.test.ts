@@ -94,16 +94,41 @@ describe('ControlApi', () => {
       'servers:tools': { name: 'everything' },
       'settings:set': { key: 'REQUEST_TIMEOUT_SECONDS', value: '30' },
       'autostart:set': { enabled: true },
+      'servers:resolve': { command: 'node', args: ['--version'] },
+      'import:parse': { text: '{"servers": {"x": {"type": "stdio", "command": "y"}}}' },
+      'tools:call': { server: 'everything', tool: 'echo', arguments: { message: 'hi' }, callId: 'c1' },
     };
+    // Ports this test gives no implementation of answer `unsupported`.
+    const unsupported = (name: string) =>
+      name.startsWith('autostart:') || name === 'dialog:pickFolder' || name === 'logs:openFolder';
     const skip = new Set(['servers:add', 'servers:update', 'servers:remove', 'servers:enable']);
-    skip.add('servers:disable').add('servers:restart').add('auth:login').add('link:disconnect');
+    // import:apply and clients:add write files (e2e/window.test.ts drives them in a temporary HOME).
+    skip
+      .add('import:apply')
+      .add('clients:add')
+      .add('servers:disable')
+      .add('servers:restart')
+      .add('auth:login')
+      .add('link:disconnect');
     for (const name of CALL_NAMES.filter((n) => !skip.has(n))) {
       const result = await api.call(name, argsFor[name] ?? {});
       const schema = controlResult(CONTROL_CALLS[name].result);
       expect(schema.safeParse(result).success, `${name}: ${JSON.stringify(result).slice(0, 300)}`).toBe(true);
-      if (name.startsWith('autostart:')) expect(result).toMatchObject({ ok: false, code: 'unsupported' });
+      if (unsupported(name)) expect(result).toMatchObject({ ok: false, code: 'unsupported' });
       else expect(result.ok, `${name}: ${JSON.stringify(result)}`).toBe(true);
     }
+  });
+
+  it('resolves a command line before anything runs, and names a command that is not found', async () => {
+    const { api } = await start();
+    const found = await value(api.invoke('servers:resolve', { command: 'node', args: ['a b', '-x'] }));
+    expect(found).toMatchObject({ found: true, path: expect.stringMatching(/\/node$/) as unknown });
+    expect(found.commandLine).toBe(`${found.path} "a b" -x`);
+    const missing = await value(api.invoke('servers:resolve', { command: 'no-such-program-4711' }));
+    expect(missing).toEqual({
+      found: false,
+      message: expect.stringContaining('"no-such-program-4711" was not found on the PATH') as unknown,
+    });
   });
 
   it('refuses malformed arguments and unknown calls with a typed error, and changes nothing', async () => {

@@ -4,8 +4,10 @@
 // mcp.json go through the format-preserving editor (McpConfigFile) and are validated with the mcp.json
 // schema before anything is written, then applied through the gateway's live reload.
 import { readFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, isAbsolute } from 'node:path';
+import { performance } from 'node:perf_hooks';
 
+import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { decodeJwt } from 'jose';
 
 import {
@@ -29,6 +31,7 @@ import {
 } from '../../src-shared/control.js';
 import { login, logout } from '../core/auth/login.js';
 import { StateFileTokenStore, type TokenStore } from '../core/auth/token-store.js';
+import type { CallRecord } from '../core/bridge/activity-log.js';
 import { describeIssues, parseJsonText } from '../core/config/json-text.js';
 import { ServerEntry } from '../core/config/mcp-config.js';
 import {
@@ -43,7 +46,16 @@ import {
 import { errorMessage, GatewayError } from '../core/errors.js';
 import { type Gateway, PRODUCT } from '../core/gateway.js';
 import type { Logger, LogHub } from '../core/logging/log-hub.js';
-import type { ServerStatus } from '../core/servers/managed-server.js';
+import { loginShellPath, mergePath } from '../core/servers/login-shell-path.js';
+import { quote, resolveCommand, type ServerStatus } from '../core/servers/managed-server.js';
+import {
+  addToClient,
+  clientEntry,
+  detectClientConfigs,
+  EntryExistsError,
+  type FoundEntry,
+  parseImport,
+} from './client-configs.js';
 import { endpointSnippets } from './snippets.js';
 
 /** Start at login, as a front implements it (the Electron shell: login items or an XDG autostart file). */
@@ -69,6 +81,10 @@ export interface ControlApiOptions {
    * the gateway's config and state paths.
    */
   settingsInputs?: Omit<SettingsInputs, 'configPath' | 'statePath'>;
+  /** The OS folder dialog (Electron's `dialog.showOpenDialog`); resolves undefined when cancelled. */
+  pickFolder?: () => Promise<string | undefined>;
+  /** Opens a local folder in the OS file manager (Electron's `shell.openPath`, the `open` package). */
+  openPath?: (path: string) => Promise<void>;
 }
 
 const HIDDEN = '«hidden»';
@@ -90,6 +106,9 @@ class ControlError extends Error {
 }
 
 const GATEWAY_CODES = new Set<string>(CONTROL_ERROR_CODES);
+
+/** Progress tokens of the window's tool calls, unique in the process (a server routes progress by token). */
+let toolCallSeq = 0;
 
 export class ControlApi {
   readonly #gateway: Gateway;
@@ -136,11 +155,14 @@ export class ControlApi {
     gateway.servers.on('status', onServers);
     gateway.servers.on('removed', onServers);
     const offLogs = options.logs.subscribe((entry) => this.#emit('logs', { ...entry }));
+    const onCall = (record: CallRecord) => this.#emit('activity', { ...record });
+    gateway.activity.on('call', onCall);
     this.#detach.push(
       () => gateway.off('state', onState),
       () => gateway.servers.off('status', onServers),
       () => gateway.servers.off('removed', onServers),
       offLogs,
+      () => gateway.activity.off('call', onCall),
     );
   }
 
@@ -235,6 +257,7 @@ export class ControlApi {
           info,
           entry: isObject(entry) ? maskEntry(entry) : null,
           ...(result && !result.ok ? { entryError: result.error } : {}),
+          output: this.#options.logs.serverOutput(name, 20),
         };
       },
       'servers:add': async ({ name, entry }) => {
@@ -252,6 +275,9 @@ export class ControlApi {
         const entries = await this.#entries();
         const current = entries[name];
         if (!isObject(current)) throw this.#notFound(name);
+        // The window never sees env and header values (servers:get masks them): a value still "«hidden»"
+        // means "keep the saved one".
+        patch = keepHiddenValues(patch, current);
         const next: Record<string, unknown> = { ...current };
         for (const [key, value] of Object.entries(patch)) {
           if (value === null) delete next[key];
@@ -312,6 +338,84 @@ export class ControlApi {
           cursor = page.nextCursor;
         } while (cursor);
         return tools;
+      },
+
+      'servers:resolve': async ({ command, args, cwd, env }) => {
+        if (cwd !== undefined && !isAbsolute(cwd)) {
+          return {
+            found: false,
+            message: `The working directory "${cwd}" is not an absolute path: give the full path of a folder.`,
+          };
+        }
+        const path = mergePath(env?.['PATH'] ?? process.env['PATH'], await loginShellPath());
+        const full = await resolveCommand(command, path, cwd);
+        if (!full) {
+          const where = /[\\/]/.test(command)
+            ? 'at that path (or it is not executable)'
+            : "on the PATH (the gateway's and your login shell's)";
+          return {
+            found: false,
+            message: `"${command}" was not found ${where}. Install it, or give its full path.`,
+          };
+        }
+        return { found: true, path: full, commandLine: [full, ...(args ?? [])].map(quote).join(' ') };
+      },
+
+      'tools:call': async ({ server: name, tool, arguments: args, callId }) => {
+        const server = gateway.servers.get(name);
+        if (!server) throw this.#notFound(name);
+        const timeoutMs = gateway.settings.values.requestTimeoutSeconds * 1000;
+        const client = await server.ready(timeoutMs);
+        if (!client) {
+          throw new ControlError(
+            'not-running',
+            `"${name}" is not running (${server.status.lastError ?? server.status.state}). Start or fix it first.`,
+          );
+        }
+        const progressToken = callId === undefined ? undefined : `window-${++toolCallSeq}`;
+        const unroute =
+          progressToken === undefined
+            ? undefined
+            : server.routeProgress(progressToken, ({ progress, total, message }) =>
+                this.#emit('progress', {
+                  callId: callId!,
+                  progress,
+                  ...(total === undefined ? {} : { total }),
+                  ...(message === undefined ? {} : { message }),
+                }),
+              );
+        const started = performance.now();
+        try {
+          const result = await client.request(
+            {
+              method: 'tools/call',
+              params: {
+                name: tool,
+                arguments: args ?? {},
+                ...(progressToken === undefined ? {} : { _meta: { progressToken } }),
+              },
+            },
+            CallToolResultSchema,
+            // Progress resets the timeout: a long operation that reports keeps going.
+            { timeout: timeoutMs, resetTimeoutOnProgress: true },
+          );
+          return {
+            isError: result.isError === true,
+            content: result.content,
+            ...(result.structuredContent ? { structuredContent: result.structuredContent } : {}),
+            durationMs: Math.round(performance.now() - started),
+          };
+        } catch (error) {
+          throw new ControlError('server-failed', `${tool} failed: ${errorMessage(error)}`);
+        } finally {
+          unroute?.();
+        }
+      },
+
+      'dialog:pickFolder': async () => {
+        const pick = this.#options.pickFolder;
+        if (!pick) throw new ControlError('unsupported', 'This window has no folder dialog: type the path.');
+        return { path: (await pick()) ?? null };
       },
 
       'endpoints:list': ({ reveal }) => this.#endpoints(reveal ?? false),
@@ -407,6 +511,57 @@ export class ControlApi {
         const entries = this.#options.logs.recent().filter((e) => LOG_LEVELS.indexOf(e.level) <= max);
         return entries.slice(-(limit ?? 1000)).map((e) => ({ ...e }));
       },
+      'import:detect': async () => {
+        const names = await this.#entries();
+        return (await detectClientConfigs()).map((found) => ({
+          ...found,
+          entries: found.entries.map((e) => withConflict(e, names)),
+        }));
+      },
+      'import:parse': async ({ text }) => {
+        const names = await this.#entries();
+        return parseImport(text).map((e) => withConflict(e, names));
+      },
+      'import:apply': async ({ entries: wanted }) => {
+        const entries = await this.#entries();
+        const taken = wanted.filter((w) => Object.hasOwn(entries, w.name)).map((w) => w.name);
+        const twice = wanted
+          .filter((w, i) => wanted.findIndex((o) => o.name === w.name) !== i)
+          .map((w) => w.name);
+        if (taken.length || twice.length) {
+          throw new ControlError(
+            'exists',
+            `${[...taken, ...twice].map((n) => `"${n}"`).join(', ')} ${taken.length + twice.length > 1 ? 'are' : 'is'} taken: rename before importing. Nothing was imported.`,
+          );
+        }
+        const valid = wanted.map((w) => ({ name: w.name, entry: this.#validateEntry(w.name, w.entry) }));
+        for (const { name, entry } of valid) await gateway.configFile.updateServer(name, entry);
+        await gateway.reload();
+        return { added: valid.map((v) => v.name) };
+      },
+      'clients:add': async ({ app, server, name }) => {
+        const link = gateway.state;
+        const url = link.state === 'connected' ? link.endpoints[server] : undefined;
+        if (!url) {
+          throw new ControlError(
+            'usage',
+            `"${server}" has no public endpoint yet: connect first (and check that the server runs).`,
+          );
+        }
+        const token =
+          link.state === 'connected' && link.local ? gateway.localToken : gateway.settings.values.agentJwt;
+        try {
+          return await addToClient(
+            app,
+            name ?? server,
+            clientEntry(app, url, token === undefined ? undefined : `Bearer ${token}`),
+          );
+        } catch (error) {
+          if (error instanceof EntryExistsError) throw new ControlError('exists', error.message);
+          throw error;
+        }
+      },
+      'activity:recent': () => gateway.activity.recent().map((record) => ({ ...record })),
       'paths:get': () => {
         const paths = gateway.settings.paths;
         return {
@@ -417,6 +572,14 @@ export class ControlApi {
           logFile: paths.logFile,
           logFolder: dirname(paths.logFile),
         };
+      },
+
+      'logs:openFolder': async () => {
+        const open = this.#options.openPath;
+        const folder = dirname(gateway.settings.paths.logFile);
+        if (!open) throw new ControlError('unsupported', `Open ${folder} in your file manager.`);
+        await open(folder);
+        return { opened: folder };
       },
 
       'autostart:get': async () => ({ enabled: await this.#autostart().get() }),
@@ -617,6 +780,31 @@ function maskEntry(entry: Record<string, unknown>): Record<string, unknown> {
     if (isObject(map)) masked[key] = Object.fromEntries(Object.keys(map).map((k) => [k, HIDDEN]));
   }
   return masked;
+}
+
+/** An entry found for import, with whether mcp.json has that name already. */
+function withConflict(found: FoundEntry, names: Record<string, unknown>) {
+  return { ...found, conflict: Object.hasOwn(names, found.name) };
+}
+
+/**
+ * `patch` with every `env`/`headers` value that is still "«hidden»" replaced by the saved value: the window
+ * never received it, so it cannot send it back.
+ */
+function keepHiddenValues(
+  patch: Record<string, unknown>,
+  current: Record<string, unknown>,
+): Record<string, unknown> {
+  const next = { ...patch };
+  for (const key of ['env', 'headers']) {
+    const given = patch[key];
+    const saved = current[key];
+    if (!isObject(given)) continue;
+    next[key] = Object.fromEntries(
+      Object.entries(given).map(([k, v]) => [k, v === HIDDEN && isObject(saved) ? saved[k] : v]),
+    );
+  }
+  return next;
 }
 
 /** The relay's http(s) base URL: REMOTE_SERVER_BASE_URL, else derived from REMOTE_WEBSOCKET_URL. */

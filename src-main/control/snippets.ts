@@ -2,8 +2,10 @@
 // - Gemini CLI (~/.gemini/settings.json): `mcpServers.<name>.httpUrl` + `headers`;
 // - Claude Code: `claude mcp add --transport http <name> <url> --header "…"`;
 // - Cursor (~/.cursor/mcp.json): `mcpServers.<name>.url` + `headers`;
-// - VS Code (.vscode/mcp.json): `servers.<name>` with `type: "http"`, `url`, `headers`.
+// - VS Code (.vscode/mcp.json): `servers.<name>` with `type: "http"`, `url`, `headers`;
+// - Claude Desktop: stdio only, so `npx -y mcp-remote <url> --header …` with the value from env.
 import type { ClientKind } from '../../src-shared/control.js';
+import { clientEntry } from './client-configs.js';
 
 /** POSIX single quotes: the text stays literal in any shell the user pastes it into. */
 const shellQuote = (text: string) => `'${text.replaceAll("'", `'\\''`)}'`;
@@ -29,5 +31,6 @@ export function endpointSnippets(
     ].join(' '),
     cursor: json({ mcpServers: { [server]: { url, ...(headers ? { headers } : {}) } } }),
     vscode: json({ servers: { [server]: { type: 'http', url, ...(headers ? { headers } : {}) } } }),
+    'claude-desktop': json({ mcpServers: { [server]: clientEntry('claude-desktop', url, bearer) } }),
   };
 }

@@ -11,6 +11,7 @@ import { decodeJwt } from 'jose';
 import type { ServerSummary } from '../../src-shared/wire.js';
 import { refresh } from './auth/login.js';
 import { StateFileTokenStore, type TokenStore } from './auth/token-store.js';
+import { ActivityLog } from './bridge/activity-log.js';
 import { BridgeClient, type BridgeState } from './bridge/bridge-client.js';
 import { Dispatcher } from './bridge/dispatcher.js';
 import type { LocalEndpoint, LocalEndpointFactory } from './bridge/local-endpoint.js';
@@ -83,6 +84,8 @@ export interface GatewayOptions extends SettingsInputs {
 export class Gateway extends EventEmitter<{ state: [GatewayState]; config: [ConfigEvent] }> {
   readonly servers: ServerManager;
   readonly configFile: McpConfigFile;
+  /** The recent remote calls (the window's Activity view). */
+  readonly activity = new ActivityLog();
   readonly #log: Logger;
   #watcher: ConfigWatcher | undefined;
   #reloading: Promise<void> = Promise.resolve();
@@ -297,7 +300,7 @@ export class Gateway extends EventEmitter<{ state: [GatewayState]; config: [Conf
       subject,
       capabilities: () => (this.#announced = this.announced()),
       servers: () => this.servers.list().map(summary),
-      dispatcher: new Dispatcher(this.servers, s.mcpProtocolVersion),
+      dispatcher: new Dispatcher(this.servers, s.mcpProtocolVersion, this.activity),
       requestTimeoutMs: Math.max(500, (s.requestTimeoutSeconds - 1) * 1000),
       reconnect: {
         initialMs: s.reconnectInitialDelaySeconds * 1000,

@@ -9,6 +9,7 @@ import type { JsonRpcMessage } from '../../../src-shared/wire.js';
 import { SUPPORTED_PROTOCOL_VERSIONS } from '../../../src-shared/wire.js';
 import { errorMessage } from '../errors.js';
 import type { ManagedServer, ServerRequestAsker, ServerStatus } from '../servers/managed-server.js';
+import type { ActivityLog } from './activity-log.js';
 
 /** The servers a dispatcher calls: the ServerManager, or one session's own server (gateway-bridge isolate). */
 export interface ServerSource {
@@ -46,13 +47,43 @@ export class Dispatcher {
   constructor(
     private readonly servers: ServerSource,
     private readonly defaultProtocolVersion: string,
+    /** Where each finished request is recorded (the window's Activity view); none when absent. */
+    private readonly activity?: ActivityLog,
   ) {}
+
+  /** `#handle`, with the request recorded in the activity log once it is answered. */
+  async handle(
+    serverName: string,
+    payload: JsonRpcMessage,
+    ctx: InvokeContext,
+  ): Promise<Record<string, unknown>> {
+    const time = Date.now();
+    const response = await this.#handle(serverName, payload, ctx);
+    const { id, method } = payload;
+    if (this.activity && id !== undefined && id !== null && method !== undefined && method !== 'ping') {
+      const params = payload.params as { name?: unknown; uri?: unknown } | undefined;
+      const target = params?.name ?? params?.uri;
+      const error =
+        (response['error'] as { message?: string } | undefined)?.message ??
+        (response['ok'] === false ? String(response['error']) : undefined);
+      this.activity.add({
+        time,
+        server: serverName,
+        method,
+        ...(typeof target === 'string' ? { target } : {}),
+        durationMs: Date.now() - time,
+        outcome: error === undefined ? 'ok' : 'error',
+        ...(error === undefined ? {} : { error }),
+      });
+    }
+    return response;
+  }
 
   /**
    * The `result` of a result frame: the JSON-RPC response for a request, `{}` for a notification,
    * `{ok: false, error}` when the server is unknown (compat).
    */
-  async handle(
+  async #handle(
     serverName: string,
     payload: JsonRpcMessage,
     ctx: InvokeContext,

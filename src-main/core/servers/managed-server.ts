@@ -647,7 +647,7 @@ export function killAll(pids: readonly number[]): void {
 }
 
 /** The absolute path `command` runs, looked up on `path` unless it names a file itself. */
-async function resolveCommand(
+export async function resolveCommand(
   command: string,
   path: string,
   cwd: string | undefined,
@@ -662,6 +662,7 @@ async function resolveCommand(
   return (await which(command, { path, nothrow: true })) ?? undefined;
 }
 
-function quote(arg: string): string {
+/** One argument as the log and the window show a command line: bare when safe, else JSON-quoted. */
+export function quote(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : JSON.stringify(arg);
 }
