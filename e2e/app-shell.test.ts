@@ -240,6 +240,11 @@ describe('the tray with a real gateway', () => {
     const s = await startShell('linux', { firstRunDone: false });
     expect(s.electron.windows).toHaveLength(1);
     expect(s.prefs.get('firstRunDone')).toBe(true);
+    // The first run's window offers start at login (off until the user turns it on).
+    const first = await s.shell.control()!.invoke('status:get', {});
+    expect(first.ok && first.value.notices.map((n) => [n.id, n.action])).toEqual([
+      ['autostart-offer', 'autostart-on'],
+    ]);
     click(tray(s).menu!.item('Open log folder'));
     expect(s.electron.openedPaths).toEqual([join(s.dir, 'log')]);
     // The window comes back where it was.
@@ -252,6 +257,27 @@ describe('the tray with a real gateway', () => {
     const s = await startShell('linux', { hasTray: false });
     expect(s.electron.windows).toHaveLength(1);
     expect(s.electron.notifications.map((n) => n.body).join('\n')).toMatch(/AppIndicator/);
+    // Said in the window too, where it stays until dismissed (a notification passes unseen).
+    const status = await s.shell.control()!.invoke('status:get', {});
+    expect(status.ok && status.value.notices.find((n) => n.id === 'no-tray')?.text).toMatch(/AppIndicator/);
+  });
+
+  it('the server form’s folder picker is the OS dialog, and "Open log folder" in the window opens it', async () => {
+    const s = await startShell('linux');
+    const control = s.shell.control()!;
+    s.electron.pickedFolder = join(s.dir, 'projects');
+    await expect(control.invoke('dialog:pickFolder', {})).resolves.toEqual({
+      ok: true,
+      value: { path: join(s.dir, 'projects') },
+    });
+    expect(s.electron.dialogs[0]?.properties).toContain('openDirectory');
+    s.electron.pickedFolder = undefined; // the user cancels
+    await expect(control.invoke('dialog:pickFolder', {})).resolves.toEqual({
+      ok: true,
+      value: { path: null },
+    });
+    await expect(control.invoke('logs:openFolder', {})).resolves.toMatchObject({ ok: true });
+    expect(s.electron.openedPaths).toEqual([join(s.dir, 'log')]);
   });
 });
 

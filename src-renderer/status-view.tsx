@@ -102,10 +102,39 @@ export function StatusView(props: { channel: Channel; servers: ServerInfo[]; say
     else say(result.message);
   };
 
+  const dismiss = async (id: string) => {
+    const result = await client.notices.dismiss({ id });
+    if (result.ok) setStatus(result.value);
+    else say(result.message);
+  };
+  const act = async (id: string) => {
+    const result = await client.autostart.set({ enabled: true });
+    if (!result.ok) return say(result.message);
+    say(
+      result.value.enabled
+        ? 'The gateway now starts when you log in.'
+        : 'Start at login could not be turned on.',
+    );
+    if (result.value.enabled) await dismiss(id);
+  };
+
   const link = status?.link;
   const online = link?.state === 'connected' || link?.state === 'connecting';
   return (
     <>
+      {status?.notices.map((notice) => (
+        <div class="banner notice-banner" role="note" key={notice.id} data-testid={`notice-${notice.id}`}>
+          <p>{notice.text}</p>
+          {notice.action === 'autostart-on' && (
+            <button type="button" onClick={() => void act(notice.id)}>
+              Start at login
+            </button>
+          )}{' '}
+          <button type="button" class="small" onClick={() => void dismiss(notice.id)}>
+            {notice.action ? 'Not now' : 'Dismiss'}
+          </button>
+        </div>
+      ))}
       <div class="bar">
         {status && <span class="muted">v{status.product.version}</span>}
         <span class="spacer" />

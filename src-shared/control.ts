@@ -52,6 +52,18 @@ export const LinkState = z.discriminatedUnion('state', [
 export type LinkState = z.infer<typeof LinkState>;
 
 /** What the status view and the tray show. Also the payload of the `status` event. */
+/**
+ * Something the front wants the user to read in the window rather than only in a passing notification: no
+ * tray icon on this desktop (and how to get one), tokens kept outside a keychain, the first run's offer to
+ * start at login. `action` names the one thing the window may offer to do about it.
+ */
+export const Notice = z.object({
+  id: z.string(),
+  text: z.string(),
+  action: z.enum(['autostart-on']).optional(),
+});
+export type Notice = z.infer<typeof Notice>;
+
 export const Status = z.object({
   link: LinkState,
   product: z.object({ name: z.string(), version: z.string() }),
@@ -63,6 +75,8 @@ export const Status = z.object({
   signedIn: z.boolean(),
   /** Whether start-at-login is available on this front (the web host has none). */
   autostart: z.boolean(),
+  /** What the window shows above everything until the user dismisses it (oldest first). */
+  notices: z.array(Notice),
 });
 export type Status = z.infer<typeof Status>;
 
@@ -319,6 +333,8 @@ export const Autostart = z.object({ enabled: z.boolean() });
 /** Every call: `domain:action` → its argument and result schemas. */
 export const CONTROL_CALLS = {
   'status:get': { args: NoArgs, result: Status },
+  /** Hides a notice (by its id) until the front raises it again. */
+  'notices:dismiss': { args: z.strictObject({ id: z.string().min(1) }), result: Status },
   /** Connects the link to the relay (or the local endpoint); servers keep running. */
   'link:connect': { args: NoArgs, result: Status },
   /** Closes the link to the relay; servers keep running, remote clients get "agent offline". */

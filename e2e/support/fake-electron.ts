@@ -13,6 +13,7 @@ import type {
   IpcMainPort,
   LoginItemSettingsInput,
   MenuItemConstructorOptions,
+  OpenDialogOptions,
   ProtocolPort,
   SafeStoragePort,
   SessionPort,
@@ -305,6 +306,9 @@ export interface FakeElectron extends ElectronPorts {
   notifications: { title?: string; body?: string }[];
   opened: string[];
   openedPaths: string[];
+  /** What the next folder dialog answers (undefined: the user cancels). */
+  pickedFolder: string | undefined;
+  dialogs: OpenDialogOptions[];
   clipboardText: string;
   schemes: unknown[];
   protocolHandler?: (request: Request) => Response | Promise<Response>;
@@ -350,6 +354,13 @@ export function fakeElectron(
       },
     },
     clipboard: { writeText: (text) => void (fake.clipboardText = text) },
+    dialog: {
+      showOpenDialog: (options) => {
+        fake.dialogs.push(options);
+        const picked = fake.pickedFolder;
+        return Promise.resolve({ canceled: picked === undefined, filePaths: picked ? [picked] : [] });
+      },
+    },
     createTray: (image) => {
       notAfterReady('new Tray');
       const tray = new FakeTray(image);
@@ -374,6 +385,8 @@ export function fakeElectron(
     notifications: [],
     opened: [],
     openedPaths: [],
+    pickedFolder: undefined,
+    dialogs: [],
     clipboardText: '',
     schemes: [],
     dark: true,

@@ -30,6 +30,10 @@ import {
   secureWebPreferences,
 } from './window-security.js';
 
+/** What the first run's window says about start at login (with a button that turns it on). */
+const FIRST_RUN_OFFER =
+  'The gateway runs from the tray. Start it when you log in, so your servers are always reachable?';
+
 /** The app's preferences as the shell uses them (preferences.ts backs them with electron-store). */
 export interface PreferencesPort {
   get(key: 'firstRunDone' | 'notifications'): boolean;
@@ -219,6 +223,17 @@ export function startApp(options: AppShellOptions): AppShell | undefined {
       logs,
       autostart,
       tokenStore,
+      pickFolder: async () => {
+        const picked = await ports.dialog.showOpenDialog({
+          properties: ['openDirectory', 'createDirectory'],
+        });
+        return picked.canceled ? undefined : picked.filePaths[0];
+      },
+      openPath: async (path) => {
+        // shell.openPath resolves an error message rather than rejecting.
+        const failure = await ports.shell.openPath(path);
+        if (failure) throw new Error(failure);
+      },
       openUrl: (authUrl, redirectUri) => {
         const relay = new URL(authUrl.origin);
         const login = openLoginWindow({
@@ -257,16 +272,24 @@ export function startApp(options: AppShellOptions): AppShell | undefined {
     ports.onSessionEnd(() => void quit('the session ends'));
     const hidden = options.argv.includes(HIDDEN_ARG);
     const trayShows = await (options.hasTray ?? (() => hasStatusNotifierHost(ports.platform, options.env)))();
+    const firstRun = !preferences.get('firstRunDone');
+    if (firstRun && !(await autostart.get())) {
+      // Start at login stays off until the user turns it on: the first run's window offers it.
+      control.notice({ id: 'autostart-offer', text: FIRST_RUN_OFFER, action: 'autostart-on' });
+    }
+    if (store.notice) {
+      control.notice({ id: 'keychain', text: store.notice });
+      ports.notify({ title: 'Tokens are not in a keychain', body: store.notice });
+    }
     if (!trayShows) {
       log.warn(NO_TRAY_HELP);
+      control.notice({ id: 'no-tray', text: NO_TRAY_HELP });
       ports.notify({ title: 'No tray icon on this desktop', body: NO_TRAY_HELP });
       openWindow();
-    } else if (!preferences.get('firstRunDone') && !hidden) {
-      // The first run's window offers start at login (off until the user turns it on).
+    } else if (firstRun && !hidden) {
       openWindow();
     }
     preferences.set('firstRunDone', true);
-    if (store.notice) ports.notify({ title: 'Tokens are not in a keychain', body: store.notice });
   });
   ready.catch((error: unknown) => {
     log.error(`the app could not start: ${errorMessage(error)}`);

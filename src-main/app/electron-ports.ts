@@ -7,10 +7,17 @@ import type {
   CustomScheme,
   MenuItemConstructorOptions,
   NotificationConstructorOptions,
+  OpenDialogOptions,
+  OpenDialogReturnValue,
   Settings as LoginItemSettingsInput,
 } from 'electron';
 
-export type { BrowserWindowConstructorOptions, LoginItemSettingsInput, MenuItemConstructorOptions };
+export type {
+  BrowserWindowConstructorOptions,
+  LoginItemSettingsInput,
+  MenuItemConstructorOptions,
+  OpenDialogOptions,
+};
 
 /** An event whose default action can be cancelled (Electron's `Event`). */
 export interface Cancellable {
@@ -129,6 +136,8 @@ export interface ElectronPorts {
   safeStorage: SafeStoragePort;
   shell: { openExternal(url: string): Promise<void>; openPath(path: string): Promise<string> };
   clipboard: { writeText(text: string): void };
+  /** The OS file dialog (Electron's `dialog`), for the server form's folder picker. */
+  dialog: { showOpenDialog(options: OpenDialogOptions): Promise<OpenDialogReturnValue> };
   createTray(image: string): TrayPort;
   createWindow(options: BrowserWindowConstructorOptions): WindowPort;
   buildMenu(template: MenuItemConstructorOptions[]): MenuPort;

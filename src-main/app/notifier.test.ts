@@ -11,6 +11,7 @@ const status = (link: LinkState): Status => ({
   subject: null,
   signedIn: false,
   autostart: true,
+  notices: [],
 });
 const connected = status({
   state: 'connected',

@@ -12,6 +12,7 @@ const status = (link: LinkState, extra: Partial<Status> = {}): Status => ({
   subject: 'dana',
   signedIn: true,
   autostart: true,
+  notices: [],
   ...extra,
 });
 const server: ServerInfo = {

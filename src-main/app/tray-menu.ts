@@ -46,6 +46,7 @@ export const CLIENT_LABELS: Record<ClientKind, string> = {
   'claude-code': 'Claude Code',
   cursor: 'Cursor',
   vscode: 'VS Code',
+  'claude-desktop': 'Claude Desktop',
 };
 
 const host = (url: string) => {

@@ -10,6 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { serverEverything } from '../../e2e/support/mcp-fixtures.js';
 import { isAlive, until, waitForStatus } from '../../e2e/support/wait.js';
+import { localRelayFactory } from '../../src-relay/local-endpoint.js';
 import {
   CALL_NAMES,
   CONTROL_CALLS,
@@ -18,7 +19,6 @@ import {
   type ServerInfo,
   type Status,
 } from '../../src-shared/control.js';
-import { localRelayFactory } from '../cli/local-relay.js';
 import { Gateway } from '../core/gateway.js';
 import { LogHub } from '../core/logging/log-hub.js';
 import { type AutostartPort, ControlApi } from './control-api.js';
@@ -97,7 +97,9 @@ describe('ControlApi', () => {
       'servers:resolve': { command: 'node', args: ['--version'] },
       'import:parse': { text: '{"servers": {"x": {"type": "stdio", "command": "y"}}}' },
       'tools:call': { server: 'everything', tool: 'echo', arguments: { message: 'hi' }, callId: 'c1' },
+      'notices:dismiss': { id: 'n1' },
     };
+    api.notice({ id: 'n1', text: 'A notice the window shows until it is dismissed.' });
     // Ports this test gives no implementation of answer `unsupported`.
     const unsupported = (name: string) =>
       name.startsWith('autostart:') || name === 'dialog:pickFolder' || name === 'logs:openFolder';

@@ -23,6 +23,7 @@ import {
   type EventName,
   type EventPayload,
   LOG_LEVELS,
+  type Notice,
   type ParsedArgs,
   type ServerInfo,
   type SettingView,
@@ -119,6 +120,7 @@ export class ControlApi {
   readonly #detach: (() => void)[] = [];
   #serversQueued = false;
   #signedIn: boolean;
+  readonly #notices = new Map<string, Notice>();
   readonly #handlers: Handlers;
 
   constructor(gateway: Gateway, options: ControlApiOptions) {
@@ -202,6 +204,16 @@ export class ControlApi {
     }
   }
 
+  /**
+   * Shows `notice` in every window (in `status.notices`) until the user dismisses it; a notice with the same
+   * id replaces the earlier one. For what the front must say where the user will read it (no tray icon, tokens
+   * outside a keychain, the first run's start-at-login offer).
+   */
+  notice(notice: Notice): void {
+    this.#notices.set(notice.id, notice);
+    this.#emit('status', this.#status());
+  }
+
   /** Typed form of `call` for callers inside the main process (the tray). */
   invoke<N extends CallName>(name: N, args: ParsedArgs<N>): Promise<ControlResult<CallResult<N>>> {
     return this.call(name, args) as Promise<ControlResult<CallResult<N>>>;
@@ -239,6 +251,11 @@ export class ControlApi {
     const gateway = this.#gateway;
     return {
       'status:get': () => this.#status(),
+      'notices:dismiss': ({ id }) => {
+        if (!this.#notices.delete(id)) throw new ControlError('not-found', `There is no notice "${id}".`);
+        this.#emit('status', this.#status());
+        return this.#status();
+      },
       'link:connect': async () => {
         await gateway.connect();
         return this.#status();
@@ -599,6 +616,7 @@ export class ControlApi {
       subject: link.state === 'connected' ? link.subject : (settings.values.subject ?? null),
       signedIn: this.#signedIn,
       autostart: this.#options.autostart !== undefined,
+      notices: [...this.#notices.values()].map((notice) => ({ ...notice })),
     };
   }
 
