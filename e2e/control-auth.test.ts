@@ -75,10 +75,12 @@ describe('control API sign-in', () => {
         value: {
           signedIn: true,
           relay: expect.stringContaining(relay.url.host) as string,
-          restartRequired: true,
+          restartRequired: false,
         },
       });
       expect(opened).toHaveLength(1);
+      // The link reconnected with the new token at once: no restart.
+      await linkState(gateway, 'connected');
       expect(statuses.at(-1)?.signedIn).toBe(true);
       const state = JSON.parse(await readFile(join(dir, 'state.json'), 'utf8')) as Record<string, unknown>;
       expect(state['jwt_token']).toEqual(expect.any(String));
@@ -86,7 +88,8 @@ describe('control API sign-in', () => {
       expect(logs.recent().some((e) => e.message.includes(String(state['jwt_token'])))).toBe(false);
 
       const out = await control.call('auth:logout', {});
-      expect(out).toMatchObject({ ok: true, value: { signedIn: false } });
+      expect(out).toMatchObject({ ok: true, value: { signedIn: false, restartRequired: false } });
+      await linkState(gateway, 'needs-login');
       expect(statuses.at(-1)?.signedIn).toBe(false);
       const after = JSON.parse(await readFile(join(dir, 'state.json'), 'utf8')) as Record<string, unknown>;
       expect(after['jwt_token']).toBeUndefined();

@@ -157,12 +157,11 @@ export class TrayController {
         this.#options.ports.clipboard.writeText(combineSnippets(client, snippets));
       }),
     signIn: () =>
-      void this.#options.control.invoke('auth:login', {}).then(async (result) => {
+      void this.#options.control.invoke('auth:login', {}).then((result) => {
         if (!result.ok) return this.#reportFailure(result);
-        this.#options.report(`Signed in as ${result.value.subject ?? 'you'}.`);
-        // The link reads the stored token when it connects: reconnect to use the new one.
-        await this.#options.control.invoke('link:disconnect', {});
-        this.#reportFailure(await this.#options.control.invoke('link:connect', {}));
+        // auth:login reconnects the link with the new token where it can; otherwise it applies at the next start.
+        const when = result.value.restartRequired ? ' It applies when the app starts again.' : '';
+        this.#options.report(`Signed in as ${result.value.subject ?? 'you'}.${when}`);
       }),
     signOut: () => void this.#options.control.invoke('auth:logout', {}).then((r) => this.#reportFailure(r)),
     openWindow: () => this.#options.openWindow(),

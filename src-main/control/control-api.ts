@@ -503,7 +503,7 @@ export class ControlApi {
         const who = await this.#whoami();
         this.#signedIn = who.signedIn;
         this.#emit('status', this.#status());
-        return { ...who, restartRequired: true };
+        return { ...who, restartRequired: !(await this.#relink()) };
       },
       'auth:logout': async () => {
         const tokens = await this.#tokens.load();
@@ -520,7 +520,7 @@ export class ControlApi {
         const who = await this.#whoami();
         this.#signedIn = who.signedIn;
         this.#emit('status', this.#status());
-        return { ...who, restartRequired: tokens !== undefined };
+        return { ...who, restartRequired: tokens !== undefined && !(await this.#relink()) };
       },
 
       'logs:recent': ({ limit, level }) => {
@@ -605,6 +605,20 @@ export class ControlApi {
   }
 
   // ── helpers ───────────────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * After a sign-in or sign-out: reconnects a link to the relay the gateway started with, so that it uses the
+   * stored tokens now (the link reads them at each connect). Resolves false when that cannot apply until the
+   * next start: no relay was configured at start (the local endpoint is in use), or the link is closed.
+   */
+  async #relink(): Promise<boolean> {
+    const gateway = this.#gateway;
+    if (!gateway.settings.values.remoteWebsocketUrl) return false;
+    if (gateway.state.state === 'stopped') return false;
+    await gateway.disconnect();
+    await gateway.connect();
+    return true;
+  }
 
   #status(): Status {
     const settings = this.#gateway.settings;

@@ -254,8 +254,8 @@ export class Gateway extends EventEmitter<{ state: [GatewayState]; config: [Conf
       let jwt = s.agentJwt;
       let jwtSubject = s.subject;
       const signedIn = jwt === undefined || this.settings.origins.agentJwt.source === 'state';
-      if (signedIn && this.options.tokenStore) {
-        const stored = await this.options.tokenStore.load();
+      if (signedIn) {
+        const stored = await this.#tokenStore().load();
         if (stored) {
           jwt = stored.token;
           jwtSubject = stored.subject ?? subjectFromToken(stored.token);
@@ -348,10 +348,18 @@ export class Gateway extends EventEmitter<{ state: [GatewayState]; config: [Conf
     bridge.start();
   }
 
+  /**
+   * Where signed-in tokens are read at each connect: the injected store (the desktop app's keychain), else
+   * the runtime state file. Read at each connect rather than once at start, so a sign-in made while the
+   * gateway runs (the window, `login` in another terminal) is used by the next connect.
+   */
+  #tokenStore(): TokenStore {
+    return this.options.tokenStore ?? new StateFileTokenStore(this.settings.paths.state.path, this.#log);
+  }
+
   /** Refreshes the stored tokens through the relay; resolves whether a new token was obtained. */
   #renewer(relay: URL, use: (token: string) => void): () => Promise<boolean> {
-    const store =
-      this.options.tokenStore ?? new StateFileTokenStore(this.settings.paths.state.path, this.#log);
+    const store = this.#tokenStore();
     return async () => {
       try {
         const stored = await store.load();
