@@ -144,7 +144,7 @@ describe('the built preload', () => {
     );
     expect(shapes).toMatchObject({ servers: true, link: true, auth: true, subscribe: 'function' });
     expect(Object.keys(gateway['servers']!).sort()).toEqual(
-      ['add', 'disable', 'enable', 'get', 'list', 'remove', 'restart', 'tools', 'update'].sort(),
+      ['add', 'disable', 'enable', 'get', 'list', 'remove', 'resolve', 'restart', 'tools', 'update'].sort(),
     );
     expect(JSON.stringify(gateway)).not.toMatch(/ipcRenderer|contextBridge/);
 

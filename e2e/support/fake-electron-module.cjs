@@ -104,6 +104,7 @@ exports.Notification = class Notification {
   }
 };
 exports.clipboard = { writeText() {} };
+exports.dialog = { showOpenDialog: () => Promise.resolve({ canceled: true, filePaths: [] }) };
 exports.ipcMain = Object.assign(new Emitter(), {
   handle: (channel) => record(`ipcMain.handle ${channel}`),
   removeHandler() {},
