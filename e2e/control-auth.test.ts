@@ -9,10 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlApi } from '../src-main/control/control-api.js';
 import { Gateway } from '../src-main/core/gateway.js';
 import { LogHub } from '../src-main/core/logging/log-hub.js';
-import { hashPassword } from '../src-relay/identity/password.js';
 import type { RelayServer } from '../src-relay/relay-server.js';
 import type { Status } from '../src-shared/control.js';
-import { linkState, startRelay } from './support/relay-fixture.js';
+import { linkState, startRelayWithUser } from './support/relay-fixture.js';
 import { TestBrowser } from './support/test-browser.js';
 
 const USER = { email: 'erin@example.com', password: 'correct horse battery' };
@@ -21,12 +20,7 @@ let dir: string;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'mcpgw-control-auth-'));
-  const usersFile = join(dir, 'users');
-  await writeFile(
-    usersFile,
-    `${USER.email}:${await hashPassword(USER.password, { N: 2 ** 12, r: 8, p: 1 })}\n`,
-  );
-  relay = await startRelay({ oauth: { identity: { provider: 'builtin', usersFile } } });
+  relay = await startRelayWithUser(dir, USER);
 });
 afterAll(async () => {
   await relay?.close();

@@ -14,7 +14,6 @@ import { type LoginWindow, openLoginWindow } from '../src-main/app/login-window.
 import { login } from '../src-main/core/auth/login.js';
 import { Gateway } from '../src-main/core/gateway.js';
 import { LogHub } from '../src-main/core/logging/log-hub.js';
-import { hashPassword } from '../src-relay/identity/password.js';
 import type { RelayServer } from '../src-relay/relay-server.js';
 import {
   type FakeElectron,
@@ -23,7 +22,7 @@ import {
   type FakeWindow,
 } from './support/fake-electron.js';
 import { serverEverything } from './support/mcp-fixtures.js';
-import { linkState, startRelay } from './support/relay-fixture.js';
+import { linkState, startRelayWithUser } from './support/relay-fixture.js';
 import { TestBrowser } from './support/test-browser.js';
 import { until } from './support/wait.js';
 
@@ -33,12 +32,7 @@ let dir: string;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'mcpgw-loginwin-'));
-  const usersFile = join(dir, 'users');
-  await writeFile(
-    usersFile,
-    `${USER.email}:${await hashPassword(USER.password, { N: 2 ** 12, r: 8, p: 1 })}\n`,
-  );
-  relay = await startRelay({ oauth: { identity: { provider: 'builtin', usersFile } } });
+  relay = await startRelayWithUser(dir, USER);
 });
 afterAll(async () => {
   await relay?.close();

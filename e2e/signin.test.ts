@@ -13,12 +13,11 @@ import { login, type LoginOptions } from '../src-main/core/auth/login.js';
 import { StateFileTokenStore, type StoredTokens } from '../src-main/core/auth/token-store.js';
 import { Gateway } from '../src-main/core/gateway.js';
 import { LogHub } from '../src-main/core/logging/log-hub.js';
-import { hashPassword } from '../src-relay/identity/password.js';
 import type { RelayServer } from '../src-relay/relay-server.js';
 import { createSandbox, startCli, stopLeftovers } from './support/cli.js';
 import { serverEverything } from './support/mcp-fixtures.js';
 import { IDP_CLIENT, signInAtIdp, startIdp } from './support/oidc-idp.js';
-import { linkState, startRelay } from './support/relay-fixture.js';
+import { linkState, startRelay, startRelayWithUser } from './support/relay-fixture.js';
 import { TestBrowser } from './support/test-browser.js';
 import { until } from './support/wait.js';
 
@@ -29,14 +28,7 @@ let clockOffset = 0;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'mcpgw-signin-'));
-  const usersFile = join(dir, 'users');
-  await writeFile(
-    usersFile,
-    `${USER.email}:${await hashPassword(USER.password, { N: 2 ** 12, r: 8, p: 1 })}\n`,
-  );
-  relay = await startRelay({
-    oauth: { identity: { provider: 'builtin', usersFile }, now: () => Date.now() + clockOffset },
-  });
+  relay = await startRelayWithUser(dir, USER, { now: () => Date.now() + clockOffset });
 });
 afterAll(async () => {
   await stopLeftovers();

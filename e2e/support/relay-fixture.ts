@@ -1,9 +1,13 @@
 // A relay on 127.0.0.1 and a gateway agent connected to it, both in this process over real sockets.
 
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 
 import type { Gateway } from '../../src-main/core/gateway.js';
+import { hashPassword } from '../../src-relay/identity/password.js';
 import { silentLogger } from '../../src-relay/relay-log.js';
 import { type RelayOptions, RelayServer } from '../../src-relay/relay-server.js';
 import { type GatewayAgent, startGatewayAt } from './gateway-agent.js';
@@ -95,4 +99,21 @@ export async function connectClient(
     }),
   );
   return client;
+}
+
+/**
+ * A relay whose built-in sign-in provider knows one user: the users file is written to `dir/users`, the password
+ * hashed with cheap scrypt parameters (tests only). `oauth` adds options such as a clock.
+ */
+export async function startRelayWithUser(
+  dir: string,
+  user: { email: string; password: string },
+  oauth: Partial<NonNullable<RelayOptions['oauth']>> = {},
+): Promise<RelayServer> {
+  const usersFile = join(dir, 'users');
+  await writeFile(
+    usersFile,
+    `${user.email}:${await hashPassword(user.password, { N: 2 ** 12, r: 8, p: 1 })}\n`,
+  );
+  return startRelay({ oauth: { identity: { provider: 'builtin', usersFile }, ...oauth } });
 }
