@@ -55,7 +55,11 @@ export function SettingsView(props: { channel: Channel; say: (text: string) => v
     const r = await client.auth.login(relay.trim() ? { relay: relay.trim() } : {});
     setBusy(false);
     if (r.ok) setWhoami(r.value);
-    say(r.ok ? `Signed in as ${r.value.subject ?? 'you'}. Restart to use the new token.` : r.message);
+    say(
+      r.ok
+        ? `Signed in as ${r.value.subject ?? 'you'}.${r.value.restartRequired ? ' It applies from the next start.' : ''}`
+        : r.message,
+    );
   };
   const signOut = async () => {
     const r = await client.auth.logout();
