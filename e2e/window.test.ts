@@ -2,6 +2,7 @@
 // The window's views (issue 10) against the built `mcpassistant-gateway ui` with a real core and
 // server-everything, in Debian's Chromium: the server editor, Try it, the live log, settings; an axe-core
 // scan of every view; and no request to any host but the page's own.
+import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -335,14 +336,19 @@ describe('the window', () => {
     ];
     await view(page, 'Activity');
     const client = new Client({ name: 'activity-test', version: '1' });
-    await client.connect(
-      new StreamableHTTPClientTransport(new URL(endpoint), { requestInit: { headers: { [name]: value } } }),
-    );
+    const transport = new StreamableHTTPClientTransport(new URL(endpoint), {
+      requestInit: { headers: { [name]: value } },
+    });
+    await client.connect(transport);
     await client.callTool({ name: 'echo', arguments: { message: 'the arguments stay private' } });
+    // The client session is shown by a label (a hash), never by its Mcp-Session-Id.
+    const label = createHash('sha256').update(transport.sessionId!).digest('hex').slice(0, 8);
     await client.close();
     const echo = page.getByTestId('call').filter({ hasText: 'echo' });
     await expect.poll(() => echo.count(), { timeout: 10_000 }).toBe(1);
-    expect(await echo.textContent()).toMatch(/everythingtools\/call echo\d+ msok/);
+    expect(await echo.textContent()).toMatch(/everything[0-9a-f]{8}tools\/call echo\d+ msok/);
+    expect(await echo.getByTestId('call-session').textContent()).toBe(label);
+    expect(await page.locator('body').textContent()).not.toContain(transport.sessionId!);
     expect(await page.locator('body').textContent()).not.toContain('the arguments stay private');
   }, 60_000);
 

@@ -1,17 +1,26 @@
 // One agent connected to the relay over /connect: its registration, the calls in flight to it, and the
 // routing of what it sends back (results, and notifications tied to a call or to a server).
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 
 import type WebSocket from 'ws';
 
 import {
   AgentFrame,
+  type InvokeFrame,
   type JsonRpcMessage,
   type RegisterFrame,
   type ServerRequestFrame,
   type ServerSummary,
 } from '../src-shared/wire.js';
 import type { RelayLogger } from './relay-log.js';
+
+/**
+ * The label an agent sees for a client session: 8 hex digits of its SHA-256. Enough to tell a user's clients
+ * apart in the Activity view; the session id itself (which, with a token, resumes the session) never leaves.
+ */
+export function sessionLabel(sessionId: string): string {
+  return createHash('sha256').update(sessionId).digest('hex').slice(0, 8);
+}
 
 export class InvokeError extends Error {
   constructor(
@@ -111,7 +120,9 @@ export class AgentConnection {
         scope: options.scope ?? '',
         rpcId: payload.id,
       });
-      this.ws.send(JSON.stringify({ type: 'invoke', request_id: requestId, mcp_server: server, payload }));
+      const frame: InvokeFrame = { type: 'invoke', request_id: requestId, mcp_server: server, payload };
+      if (options.scope && this.features.has('activity')) frame.client_session = sessionLabel(options.scope);
+      this.ws.send(JSON.stringify(frame));
       options.signal?.addEventListener(
         'abort',
         () => {

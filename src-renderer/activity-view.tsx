@@ -34,6 +34,7 @@ export function ActivityView({ channel }: { channel: Channel }) {
             <tr>
               <th scope="col">Time</th>
               <th scope="col">Server</th>
+              <th scope="col">Client session</th>
               <th scope="col">Call</th>
               <th scope="col">Duration</th>
               <th scope="col">Outcome</th>
@@ -44,6 +45,7 @@ export function ActivityView({ channel }: { channel: Channel }) {
               <tr key={c.seq} data-testid="call">
                 <td>{new Date(c.time).toLocaleTimeString(undefined, { hour12: false })}</td>
                 <td>{c.server}</td>
+                <td data-testid="call-session">{c.session ?? '—'}</td>
                 <td>
                   <code>{c.method}</code> {c.target && <strong>{c.target}</strong>}
                 </td>

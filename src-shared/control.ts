@@ -272,6 +272,8 @@ export const CallRecord = z.object({
   /** Epoch ms when the call arrived. */
   time: z.number(),
   server: z.string(),
+  /** The relay's label of the client session (8 hex digits of a hash of it); absent for sessionless callers. */
+  session: z.string().optional(),
   /** The JSON-RPC method, e.g. `tools/call`. */
   method: z.string(),
   /** The tool or prompt name, or resource URI, the call named. */

@@ -17,7 +17,7 @@ export const JsonRpcMessage = z.looseObject({
 export type JsonRpcMessage = z.infer<typeof JsonRpcMessage>;
 
 /** Features an agent can announce in `register.features`; a relay uses a feature only if announced. */
-export const AGENT_FEATURES = ['cancel', 'notifications', 'progress'] as const;
+export const AGENT_FEATURES = ['activity', 'cancel', 'notifications', 'progress'] as const;
 export type AgentFeature = (typeof AGENT_FEATURES)[number];
 
 /** What the agent tells the relay about one server (extension). */
@@ -108,6 +108,12 @@ export const InvokeFrame = z
     mcp_server: z.string().min(1).optional(),
     capability: z.string().min(1).optional(),
     payload: JsonRpcMessage,
+    /**
+     * Extension: a short opaque label of the client session the call comes from (a hash of it, never the
+     * Mcp-Session-Id itself), so the agent's Activity view can tell clients apart. Sent only to agents that
+     * announce the `activity` feature; absent for sessionless callers and from the existing remote.
+     */
+    client_session: z.string().min(1).max(64).optional(),
   })
   .refine((frame) => frame.mcp_server ?? frame.capability, {
     message: 'invoke needs mcp_server (or capability)',

@@ -10,6 +10,8 @@ export interface CallRecord {
   /** Epoch ms when the call arrived. */
   readonly time: number;
   readonly server: string;
+  /** The relay's label of the client session the call came from (absent: sessionless, or an older relay). */
+  readonly session?: string;
   /** The JSON-RPC method, e.g. `tools/call`. */
   readonly method: string;
   /** The tool (`tools/call`), prompt (`prompts/get`) or resource URI (`resources/read`) named, if any. */

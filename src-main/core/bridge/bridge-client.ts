@@ -332,7 +332,7 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
 
   async #invoke(ws: WebSocket, frame: InvokeFrame): Promise<void> {
     const server = (frame.mcp_server ?? frame.capability)!;
-    const { payload, request_id } = frame;
+    const { payload, request_id, client_session } = frame;
     // Compat: the existing remote forwards a client's notifications/cancelled verbatim. It has no sessions,
     // so the id can only be matched among that server's calls. A relay that acknowledged the registration is
     // ours: it sends `cancel` frames scoped to the client's session, and a verbatim one never aborts a call
@@ -350,6 +350,7 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
       const result = await this.options.dispatcher.handle(server, payload, {
         signal: controller.signal,
         timeoutMs: this.options.requestTimeoutMs,
+        ...(client_session ? { clientSession: client_session } : {}),
         notify: (notification) =>
           this.#send(ws, { type: 'notification', mcp_server: server, request_id, payload: notification }),
         ask: (request, signal) =>

@@ -27,6 +27,8 @@ export interface InvokeContext {
   notify(payload: JsonRpcMessage): void;
   /** Asks the caller a request of the local server during this call; absent when the caller cannot be asked. */
   ask?: ServerRequestAsker;
+  /** The relay's label of the caller's client session (`client_session`), when it gives one. */
+  clientSession?: string;
 }
 
 /** The JSON-RPC error for an agent-side failure; -32000 as the existing agent uses. */
@@ -69,6 +71,7 @@ export class Dispatcher {
       this.activity.add({
         time,
         server: serverName,
+        ...(ctx.clientSession ? { session: ctx.clientSession } : {}),
         method,
         ...(typeof target === 'string' ? { target } : {}),
         durationMs: Date.now() - time,
