@@ -403,6 +403,10 @@ describe('the window', () => {
     await expect
       .poll(() => page.getByTestId('link-state').textContent(), { timeout: 20_000 })
       .toBe('Connected');
+    // Only clients whose config exists on this computer are offered "Add to" (this HOME has no Cursor).
+    await page.getByLabel('Client', { exact: true }).selectOption('cursor');
+    await page.getByTestId('client-not-found').waitFor();
+    expect(await page.getByRole('button', { name: 'Add to Cursor' }).count()).toBe(0);
     await page.getByLabel('Client', { exact: true }).selectOption('gemini-cli');
     await page.getByLabel('Server', { exact: true }).selectOption('everything');
     expect(await page.getByTestId('snippet').textContent()).toContain('"httpUrl"');

@@ -43,6 +43,11 @@ export function StatusView(props: { channel: Channel; servers: ServerInfo[]; say
   const { client } = channel;
   const [status, setStatus] = useState<Status>();
   const [endpoints, setEndpoints] = useState<Endpoints>();
+  /** The clients whose config file exists on this computer: only those get "Add to". */
+  const [found, setFound] = useState<ReadonlySet<string>>(new Set());
+  useEffect(() => {
+    void client.import.detect().then((r) => r.ok && setFound(new Set(r.value.map((d) => d.app))));
+  }, [client]);
 
   const refreshEndpoints = useCallback(async () => {
     const result = await client.endpoints.list();
@@ -266,16 +271,25 @@ export function StatusView(props: { channel: Channel; servers: ServerInfo[]; say
             <button type="button" class="small" onClick={() => void copySnippet()}>
               Copy snippet
             </button>
-            <label for="connect-name">Name in {CLIENTS[kind]}</label>
-            <input
-              id="connect-name"
-              value={asName}
-              placeholder={endpoint.server}
-              onInput={(e) => setAsName(e.currentTarget.value)}
-            />
-            <button type="button" onClick={() => void addToClient()}>
-              Add to {CLIENTS[kind]}
-            </button>
+            {found.has(kind) ? (
+              <>
+                <label for="connect-name">Name in {CLIENTS[kind]}</label>
+                <input
+                  id="connect-name"
+                  value={asName}
+                  placeholder={endpoint.server}
+                  onInput={(e) => setAsName(e.currentTarget.value)}
+                />
+                <button type="button" onClick={() => void addToClient()}>
+                  Add to {CLIENTS[kind]}
+                </button>
+              </>
+            ) : (
+              <span class="muted" data-testid="client-not-found">
+                No {CLIENTS[kind]} configuration on this computer: paste the snippet where it reads its
+                servers.
+              </span>
+            )}
           </div>
         </section>
       )}
