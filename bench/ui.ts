@@ -231,3 +231,38 @@ export async function logScrollFrames(
     await stopTree(child, 10_000);
   }
 }
+
+/**
+ * How long an edit of mcp.json on disk takes to show in the window's Servers view (issue 10: "within a second"):
+ * `edits` times, a disabled entry is added to the file and the time until its row is in the page is taken, in
+ * ms, from the write to the row (file watcher, reload, `servers` event, render).
+ */
+export async function diskEditLatency(root: string, dir: string, edits = 10): Promise<Percentiles> {
+  const config = join(dir, 'ui-edits.json');
+  const servers: Record<string, unknown> = {};
+  await writeFile(config, JSON.stringify({ mcpServers: servers }));
+  const { child, url } = await startUi(root, dir, config);
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({
+    executablePath: process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
+    await page.goto(url.href);
+    await page.getByRole('navigation').getByRole('button', { name: 'Servers' }).click();
+    await page.getByRole('button', { name: 'Add server' }).waitFor();
+    const samples: number[] = [];
+    for (let i = 1; i <= edits; i++) {
+      servers[`edit-${i}`] = { command: process.execPath, args: ['--version'], disabled: true };
+      const began = performance.now();
+      await writeFile(config, JSON.stringify({ mcpServers: servers }, null, 2));
+      await page.locator(`tr[data-server="edit-${i}"]`).waitFor({ timeout: 10_000 });
+      samples.push(performance.now() - began);
+    }
+    return percentiles(samples);
+  } finally {
+    await browser.close();
+    await stopTree(child, 10_000);
+  }
+}
