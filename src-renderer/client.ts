@@ -39,7 +39,17 @@ export interface Channel {
 
 /** The Electron preload's `window.gateway` when present, else the web host's WebSocket. */
 export function openChannel(): Channel {
-  if (window.gateway) return { client: window.gateway, onState: () => () => undefined };
+  if (window.gateway) {
+    // IPC is up as long as the page is: the channel is open at once, and stays so.
+    const client = window.gateway;
+    return {
+      client,
+      onState: (listener) => {
+        listener('open');
+        return () => undefined;
+      },
+    };
+  }
   return openWebHostChannel();
 }
 

@@ -45,9 +45,6 @@ export function StatusView(props: { channel: Channel; servers: ServerInfo[]; say
   const [endpoints, setEndpoints] = useState<Endpoints>();
   /** The clients whose config file exists on this computer: only those get "Add to". */
   const [found, setFound] = useState<ReadonlySet<string>>(new Set());
-  useEffect(() => {
-    void client.import.detect().then((r) => r.ok && setFound(new Set(r.value.map((d) => d.app))));
-  }, [client]);
 
   const refreshEndpoints = useCallback(async () => {
     const result = await client.endpoints.list();
@@ -65,6 +62,7 @@ export function StatusView(props: { channel: Channel; servers: ServerInfo[]; say
         // (Re)connected: load the current state; events carry every change from here on.
         void client.status.get().then((r) => r.ok && setStatus(r.value));
         void refreshEndpoints();
+        void client.import.detect().then((r) => r.ok && setFound(new Set(r.value.map((d) => d.app))));
       }),
     ];
     return () => offs.forEach((off) => off());
