@@ -12,6 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 
+import type { Browser } from 'playwright-core';
 import WebSocket from 'ws';
 
 import type { HostMessage } from '../src-shared/control.js';
@@ -150,6 +151,15 @@ async function startUi(
   }
 }
 
+/** Debian's Chromium through playwright-core (CHROMIUM_PATH overrides the path); never a downloaded browser. */
+async function launchChromium(): Promise<Browser> {
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({
+    executablePath: process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+}
+
 /** Frame timings of the Logs view scrolling through 10,000 lines in Chromium. */
 export interface ScrollFrames {
   lines: number;
@@ -175,11 +185,7 @@ export async function logScrollFrames(
   const config = join(dir, 'ui-logs.json');
   await writeFile(config, JSON.stringify({ mcpServers: {} }));
   const { child, url } = await startUi(root, dir, config);
-  const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({
-    executablePath: process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
     await page.goto(url.href);
@@ -242,11 +248,7 @@ export async function diskEditLatency(root: string, dir: string, edits = 10): Pr
   const servers: Record<string, unknown> = {};
   await writeFile(config, JSON.stringify({ mcpServers: servers }));
   const { child, url } = await startUi(root, dir, config);
-  const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({
-    executablePath: process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
     await page.goto(url.href);

@@ -23,9 +23,10 @@ import {
   type Sandbox,
   startCli,
   stopLeftovers,
+  uiAddress,
 } from './support/cli.js';
 import { serverEverything } from './support/mcp-fixtures.js';
-import { isAlive, until } from './support/wait.js';
+import { isAlive } from './support/wait.js';
 
 let sandbox: Sandbox;
 let cli: CliProcess;
@@ -41,10 +42,7 @@ beforeAll(async () => {
   configPath = join(sandbox.dir, 'mcp.json');
   await writeConfig({ everything: serverEverything() });
   cli = startCli(['ui', '--no-open', '--config', configPath, '--local-relay-port', '0'], sandbox);
-  await until(() => /Open (http:\S+)/.test(cli.stdout()), 20_000, 'the address').catch((e: Error) => {
-    throw new Error(`${e.message}\n${cli.stdout()}${cli.stderr()}`);
-  });
-  url = new URL(/Open (http:\S+)/.exec(cli.stdout())![1]!);
+  url = await uiAddress(cli);
   browser = await launchChromium();
 }, 60_000);
 

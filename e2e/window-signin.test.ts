@@ -10,7 +10,14 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 
 import type { RelayServer } from '../src-relay/relay-server.js';
 import { launchChromium } from './support/chromium.js';
-import { type CliProcess, createSandbox, type Sandbox, startCli, stopLeftovers } from './support/cli.js';
+import {
+  type CliProcess,
+  createSandbox,
+  type Sandbox,
+  startCli,
+  stopLeftovers,
+  uiAddress,
+} from './support/cli.js';
 import { startRelayWithUser } from './support/relay-fixture.js';
 import { TestBrowser } from './support/test-browser.js';
 import { until } from './support/wait.js';
@@ -37,10 +44,7 @@ beforeAll(async () => {
     DISPLAY: '',
     XDG_CURRENT_DESKTOP: '',
   });
-  await until(() => /Open (http:\S+)/.test(cli.stdout()), 20_000, 'the address').catch((e: Error) => {
-    throw new Error(`${e.message}\n${cli.stdout()}${cli.stderr()}`);
-  });
-  url = new URL(/Open (http:\S+)/.exec(cli.stdout())![1]!);
+  url = await uiAddress(cli);
   browser = await launchChromium();
 }, 60_000);
 

@@ -20,9 +20,9 @@ import {
   type Sandbox,
   startCli,
   stopLeftovers,
+  uiAddress,
 } from './support/cli.js';
 import { serverEverything } from './support/mcp-fixtures.js';
-import { until } from './support/wait.js';
 
 const require = createRequire(import.meta.url);
 const AXE = require.resolve('axe-core/axe.min.js');
@@ -64,10 +64,7 @@ beforeAll(async () => {
   cli = startCli(['ui', '--no-open', '--config', configPath, '--local-relay-port', '0'], sandbox, {
     REQUEST_TIMEOUT_SECONDS: '45',
   });
-  await until(() => /Open (http:\S+)/.test(cli.stdout()), 20_000, 'the address').catch((e: Error) => {
-    throw new Error(`${e.message}\n${cli.stdout()}${cli.stderr()}`);
-  });
-  url = new URL(/Open (http:\S+)/.exec(cli.stdout())![1]!);
+  url = await uiAddress(cli);
   browser = await launchChromium();
 }, 60_000);
 

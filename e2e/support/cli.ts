@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { until } from './wait.js';
+
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = join(ROOT, 'bin', 'mcpassistant-gateway.js');
 
@@ -128,4 +130,16 @@ export function descendants(pid: number): number[] {
   };
   walk(pid);
   return found;
+}
+
+/**
+ * The page address `mcpassistant-gateway ui --no-open` prints (`Open http://127.0.0.1:<port>/#token=… in your
+ * browser.`); throws with the process's output when it prints none within 20 s.
+ */
+export async function uiAddress(cli: CliProcess): Promise<URL> {
+  const printed = () => /Open (http:\S+)/.exec(cli.stdout())?.[1];
+  await until(() => printed() !== undefined, 20_000, 'the address').catch((e: Error) => {
+    throw new Error(`${e.message}\n${cli.stdout()}${cli.stderr()}`);
+  });
+  return new URL(printed()!);
 }
