@@ -85,7 +85,9 @@ export function ImportView(props: { channel: Channel; say: (text: string) => voi
                     Preview
                   </button>
                 </div>
-                <p class="muted">{d.error ?? `${d.entries.length} servers`}</p>
+                <p class="muted">
+                  {d.error ?? `${d.entries.length} server${d.entries.length === 1 ? '' : 's'}`}
+                </p>
               </li>
             ))}
           </ul>
