@@ -1,7 +1,8 @@
 // `npm start` as a newcomer meets it: the built CLI's `run` with no remote configured embeds the relay on
 // 127.0.0.1 and prints an endpoint per server, the header clients send, and a Gemini CLI snippet. What it
 // prints must work at once; the listener refuses foreign Host headers (DNS rebinding) and callers without
-// the bearer; SIGTERM leaves no process behind; and a restart keeps the token users pasted into clients.
+// the bearer, in either MCP era (2026-07-28 clients are served on the same URL); SIGTERM leaves no process
+// behind; and a restart keeps the token users pasted into clients.
 import { readFileSync } from 'node:fs';
 import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
@@ -9,6 +10,10 @@ import { connect as connectTcp } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 
+import {
+  Client as ClientV2,
+  StreamableHTTPClientTransport as TransportV2,
+} from '@modelcontextprotocol/client';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
@@ -146,6 +151,37 @@ describe('run with no remote: the local endpoint', () => {
     } finally {
       await client.close();
     }
+  });
+
+  it('serves the 2026-07-28 era on the same URL: SDK v2 clients in auto mode and pinned', async () => {
+    for (const mode of ['auto', { pin: '2026-07-28' }] as const) {
+      const client = new ClientV2(
+        { name: 'e2e-local-v2', version: '1.0.0' },
+        { versionNegotiation: { mode } },
+      );
+      await client.connect(
+        new TransportV2(new URL(printed.url), {
+          requestInit: { headers: { Authorization: printed.authorization } },
+        }),
+      );
+      try {
+        expect(client.getProtocolEra()).toBe('modern');
+        expect((await client.listTools()).tools.map((t) => t.name)).toContain('echo');
+        const result = await client.callTool({ name: 'echo', arguments: { message: 'modern' } });
+        expect(JSON.stringify(result.content)).toContain('Echo: modern');
+      } finally {
+        await client.close();
+      }
+    }
+  });
+
+  it('refuses a 2026-07-28 request without the bearer with 401', async () => {
+    const client = new ClientV2(
+      { name: 'e2e-local-v2', version: '1.0.0' },
+      { versionNegotiation: { mode: { pin: '2026-07-28' } } },
+    );
+    await expect(client.connect(new TransportV2(new URL(printed.url)))).rejects.toThrow(/401|nauthori/);
+    await client.close().catch(() => undefined);
   });
 
   it('refuses a foreign Host header with 403 (DNS rebinding), even with the bearer', async () => {
