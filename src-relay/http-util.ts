@@ -5,15 +5,36 @@ import { formatBytes } from '../src-shared/wire.js';
 
 export type Json = Record<string, unknown>;
 
-/** An expected failure of a request: its status, a message for `{"ok": false, "error": …}`, extra headers. */
+/**
+ * An expected failure of a request: its status, a message, extra headers, and the JSON-RPC error code a
+ * JSON-RPC caller gets (JSON-RPC 2.0 §5.1; -32000 is the implementation-defined server error, as the SDK's
+ * Streamable HTTP servers answer transport failures). The body is `{"ok": false, "error": message}` or a
+ * JSON-RPC error object: see sendError.
+ */
 export class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
     readonly headers: Record<string, string> = {},
+    readonly rpcCode = -32000,
   ) {
     super(message);
   }
+}
+
+/** A JSON-RPC 2.0 error response (§5): `id` null when the request's id could not be read. */
+export function rpcError(id: string | number | null | undefined, code: number, message: string): Json {
+  return { jsonrpc: '2.0', id: id ?? null, error: { code, message } };
+}
+
+/**
+ * Whether the caller of an MCP route reads JSON-RPC error objects: a Streamable HTTP client lists
+ * text/event-stream in Accept (spec 2025-03-26 and later, "Sending Messages to the Server" and "Listening for
+ * Messages from the Server"). The existing remote's plain-JSON callers (COMPAT.md: `{"ok": false, "error"}` on
+ * 401/403/404/503/504) send no such Accept and keep their body.
+ */
+export function expectsJsonRpc(req: IncomingMessage): boolean {
+  return (header(req, 'accept') ?? '').toLowerCase().includes('text/event-stream');
 }
 
 export function header(req: IncomingMessage, name: string): string | undefined {
@@ -41,14 +62,19 @@ export function sendJson(
   res.end(text);
 }
 
-/** Answers a failed request: the HttpError's status and message, or 500 for anything unexpected. */
-export function sendError(res: ServerResponse, error: unknown): boolean {
+/**
+ * Answers a failed request with the HttpError's status and headers, and its message as `{"ok": false,
+ * "error"}` or, for a JSON-RPC caller (`jsonRpc`), as a JSON-RPC error object with id null. Returns false,
+ * sending nothing, for anything but an HttpError (the caller answers 500).
+ */
+export function sendError(res: ServerResponse, error: unknown, jsonRpc = false): boolean {
   if (res.headersSent) {
     res.end();
     return true;
   }
   if (!(error instanceof HttpError)) return false;
-  sendJson(res, error.status, { ok: false, error: error.message }, error.headers);
+  const body = jsonRpc ? rpcError(null, error.rpcCode, error.message) : { ok: false, error: error.message };
+  sendJson(res, error.status, body, error.headers);
   return true;
 }
 
@@ -73,7 +99,7 @@ export async function readJson(req: IncomingMessage, limit: number): Promise<unk
   try {
     return JSON.parse(text) as unknown;
   } catch {
-    throw new HttpError(400, 'the body is not valid JSON');
+    throw new HttpError(400, 'the body is not valid JSON', {}, -32700);
   }
 }
 

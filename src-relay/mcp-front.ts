@@ -12,7 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import { JsonRpcMessage, SUPPORTED_PROTOCOL_VERSIONS } from '../src-shared/wire.js';
 import { InvokeError, type InvokeOptions } from './agent-connection.js';
-import { header, HttpError, type Json, readJson, sendJson } from './http-util.js';
+import { expectsJsonRpc, header, HttpError, type Json, readJson, rpcError, sendJson } from './http-util.js';
 import { type McpSession, SessionStore } from './mcp-sessions.js';
 import { hasModernEnvelope, isModernVersion, ModernFront } from './modern-front.js';
 import { openSse, writeEvent, writeKeepAlive } from './sse-stream.js';
@@ -105,7 +105,8 @@ export class McpFront {
     const sessionId = header(req, 'mcp-session-id');
     const session = sessionId ? this.sessions.get(sessionId) : undefined;
     if (sessionId && (!session || session.subject !== subject || session.server !== server)) {
-      throw new HttpError(404, 'unknown or expired session; initialize a new one');
+      // -32001: the code the SDK's servers give an unknown session.
+      throw new HttpError(404, 'unknown or expired session; initialize a new one', {}, -32001);
     }
     if (session) session.lastSeen = Date.now();
 
@@ -212,9 +213,14 @@ export class McpFront {
       body = (body as Json)['payload'];
     }
     if (Array.isArray(body))
-      throw new HttpError(400, 'JSON-RPC batches are not supported; send one message per request');
+      throw new HttpError(
+        400,
+        'JSON-RPC batches are not supported; send one message per request',
+        {},
+        -32600,
+      );
     const parsed = JsonRpcMessage.safeParse(body);
-    if (!parsed.success) throw new HttpError(400, 'the body must be one JSON-RPC 2.0 message');
+    if (!parsed.success) throw new HttpError(400, 'the body must be one JSON-RPC 2.0 message', {}, -32600);
     return parsed.data;
   }
 
@@ -365,8 +371,12 @@ export class McpFront {
       if ('error' in response) this.sessions.delete(newSession.id);
     }
     if (sse) return deliver(response, true);
-    // Compat: a plain JSON caller learns of a timeout or a lost agent by HTTP status.
-    if (failure) throw new HttpError(failure.kind === 'timeout' ? 504 : 503, failure.message);
+    // A timeout or a lost agent keeps its HTTP status (compat); a JSON-RPC caller reads the call's own error.
+    if (failure) {
+      const status = failure.kind === 'timeout' ? 504 : 503;
+      if (expectsJsonRpc(req)) return sendJson(res, status, response);
+      throw new HttpError(status, failure.message);
+    }
     sendJson(res, 200, response, 'error' in response && newSession ? {} : headers);
   }
 
@@ -409,8 +419,4 @@ function isRequest(message: JsonRpcMessage): boolean {
  */
 function primes(version: unknown): boolean {
   return typeof version === 'string' && version >= '2025-11-25';
-}
-
-export function rpcError(id: JsonRpcMessage['id'], code: number, message: string): Json {
-  return { jsonrpc: '2.0', id: id ?? null, error: { code, message } };
 }

@@ -66,6 +66,16 @@ const INITIALIZE_PARAMS = {
 const auth = (token: string) => ({ Authorization: `Bearer ${token}` });
 const BOTH = 'application/json, text/event-stream';
 
+/**
+ * The body a Streamable HTTP client (Accept lists text/event-stream) gets for a refused request: a JSON-RPC
+ * error object with id null, where a plain-JSON caller gets {"ok": false, "error"}.
+ */
+const rpcFailure = (message: unknown = expect.any(String), code: unknown = expect.any(Number)) => ({
+  jsonrpc: '2.0',
+  id: null,
+  error: { code, message },
+});
+
 function endpoint(relay: RelayServer, subject: string, server: string): string {
   return new URL(`/${subject}/${server}/mcp`, relay.url).href;
 }
@@ -340,10 +350,11 @@ describe('RelayServer with a real agent', () => {
       const res = await post(everything, ping, { Accept: BOTH });
       expect(res.status).toBe(401);
       expect(res.headers.get('www-authenticate')).toMatch(/^Bearer /);
-      expect(await res.json()).toMatchObject({
-        ok: false,
-        error: expect.stringMatching(/bearer/i) as unknown,
-      });
+      expect(await res.json()).toEqual(rpcFailure(expect.stringMatching(/bearer/i)));
+      // The existing remote's plain-JSON callers keep their body (COMPAT.md).
+      const plain = await post(everything, ping);
+      expect(plain.status).toBe(401);
+      expect(await plain.json()).toEqual({ ok: false, error: expect.stringMatching(/bearer/i) as unknown });
       const get = await fetch(everything, { headers: { Accept: 'text/event-stream' } });
       expect(get.status).toBe(401);
       await get.body?.cancel();
@@ -369,7 +380,7 @@ describe('RelayServer with a real agent', () => {
         const res = await post(everything, ping, { ...auth(token), Accept: BOTH });
         expect(res.status, token).toBe(401);
         expect(res.headers.get('www-authenticate')).toMatch(/^Bearer /);
-        expect(await res.json()).toMatchObject({ ok: false, error: expect.stringMatching(error) as unknown });
+        expect(await res.json()).toEqual(rpcFailure(expect.stringMatching(error)));
       }
     });
 
@@ -377,15 +388,12 @@ describe('RelayServer with a real agent', () => {
       const bob = await relay.tokens.issue('bob', ['*'], 5);
       const res = await post(everything, ping, { ...auth(bob), Accept: BOTH });
       expect(res.status).toBe(403);
-      expect(await res.json()).toMatchObject({ ok: false, error: expect.any(String) as unknown });
+      expect(await res.json()).toEqual(rpcFailure());
 
       const slowOnly = await relay.tokens.issue('alice', ['slow'], 5);
       const denied = await post(everything, ping, { ...auth(slowOnly), Accept: BOTH });
       expect(denied.status).toBe(403);
-      expect(await denied.json()).toMatchObject({
-        ok: false,
-        error: expect.stringContaining('everything') as unknown,
-      });
+      expect(await denied.json()).toEqual(rpcFailure(expect.stringContaining('everything')));
       const allowed = await post(slow, ping, { ...auth(slowOnly), Accept: 'application/json' });
       expect(allowed.status).toBe(200);
       expect(await allowed.json()).toEqual({ jsonrpc: '2.0', id: 1, result: {} });
@@ -484,7 +492,7 @@ describe('RelayServer with a real agent', () => {
         'Mcp-Session-Id': 'no-such-session',
       });
       expect(res.status).toBe(404);
-      expect(await res.json()).toMatchObject({ ok: false });
+      expect(await res.json()).toEqual(rpcFailure(expect.stringContaining('session'), -32001));
 
       const session = await initialize(everything, agent.token);
       const elsewhere = await post(slow, rpc(2, 'ping'), {
@@ -521,10 +529,7 @@ describe('RelayServer with a real agent', () => {
         'MCP-Protocol-Version': '1999-01-01',
       });
       expect(bad.status).toBe(400);
-      expect(await bad.json()).toMatchObject({
-        ok: false,
-        error: expect.stringContaining('1999-01-01') as unknown,
-      });
+      expect(await bad.json()).toEqual(rpcFailure(expect.stringContaining('1999-01-01')));
       for (const version of ['2025-11-25', '2025-06-18', '2025-03-26']) {
         const res = await post(everything, rpc(version, 'ping'), {
           ...headers,
@@ -625,16 +630,10 @@ describe('RelayServer with a real agent', () => {
       const headers = { ...auth(agent.token), Accept: BOTH };
       const batch = await post(everything, [rpc(1, 'ping'), rpc(2, 'ping')], headers);
       expect(batch.status).toBe(400);
-      expect(await batch.json()).toMatchObject({
-        ok: false,
-        error: expect.stringMatching(/batch/i) as unknown,
-      });
+      expect(await batch.json()).toEqual(rpcFailure(expect.stringMatching(/batch/i), -32600));
       const invalid = await post(everything, '{"jsonrpc": "2.0", "id": 1, "method": ', headers);
       expect(invalid.status).toBe(400);
-      expect(await invalid.json()).toMatchObject({
-        ok: false,
-        error: expect.stringMatching(/JSON/) as unknown,
-      });
+      expect(await invalid.json()).toEqual(rpcFailure(expect.stringMatching(/JSON/), -32700));
       const notRpc = await post(everything, { hello: 'world' }, headers);
       expect(notRpc.status).toBe(400);
       await notRpc.body?.cancel();
@@ -851,7 +850,7 @@ describe('RelayServer with a real agent', () => {
         Accept: BOTH,
       });
       expect(init.status).toBe(503);
-      expect(await init.json()).toMatchObject({ ok: false });
+      expect(await init.json()).toEqual(rpcFailure(expect.stringContaining('nobody')));
       const get = await fetch(url, { headers: { ...auth(nobody), Accept: 'text/event-stream' } });
       expect(get.status).toBe(404);
       await get.body?.cancel();
@@ -866,7 +865,7 @@ describe('RelayServer with a real agent', () => {
       const headers = { ...auth(carol.token), Accept: BOTH, 'Mcp-Session-Id': session };
       const res = await post(url, rpc(1, 'ping'), headers);
       expect(res.status).toBe(503);
-      expect(await res.json()).toEqual({ ok: false, error: expect.any(String) as unknown });
+      expect(await res.json()).toEqual(rpcFailure(expect.stringContaining('carol')));
       const get = await fetch(url, { headers: { ...headers, Accept: 'text/event-stream' } });
       expect(get.status).toBe(503);
       await get.body?.cancel();
@@ -914,10 +913,9 @@ describe('RelayServer options', () => {
     const res = await post(endpoint(relay, 'alice', 'everything'), big, { ...auth(token), Accept: BOTH });
     expect(res.status).toBe(413);
     // The size and the limit, as people read them.
-    expect(await res.json()).toMatchObject({
-      ok: false,
-      error: expect.stringMatching(/^the body is 2(\.\d)? KiB, over the 1 KiB limit$/) as unknown,
-    });
+    expect(await res.json()).toEqual(
+      rpcFailure(expect.stringMatching(/^the body is 2(\.\d)? KiB, over the 1 KiB limit$/)),
+    );
     // Without Content-Length (chunked), the limit holds while reading.
     const chunked = await rawRequest(endpoint(relay, 'alice', 'everything'), {
       method: 'POST',
@@ -973,7 +971,7 @@ describe('RelayServer options', () => {
     ).rejects.toThrow(/403/);
   });
 
-  it('answers 504 {ok:false} to a JSON client and a -32001 error to an SSE client when a call times out', async () => {
+  it('answers 504 {ok:false} to a plain JSON caller and a -32001 error to an MCP client when a call times out', async () => {
     const relay = await startOwnedRelay(owned, { requestTimeoutMs: 300 });
     const agent = await startSlowAgent(owned, relay);
     const url = endpoint(relay, 'alice', 'slow');
@@ -984,6 +982,13 @@ describe('RelayServer options', () => {
     );
     expect(json.status).toBe(504);
     expect(await json.json()).toEqual({ ok: false, error: expect.any(String) as unknown });
+    // A Streamable HTTP client answered in JSON gets the call's own JSON-RPC error, with its id.
+    const rpcClient = await post(url, callTool(3, 'wait', { ms: 2000, label: 'too-slow-rpc' }), {
+      ...auth(agent.token),
+      Accept: BOTH,
+    });
+    expect(rpcClient.status).toBe(504);
+    expect(await rpcClient.json()).toMatchObject({ jsonrpc: '2.0', id: 3, error: { code: -32001 } });
 
     const session = await initialize(url, agent.token);
     const reader = owned.add(
@@ -1190,10 +1195,7 @@ describe('/manage/jwt/issue and /manage/jwt/revoke', () => {
 
     const res = await post(url, rpc(1, 'ping'), { ...auth(token), Accept: BOTH });
     expect(res.status).toBe(401);
-    expect(await res.json()).toMatchObject({
-      ok: false,
-      error: expect.stringContaining('revoked') as unknown,
-    });
+    expect(await res.json()).toEqual(rpcFailure(expect.stringContaining('revoked')));
     await expect(connectWs(relay, token)).rejects.toThrow(/401/);
     // Only tokens signed by this relay can be revoked.
     const foreign = await revoke(relay, 'not-a-jwt');

@@ -13,10 +13,12 @@ import { AgentConnection } from './agent-connection.js';
 import {
   applyCors,
   bearer,
+  expectsJsonRpc,
   header,
   HttpError,
   isLoopbackOrigin,
   readJsonObject,
+  rpcError,
   sendError,
   sendJson,
 } from './http-util.js';
@@ -401,13 +403,17 @@ export class RelayServer {
       }
       throw new HttpError(404, `no route for ${req.method} ${path}`);
     } catch (error) {
-      if (sendError(res, error)) return;
       // The path only: a query may hold a sign-in code or state.
-      this.#log.error(
-        `unexpected error on ${req.method} ${new URL(req.url ?? '/', 'http://relay').pathname}:`,
-        error,
+      const path = new URL(req.url ?? '/', 'http://relay').pathname;
+      // MCP clients read JSON-RPC errors; /manage, /agents and plain-JSON callers keep {"ok": false, "error"}.
+      const jsonRpc = MCP_ROUTE.test(path) && expectsJsonRpc(req);
+      if (sendError(res, error, jsonRpc)) return;
+      this.#log.error(`unexpected error on ${req.method} ${path}:`, error);
+      sendJson(
+        res,
+        500,
+        jsonRpc ? rpcError(null, -32603, 'internal error') : { ok: false, error: 'internal error' },
       );
-      sendJson(res, 500, { ok: false, error: 'internal error' });
     }
   }
 
