@@ -399,7 +399,7 @@ export class RelayServer {
       const match = MCP_ROUTE.exec(path);
       if (match) {
         const [, subject, server, kind] = match as unknown as [string, string, string, 'mcp' | 'sse'];
-        return await this.#mcp(req, res, decodeURIComponent(subject), decodeURIComponent(server), kind);
+        return await this.#mcp(req, res, decodePathSegment(subject), decodePathSegment(server), kind);
       }
       throw new HttpError(404, `no route for ${req.method} ${path}`);
     } catch (error) {
@@ -583,6 +583,15 @@ export class RelayServer {
   ): Promise<void> {
     await this.#authorize(req, subject, server);
     await this.#front.handle(req, res, subject, server, kind);
+  }
+}
+
+/** A percent-encoded path segment, decoded; 400 when it is not valid percent-encoding (`/%zz/…`). */
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new HttpError(400, `the path segment "${segment.slice(0, 100)}" is not valid percent-encoding`);
   }
 }
 
