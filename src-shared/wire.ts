@@ -5,12 +5,17 @@
 // docs/protocol.md describes every frame and how the two generations interoperate.
 import { z } from 'zod';
 
-/** A JSON-RPC 2.0 message: request, notification or response. Kept loose: the relay forwards it verbatim. */
+/**
+ * A JSON-RPC 2.0 message: request, notification or response. Kept loose: the relay forwards it verbatim. Its
+ * `params`, when present, is an object, and so is `params._meta` (MCP's JSONRPCRequest and RequestParams;
+ * JSON-RPC 2.0 §4.2 also allows an array, which no MCP method takes): a server's SDK drops a message of another
+ * shape without an answer, so the call would hang until its timeout.
+ */
 export const JsonRpcMessage = z.looseObject({
   jsonrpc: z.literal('2.0'),
   id: z.union([z.string(), z.number()]).nullable().optional(),
   method: z.string().optional(),
-  params: z.unknown().optional(),
+  params: z.looseObject({ _meta: z.record(z.string(), z.unknown()).optional() }).optional(),
   result: z.unknown().optional(),
   error: z.unknown().optional(),
 });

@@ -1,6 +1,6 @@
 // A small stdio MCP server for tests that need to see what reached a server: it logs cancellations and
 // their reasons to stderr (which the gateway logs), can send a server-wide notification on demand, and can
-// answer with a result of any size.
+// answer with a result of any size or send server-wide log messages of any size.
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { z } from 'zod';
@@ -31,6 +31,18 @@ server.registerTool('echo', { inputSchema: { message: z.string() } }, ({ message
 server.registerTool('big', { inputSchema: { bytes: z.number() } }, ({ bytes }) => ({
   content: [{ type: 'text', text: 'x'.repeat(bytes) }],
 }));
+
+// Server-wide log messages (not tied to the call): they go to every session's GET stream.
+server.registerTool(
+  'shout',
+  { inputSchema: { bytes: z.number(), count: z.number() } },
+  async ({ bytes, count }) => {
+    for (let i = 0; i < count; i++) {
+      await server.server.sendLoggingMessage({ level: 'info', data: `${i}:${'y'.repeat(bytes)}` });
+    }
+    return { content: [{ type: 'text', text: `shouted ${count}` }] };
+  },
+);
 
 server.registerTool('announce', { inputSchema: {} }, async () => {
   server.sendToolListChanged();

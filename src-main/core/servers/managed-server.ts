@@ -193,7 +193,7 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
       );
     }
     const response = await asker(
-      { jsonrpc: '2.0', id: 0, method: request.method, params: request.params },
+      { jsonrpc: '2.0', id: 0, method: request.method, params: request.params as JsonRpcMessage['params'] },
       signal,
     );
     if (response.error !== undefined) {
