@@ -6,7 +6,13 @@ import type { ServerResponse } from 'node:http';
 
 import { writeEvent, writeKeepAlive, writePriming } from './sse-stream.js';
 
+/**
+ * A session's log of sent events, for resumption: at most this many events and this many bytes of data (the
+ * newest event is always kept, whatever its size). The byte bound stays under the stream backlog that makes
+ * the relay drop a stream (MAX_SSE_BACKLOG_BYTES), so that a replay is never dropped for its own size.
+ */
 const EVENT_LOG_SIZE = 500;
+const EVENT_LOG_BYTES = 4 * 1024 * 1024;
 
 interface LoggedEvent {
   seq: number;
@@ -23,6 +29,8 @@ export class McpSession {
   lastSeen = Date.now();
   #seq = 0;
   readonly #log: LoggedEvent[] = [];
+  /** Characters of data in #log (a string's length: one byte each for the ASCII of JSON text, about). */
+  #logBytes = 0;
   /** Open responses by stream key: 'get' for the standalone GET stream, 'post:<n>' for a POST's stream. */
   readonly streams = new Map<string, ServerResponse>();
   /** POST streams whose final response was sent: once replayed, a resumed stream ends. */
@@ -67,10 +75,13 @@ export class McpSession {
   #record(stream: string, data?: string): number {
     const seq = ++this.#seq;
     this.#log.push(data === undefined ? { seq, stream } : { seq, stream, data });
+    this.#logBytes += data?.length ?? 0;
     this.#logged.set(stream, (this.#logged.get(stream) ?? 0) + 1);
-    if (this.#log.length > EVENT_LOG_SIZE) {
+    while (this.#log.length > EVENT_LOG_SIZE || (this.#logBytes > EVENT_LOG_BYTES && this.#log.length > 1)) {
+      const oldest = this.#log.shift()!;
+      this.#logBytes -= oldest.data?.length ?? 0;
       // Without this, #finished would keep one entry per SSE call for the whole life of the session.
-      const evicted = this.#log.shift()!.stream;
+      const evicted = oldest.stream;
       const left = this.#logged.get(evicted)! - 1;
       if (left > 0) this.#logged.set(evicted, left);
       else {

@@ -15,7 +15,19 @@ export function openSse(res: ServerResponse, headers: Record<string, string> = {
   res.write(`retry: ${retryMs}\n\n`);
 }
 
+/**
+ * Bytes a stream may have queued and unsent (its client is not reading) before the next event drops it: a
+ * client that stops reading must not grow the relay's memory without bound. A dropped 2025-era stream can be
+ * resumed with Last-Event-ID from its session's log (mcp-sessions.ts), which is bounded below this.
+ */
+export const MAX_SSE_BACKLOG_BYTES = 8 * 1024 * 1024;
+
+/** Writes one event; drops the stream instead when its client has left more than MAX_SSE_BACKLOG_BYTES unread. */
 export function writeEvent(res: ServerResponse, data: string, id?: number): void {
+  if (res.writableLength > MAX_SSE_BACKLOG_BYTES) {
+    res.destroy();
+    return;
+  }
   res.write(`${id === undefined ? '' : `id: ${id}\n`}event: message\ndata: ${data}\n\n`);
 }
 
