@@ -444,7 +444,7 @@ export class ModernFront {
     let waiting: ((ask: Ask) => void) | undefined;
     const held: Held = {
       id: randomUUID(),
-      binding: bindingOf(method, message.params as Record<string, unknown>),
+      binding: bindingOf(method, message.params),
       controller: new AbortController(),
       round: 0,
       stream,
