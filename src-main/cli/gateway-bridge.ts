@@ -90,15 +90,22 @@ export class GatewayBridge {
     );
   }
 
-  /** Stdio servers to serve, with their bridge settings. Throws GatewayError when there is none. */
+  /**
+   * The servers to serve, with their bridge settings: every enabled stdio server, or the one named `name`,
+   * which may also be an HTTP (`url`) server — bridged, it gains this front's checks, an optional bearer,
+   * the legacy SSE pair and the 2026-07-28 era. HTTP servers are left out unless named, so that a config's
+   * remote servers are not put on local ports unasked. Throws GatewayError('usage') when nothing matches.
+   */
   static select(gateway: Gateway, specs: ServerSpec[], name: string | undefined): ServerSpec[] {
-    const stdio = specs.filter((spec) => spec.transport.kind === 'stdio' && !spec.disabled);
-    const chosen = name ? stdio.filter((spec) => spec.name === name) : stdio;
+    const enabled = specs.filter((spec) => !spec.disabled);
+    const chosen = name
+      ? enabled.filter((spec) => spec.name === name)
+      : enabled.filter((spec) => spec.transport.kind === 'stdio');
     if (!chosen.length) {
-      const what = name ? `no enabled stdio server named "${name}"` : 'no enabled stdio server';
+      const what = name ? `no enabled server named "${name}"` : 'no enabled stdio server';
       throw new GatewayError(
         'usage',
-        `${gateway.configFile.path} has ${what}. Servers with "command" can be bridged.`,
+        `${gateway.configFile.path} has ${what}. Servers with "command" can be bridged, and one with "url" when --name names it.`,
       );
     }
     return chosen;
