@@ -23,6 +23,7 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { CONFORMANCE_PACKAGES } from '../scripts/conformance.mjs';
 import { CLI, type CliProcess, createSandbox, type Sandbox, startCli, stopLeftovers } from './support/cli.js';
 import {
   type BearerProxy,
@@ -38,7 +39,9 @@ import type { HttpFixture } from './support/mcp-fixtures.js';
 import { until } from './support/wait.js';
 
 const BRIDGE = CLI.replace('mcpassistant-gateway.js', 'mcpassistant-gateway-bridge.js');
+/** Every run's counts are appended here (the last KEEP_RUNS), with the time and the suite's version. */
 const RESULTS = 'bench/results/conformance-fronts.json';
+const KEEP_RUNS = 50;
 
 /** Scenarios requirements/2025-11-25.yaml runs but does not score ("pending" for the reference fixture too). */
 const UNSCORED_2025 = ['server-server-sse-polling/', 'server-json-schema-2020-12/'];
@@ -125,13 +128,19 @@ describe('the MCP conformance suite through the bridge and the local endpoint', 
     await Promise.all(sandboxes.map((box) => rm(box.dir, { recursive: true, force: true })));
     if (Object.keys(results).length === 0) return;
     mkdirSync('bench/results', { recursive: true });
-    let previous: Record<string, unknown> = {};
+    let runs: unknown[] = [];
     try {
-      previous = JSON.parse(readFileSync(RESULTS, 'utf8')) as Record<string, unknown>;
+      const kept = JSON.parse(readFileSync(RESULTS, 'utf8')) as unknown;
+      if (Array.isArray(kept)) runs = kept;
     } catch {
       // ignore: the first run writes the file
     }
-    writeFileSync(RESULTS, `${JSON.stringify({ ...previous, ...results }, null, 2)}\n`);
+    runs.push({
+      at: new Date().toISOString(),
+      suite: CONFORMANCE_PACKAGES['@modelcontextprotocol/conformance'],
+      counts: results,
+    });
+    writeFileSync(RESULTS, `${JSON.stringify(runs.slice(-KEEP_RUNS), null, 2)}\n`);
   });
 
   /** One suite run directly and one through each front, one after the other (2 cores, timing checks). */
