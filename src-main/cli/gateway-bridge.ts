@@ -319,10 +319,11 @@ export class GatewayBridge {
  * `{"jsonrpc": "2.0", "id": null, "error": {"code": -32000, "message": <cause and fix>}}`. Every client of
  * the bridge is an MCP client (the existing remote's `{"ok": false, "error"}` body is for that remote's own
  * HTTP routes, which the bridge does not serve), and spec 2025-11-25, "Sending Messages to the Server", lets
- * an HTTP error status carry "a JSON-RPC error response that has no id". The id is null because the request
- * was refused before (or without) its message being read. -32000 (implementation-defined server error) for
- * every status: the status says the kind (400 malformed message, 401 bearer, 403 Host/Origin, 404 session
- * or path, 405 method, 413 size, 503/504 the server), the message the cause.
+ * an HTTP error status carry "a JSON-RPC error response that has no id". The id is null: most refusals come
+ * before the message is read, and the others (an isolated server that cannot start for the session) reach
+ * this point without it. -32000 (implementation-defined server error) for every status: the status says the
+ * kind (400 malformed message, 401 bearer, 403 Host/Origin, 404 session or path, 405 method, 413 size,
+ * 503/504 the server), the message the cause.
  */
 function sendRpcError(
   res: ServerResponse,
