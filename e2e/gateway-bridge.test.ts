@@ -17,7 +17,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { askedClient } from './support/asked-client.js';
 import { CLI, createSandbox, descendants, type Sandbox, startCli, stopLeftovers } from './support/cli.js';
-import { serverEverything } from './support/mcp-fixtures.js';
+import { serverEverything, startStreamableHttpServer } from './support/mcp-fixtures.js';
 import { askingServer } from './support/relay-fixture.js';
 import { isAlive, until } from './support/wait.js';
 
@@ -99,6 +99,22 @@ function rawPost(url: string, headers: Record<string, string>): Promise<number> 
     );
     req.on('error', reject);
     req.end(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }));
+  });
+}
+
+/** A raw request with exactly these headers (Host included when given); resolves with status, headers, body. */
+function raw(
+  url: string,
+  options: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: options.method ?? 'POST', headers: options.headers }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end(options.body);
   });
 }
 
@@ -337,5 +353,80 @@ describe('mcpassistant-gateway-bridge', () => {
     expect(
       await rawPost(mcp, { 'mcp-session-id': sessionId, accept: 'application/json, text/event-stream' }),
     ).toBe(404);
+  });
+
+  it('answers every refusal on its MCP routes with a JSON-RPC error object, never {"ok": false}', async () => {
+    const token = 'let-me-in-123';
+    const bridge = await startBridge({ everything: serverEverything() }, ['--token', token]);
+    const { mcp } = bridge.urls['everything']!;
+    const { port, origin } = new URL(mcp);
+    const json = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+    const auth = { ...json, authorization: `Bearer ${token}` };
+    const ping = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' });
+    const cases: [string, number, Parameters<typeof raw>][] = [
+      ['foreign Host', 403, [mcp, { headers: { ...auth, host: `evil.example:${port}` }, body: ping }]],
+      ['foreign Origin', 403, [mcp, { headers: { ...auth, origin: 'https://evil.example' }, body: ping }]],
+      ['no bearer', 401, [mcp, { headers: json, body: ping }]],
+      ['unknown path', 404, [`${origin}/nope`, { headers: auth, body: ping }]],
+      ['body not JSON', 400, [mcp, { headers: auth, body: '{"jsonrpc":' }]],
+      ['a batch', 400, [mcp, { headers: auth, body: `[${ping}]` }]],
+      ['not JSON-RPC', 400, [mcp, { headers: auth, body: '{"hello":1}' }]],
+      ['unknown session', 404, [mcp, { headers: { ...auth, 'mcp-session-id': 'nope' }, body: ping }]],
+      [
+        'unsupported MCP-Protocol-Version',
+        400,
+        [mcp, { headers: { ...auth, 'mcp-protocol-version': '1999-01-01' }, body: ping }],
+      ],
+      [
+        'GET without text/event-stream',
+        405,
+        [mcp, { method: 'GET', headers: { authorization: auth.authorization } }],
+      ],
+      ['PUT', 405, [mcp, { method: 'PUT', headers: auth, body: ping }]],
+      ['DELETE without a session', 400, [mcp, { method: 'DELETE', headers: auth }]],
+      ['over 4 MiB', 413, [mcp, { headers: auth, body: `"${'x'.repeat(4 * 1024 * 1024)}"` }]],
+      [
+        'legacy POST to an unknown session',
+        404,
+        [`${origin}/message?sessionId=nope`, { headers: auth, body: ping }],
+      ],
+    ];
+    for (const [what, status, args] of cases) {
+      const answer = await raw(...args);
+      expect(answer.status, what).toBe(status);
+      expect(answer.headers['content-type'], what).toBe('application/json');
+      const body = JSON.parse(answer.body) as Record<string, unknown>;
+      expect(body, what).toEqual({
+        jsonrpc: '2.0',
+        id: null,
+        error: { code: -32000, message: expect.stringMatching(/\w{3,}/) as unknown },
+      });
+      expect(answer.body, what).not.toContain(token);
+    }
+    // What a client needs beside the body stays: the challenge on 401, the methods on 405.
+    expect((await raw(mcp, { headers: json, body: ping })).headers['www-authenticate']).toContain('Bearer');
+    expect((await raw(mcp, { method: 'PUT', headers: auth, body: ping })).headers['allow']).toBe(
+      'GET, POST, DELETE',
+    );
+  });
+
+  it("serves an HTTP (url) server when --name names it, with its entry's headers; never unasked", async () => {
+    const upstream = await startStreamableHttpServer({ authorization: 'Bearer upstream-secret' });
+    try {
+      const servers = {
+        remote: { url: upstream.url, headers: { Authorization: 'Bearer upstream-secret' } },
+      };
+      const unnamed = await startBridge(servers);
+      expect(await unnamed.stop()).toBe(2);
+      expect(unnamed.output()).toContain('no enabled stdio server');
+
+      const bridge = await startBridge(servers, ['--name', 'remote']);
+      const client = await connect(bridge.urls['remote']!.mcp);
+      expect(text(await client.callTool({ name: 'echo', arguments: { message: 'via url' } }))).toContain(
+        'via url',
+      );
+    } finally {
+      await upstream.close();
+    }
   });
 });

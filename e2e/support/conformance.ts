@@ -2,6 +2,8 @@
 // URL and reads back every check's outcome from the files it writes.
 import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { promisify } from 'node:util';
@@ -43,4 +45,76 @@ export async function runConformance(url: string, revision: Revision): Promise<C
   } finally {
     await rm(out, { recursive: true, force: true });
   }
+}
+
+/** The checks that fail in `run`, as `scenario/check-id`. */
+export const failing = (run: ConformanceRun): string[] =>
+  [...run.checks].filter(([, status]) => status === 'FAILURE').map(([id]) => id);
+
+/**
+ * Checks that pass in `direct` and fail, or are not reached, in `through` (a front in front of the same
+ * server), each as `scenario/check-id: <status through the front>`.
+ */
+export const lost = (direct: ConformanceRun, through: ConformanceRun): string[] =>
+  [...direct.checks]
+    .filter(([id, status]) => status === 'SUCCESS' && ['FAILURE', undefined].includes(through.checks.get(id)))
+    .map(([id]) => `${id}: ${through.checks.get(id) ?? 'not run'}`);
+
+export interface BearerProxy {
+  /** `target`'s URL with this proxy's origin: the suite is pointed here. */
+  url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * A forwarder on 127.0.0.1 (port 0) that adds `Authorization: <authorization>` to every request and passes
+ * everything else through as it is, streaming both ways (SSE included): the conformance suite has no option
+ * to send a bearer, and a front that requires one is tested behind this rather than opened up. A loopback
+ * Host for the proxy's port is rewritten to the target's port; a foreign Host (the suite's DNS-rebinding
+ * scenario) is passed on unchanged. An upstream that cannot be reached is answered 502.
+ */
+export async function startBearerProxy(target: string, authorization: string): Promise<BearerProxy> {
+  const upstream = new URL(target);
+  const sockets = new Set<Socket>();
+  let port = 0;
+  const server = createServer((req, res) => {
+    // A loopback Host for this proxy's port becomes the same name with the target's port; any other Host
+    // goes on as it is, so that the suite's DNS-rebinding checks reach the front's own Host check.
+    const host = req.headers.host ?? '';
+    const own = /^(127\.0\.0\.1|localhost|\[::1\]):(\d+)$/i.exec(host);
+    const headers = {
+      ...req.headers,
+      host: own && Number(own[2]) === port ? `${own[1]}:${upstream.port}` : host,
+      authorization,
+    };
+    const forward = httpRequest(
+      { host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        // SSE events must reach the suite as they come: no buffering on the way.
+        res.flushHeaders();
+        answer.pipe(res);
+      },
+    );
+    forward.on('error', (error) => {
+      if (!res.headersSent) res.writeHead(502, { 'Content-Type': 'text/plain' }).end(String(error));
+      else res.destroy();
+    });
+    // The suite closing a stream ends the forwarded request too (a 2026-era cancel is a closed stream).
+    res.on('close', () => forward.destroy());
+    req.pipe(forward);
+  });
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  port = (server.address() as AddressInfo).port;
+  return {
+    url: new URL(`${upstream.pathname}${upstream.search}`, `http://127.0.0.1:${port}`).href,
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 }

@@ -12,7 +12,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import { applyCors, bearer, HttpError, isLoopbackOrigin, sendError } from '../../src-relay/http-util.js';
+import { applyCors, bearer, HttpError, isLoopbackOrigin, sendJson } from '../../src-relay/http-util.js';
 import { McpFront, type McpTarget } from '../../src-relay/mcp-front.js';
 import type { McpSession } from '../../src-relay/mcp-sessions.js';
 import type { JsonRpcMessage } from '../../src-shared/wire.js';
@@ -90,15 +90,22 @@ export class GatewayBridge {
     );
   }
 
-  /** Stdio servers to serve, with their bridge settings. Throws GatewayError when there is none. */
+  /**
+   * The servers to serve, with their bridge settings: every enabled stdio server, or the one named `name`,
+   * which may also be an HTTP (`url`) server — bridged, it gains this front's checks, an optional bearer,
+   * the legacy SSE pair and the 2026-07-28 era. HTTP servers are left out unless named, so that a config's
+   * remote servers are not put on local ports unasked. Throws GatewayError('usage') when nothing matches.
+   */
   static select(gateway: Gateway, specs: ServerSpec[], name: string | undefined): ServerSpec[] {
-    const stdio = specs.filter((spec) => spec.transport.kind === 'stdio' && !spec.disabled);
-    const chosen = name ? stdio.filter((spec) => spec.name === name) : stdio;
+    const enabled = specs.filter((spec) => !spec.disabled);
+    const chosen = name
+      ? enabled.filter((spec) => spec.name === name)
+      : enabled.filter((spec) => spec.transport.kind === 'stdio');
     if (!chosen.length) {
-      const what = name ? `no enabled stdio server named "${name}"` : 'no enabled stdio server';
+      const what = name ? `no enabled server named "${name}"` : 'no enabled stdio server';
       throw new GatewayError(
         'usage',
-        `${gateway.configFile.path} has ${what}. Servers with "command" can be bridged.`,
+        `${gateway.configFile.path} has ${what}. Servers with "command" can be bridged, and one with "url" when --name names it.`,
       );
     }
     return chosen;
@@ -175,9 +182,16 @@ export class GatewayBridge {
       }
       throw new HttpError(404, 'served here: /mcp (Streamable HTTP), /sse and /message (legacy SSE)');
     } catch (error) {
-      if (sendError(res, error)) return;
-      this.#log.error(`unexpected error on ${req.method} ${req.url}:`, error);
-      if (!res.headersSent) res.writeHead(500).end();
+      if (!(error instanceof HttpError))
+        this.#log.error(`unexpected error on ${req.method} ${req.url}:`, error);
+      // A stream already under way cannot change its status: it just ends.
+      if (res.headersSent) return void res.end();
+      if (error instanceof HttpError) return sendRpcError(res, error.status, error.message, error.headers);
+      sendRpcError(
+        res,
+        500,
+        'internal error of mcpassistant-gateway-bridge; its log (--log-level error) says what',
+      );
     }
   }
 
@@ -298,4 +312,24 @@ export class GatewayBridge {
     this.#ending.add(ending);
     void ending.finally(() => this.#ending.delete(ending));
   }
+}
+
+/**
+ * Answers a request the bridge refuses with `status` and a JSON-RPC error object as the body:
+ * `{"jsonrpc": "2.0", "id": null, "error": {"code": -32000, "message": <cause and fix>}}`. Every client of
+ * the bridge is an MCP client (the existing remote's `{"ok": false, "error"}` body is for that remote's own
+ * HTTP routes, which the bridge does not serve), and spec 2025-11-25, "Sending Messages to the Server", lets
+ * an HTTP error status carry "a JSON-RPC error response that has no id". The id is null: most refusals come
+ * before the message is read, and the others (an isolated server that cannot start for the session) reach
+ * this point without it. -32000 (implementation-defined server error) for every status: the status says the
+ * kind (400 malformed message, 401 bearer, 403 Host/Origin, 404 session or path, 405 method, 413 size,
+ * 503/504 the server), the message the cause.
+ */
+function sendRpcError(
+  res: ServerResponse,
+  status: number,
+  message: string,
+  headers: Record<string, string> = {},
+): void {
+  sendJson(res, status, { jsonrpc: '2.0', id: null, error: { code: -32000, message } }, headers);
 }
