@@ -117,7 +117,7 @@ async function bridge(options: BridgeCliOptions): Promise<void> {
 
 const program = new Command('mcpassistant-gateway-bridge')
   .description(
-    'Serve the stdio MCP servers of mcp.json as local HTTP endpoints (Streamable HTTP and legacy SSE).',
+    'Serve the stdio MCP servers of mcp.json (and a url server named by --name) as local HTTP endpoints (Streamable HTTP and legacy SSE).',
   )
   .version(PRODUCT.version)
   .option('--config <path>', 'mcp.json to use (env AGENT_CONFIG_PATH)')

@@ -12,7 +12,15 @@ import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import { applyCors, bearer, HttpError, isLoopbackOrigin, sendJson } from '../../src-relay/http-util.js';
+import {
+  applyCors,
+  bearer,
+  HttpError,
+  isLoopbackOrigin,
+  rpcError,
+  sendError,
+  sendJson,
+} from '../../src-relay/http-util.js';
 import { McpFront, type McpTarget } from '../../src-relay/mcp-front.js';
 import type { McpSession } from '../../src-relay/mcp-sessions.js';
 import type { JsonRpcMessage } from '../../src-shared/wire.js';
@@ -184,13 +192,19 @@ export class GatewayBridge {
     } catch (error) {
       if (!(error instanceof HttpError))
         this.#log.error(`unexpected error on ${req.method} ${req.url}:`, error);
-      // A stream already under way cannot change its status: it just ends.
-      if (res.headersSent) return void res.end();
-      if (error instanceof HttpError) return sendRpcError(res, error.status, error.message, error.headers);
-      sendRpcError(
+      // Every client of the bridge is an MCP client: its refusals are JSON-RPC error objects (id null), with
+      // the status saying the kind (spec 2025-11-25, "Sending Messages to the Server", lets an HTTP error carry
+      // a JSON-RPC error response without an id). The existing remote's {"ok": false} body is for that remote's
+      // own routes, which the bridge does not serve.
+      if (sendError(res, error, true)) return;
+      sendJson(
         res,
         500,
-        'internal error of mcpassistant-gateway-bridge; its log (--log-level error) says what',
+        rpcError(
+          null,
+          -32603,
+          'internal error of mcpassistant-gateway-bridge; its log (--log-level error) says what',
+        ),
       );
     }
   }
@@ -312,24 +326,4 @@ export class GatewayBridge {
     this.#ending.add(ending);
     void ending.finally(() => this.#ending.delete(ending));
   }
-}
-
-/**
- * Answers a request the bridge refuses with `status` and a JSON-RPC error object as the body:
- * `{"jsonrpc": "2.0", "id": null, "error": {"code": -32000, "message": <cause and fix>}}`. Every client of
- * the bridge is an MCP client (the existing remote's `{"ok": false, "error"}` body is for that remote's own
- * HTTP routes, which the bridge does not serve), and spec 2025-11-25, "Sending Messages to the Server", lets
- * an HTTP error status carry "a JSON-RPC error response that has no id". The id is null: most refusals come
- * before the message is read, and the others (an isolated server that cannot start for the session) reach
- * this point without it. -32000 (implementation-defined server error) for every status: the status says the
- * kind (400 malformed message, 401 bearer, 403 Host/Origin, 404 session or path, 405 method, 413 size,
- * 503/504 the server), the message the cause.
- */
-function sendRpcError(
-  res: ServerResponse,
-  status: number,
-  message: string,
-  headers: Record<string, string> = {},
-): void {
-  sendJson(res, status, { jsonrpc: '2.0', id: null, error: { code: -32000, message } }, headers);
 }
