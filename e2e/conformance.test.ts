@@ -7,10 +7,12 @@
 // passes directly, unless it is a listed alternative, and at least as many checks pass. The fixture serves both
 // eras (conformance-server.ts); the agent reaches it in the 2025 era, and the relay's modern front serves
 // 2026-07-28 clients in front of it (modern-front.ts).
+import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import type { Json } from '../src-relay/http-util.js';
 import type { RelayServer } from '../src-relay/relay-server.js';
 import { type ConformanceRun, type Revision, runConformance } from './support/conformance.js';
 import { startConformanceServer } from './support/conformance-server.js';
@@ -71,6 +73,80 @@ const ALTERNATIVES: Record<string, Alternative> = {
     relayed: ['WARNING'],
   },
 };
+
+const WATCHED = 'test://watched-resource';
+
+/**
+ * A resource subscription on a 2026-07-28 listen stream (no suite scenario calls it): opens
+ * `subscriptions/listen` on `url` for the fixture's watched resource, has the fixture update it (its own
+ * test_trigger_resource_update tool), and resolves with the stream's first two messages, then closes it.
+ */
+async function resourceUpdateOnListen(url: string): Promise<{ ack: Json; updated: Json }> {
+  const envelope = {
+    'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+    'io.modelcontextprotocol/clientCapabilities': {},
+    'io.modelcontextprotocol/clientInfo': { name: 'conformance-test', version: '1.0.0' },
+  };
+  const post = (method: string, params: Json, signal?: AbortSignal) =>
+    fetch(url, {
+      method: 'POST',
+      signal,
+      headers: {
+        'Content-Type': 'application/json',
+        Accept: 'application/json, text/event-stream',
+        'MCP-Protocol-Version': '2026-07-28',
+        'Mcp-Method': method,
+        ...(typeof params['name'] === 'string' ? { 'Mcp-Name': params['name'] } : {}),
+      },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: randomUUID(),
+        method,
+        params: { ...params, _meta: envelope },
+      }),
+    });
+  const stream = new AbortController();
+  try {
+    const listen = await post(
+      'subscriptions/listen',
+      { notifications: { resourceSubscriptions: [WATCHED] } },
+      stream.signal,
+    );
+    expect(listen.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const reader = listen.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let buffered = '';
+    const next = async (): Promise<Json> => {
+      for (;;) {
+        const end = buffered.indexOf('\n\n');
+        if (end >= 0) {
+          const event = buffered.slice(0, end);
+          buffered = buffered.slice(end + 2);
+          const data = event
+            .split('\n')
+            .filter((line) => line.startsWith('data:'))
+            .map((line) => line.slice(5).trim())
+            .join('\n');
+          if (data) return JSON.parse(data) as Json;
+          continue; // a comment (keep-alive) or a priming event
+        }
+        const { done, value } = await reader.read();
+        if (done) throw new Error(`the listen stream on ${url} ended before a message`);
+        buffered += value;
+      }
+    };
+    const ack = await next();
+    // The server agreed to the subscription (else no update would come: fail now rather than wait).
+    expect(ack).toMatchObject({
+      method: 'notifications/subscriptions/acknowledged',
+      params: { notifications: { resourceSubscriptions: [WATCHED] } },
+    });
+    const trigger = await post('tools/call', { name: 'test_trigger_resource_update', arguments: {} });
+    expect(trigger.status).toBe(200);
+    return { ack, updated: await next() };
+  } finally {
+    stream.abort();
+  }
+}
 
 const results: Record<
   string,
@@ -161,4 +237,15 @@ describe('the MCP conformance suite', () => {
       },
     );
   }
+  it('2026-07-28: a listen stream subscribed to a resource gets its updates, directly and through the relay', async () => {
+    for (const url of [fixture.url, new URL('/alice/conformance/mcp', relay.url).href]) {
+      const { ack, updated } = await resourceUpdateOnListen(url);
+      const id = (ack['params'] as { _meta: Json })._meta['io.modelcontextprotocol/subscriptionId'];
+      expect(typeof id).toBe('string');
+      expect(updated).toMatchObject({
+        method: 'notifications/resources/updated',
+        params: { uri: WATCHED, _meta: { 'io.modelcontextprotocol/subscriptionId': id } },
+      });
+    }
+  });
 });

@@ -7,12 +7,13 @@
 // the envelope taken off, and its result gets the 2026 fields (`resultType`, caching hints). Closing the
 // response stream cancels the call.
 //
-// `subscriptions/listen` streams get the local server's list-changed notifications they asked for.
+// `subscriptions/listen` streams get the local server's list-changed notifications and the resource updates
+// they asked for.
 //
 // A local server's elicitation, sampling or roots request during a 2026-era call becomes an input-required
 // result; the client's retry runs the call again and its answers reach the server (see #call).
 //
-// Not served yet: resource subscriptions on a listen stream, tasks.
+// Not served yet: tasks (an extension).
 import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
@@ -175,6 +176,8 @@ interface ListenStream {
   res: ServerResponse;
   subscriptionId: string;
   filter: Record<string, unknown>;
+  /** The resourceSubscriptions URIs the server agreed to (resources/updated for these). */
+  resources: string[];
 }
 
 export interface ModernFrontOptions {
@@ -186,6 +189,8 @@ export interface ModernFrontOptions {
 export class ModernFront {
   /** Open subscriptions/listen streams, by `subject/server`. */
   readonly #listening = new Map<string, Set<ListenStream>>();
+  /** How many listen streams want each resource URI, by `subject/server` (see #listen). */
+  readonly #watched = new Map<string, Map<string, number>>();
   /** Signs requestState: a client cannot forge or alter it (a new key per relay process). */
   readonly #stateKey = randomBytes(32);
 
@@ -200,11 +205,13 @@ export class ModernFront {
 
   /** A server-wide notification to the listen streams of that server that asked for its kind. */
   notify(subject: string, server: string, payload: JsonRpcMessage): void {
+    const params = (payload.params ?? {}) as Json;
     const flag = payload.method === undefined ? undefined : LISTEN_FILTERS[payload.method];
-    if (!flag) return;
+    const updated = payload.method === 'notifications/resources/updated' ? params['uri'] : undefined;
+    if (!flag && typeof updated !== 'string') return;
     for (const stream of this.#listening.get(`${subject}/${server}`) ?? []) {
-      if (stream.filter[flag] !== true || stream.res.writableEnded) continue;
-      const params = (payload.params ?? {}) as Json;
+      if (stream.res.writableEnded) continue;
+      if (flag ? stream.filter[flag] !== true : !stream.resources.includes(updated as string)) continue;
       const meta = {
         ...(params['_meta'] as Json | undefined),
         [`${META}subscriptionId`]: stream.subscriptionId,
@@ -245,7 +252,8 @@ export class ModernFront {
         return;
       }
       if (message.method === 'server/discover') return await this.#discover(res, target, message, meta);
-      if (message.method === 'subscriptions/listen') return this.#listen(res, subject, server, message);
+      if (message.method === 'subscriptions/listen')
+        return await this.#listen(res, target, subject, server, message);
       await this.#call(req, res, target, message, meta);
     } catch (error) {
       if (res.headersSent) return void res.end();
@@ -359,29 +367,94 @@ export class ModernFront {
   }
 
   /**
-   * subscriptions/listen: an SSE stream that stays open, first acknowledged, then carrying the server's
-   * list-changed notifications the request's `notifications` filter asks for, each tagged with the stream's
+   * subscriptions/listen: an SSE stream that stays open, first acknowledged (with the filter it honours), then
+   * carrying the server's list-changed notifications the request's `notifications` filter asks for, and
+   * `notifications/resources/updated` for the URIs of its `resourceSubscriptions`, each tagged with the stream's
    * subscription id. Closing it ends the subscription.
+   *
+   * A 2025 server learns of the URIs by `resources/subscribe` through the agent (once per URI while any listen
+   * stream of that server wants it; `resources/unsubscribe` when the last one closes). The agent has one
+   * session per local server, shared by every client: a 2025-era client's own subscribe and unsubscribe of the
+   * same URI go to that session too, as they did before. A URI the server refuses is left out of the
+   * acknowledgement.
    */
-  #listen(res: ServerResponse, subject: string, server: string, message: JsonRpcMessage): void {
+  async #listen(
+    res: ServerResponse,
+    target: McpTarget,
+    subject: string,
+    server: string,
+    message: JsonRpcMessage,
+  ): Promise<void> {
     const filter = ((message.params as { notifications?: unknown } | undefined)?.notifications ?? {}) as Json;
-    const stream: ListenStream = { res, subscriptionId: randomUUID(), filter };
+    const asked = Array.isArray(filter['resourceSubscriptions'])
+      ? [...new Set(filter['resourceSubscriptions'].filter((uri): uri is string => typeof uri === 'string'))]
+      : [];
     const key = `${subject}/${server}`;
+    const resources: string[] = [];
+    for (const uri of asked) if (await this.#watch(target, key, uri)) resources.push(uri);
+    const stream: ListenStream = { res, subscriptionId: randomUUID(), filter, resources };
     const set = this.#listening.get(key) ?? new Set<ListenStream>();
     this.#listening.set(key, set.add(stream));
-    res.on('close', () => {
+    const end = () => {
       set.delete(stream);
       if (set.size === 0 && this.#listening.get(key) === set) this.#listening.delete(key);
-    });
+      for (const uri of resources) this.#unwatch(target, key, uri);
+    };
+    if (res.destroyed) return end(); // the client left while the server was subscribing
+    res.on('close', end);
+    const honoured: Json = Object.fromEntries(
+      Object.values(LISTEN_FILTERS)
+        .filter((flag) => filter[flag] === true)
+        .map((flag) => [flag, true]),
+    );
+    if (asked.length > 0) honoured['resourceSubscriptions'] = resources;
     openSse(res);
     writeEvent(
       res,
       JSON.stringify({
         jsonrpc: '2.0',
         method: 'notifications/subscriptions/acknowledged',
-        params: { _meta: { [`${META}subscriptionId`]: stream.subscriptionId } },
+        params: { notifications: honoured, _meta: { [`${META}subscriptionId`]: stream.subscriptionId } },
       }),
     );
+  }
+
+  /** Counts one more listen stream on `uri`; the first subscribes at the server. Whether the server agreed. */
+  async #watch(target: McpTarget, key: string, uri: string): Promise<boolean> {
+    const counts = this.#watched.get(key) ?? new Map<string, number>();
+    this.#watched.set(key, counts);
+    const count = counts.get(uri) ?? 0;
+    counts.set(uri, count + 1);
+    if (count > 0) return true;
+    const subscribe = {
+      jsonrpc: '2.0' as const,
+      id: `listen-${randomUUID()}`,
+      method: 'resources/subscribe',
+      params: { uri },
+    };
+    const response = await this.#invoke(target, subscribe, {}).catch(() => ({
+      error: 'the agent is unreachable',
+    }));
+    if ('result' in response) return true;
+    this.#unwatch(target, key, uri, false);
+    return false;
+  }
+
+  /** Counts one listen stream less on `uri`; the last one unsubscribes at the server (when it had subscribed). */
+  #unwatch(target: McpTarget, key: string, uri: string, subscribed = true): void {
+    const counts = this.#watched.get(key);
+    const count = counts?.get(uri) ?? 0;
+    if (count > 1) return void counts?.set(uri, count - 1);
+    counts?.delete(uri);
+    if (counts?.size === 0) this.#watched.delete(key);
+    if (!subscribed) return;
+    const unsubscribe = {
+      jsonrpc: '2.0' as const,
+      id: `listen-${randomUUID()}`,
+      method: 'resources/unsubscribe',
+      params: { uri },
+    };
+    void this.#invoke(target, unsubscribe, {}).catch(() => undefined); // ignore: the agent may be gone
   }
 
   /**

@@ -132,6 +132,7 @@ const stateCodec = createRequestStateCodec<RoundState>({
 interface Publish {
   toolsChanged(): void;
   promptsChanged(): void;
+  resourceUpdated(uri: string): void;
 }
 
 /** One instance of the fixture: every tool, resource and prompt the server scenarios of both eras use. */
@@ -150,10 +151,18 @@ function conformanceServer(era: 'legacy' | 'modern', modern: ServerNotifier | un
       requestState: { verify: (...args: Parameters<typeof stateCodec.verify>) => stateCodec.verify(...args) },
     },
   );
+  // 2025 era: per-session subscriptions (2026-07-28 names the URIs in its listen filter instead).
+  const subscriptions = new Set<string>();
   const publish: Publish =
     era === 'modern' && modern
-      ? { toolsChanged: () => modern.toolsChanged(), promptsChanged: () => modern.promptsChanged() }
-      : { toolsChanged: () => mcp.sendToolListChanged(), promptsChanged: () => mcp.sendPromptListChanged() };
+      ? modern
+      : {
+          toolsChanged: () => mcp.sendToolListChanged(),
+          promptsChanged: () => mcp.sendPromptListChanged(),
+          resourceUpdated: (uri) => {
+            if (subscriptions.has(uri)) void mcp.server.sendResourceUpdated({ uri }).catch(() => undefined);
+          },
+        };
 
   // ---- content ----
   mcp.registerTool('test_simple_text', { description: 'Simple text content' }, () =>
@@ -250,6 +259,19 @@ function conformanceServer(era: 'legacy' | 'modern', modern: ServerNotifier | un
     () => {
       publish.toolsChanged();
       return text('tools/list_changed published');
+    },
+  );
+  mcp.registerTool(
+    'test_trigger_resource_update',
+    {
+      description:
+        "Ours, not the suite's: publishes notifications/resources/updated for test://watched-resource to its " +
+        'subscribers (2025: this session, if it subscribed; 2026-07-28: listen streams naming it)',
+      inputSchema: z.object({}),
+    },
+    () => {
+      publish.resourceUpdated('test://watched-resource');
+      return text('resources/updated published');
     },
   );
   mcp.registerTool(
@@ -540,8 +562,6 @@ function conformanceServer(era: 'legacy' | 'modern', modern: ServerNotifier | un
       ],
     }),
   );
-  // 2025 era: per-session subscriptions (2026-07-28 names the URIs in its listen filter instead).
-  const subscriptions = new Set<string>();
   const log = (data: string) =>
     void mcp.server
       .notification({ method: 'notifications/message', params: { level: 'info', logger: 'fixture', data } })
