@@ -54,6 +54,7 @@ const ALTERNATIVES: Record<string, Alternative> = {
   'server-server-sse-multiple-streams/server-sse-streams-functional': JSON_ANSWER,
   'server-server-sse-polling/server-sse-priming-event': JSON_ANSWER,
   'server-server-sse-polling/server-sse-retry-field': JSON_ANSWER,
+  'server-server-sse-polling/server-sse-disconnect-resume': JSON_ANSWER,
   // 2026-07-28 input-required results from a 2025 server: the agent reaches the fixture in the 2025 era, where a
   // server request carries no input key, so the relay names each question itself, by what it asks (the spec
   // leaves the keys to the server; modern-front.ts, inputKey). This scenario insists on the fixture's own key.

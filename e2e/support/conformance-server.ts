@@ -27,6 +27,7 @@ import {
   createMcpHandler,
   createRequestStateCodec,
   type EventStore,
+  fromJsonSchema,
   type GetPromptResult,
   inputRequired,
   type InputRequiredResult,
@@ -112,6 +113,31 @@ const ELICIT_ENUMS = {
     },
   },
   required: [],
+} as const;
+
+/** The inputSchema the json-schema-2020-12 scenario looks for: $schema, $defs with an $anchor, composition. */
+const SCHEMA_2020_12 = {
+  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  type: 'object',
+  $defs: {
+    address: {
+      $anchor: 'addressDef',
+      type: 'object',
+      properties: { street: { type: 'string' }, city: { type: 'string' } },
+    },
+  },
+  properties: {
+    name: { type: 'string' },
+    address: { $ref: '#/$defs/address' },
+    contactMethod: { type: 'string', enum: ['phone', 'email'] },
+    phone: { type: 'string' },
+    email: { type: 'string' },
+  },
+  allOf: [{ anyOf: [{ required: ['phone'] }, { required: ['email'] }] }],
+  if: { properties: { contactMethod: { const: 'phone' } }, required: ['contactMethod'] },
+  then: { required: ['phone'] },
+  else: { required: ['email'] },
+  additionalProperties: false,
 } as const;
 
 /** A one-field form: `{ <field>: <type> }`, required. */
@@ -204,6 +230,13 @@ function conformanceServer(era: 'legacy' | 'modern', modern: ServerNotifier | un
     throw new Error('This tool intentionally returns an error for testing');
   });
 
+  // SEP-1613 / SEP-2106: a raw JSON Schema 2020-12 inputSchema, every keyword kept as written in tools/list.
+  mcp.registerTool(
+    'json_schema_2020_12_tool',
+    { description: 'A JSON Schema 2020-12 inputSchema', inputSchema: fromJsonSchema(SCHEMA_2020_12) },
+    (args) => text(`called with ${JSON.stringify(args)}`),
+  );
+
   // ---- notifications during a call ----
   mcp.registerTool(
     'test_tool_with_logging',
@@ -232,6 +265,18 @@ function conformanceServer(era: 'legacy' | 'modern', modern: ServerNotifier | un
         }
       }
       return text(String(progressToken ?? 'no progress token'));
+    },
+  );
+  mcp.registerTool(
+    'test_reconnection',
+    {
+      description: 'Closes its SSE stream mid-call; the result comes on the resumed stream (SEP-1699)',
+      inputSchema: z.object({}),
+    },
+    async (_args, ctx) => {
+      ctx.http?.closeSSE?.();
+      await pause(100);
+      return text('the result after the client resumed the stream');
     },
   );
   mcp.registerTool(
