@@ -166,6 +166,41 @@ type Round =
   | { kind: 'input'; asks: Ask[]; used: Record<string, unknown> }
   | { kind: 'missing'; capabilities: string[] };
 
+/** A tool argument that a client also sends as an `Mcp-Param-<header>` header (SEP-2243, `x-mcp-header`). */
+interface ParamHeader {
+  argument: string;
+  header: string;
+}
+
+/** The x-mcp-header arguments of each tool in a tools/list result, by tool name. */
+function paramHeadersOf(result: unknown): Map<string, ParamHeader[]> {
+  const tools = (result as { tools?: unknown } | undefined)?.tools;
+  const found = new Map<string, ParamHeader[]>();
+  for (const tool of Array.isArray(tools) ? (tools as Json[]) : []) {
+    const properties = (tool['inputSchema'] as { properties?: unknown } | undefined)?.properties;
+    if (typeof tool['name'] !== 'string' || !properties || typeof properties !== 'object') continue;
+    const params: ParamHeader[] = [];
+    for (const [argument, schema] of Object.entries(properties as Record<string, unknown>)) {
+      const header = (schema as { 'x-mcp-header'?: unknown } | null)?.['x-mcp-header'];
+      if (typeof header === 'string' && header.length > 0) params.push({ argument, header });
+    }
+    found.set(tool['name'], params);
+  }
+  return found;
+}
+
+/**
+ * An `Mcp-Param-*` header's value as text (SEP-2243): `=?base64?<data>?=` is Base64 (strict: its alphabet and
+ * padding; undefined when invalid), anything else is literal.
+ */
+function decodeParamHeader(value: string): string | undefined {
+  const wrapped = /^=\?base64\?(.*)\?=$/.exec(value);
+  if (!wrapped) return value;
+  const data = wrapped[1]!;
+  if (data.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(data)) return undefined;
+  return Buffer.from(data, 'base64').toString('utf8');
+}
+
 function timingSafeEqualText(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
@@ -189,6 +224,14 @@ export interface ModernFrontOptions {
 export class ModernFront {
   /** Open subscriptions/listen streams, by `subject/server`. */
   readonly #listening = new Map<string, Set<ListenStream>>();
+  /**
+   * The x-mcp-header arguments of each tool, by `subject/server` (from the tools/list results relayed or fetched;
+   * dropped on tools/list_changed). A pending fetch is shared.
+   */
+  readonly #paramHeaders = new Map<
+    string,
+    Map<string, ParamHeader[]> | Promise<Map<string, ParamHeader[]>>
+  >();
   /** How many listen streams want each resource URI, by `subject/server` (see #listen). */
   readonly #watched = new Map<string, Map<string, number>>();
   /** Signs requestState: a client cannot forge or alter it (a new key per relay process). */
@@ -205,6 +248,8 @@ export class ModernFront {
 
   /** A server-wide notification to the listen streams of that server that asked for its kind. */
   notify(subject: string, server: string, payload: JsonRpcMessage): void {
+    if (payload.method === 'notifications/tools/list_changed')
+      this.#paramHeaders.delete(`${subject}/${server}`);
     const params = (payload.params ?? {}) as Json;
     const flag = payload.method === undefined ? undefined : LISTEN_FILTERS[payload.method];
     const updated = payload.method === 'notifications/resources/updated' ? params['uri'] : undefined;
@@ -254,7 +299,7 @@ export class ModernFront {
       if (message.method === 'server/discover') return await this.#discover(res, target, message, meta);
       if (message.method === 'subscriptions/listen')
         return await this.#listen(res, target, subject, server, message);
-      await this.#call(req, res, target, message, meta);
+      await this.#call(req, res, target, message, meta, `${subject}/${server}`);
     } catch (error) {
       if (res.headersSent) return void res.end();
       if (!(error instanceof ModernError)) throw error;
@@ -478,9 +523,11 @@ export class ModernFront {
     target: McpTarget,
     message: JsonRpcMessage,
     meta: Record<string, unknown>,
+    key: string,
   ): Promise<void> {
     const method = message.method!;
     const params = { ...(message.params as Record<string, unknown>) };
+    if (method === 'tools/call') await this.#checkParamHeaders(req, target, key, params);
     const accept = header(req, 'accept') ?? '';
     const legacyMeta = Object.fromEntries(Object.entries(meta).filter(([key]) => !key.startsWith(META)));
     const sse =
@@ -550,6 +597,8 @@ export class ModernFront {
       if (result && typeof result === 'object' && !Array.isArray(result)) {
         const fields = result as Json;
         fields['resultType'] ??= 'complete';
+        if (method === 'tools/list' && params['cursor'] === undefined)
+          this.#paramHeaders.set(key, paramHeadersOf(fields));
         if (CACHEABLE_METHODS.has(method)) {
           fields['ttlMs'] ??= 0;
           fields['cacheScope'] ??= 'private';
@@ -653,6 +702,57 @@ export class ModernFront {
           },
         });
       }
+    }
+  }
+
+  /**
+   * SEP-2243 custom headers: for every argument the tool marks with `x-mcp-header`, the `Mcp-Param-<name>` header
+   * must be there when the argument is, and say the same (after Base64 decoding); else 400 with -32020. The
+   * tools' annotations come from the server's tools/list (fetched once if no client listed them through here).
+   */
+  async #checkParamHeaders(
+    req: IncomingMessage,
+    target: McpTarget,
+    key: string,
+    params: Record<string, unknown>,
+  ): Promise<void> {
+    const name = params['name'];
+    if (typeof name !== 'string') return;
+    let known = this.#paramHeaders.get(key);
+    if (!known) {
+      const fetching = this.#invoke(
+        target,
+        { jsonrpc: '2.0', id: `headers-${randomUUID()}`, method: 'tools/list' },
+        {},
+      )
+        .then((response) => paramHeadersOf(response['result']))
+        .catch(() => new Map<string, ParamHeader[]>());
+      this.#paramHeaders.set(key, fetching);
+      known = fetching;
+    }
+    const tool = (await known).get(name) ?? [];
+    const args = (params['arguments'] ?? {}) as Record<string, unknown>;
+    for (const { argument, header: suffix } of tool) {
+      const value = args[argument];
+      const sent = header(req, `mcp-param-${suffix.toLowerCase()}`);
+      const mismatch = (why: string) =>
+        new ModernError(
+          400,
+          CODE.headerMismatch,
+          `Mcp-Param-${suffix} ${why} (SEP-2243: it repeats arguments.${argument})`,
+        );
+      if (sent === undefined) {
+        if (value === undefined || value === null) continue;
+        throw mismatch('is missing');
+      }
+      const decoded = decodeParamHeader(sent.trim());
+      if (decoded === undefined) throw mismatch('is not valid Base64 inside =?base64?…?=');
+      if (
+        value === undefined ||
+        value === null ||
+        decoded !== (typeof value === 'string' ? value : JSON.stringify(value))
+      )
+        throw mismatch('does not match the body');
     }
   }
 

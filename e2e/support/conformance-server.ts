@@ -140,6 +140,15 @@ const SCHEMA_2020_12 = {
   additionalProperties: false,
 } as const;
 
+/** One argument mirrored into a header (SEP-2243): `x-mcp-header` is an extension keyword of the schema. */
+const PARAM_HEADER_SCHEMA = {
+  type: 'object',
+  properties: {
+    region: { type: 'string', description: 'Also sent as Mcp-Param-Region', 'x-mcp-header': 'Region' },
+    count: { type: 'integer', description: 'Not mirrored' },
+  },
+} as Parameters<typeof fromJsonSchema>[0];
+
 /** A one-field form: `{ <field>: <type> }`, required. */
 const form = (field: string, type: 'string' | 'boolean'): ElicitSchema =>
   ({ type: 'object', properties: { [field]: { type } }, required: [field] }) as ElicitSchema;
@@ -235,6 +244,16 @@ function conformanceServer(era: 'legacy' | 'modern', modern: ServerNotifier | un
     'json_schema_2020_12_tool',
     { description: 'A JSON Schema 2020-12 inputSchema', inputSchema: fromJsonSchema(SCHEMA_2020_12) },
     (args) => text(`called with ${JSON.stringify(args)}`),
+  );
+
+  // SEP-2243: an argument a client repeats in a header (Mcp-Param-Region), which the server checks.
+  mcp.registerTool(
+    'test_param_header',
+    {
+      description: 'An argument mirrored into the Mcp-Param-Region header (SEP-2243 x-mcp-header)',
+      inputSchema: fromJsonSchema<{ region?: string; count?: number }>(PARAM_HEADER_SCHEMA),
+    },
+    ({ region }) => text(`region: ${region ?? 'none'}`),
   );
 
   // ---- notifications during a call ----
