@@ -77,38 +77,43 @@ const ALTERNATIVES: Record<string, Alternative> = {
 
 const WATCHED = 'test://watched-resource';
 
+/** One 2026-07-28 request to `url`: the `_meta` envelope (no client capabilities but `capabilities`) and headers. */
+const post2026 = (url: string, method: string, params: Json, signal?: AbortSignal, capabilities: Json = {}) =>
+  fetch(url, {
+    method: 'POST',
+    signal,
+    headers: {
+      'Content-Type': 'application/json',
+      Accept: 'application/json, text/event-stream',
+      'MCP-Protocol-Version': '2026-07-28',
+      'Mcp-Method': method,
+      ...(typeof params['name'] === 'string' ? { 'Mcp-Name': params['name'] } : {}),
+    },
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: randomUUID(),
+      method,
+      params: {
+        ...params,
+        _meta: {
+          'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+          'io.modelcontextprotocol/clientCapabilities': capabilities,
+          'io.modelcontextprotocol/clientInfo': { name: 'conformance-test', version: '1.0.0' },
+        },
+      },
+    }),
+  });
+
 /**
  * A resource subscription on a 2026-07-28 listen stream (no suite scenario calls it): opens
  * `subscriptions/listen` on `url` for the fixture's watched resource, has the fixture update it (its own
  * test_trigger_resource_update tool), and resolves with the stream's first two messages, then closes it.
  */
 async function resourceUpdateOnListen(url: string): Promise<{ ack: Json; updated: Json }> {
-  const envelope = {
-    'io.modelcontextprotocol/protocolVersion': '2026-07-28',
-    'io.modelcontextprotocol/clientCapabilities': {},
-    'io.modelcontextprotocol/clientInfo': { name: 'conformance-test', version: '1.0.0' },
-  };
-  const post = (method: string, params: Json, signal?: AbortSignal) =>
-    fetch(url, {
-      method: 'POST',
-      signal,
-      headers: {
-        'Content-Type': 'application/json',
-        Accept: 'application/json, text/event-stream',
-        'MCP-Protocol-Version': '2026-07-28',
-        'Mcp-Method': method,
-        ...(typeof params['name'] === 'string' ? { 'Mcp-Name': params['name'] } : {}),
-      },
-      body: JSON.stringify({
-        jsonrpc: '2.0',
-        id: randomUUID(),
-        method,
-        params: { ...params, _meta: envelope },
-      }),
-    });
   const stream = new AbortController();
   try {
-    const listen = await post(
+    const listen = await post2026(
+      url,
       'subscriptions/listen',
       { notifications: { resourceSubscriptions: [WATCHED] } },
       stream.signal,
@@ -141,7 +146,10 @@ async function resourceUpdateOnListen(url: string): Promise<{ ack: Json; updated
       method: 'notifications/subscriptions/acknowledged',
       params: { notifications: { resourceSubscriptions: [WATCHED] } },
     });
-    const trigger = await post('tools/call', { name: 'test_trigger_resource_update', arguments: {} });
+    const trigger = await post2026(url, 'tools/call', {
+      name: 'test_trigger_resource_update',
+      arguments: {},
+    });
     expect(trigger.status).toBe(200);
     return { ack, updated: await next() };
   } finally {
@@ -246,6 +254,31 @@ describe('the MCP conformance suite', () => {
       expect(updated).toMatchObject({
         method: 'notifications/resources/updated',
         params: { uri: WATCHED, _meta: { 'io.modelcontextprotocol/subscriptionId': id } },
+      });
+    }
+  });
+  it('2026-07-28: a question that differs in every run is still answered on the retry, directly and through the relay', async () => {
+    const call = async (url: string, extra: Json) => {
+      const params = { name: 'test_input_required_result_changing_question', arguments: {}, ...extra };
+      const response = await post2026(url, 'tools/call', params, undefined, { elicitation: {} });
+      expect(response.status).toBe(200);
+      return ((await response.json()) as { result: Json })['result'];
+    };
+    for (const url of [fixture.url, new URL('/alice/conformance/mcp', relay.url).href]) {
+      const first = (await call(url, {})) as {
+        resultType: string;
+        inputRequests: Json;
+        requestState?: string;
+      };
+      expect(first.resultType).toBe('input_required');
+      const [key] = Object.keys(first.inputRequests);
+      const retry = await call(url, {
+        inputResponses: { [key!]: { action: 'accept', content: { ok: true } } },
+        ...(first.requestState === undefined ? {} : { requestState: first.requestState }),
+      });
+      expect(retry).toMatchObject({
+        resultType: 'complete',
+        content: [{ type: 'text', text: 'confirmed: true' }],
       });
     }
   });

@@ -114,6 +114,12 @@ const NEEDED_CAPABILITY: Record<string, string> = {
  */
 const ROUND_SETTLE_MS = 25;
 
+/**
+ * How long the x-mcp-header annotations of a server's tools are trusted without a new tools/list (ms): a server
+ * that changes its tools without notifications/tools/list_changed is read again after this.
+ */
+const PARAM_HEADERS_TTL_MS = 60_000;
+
 /** How long a requestState stays valid: a person may take a while to answer (ms). */
 const REQUEST_STATE_TTL_MS = 15 * 60_000;
 
@@ -225,13 +231,10 @@ export class ModernFront {
   /** Open subscriptions/listen streams, by `subject/server`. */
   readonly #listening = new Map<string, Set<ListenStream>>();
   /**
-   * The x-mcp-header arguments of each tool, by `subject/server` (from the tools/list results relayed or fetched;
-   * dropped on tools/list_changed). A pending fetch is shared.
+   * The x-mcp-header arguments of each tool, by `subject/server`, from the tools/list results relayed or fetched
+   * (dropped on tools/list_changed, read again after PARAM_HEADERS_TTL_MS). A pending fetch is shared.
    */
-  readonly #paramHeaders = new Map<
-    string,
-    Map<string, ParamHeader[]> | Promise<Map<string, ParamHeader[]>>
-  >();
+  readonly #paramHeaders = new Map<string, { at: number; tools: Promise<Map<string, ParamHeader[]>> }>();
   /** How many listen streams want each resource URI, by `subject/server` (see #listen). */
   readonly #watched = new Map<string, Map<string, number>>();
   /** Signs requestState: a client cannot forge or alter it (a new key per relay process). */
@@ -535,8 +538,10 @@ export class ModernFront {
       (!accept.includes('application/json') || 'progressToken' in legacyMeta);
 
     const binding = bindingOf(method, params);
-    const answers =
-      typeof params['requestState'] === 'string' ? this.#openState(params['requestState'], binding) : {};
+    const { answers, issued } =
+      typeof params['requestState'] === 'string'
+        ? this.#openState(params['requestState'], binding)
+        : { answers: {}, issued: {} };
     const responses = params['inputResponses'];
     if (
       responses !== undefined &&
@@ -559,7 +564,7 @@ export class ModernFront {
     if (sse) openSse(res);
     let round: Round;
     try {
-      round = await this.#run(target, { ...message, params }, meta, answers, res, sse);
+      round = await this.#run(target, { ...message, params }, meta, { answers, issued }, res, sse);
     } catch (error) {
       // On an open stream the failure goes in-band (the status is sent); handle() answers it otherwise.
       if (!sse || !(error instanceof ModernError)) throw error;
@@ -588,7 +593,10 @@ export class ModernFront {
               { method: request.method, params: request.params ?? {} },
             ]),
           ),
-          requestState: this.#sealState(binding, round.used),
+          requestState: this.#sealState(binding, round.used, {
+            ...issued,
+            ...Object.fromEntries(round.asks.map(({ key, request }) => [key, request.method ?? ''])),
+          }),
         },
       };
     } else {
@@ -598,7 +606,7 @@ export class ModernFront {
         const fields = result as Json;
         fields['resultType'] ??= 'complete';
         if (method === 'tools/list' && params['cursor'] === undefined)
-          this.#paramHeaders.set(key, paramHeadersOf(fields));
+          this.#paramHeaders.set(key, { at: Date.now(), tools: Promise.resolve(paramHeadersOf(fields)) });
         if (CACHEABLE_METHODS.has(method)) {
           fields['ttlMs'] ??= 0;
           fields['cacheScope'] ??= 'private';
@@ -625,10 +633,11 @@ export class ModernFront {
     target: McpTarget,
     message: JsonRpcMessage,
     meta: Record<string, unknown>,
-    answers: Record<string, unknown>,
+    known: { answers: Record<string, unknown>; issued: Record<string, string> },
     res: ServerResponse,
     sse: boolean,
   ): Promise<Round> {
+    const { answers, issued } = known;
     const capabilities = (meta[`${META}clientCapabilities`] ?? {}) as Record<string, unknown>;
     const wantsLogs = `${META}logLevel` in meta;
     const controller = new AbortController();
@@ -658,10 +667,13 @@ export class ModernFront {
     const onServerRequest = (request: JsonRpcMessage) =>
       new Promise<JsonRpcMessage>((answer) => {
         const key = inputKey(request);
-        const known = answers[key];
-        if (known !== undefined) {
-          used[key] = known;
-          return answer({ jsonrpc: '2.0', id: 0, result: known });
+        // Its own key; else the one answer, not used yet in this run, to a question of the same method asked in
+        // an earlier round (a server whose question differs a little every run: a time, a random id).
+        const spare = Object.keys(answers).filter((k) => issued[k] === request.method && !(k in used));
+        const answeredAs = key in answers ? key : spare.length === 1 ? spare[0] : undefined;
+        if (answeredAs !== undefined) {
+          used[answeredAs] = answers[answeredAs];
+          return answer({ jsonrpc: '2.0', id: 0, result: answers[answeredAs] });
         }
         const needed = request.method === undefined ? undefined : NEEDED_CAPABILITY[request.method];
         if (needed && !(needed in capabilities)) {
@@ -719,18 +731,26 @@ export class ModernFront {
     const name = params['name'];
     if (typeof name !== 'string') return;
     let known = this.#paramHeaders.get(key);
-    if (!known) {
-      const fetching = this.#invoke(
-        target,
-        { jsonrpc: '2.0', id: `headers-${randomUUID()}`, method: 'tools/list' },
-        {},
-      )
-        .then((response) => paramHeadersOf(response['result']))
-        .catch(() => new Map<string, ParamHeader[]>());
-      this.#paramHeaders.set(key, fetching);
-      known = fetching;
+    if (!known || Date.now() - known.at > PARAM_HEADERS_TTL_MS) {
+      const entry = {
+        at: Date.now(),
+        tools: this.#invoke(
+          target,
+          { jsonrpc: '2.0', id: `headers-${randomUUID()}`, method: 'tools/list' },
+          {},
+        ).then(
+          (response) => paramHeadersOf(response['result']),
+          () => {
+            // Unknown this time (the agent is away): nothing to check against, and ask again next call.
+            if (this.#paramHeaders.get(key) === entry) this.#paramHeaders.delete(key);
+            return new Map<string, ParamHeader[]>();
+          },
+        ),
+      };
+      this.#paramHeaders.set(key, entry);
+      known = entry;
     }
-    const tool = (await known).get(name) ?? [];
+    const tool = (await known.tools).get(name) ?? [];
     const args = (params['arguments'] ?? {}) as Record<string, unknown>;
     for (const { argument, header: suffix } of tool) {
       const value = args[argument];
@@ -756,16 +776,23 @@ export class ModernFront {
     }
   }
 
-  /** A requestState: the answers given so far, bound to the request, with an expiry; HMAC-signed. */
-  #sealState(binding: string, answers: Record<string, unknown>): string {
+  /**
+   * A requestState: the answers given so far and the method of every key issued, bound to the request, with an
+   * expiry; HMAC-signed (signed, not encrypted: the client already knows all of it).
+   */
+  #sealState(binding: string, answers: Record<string, unknown>, issued: Record<string, string>): string {
+    const expires = Date.now() + REQUEST_STATE_TTL_MS;
     const body = Buffer.from(
-      JSON.stringify({ binding, answers, expires: Date.now() + REQUEST_STATE_TTL_MS, nonce: randomUUID() }),
+      JSON.stringify({ binding, answers, issued, expires, nonce: randomUUID() }),
     ).toString('base64url');
     return `${body}.${this.#sign(body)}`;
   }
 
-  /** The answers a requestState holds; -32602 when it is forged, altered, expired or another request's. */
-  #openState(state: string, binding: string): Record<string, unknown> {
+  /** What a requestState holds; -32602 when it is forged, altered, expired or another request's. */
+  #openState(
+    state: string,
+    binding: string,
+  ): { answers: Record<string, unknown>; issued: Record<string, string> } {
     const [body, mac, extra] = state.split('.');
     const invalid = (why: string) =>
       new ModernError(400, CODE.invalidParams, `requestState is not valid for this request (${why})`);
@@ -774,11 +801,12 @@ export class ModernFront {
     const sealed = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as {
       binding: string;
       answers: Record<string, unknown>;
+      issued: Record<string, string>;
       expires: number;
     };
     if (sealed.binding !== binding) throw invalid('issued for another request');
     if (sealed.expires < Date.now()) throw invalid('expired: call again without it');
-    return { ...sealed.answers };
+    return { answers: { ...sealed.answers }, issued: sealed.issued };
   }
 
   #sign(text: string): string {

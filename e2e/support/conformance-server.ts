@@ -570,6 +570,26 @@ function conformanceServer(era: 'legacy' | 'modern', modern: ServerNotifier | un
     },
   );
   mcp.registerTool(
+    'test_input_required_result_changing_question',
+    {
+      description:
+        "Ours, not the suite's: one confirmation, whose question names the time, so it differs in every run",
+      inputSchema: z.object({}),
+    },
+    (_args, ctx): Answer => {
+      const confirmed = acceptedContent<{ ok: boolean }>(ctx.mcpReq.inputResponses, 'confirm');
+      if (confirmed !== undefined) return text(`confirmed: ${String(confirmed.ok)}`);
+      return inputRequired({
+        inputRequests: {
+          confirm: inputRequired.elicit({
+            message: `Confirm at ${new Date().toISOString()} (${randomUUID()})`,
+            requestedSchema: form('ok', 'boolean'),
+          }),
+        },
+      });
+    },
+  );
+  mcp.registerTool(
     'test_missing_capability',
     {
       description: 'Needs the sampling capability (-32021 when the client did not declare it)',
