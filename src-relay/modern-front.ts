@@ -213,6 +213,12 @@ function timingSafeEqualText(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
+/** A resource URI that listen streams want: how many, and whether the server agreed to `resources/subscribe`. */
+interface Watch {
+  streams: number;
+  agreed: Promise<boolean>;
+}
+
 interface ListenStream {
   res: ServerResponse;
   subscriptionId: string;
@@ -235,8 +241,8 @@ export class ModernFront {
    * (dropped on tools/list_changed, read again after PARAM_HEADERS_TTL_MS). A pending fetch is shared.
    */
   readonly #paramHeaders = new Map<string, { at: number; tools: Promise<Map<string, ParamHeader[]>> }>();
-  /** How many listen streams want each resource URI, by `subject/server` (see #listen). */
-  readonly #watched = new Map<string, Map<string, number>>();
+  /** The resource URIs listen streams want, by `subject/server` (see #listen). */
+  readonly #watched = new Map<string, Map<string, Watch>>();
   /** Signs requestState: a client cannot forge or alter it (a new key per relay process). */
   readonly #stateKey = randomBytes(32);
 
@@ -467,35 +473,45 @@ export class ModernFront {
     );
   }
 
-  /** Counts one more listen stream on `uri`; the first subscribes at the server. Whether the server agreed. */
+  /**
+   * Counts one more listen stream on `uri`; the first subscribes at the server, and every stream that comes
+   * while that is under way waits for it. Whether the server agreed (a stream it did not is not counted).
+   */
   async #watch(target: McpTarget, key: string, uri: string): Promise<boolean> {
-    const counts = this.#watched.get(key) ?? new Map<string, number>();
-    this.#watched.set(key, counts);
-    const count = counts.get(uri) ?? 0;
-    counts.set(uri, count + 1);
-    if (count > 0) return true;
-    const subscribe = {
-      jsonrpc: '2.0' as const,
-      id: `listen-${randomUUID()}`,
-      method: 'resources/subscribe',
-      params: { uri },
-    };
-    const response = await this.#invoke(target, subscribe, {}).catch(() => ({
-      error: 'the agent is unreachable',
-    }));
-    if ('result' in response) return true;
-    this.#unwatch(target, key, uri, false);
-    return false;
+    const watched = this.#watched.get(key) ?? new Map<string, Watch>();
+    this.#watched.set(key, watched);
+    let watch = watched.get(uri);
+    if (!watch) {
+      const subscribe = {
+        jsonrpc: '2.0' as const,
+        id: `listen-${randomUUID()}`,
+        method: 'resources/subscribe',
+        params: { uri },
+      };
+      const agreed = this.#invoke(target, subscribe, {}).then(
+        (response) => 'result' in response,
+        () => false, // the agent is unreachable
+      );
+      watch = { streams: 0, agreed };
+      watched.set(uri, watch);
+      void agreed.then((yes) => {
+        if (!yes && watched.get(uri) === watch) watched.delete(uri);
+      });
+    }
+    if (!(await watch.agreed)) return false;
+    // The last stream may have left meanwhile and unsubscribed: then subscribe anew.
+    if (this.#watched.get(key)?.get(uri) !== watch) return this.#watch(target, key, uri);
+    watch.streams += 1;
+    return true;
   }
 
-  /** Counts one listen stream less on `uri`; the last one unsubscribes at the server (when it had subscribed). */
-  #unwatch(target: McpTarget, key: string, uri: string, subscribed = true): void {
-    const counts = this.#watched.get(key);
-    const count = counts?.get(uri) ?? 0;
-    if (count > 1) return void counts?.set(uri, count - 1);
-    counts?.delete(uri);
-    if (counts?.size === 0) this.#watched.delete(key);
-    if (!subscribed) return;
+  /** Counts one listen stream less on `uri`; after the last one, the server is unsubscribed. */
+  #unwatch(target: McpTarget, key: string, uri: string): void {
+    const watched = this.#watched.get(key);
+    const watch = watched?.get(uri);
+    if (!watched || !watch || --watch.streams > 0) return;
+    watched.delete(uri);
+    if (watched.size === 0) this.#watched.delete(key);
     const unsubscribe = {
       jsonrpc: '2.0' as const,
       id: `listen-${randomUUID()}`,
@@ -526,11 +542,11 @@ export class ModernFront {
     target: McpTarget,
     message: JsonRpcMessage,
     meta: Record<string, unknown>,
-    key: string,
+    serverKey: string,
   ): Promise<void> {
     const method = message.method!;
     const params = { ...(message.params as Record<string, unknown>) };
-    if (method === 'tools/call') await this.#checkParamHeaders(req, target, key, params);
+    if (method === 'tools/call') await this.#checkParamHeaders(req, target, serverKey, params);
     const accept = header(req, 'accept') ?? '';
     const legacyMeta = Object.fromEntries(Object.entries(meta).filter(([key]) => !key.startsWith(META)));
     const sse =
@@ -606,7 +622,10 @@ export class ModernFront {
         const fields = result as Json;
         fields['resultType'] ??= 'complete';
         if (method === 'tools/list' && params['cursor'] === undefined)
-          this.#paramHeaders.set(key, { at: Date.now(), tools: Promise.resolve(paramHeadersOf(fields)) });
+          this.#paramHeaders.set(serverKey, {
+            at: Date.now(),
+            tools: Promise.resolve(paramHeadersOf(fields)),
+          });
         if (CACHEABLE_METHODS.has(method)) {
           fields['ttlMs'] ??= 0;
           fields['cacheScope'] ??= 'private';
