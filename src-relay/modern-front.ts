@@ -112,7 +112,7 @@ const NEEDED_CAPABILITY: Record<string, string> = {
  * (ms). A 2025 server asks the questions of one round at once (the SDK's legacy shim sends them all, then
  * awaits them all): they arrive back to back, and the client must get them in one input-required result.
  */
-const ROUND_SETTLE_MS = 25;
+const ROUND_SETTLE_MS = 50;
 
 /**
  * How long the x-mcp-header annotations of a server's tools are trusted without a new tools/list (ms): a server
