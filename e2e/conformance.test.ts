@@ -282,4 +282,24 @@ describe('the MCP conformance suite', () => {
       });
     }
   });
+  it('2026-07-28: a client that never retries leaves nothing waiting: the next call still gets its question', async () => {
+    for (const url of [fixture.url, new URL('/alice/conformance/mcp', relay.url).href]) {
+      const ask = async (name: string) => {
+        const response = await post2026(url, 'tools/call', { name, arguments: {} }, undefined, {
+          elicitation: {},
+          sampling: {},
+        });
+        return ((await response.json()) as { result?: { resultType?: string; inputRequests?: Json } }).result;
+      };
+      // Abandoned after the first round, twice (an agent asked by two calls at once could not tell which).
+      for (const name of [
+        'test_input_required_result_elicitation',
+        'test_input_required_result_request_state',
+      ])
+        expect((await ask(name))?.resultType).toBe('input_required');
+      const next = await ask('test_input_required_result_sampling');
+      expect(next?.resultType).toBe('input_required');
+      expect(Object.values(next?.inputRequests ?? {})).toMatchObject([{ method: 'sampling/createMessage' }]);
+    }
+  });
 });
