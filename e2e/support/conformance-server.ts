@@ -825,7 +825,7 @@ export async function startConformanceServer(): Promise<HttpFixture> {
   // Its `notify` publishes to the listen streams of this handler (the factory runs per request, after this).
   const modern: McpHttpHandler = createMcpHandler(({ era }) => conformanceServer(era, modern.notify), {
     legacy: 'reject',
-    onerror: () => undefined,
+    onerror: () => undefined, // ignore: each failure is answered to its client, and the suite judges the answers
   });
   let hosts: string[] = [];
   const refuse = (res: ServerResponse, status: number, message: string) =>
