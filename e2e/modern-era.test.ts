@@ -170,10 +170,11 @@ describe('the 2026-07-28 era through relay and agent', () => {
     );
     expect(text(await client.callTool({ name: 'roots', arguments: {} }))).toBe('roots: file:///srv/modern');
     expect(asked).toEqual(['Ship it?']);
-    // A client without the sampling capability is never asked: the server gets -32021.
-    expect(text(await client.callTool({ name: 'sample', arguments: { prompt: 'x' } }))).toMatch(
-      /^failed: .*did not declare the sampling capability/,
-    );
+    // A client without the sampling capability is never asked: the call is refused with -32021 (2026-07-28,
+    // MissingRequiredClientCapability; the conformance suite's server-stateless scenario checks it).
+    await expect(client.callTool({ name: 'sample', arguments: { prompt: 'x' } })).rejects.toMatchObject({
+      code: -32021,
+    });
   });
 
   it('a requestState that was altered is refused (-32602, HTTP 400)', async () => {

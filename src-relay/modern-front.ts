@@ -7,13 +7,14 @@
 // the envelope taken off, and its result gets the 2026 fields (`resultType`, caching hints). Closing the
 // response stream cancels the call.
 //
-// `subscriptions/listen` streams get the local server's list-changed notifications they asked for.
+// `subscriptions/listen` streams get the local server's list-changed notifications and the resource updates
+// they asked for.
 //
 // A local server's elicitation, sampling or roots request during a 2026-era call becomes an input-required
-// result, and the client's retry delivers the answer (see #call).
+// result; the client's retry runs the call again and its answers reach the server (see #call).
 //
-// Not served yet: resource subscriptions on a listen stream, tasks.
-import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+// Not served yet: tasks (an extension).
+import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import type { JsonRpcMessage } from '../src-shared/wire.js';
@@ -33,6 +34,7 @@ const CODE = {
   invalidParams: -32602,
   methodNotFound: -32601,
   headerMismatch: -32020,
+  missingCapability: -32021,
   unsupportedVersion: -32022,
 } as const;
 
@@ -78,6 +80,16 @@ class ModernError extends Error {
   }
 }
 
+/** A ModernError as the JSON-RPC error response to request `id`. */
+function errorResponse(id: JsonRpcMessage['id'], error: ModernError): Json {
+  const body = {
+    code: error.code,
+    message: error.message,
+    ...(error.data === undefined ? {} : { data: error.data }),
+  };
+  return { jsonrpc: '2.0', id: id ?? null, error: body };
+}
+
 /** Which listen-stream filter flag lets a server notification through (2026-07-28, subscriptions/listen). */
 const LISTEN_FILTERS: Record<string, string> = {
   'notifications/tools/list_changed': 'toolsListChanged',
@@ -95,31 +107,104 @@ const NEEDED_CAPABILITY: Record<string, string> = {
   'roots/list': 'roots',
 };
 
-/** A local server's request during a modern call, waiting for the client's retry. */
+/**
+ * How long a round waits, after the local server's latest request, for another one before it answers the client
+ * (ms). A 2025 server asks the questions of one round at once (the SDK's legacy shim sends them all, then
+ * awaits them all): they arrive back to back, and the client must get them in one input-required result.
+ */
+const ROUND_SETTLE_MS = 50;
+
+/**
+ * How long the x-mcp-header annotations of a server's tools are trusted without a new tools/list (ms): a server
+ * that changes its tools without notifications/tools/list_changed is read again after this.
+ */
+const PARAM_HEADERS_TTL_MS = 60_000;
+
+/** How long a requestState stays valid: a person may take a while to answer (ms). */
+const REQUEST_STATE_TTL_MS = 15 * 60_000;
+
+/** JSON with sorted keys: the same value always gives the same text (for keys and bindings). */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).filter(([, item]) => item !== undefined);
+    entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonical(item)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+const digest = (text: string) => createHash('sha256').update(text).digest('base64url');
+
+/**
+ * What a retry must repeat to use a requestState: the method, the name or URI it acts on and its arguments
+ * (2026-07-28: the state is bound to the request that earned it).
+ */
+function bindingOf(method: string, params: Record<string, unknown>): string {
+  const name = params['name'] ?? params['uri'];
+  return digest(canonical([method, typeof name === 'string' ? name : '', params['arguments'] ?? null]));
+}
+
+/**
+ * The input key of a local server's request: its kind and a digest of what it asks. The same question gets the
+ * same key in every round, so an answer given once answers it again when the call runs again. `_meta` and the
+ * URL-mode `elicitationId` (fresh in every run) are left out.
+ */
+function inputKey(request: JsonRpcMessage): string {
+  const {
+    _meta: _ignored,
+    elicitationId: _fresh,
+    ...asked
+  } = (request.params ?? {}) as Record<string, unknown>;
+  const kind = (request.method ?? 'request').split('/')[0];
+  return `${kind}-${digest(canonical([request.method, asked])).slice(0, 12)}`;
+}
+
+/** A local server's request that the client is to answer in the next round. */
 interface Ask {
   key: string;
   request: JsonRpcMessage;
-  answer(response: JsonRpcMessage): void;
 }
 
-/** A modern call still in flight at the agent across input-required rounds. */
-interface Held {
-  id: string;
-  /** What a retry must repeat: method and name or URI. */
-  binding: string;
-  controller: AbortController;
-  round: number;
-  /** The stream of the current round's response, when it is SSE (notifications go there). */
-  stream: ServerResponse | undefined;
-  response: Promise<Json>;
-  nextAsk(): Promise<Ask>;
-  current?: Ask;
-  expiry?: NodeJS.Timeout;
+/** How one run of a call at the agent ended. */
+type Round =
+  | { kind: 'response'; response: Json }
+  | { kind: 'input'; asks: Ask[]; used: Record<string, unknown> }
+  | { kind: 'missing'; capabilities: string[] };
+
+/** A tool argument that a client also sends as an `Mcp-Param-<header>` header (SEP-2243, `x-mcp-header`). */
+interface ParamHeader {
+  argument: string;
+  header: string;
 }
 
-function bindingOf(method: string, params: Record<string, unknown> | undefined): string {
-  const name = params?.['name'] ?? params?.['uri'];
-  return `${method}\n${typeof name === 'string' ? name : ''}`;
+/** The x-mcp-header arguments of each tool in a tools/list result, by tool name. */
+function paramHeadersOf(result: unknown): Map<string, ParamHeader[]> {
+  const tools = (result as { tools?: unknown } | undefined)?.tools;
+  const found = new Map<string, ParamHeader[]>();
+  for (const tool of Array.isArray(tools) ? (tools as Json[]) : []) {
+    const properties = (tool['inputSchema'] as { properties?: unknown } | undefined)?.properties;
+    if (typeof tool['name'] !== 'string' || !properties || typeof properties !== 'object') continue;
+    const params: ParamHeader[] = [];
+    for (const [argument, schema] of Object.entries(properties as Record<string, unknown>)) {
+      const header = (schema as { 'x-mcp-header'?: unknown } | null)?.['x-mcp-header'];
+      if (typeof header === 'string' && header.length > 0) params.push({ argument, header });
+    }
+    found.set(tool['name'], params);
+  }
+  return found;
+}
+
+/**
+ * An `Mcp-Param-*` header's value as text (SEP-2243): `=?base64?<data>?=` is Base64 (strict: its alphabet and
+ * padding; undefined when invalid), anything else is literal.
+ */
+function decodeParamHeader(value: string): string | undefined {
+  const wrapped = /^=\?base64\?(.*)\?=$/.exec(value);
+  if (!wrapped) return value;
+  const data = wrapped[1]!;
+  if (data.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(data)) return undefined;
+  return Buffer.from(data, 'base64').toString('utf8');
 }
 
 function timingSafeEqualText(a: string, b: string): boolean {
@@ -128,10 +213,18 @@ function timingSafeEqualText(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
+/** A resource URI that listen streams want: how many, and whether the server agreed to `resources/subscribe`. */
+interface Watch {
+  streams: number;
+  agreed: Promise<boolean>;
+}
+
 interface ListenStream {
   res: ServerResponse;
   subscriptionId: string;
   filter: Record<string, unknown>;
+  /** The resourceSubscriptions URIs the server agreed to (resources/updated for these). */
+  resources: string[];
 }
 
 export interface ModernFrontOptions {
@@ -143,8 +236,13 @@ export interface ModernFrontOptions {
 export class ModernFront {
   /** Open subscriptions/listen streams, by `subject/server`. */
   readonly #listening = new Map<string, Set<ListenStream>>();
-  /** Calls waiting for an input-required retry, by id (the requestState names one). */
-  readonly #held = new Map<string, Held>();
+  /**
+   * The x-mcp-header arguments of each tool, by `subject/server`, from the tools/list results relayed or fetched
+   * (dropped on tools/list_changed, read again after PARAM_HEADERS_TTL_MS). A pending fetch is shared.
+   */
+  readonly #paramHeaders = new Map<string, { at: number; tools: Promise<Map<string, ParamHeader[]>> }>();
+  /** The resource URIs listen streams want, by `subject/server` (see #listen). */
+  readonly #watched = new Map<string, Map<string, Watch>>();
   /** Signs requestState: a client cannot forge or alter it (a new key per relay process). */
   readonly #stateKey = randomBytes(32);
 
@@ -159,11 +257,15 @@ export class ModernFront {
 
   /** A server-wide notification to the listen streams of that server that asked for its kind. */
   notify(subject: string, server: string, payload: JsonRpcMessage): void {
+    if (payload.method === 'notifications/tools/list_changed')
+      this.#paramHeaders.delete(`${subject}/${server}`);
+    const params = (payload.params ?? {}) as Json;
     const flag = payload.method === undefined ? undefined : LISTEN_FILTERS[payload.method];
-    if (!flag) return;
+    const updated = payload.method === 'notifications/resources/updated' ? params['uri'] : undefined;
+    if (!flag && typeof updated !== 'string') return;
     for (const stream of this.#listening.get(`${subject}/${server}`) ?? []) {
-      if (stream.filter[flag] !== true || stream.res.writableEnded) continue;
-      const params = (payload.params ?? {}) as Json;
+      if (stream.res.writableEnded) continue;
+      if (flag ? stream.filter[flag] !== true : !stream.resources.includes(updated as string)) continue;
       const meta = {
         ...(params['_meta'] as Json | undefined),
         [`${META}subscriptionId`]: stream.subscriptionId,
@@ -179,11 +281,6 @@ export class ModernFront {
   close(): void {
     for (const set of this.#listening.values()) for (const stream of set) stream.res.end();
     this.#listening.clear();
-    for (const held of this.#held.values()) {
-      clearTimeout(held.expiry);
-      held.controller.abort('the relay is shutting down');
-    }
-    this.#held.clear();
   }
 
   /** Answers one POSTed message of a modern client. Never throws: every failure is a JSON-RPC error. */
@@ -209,17 +306,13 @@ export class ModernFront {
         return;
       }
       if (message.method === 'server/discover') return await this.#discover(res, target, message, meta);
-      if (message.method === 'subscriptions/listen') return this.#listen(res, subject, server, message);
-      await this.#call(req, res, target, message, meta);
+      if (message.method === 'subscriptions/listen')
+        return await this.#listen(res, target, subject, server, message);
+      await this.#call(req, res, target, message, meta, `${subject}/${server}`);
     } catch (error) {
       if (res.headersSent) return void res.end();
       if (!(error instanceof ModernError)) throw error;
-      const body = {
-        code: error.code,
-        message: error.message,
-        ...(error.data === undefined ? {} : { data: error.data }),
-      };
-      sendJson(res, error.status, { jsonrpc: '2.0', id, error: body });
+      sendJson(res, error.status, errorResponse(id, error));
     }
   }
 
@@ -328,37 +421,120 @@ export class ModernFront {
   }
 
   /**
-   * subscriptions/listen: an SSE stream that stays open, first acknowledged, then carrying the server's
-   * list-changed notifications the request's `notifications` filter asks for, each tagged with the stream's
+   * subscriptions/listen: an SSE stream that stays open, first acknowledged (with the filter it honours), then
+   * carrying the server's list-changed notifications the request's `notifications` filter asks for, and
+   * `notifications/resources/updated` for the URIs of its `resourceSubscriptions`, each tagged with the stream's
    * subscription id. Closing it ends the subscription.
+   *
+   * A 2025 server learns of the URIs by `resources/subscribe` through the agent (once per URI while any listen
+   * stream of that server wants it; `resources/unsubscribe` when the last one closes). The agent has one
+   * session per local server, shared by every client: a 2025-era client's own subscribe and unsubscribe of the
+   * same URI go to that session too, as they did before. A URI the server refuses is left out of the
+   * acknowledgement.
    */
-  #listen(res: ServerResponse, subject: string, server: string, message: JsonRpcMessage): void {
+  async #listen(
+    res: ServerResponse,
+    target: McpTarget,
+    subject: string,
+    server: string,
+    message: JsonRpcMessage,
+  ): Promise<void> {
     const filter = ((message.params as { notifications?: unknown } | undefined)?.notifications ?? {}) as Json;
-    const stream: ListenStream = { res, subscriptionId: randomUUID(), filter };
+    const asked = Array.isArray(filter['resourceSubscriptions'])
+      ? [...new Set(filter['resourceSubscriptions'].filter((uri): uri is string => typeof uri === 'string'))]
+      : [];
     const key = `${subject}/${server}`;
+    const resources: string[] = [];
+    for (const uri of asked) if (await this.#watch(target, key, uri)) resources.push(uri);
+    const stream: ListenStream = { res, subscriptionId: randomUUID(), filter, resources };
     const set = this.#listening.get(key) ?? new Set<ListenStream>();
     this.#listening.set(key, set.add(stream));
-    res.on('close', () => {
+    const end = () => {
       set.delete(stream);
       if (set.size === 0 && this.#listening.get(key) === set) this.#listening.delete(key);
-    });
+      for (const uri of resources) this.#unwatch(target, key, uri);
+    };
+    if (res.destroyed) return end(); // the client left while the server was subscribing
+    res.on('close', end);
+    const honoured: Json = Object.fromEntries(
+      Object.values(LISTEN_FILTERS)
+        .filter((flag) => filter[flag] === true)
+        .map((flag) => [flag, true]),
+    );
+    if (asked.length > 0) honoured['resourceSubscriptions'] = resources;
     openSse(res);
     writeEvent(
       res,
       JSON.stringify({
         jsonrpc: '2.0',
         method: 'notifications/subscriptions/acknowledged',
-        params: { _meta: { [`${META}subscriptionId`]: stream.subscriptionId } },
+        params: { notifications: honoured, _meta: { [`${META}subscriptionId`]: stream.subscriptionId } },
       }),
     );
   }
 
   /**
-   * Any other method: the envelope off, the call to the agent, the 2026 fields on its result. A local server's
-   * request to the client during `tools/call`, `prompts/get` or `resources/read` (2025 era: elicitation,
-   * sampling, roots) becomes an input-required result (2026-07-28, "Multi round-trip requests"): the call
-   * stays in flight at the agent, the client retries with `inputResponses` and the `requestState` it got, and
-   * its answer goes to the waiting server request; the retry gets the result, or the next input-required round.
+   * Counts one more listen stream on `uri`; the first subscribes at the server, and every stream that comes
+   * while that is under way waits for it. Whether the server agreed (a stream it did not is not counted).
+   */
+  async #watch(target: McpTarget, key: string, uri: string): Promise<boolean> {
+    const watched = this.#watched.get(key) ?? new Map<string, Watch>();
+    this.#watched.set(key, watched);
+    let watch = watched.get(uri);
+    if (!watch) {
+      const subscribe = {
+        jsonrpc: '2.0' as const,
+        id: `listen-${randomUUID()}`,
+        method: 'resources/subscribe',
+        params: { uri },
+      };
+      const agreed = this.#invoke(target, subscribe, {}).then(
+        (response) => 'result' in response,
+        () => false, // the agent is unreachable
+      );
+      watch = { streams: 0, agreed };
+      watched.set(uri, watch);
+      void agreed.then((yes) => {
+        if (!yes && watched.get(uri) === watch) watched.delete(uri);
+      });
+    }
+    if (!(await watch.agreed)) return false;
+    // The last stream may have left meanwhile and unsubscribed: then subscribe anew.
+    if (this.#watched.get(key)?.get(uri) !== watch) return this.#watch(target, key, uri);
+    watch.streams += 1;
+    return true;
+  }
+
+  /** Counts one listen stream less on `uri`; after the last one, the server is unsubscribed. */
+  #unwatch(target: McpTarget, key: string, uri: string): void {
+    const watched = this.#watched.get(key);
+    const watch = watched?.get(uri);
+    if (!watched || !watch || --watch.streams > 0) return;
+    watched.delete(uri);
+    if (watched.size === 0) this.#watched.delete(key);
+    const unsubscribe = {
+      jsonrpc: '2.0' as const,
+      id: `listen-${randomUUID()}`,
+      method: 'resources/unsubscribe',
+      params: { uri },
+    };
+    void this.#invoke(target, unsubscribe, {}).catch(() => undefined); // ignore: the agent may be gone
+  }
+
+  /**
+   * Any other method: the envelope off, the call to the agent, the 2026 fields on its result.
+   *
+   * A local server's requests to its client during `tools/call`, `prompts/get` or `resources/read` (2025 era:
+   * elicitation, sampling, roots) become an input-required result (2026-07-28, "Multi round-trip requests"),
+   * the stateless way that revision intends: the run at the agent is cancelled, the client gets the questions
+   * (keyed by what they ask, see inputKey) and a signed requestState holding the answers given so far, and its
+   * retry runs the call again, answering each question the server repeats from those answers and the retry's
+   * `inputResponses`. Nothing waits at the relay or the agent between rounds, so a client that never retries
+   * leaves nothing behind. The price: a 2025 server's tool runs again from its start in every round.
+   *
+   * A question whose capability the client did not declare is never put to it (2026-07-28): an elicitation is
+   * declined on its behalf (the server decides what that means); a round that needs sampling or roots and
+   * has nothing else to ask answers the client -32021 (HTTP 400) with the capabilities it lacks.
    */
   async #call(
     req: IncomingMessage,
@@ -366,176 +542,294 @@ export class ModernFront {
     target: McpTarget,
     message: JsonRpcMessage,
     meta: Record<string, unknown>,
+    serverKey: string,
   ): Promise<void> {
     const method = message.method!;
     const params = { ...(message.params as Record<string, unknown>) };
+    if (method === 'tools/call') await this.#checkParamHeaders(req, target, serverKey, params);
     const accept = header(req, 'accept') ?? '';
     const legacyMeta = Object.fromEntries(Object.entries(meta).filter(([key]) => !key.startsWith(META)));
     const sse =
       accept.includes('text/event-stream') &&
       (!accept.includes('application/json') || 'progressToken' in legacyMeta);
-    const respond = (response: Json) => {
-      if (sse) {
-        if (!res.writableEnded) {
-          writeEvent(res, JSON.stringify(response));
-          res.end();
-        }
-        return;
-      }
-      const code = (response['error'] as { code?: unknown } | undefined)?.code;
-      sendJson(res, code === CODE.methodNotFound ? 404 : 200, response);
-    };
 
-    let held: Held;
-    if (typeof params['requestState'] === 'string') {
-      held = this.#resume(params['requestState'], bindingOf(method, params));
-    } else {
-      if (Object.keys(legacyMeta).length > 0) params['_meta'] = legacyMeta;
-      else delete params['_meta'];
-      held = this.#start(target, { ...message, params }, meta, sse ? res : undefined);
-    }
-    // Cancellation in 2026-07-28: the client closes the response stream (of the first request or a retry).
-    res.on('close', () => {
-      if (!res.writableFinished) held.controller.abort('the client closed the request stream');
-    });
-    if (sse) openSse(res);
-    held.stream = sse ? res : undefined;
-    if (held.current) {
-      const answer = (params['inputResponses'] as Record<string, unknown> | undefined)?.[held.current.key];
-      // No answer to what was asked: the same question again.
-      if (answer === undefined) return respond(this.#inputRequired(message.id, held));
-      held.current.answer({ jsonrpc: '2.0', id: 0, result: answer });
-      held.current = undefined;
-    }
-    const next = await Promise.race([
-      held.response.then((response) => ({ response })),
-      held.nextAsk().then((ask) => ({ ask })),
-    ]);
-    if ('ask' in next) {
-      held.current = next.ask;
-      return respond(this.#inputRequired(message.id, held));
-    }
-    this.#held.delete(held.id);
-    clearTimeout(held.expiry);
-    const response: Json = { ...next.response, id: message.id };
-    const result = response['result'];
-    if (result && typeof result === 'object' && !Array.isArray(result)) {
-      const fields = result as Json;
-      fields['resultType'] ??= 'complete';
-      if (CACHEABLE_METHODS.has(method)) {
-        fields['ttlMs'] ??= 0;
-        fields['cacheScope'] ??= 'private';
-      }
-    }
-    respond(response);
-  }
-
-  /** Starts a call at the agent; its server requests queue up as input requests (see #call). */
-  #start(
-    target: McpTarget,
-    message: JsonRpcMessage,
-    meta: Record<string, unknown>,
-    stream: ServerResponse | undefined,
-  ): Held {
-    const method = message.method!;
-    const capabilities = (meta[`${META}clientCapabilities`] ?? {}) as Record<string, unknown>;
-    const wantsLogs = `${META}logLevel` in meta;
-    const queue: Ask[] = [];
-    let waiting: ((ask: Ask) => void) | undefined;
-    const held: Held = {
-      id: randomUUID(),
-      binding: bindingOf(method, message.params),
-      controller: new AbortController(),
-      round: 0,
-      stream,
-      response: Promise.resolve({}),
-      nextAsk: () => {
-        const ask = queue.shift();
-        return ask ? Promise.resolve(ask) : new Promise((resolve) => (waiting = resolve));
-      },
-    };
-    const askable = MRTR_METHODS.has(method);
-    held.response = this.#invoke(target, message, {
-      signal: held.controller.signal,
-      onNotification: (payload) => {
-        if (payload.method === 'notifications/message' && !wantsLogs) return;
-        if (held.stream && !held.stream.writableEnded) writeEvent(held.stream, JSON.stringify(payload));
-      },
-      onServerRequest: askable
-        ? (request) =>
-            new Promise<JsonRpcMessage>((answer) => {
-              const needed = request.method === undefined ? undefined : NEEDED_CAPABILITY[request.method];
-              if (needed && !(needed in capabilities)) {
-                // 2026-07-28: never ask for what the client did not declare (-32021).
-                return answer({
-                  jsonrpc: '2.0',
-                  id: 0,
-                  error: {
-                    code: -32021,
-                    message: `the client did not declare the ${needed} capability`,
-                    data: { requiredCapabilities: { [needed]: {} } },
-                  },
-                });
-              }
-              const ask = { key: `input-${++held.round}`, request, answer };
-              if (waiting) {
-                const resolve = waiting;
-                waiting = undefined;
-                resolve(ask);
-              } else queue.push(ask);
-            })
-        : undefined,
-    }).catch((error: unknown) => {
-      if (error instanceof ModernError) {
-        const body = { code: error.code, message: error.message };
-        return { jsonrpc: '2.0', id: message.id ?? null, error: body };
-      }
-      throw error;
-    });
-    this.#held.set(held.id, held);
-    // A call whose client never retries ends with its timeout at the latest (the agent's call times out too).
-    held.expiry = setTimeout(() => {
-      this.#held.delete(held.id);
-      held.controller.abort('the client did not retry with the input asked for');
-    }, this.options.requestTimeoutMs).unref();
-    return held;
-  }
-
-  /** The held call a retry's requestState names; -32602 when it is forged, altered, expired or another call's. */
-  #resume(state: string, binding: string): Held {
-    const [id, mac] = state.split('.');
-    const held = id ? this.#held.get(id) : undefined;
+    const binding = bindingOf(method, params);
+    const { answers, issued } =
+      typeof params['requestState'] === 'string'
+        ? this.#openState(params['requestState'], binding)
+        : { answers: {}, issued: {} };
+    const responses = params['inputResponses'];
     if (
-      !id ||
-      !mac ||
-      !held ||
-      !timingSafeEqualText(mac, this.#sign(id, held.binding)) ||
-      held.binding !== binding
+      responses !== undefined &&
+      (responses === null || typeof responses !== 'object' || Array.isArray(responses))
     )
       throw new ModernError(
         400,
         CODE.invalidParams,
-        'requestState is not valid for this request (altered, expired, or of another call)',
+        'inputResponses must be an object of answers by input key',
       );
-    return held;
+    // An answer must be an object (an elicitation, sampling or roots result); anything else is asked again.
+    for (const [key, answer] of Object.entries((responses ?? {}) as Record<string, unknown>)) {
+      if (answer && typeof answer === 'object' && !Array.isArray(answer)) answers[key] = answer;
+    }
+    delete params['requestState'];
+    delete params['inputResponses'];
+    if (Object.keys(legacyMeta).length > 0) params['_meta'] = legacyMeta;
+    else delete params['_meta'];
+
+    if (sse) openSse(res);
+    let round: Round;
+    try {
+      round = await this.#run(target, { ...message, params }, meta, { answers, issued }, res, sse);
+    } catch (error) {
+      // On an open stream the failure goes in-band (the status is sent); handle() answers it otherwise.
+      if (!sse || !(error instanceof ModernError)) throw error;
+      round = { kind: 'response', response: errorResponse(message.id, error) };
+    }
+    if (round.kind === 'missing') {
+      const failure = new ModernError(
+        400,
+        CODE.missingCapability,
+        `the server asked for what the client's ${round.capabilities.join(' and ')} capability would answer, and the request did not declare it`,
+        { requiredCapabilities: Object.fromEntries(round.capabilities.map((name) => [name, {}])) },
+      );
+      if (!sse) throw failure;
+      round = { kind: 'response', response: errorResponse(message.id, failure) };
+    }
+    let response: Json;
+    if (round.kind === 'input') {
+      response = {
+        jsonrpc: '2.0',
+        id: message.id ?? null,
+        result: {
+          resultType: 'input_required',
+          inputRequests: Object.fromEntries(
+            round.asks.map(({ key, request }) => [
+              key,
+              { method: request.method, params: request.params ?? {} },
+            ]),
+          ),
+          requestState: this.#sealState(binding, round.used, {
+            ...issued,
+            ...Object.fromEntries(round.asks.map(({ key, request }) => [key, request.method ?? ''])),
+          }),
+        },
+      };
+    } else {
+      response = { ...round.response, id: message.id };
+      const result = response['result'];
+      if (result && typeof result === 'object' && !Array.isArray(result)) {
+        const fields = result as Json;
+        fields['resultType'] ??= 'complete';
+        if (method === 'tools/list' && params['cursor'] === undefined)
+          this.#paramHeaders.set(serverKey, {
+            at: Date.now(),
+            tools: Promise.resolve(paramHeadersOf(fields)),
+          });
+        if (CACHEABLE_METHODS.has(method)) {
+          fields['ttlMs'] ??= 0;
+          fields['cacheScope'] ??= 'private';
+        }
+      }
+    }
+    if (sse) {
+      if (!res.writableEnded) {
+        writeEvent(res, JSON.stringify(response));
+        res.end();
+      }
+      return;
+    }
+    const code = (response['error'] as { code?: unknown } | undefined)?.code;
+    sendJson(res, code === CODE.methodNotFound ? 404 : 200, response);
   }
 
-  /** The input-required result for the held call's current question; requestState names the call, HMAC-bound. */
-  #inputRequired(id: JsonRpcMessage['id'], held: Held): Json {
-    const { key, request } = held.current!;
-    return {
-      jsonrpc: '2.0',
-      id: id ?? null,
-      result: {
-        resultType: 'input_required',
-        inputRequests: { [key]: { method: request.method, params: request.params ?? {} } },
-        requestState: `${held.id}.${this.#sign(held.id, held.binding)}`,
-      },
+  /**
+   * One run of a call at the agent (see #call): resolves with its response, or, once the local server has asked
+   * what `answers` cannot answer and ROUND_SETTLE_MS pass without another question, with those questions (the run
+   * cancelled). Notifications go to the SSE stream when there is one. Closing `res` cancels the run.
+   */
+  async #run(
+    target: McpTarget,
+    message: JsonRpcMessage,
+    meta: Record<string, unknown>,
+    known: { answers: Record<string, unknown>; issued: Record<string, string> },
+    res: ServerResponse,
+    sse: boolean,
+  ): Promise<Round> {
+    const { answers, issued } = known;
+    const capabilities = (meta[`${META}clientCapabilities`] ?? {}) as Record<string, unknown>;
+    const wantsLogs = `${META}logLevel` in meta;
+    const controller = new AbortController();
+    // Cancellation in 2026-07-28: the client closes the response stream.
+    const onClose = () => {
+      if (!res.writableFinished) controller.abort('the client closed the request stream');
     };
+    res.on('close', onClose);
+    const asks: Ask[] = [];
+    const missing = new Set<string>();
+    /** The server requests still waiting for an answer: answered with an error when the run ends. */
+    const waiting = new Set<(response: JsonRpcMessage) => void>();
+    const used: Record<string, unknown> = {};
+    let settle: (round: Round) => void = () => undefined;
+    const settled = new Promise<Round>((resolve) => (settle = resolve));
+    let quiet: NodeJS.Timeout | undefined;
+    const asked = () => {
+      clearTimeout(quiet);
+      quiet = setTimeout(
+        () =>
+          settle(
+            asks.length > 0 ? { kind: 'input', asks, used } : { kind: 'missing', capabilities: [...missing] },
+          ),
+        ROUND_SETTLE_MS,
+      );
+    };
+    const onServerRequest = (request: JsonRpcMessage) =>
+      new Promise<JsonRpcMessage>((answer) => {
+        const key = inputKey(request);
+        // Its own key; else the one answer, not used yet in this run, to a question of the same method asked in
+        // an earlier round (a server whose question differs a little every run: a time, a random id).
+        const spare = Object.keys(answers).filter((k) => issued[k] === request.method && !(k in used));
+        const answeredAs = key in answers ? key : spare.length === 1 ? spare[0] : undefined;
+        if (answeredAs !== undefined) {
+          used[answeredAs] = answers[answeredAs];
+          return answer({ jsonrpc: '2.0', id: 0, result: answers[answeredAs] });
+        }
+        const needed = request.method === undefined ? undefined : NEEDED_CAPABILITY[request.method];
+        if (needed && !(needed in capabilities)) {
+          if (request.method === 'elicitation/create')
+            return answer({ jsonrpc: '2.0', id: 0, result: { action: 'decline' } });
+          missing.add(needed);
+        } else if (!asks.some((ask) => ask.key === key)) asks.push({ key, request });
+        waiting.add(answer);
+        asked();
+      });
+    const running = this.#invoke(target, message, {
+      signal: controller.signal,
+      onNotification: (payload) => {
+        if (payload.method === 'notifications/message' && !wantsLogs) return;
+        if (sse && !res.writableEnded) writeEvent(res, JSON.stringify(payload));
+      },
+      onServerRequest: MRTR_METHODS.has(message.method ?? '') ? onServerRequest : undefined,
+    }).then((response): Round => ({ kind: 'response', response }));
+    try {
+      const round = await Promise.race([running, settled]);
+      if (round.kind !== 'response') {
+        controller.abort(
+          'the client is asked for input (input-required result); its retry runs the call again',
+        );
+        running.catch(() => undefined); // ignore: the run was cancelled on purpose
+      }
+      return round;
+    } finally {
+      clearTimeout(quiet);
+      res.off('close', onClose);
+      for (const answer of waiting) {
+        answer({
+          jsonrpc: '2.0',
+          id: 0,
+          error: {
+            code: -32000,
+            message: 'the relay ended this run of the call; the client answers in its retry',
+          },
+        });
+      }
+    }
   }
 
-  #sign(id: string, binding: string): string {
-    return createHmac('sha256', this.#stateKey).update(`${id}\n${binding}`).digest('base64url');
+  /**
+   * SEP-2243 custom headers: for every argument the tool marks with `x-mcp-header`, the `Mcp-Param-<name>` header
+   * must be there when the argument is, and say the same (after Base64 decoding); else 400 with -32020. The
+   * tools' annotations come from the server's tools/list (fetched once if no client listed them through here).
+   */
+  async #checkParamHeaders(
+    req: IncomingMessage,
+    target: McpTarget,
+    key: string,
+    params: Record<string, unknown>,
+  ): Promise<void> {
+    const name = params['name'];
+    if (typeof name !== 'string') return;
+    let known = this.#paramHeaders.get(key);
+    if (!known || Date.now() - known.at > PARAM_HEADERS_TTL_MS) {
+      const entry = {
+        at: Date.now(),
+        tools: this.#invoke(
+          target,
+          { jsonrpc: '2.0', id: `headers-${randomUUID()}`, method: 'tools/list' },
+          {},
+        ).then(
+          (response) => paramHeadersOf(response['result']),
+          () => {
+            // Unknown this time (the agent is away): nothing to check against, and ask again next call.
+            if (this.#paramHeaders.get(key) === entry) this.#paramHeaders.delete(key);
+            return new Map<string, ParamHeader[]>();
+          },
+        ),
+      };
+      this.#paramHeaders.set(key, entry);
+      known = entry;
+    }
+    const tool = (await known.tools).get(name) ?? [];
+    const args = (params['arguments'] ?? {}) as Record<string, unknown>;
+    for (const { argument, header: suffix } of tool) {
+      const value = args[argument];
+      const sent = header(req, `mcp-param-${suffix.toLowerCase()}`);
+      const mismatch = (why: string) =>
+        new ModernError(
+          400,
+          CODE.headerMismatch,
+          `Mcp-Param-${suffix} ${why} (SEP-2243: it repeats arguments.${argument})`,
+        );
+      if (sent === undefined) {
+        if (value === undefined || value === null) continue;
+        throw mismatch('is missing');
+      }
+      const decoded = decodeParamHeader(sent.trim());
+      if (decoded === undefined) throw mismatch('is not valid Base64 inside =?base64?…?=');
+      if (
+        value === undefined ||
+        value === null ||
+        decoded !== (typeof value === 'string' ? value : JSON.stringify(value))
+      )
+        throw mismatch('does not match the body');
+    }
+  }
+
+  /**
+   * A requestState: the answers given so far and the method of every key issued, bound to the request, with an
+   * expiry; HMAC-signed (signed, not encrypted: the client already knows all of it).
+   */
+  #sealState(binding: string, answers: Record<string, unknown>, issued: Record<string, string>): string {
+    const expires = Date.now() + REQUEST_STATE_TTL_MS;
+    const body = Buffer.from(
+      JSON.stringify({ binding, answers, issued, expires, nonce: randomUUID() }),
+    ).toString('base64url');
+    return `${body}.${this.#sign(body)}`;
+  }
+
+  /** What a requestState holds; -32602 when it is forged, altered, expired or another request's. */
+  #openState(
+    state: string,
+    binding: string,
+  ): { answers: Record<string, unknown>; issued: Record<string, string> } {
+    const [body, mac, extra] = state.split('.');
+    const invalid = (why: string) =>
+      new ModernError(400, CODE.invalidParams, `requestState is not valid for this request (${why})`);
+    if (!body || !mac || extra !== undefined || !timingSafeEqualText(mac, this.#sign(body)))
+      throw invalid('altered or not issued here');
+    const sealed = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as {
+      binding: string;
+      answers: Record<string, unknown>;
+      issued: Record<string, string>;
+      expires: number;
+    };
+    if (sealed.binding !== binding) throw invalid('issued for another request');
+    if (sealed.expires < Date.now()) throw invalid('expired: call again without it');
+    return { answers: { ...sealed.answers }, issued: sealed.issued };
+  }
+
+  #sign(text: string): string {
+    return createHmac('sha256', this.#stateKey).update(text).digest('base64url');
   }
 
   /** The target's answer as a JSON-RPC response (a failure of the link becomes a JSON-RPC error). */
