@@ -14,66 +14,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { Json } from '../src-relay/http-util.js';
 import type { RelayServer } from '../src-relay/relay-server.js';
-import { type ConformanceRun, type Revision, runConformance } from './support/conformance.js';
+import {
+  comparablePasses,
+  failing,
+  lost,
+  type Revision,
+  runConformance,
+  scored,
+} from './support/conformance.js';
 import { startConformanceServer } from './support/conformance-server.js';
 import type { HttpFixture } from './support/mcp-fixtures.js';
 import { type AgentFixture, linkState, startAgent, startRelay } from './support/relay-fixture.js';
-
-/**
- * Scenarios the requirements files run but do not score ("pending" for the suite's reference fixture too, or
- * extensions: tasks). Their checks still take part in `lost`: a relay must not break what the fixture does.
- */
-const UNSCORED = [
-  'server-server-sse-polling/',
-  'server-json-schema-2020-12/',
-  'server-http-header-validation/',
-  'server-http-custom-header-server-validation/',
-  'server-tasks-',
-];
-
-/** What an ALTERNATIVE check may end in through the relay, and why that is another valid option. */
-interface Alternative {
-  reason: string;
-  /** The outcomes allowed through the relay besides SUCCESS ('not run': the scenario stops before it). */
-  relayed: readonly ('FAILURE' | 'WARNING' | 'INFO' | 'not run')[];
-}
-
-const JSON_ANSWER: Alternative = {
-  reason:
-    'the relay answers a POST that accepts both JSON and SSE with JSON (spec 2025-11-25, "Sending Messages to ' +
-    'the Server": either is valid; JSON is cheaper); the check reports INFO for it, or its scenario stops ' +
-    'before the priming/retry checks ("not applicable")',
-  relayed: ['INFO', 'not run'],
-};
-
-/**
- * Checks where the relay takes another valid option than the fixture, with the reason and the outcomes that
- * option gives. They are counted on neither side; any other outcome through the relay is a loss.
- */
-const ALTERNATIVES: Record<string, Alternative> = {
-  'server-server-sse-multiple-streams/server-sse-streams-functional': JSON_ANSWER,
-  'server-server-sse-polling/server-sse-priming-event': JSON_ANSWER,
-  'server-server-sse-polling/server-sse-retry-field': JSON_ANSWER,
-  'server-server-sse-polling/server-sse-disconnect-resume': JSON_ANSWER,
-  // 2026-07-28 input-required results from a 2025 server: the agent reaches the fixture in the 2025 era, where a
-  // server request carries no input key, so the relay names each question itself, by what it asks (the spec
-  // leaves the keys to the server; modern-front.ts, inputKey). This scenario insists on the fixture's own key.
-  'server-input-required-result-basic-elicitation/sep-2322-elicitation-incomplete': {
-    reason: 'the scenario wants the key "user_name"; the relay names its input requests itself',
-    relayed: ['FAILURE'],
-  },
-  'server-input-required-result-basic-elicitation/sep-2322-elicitation-complete': {
-    reason: 'its scenario stops after the previous check (same reason)',
-    relayed: ['not run'],
-  },
-  'server-input-required-result-ignore-extra-params/sep-2322-ignore-unexpected-params': {
-    reason:
-      'a first request that carries answers under keys the relay never issued ("user_name"): they answer ' +
-      'nothing, so the relay asks again (input-required, as the spec prescribes for a missing answer), which ' +
-      'the scenario reports as a WARNING (a server "SHOULD" complete)',
-    relayed: ['WARNING'],
-  },
-};
 
 const WATCHED = 'test://watched-resource';
 
@@ -161,28 +112,6 @@ const results: Record<
   string,
   { passed: number; failed: number; comparablePassed: number; failing: string[] }
 > = {};
-
-const failing = (run: ConformanceRun) =>
-  [...run.checks].filter(([, status]) => status === 'FAILURE').map(([id]) => id);
-
-const scored = (id: string) => !UNSCORED.some((prefix) => id.startsWith(prefix));
-
-/**
- * Checks that pass directly and not through the relay (they fail, are not reached, or end in a WARNING or INFO
- * there) other than ALTERNATIVES ending as they may, with what the relay's run says of them.
- */
-const lost = (direct: ConformanceRun, relayed: ConformanceRun) =>
-  [...direct.checks]
-    .filter(([id, status]) => {
-      const there = relayed.checks.get(id) ?? 'not run';
-      if (status !== 'SUCCESS' || there === 'SUCCESS') return false;
-      return !(ALTERNATIVES[id]?.relayed as readonly string[] | undefined)?.includes(there);
-    })
-    .map(([id]) => `${id}: ${relayed.checks.get(id) ?? 'not run'} ${relayed.messages.get(id) ?? ''}`.trim());
-
-/** Checks that pass, other than the ALTERNATIVES (scored or not: the relay must not lose what the fixture does). */
-const comparablePasses = (run: ConformanceRun) =>
-  [...run.checks].filter(([id, status]) => status === 'SUCCESS' && !(id in ALTERNATIVES)).length;
 
 describe('the MCP conformance suite', () => {
   let fixture: HttpFixture;
