@@ -143,6 +143,8 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
    * verdicts"). Kept in memory for the life of this ManagedServer, so across restarts of its server.
    */
   #verdict: { key: string; prior: PriorDiscovery; learnedAt: number } | undefined;
+  /** The SDK's disposable sibling process that runs a stdio server's era probe, while one exists. */
+  #probe: StdioClientTransport | undefined;
 
   constructor(
     config: ServerConfigResult,
@@ -172,9 +174,13 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     return { ...this.#status };
   }
 
-  /** The pid of its child process while one exists: starting, running or being stopped. */
+  /**
+   * The pid of its child process while one exists: starting (the era probe's sibling process first, then the
+   * server's own), running or being stopped.
+   */
   get processId(): number | undefined {
-    return this.#transport instanceof StdioClientTransport ? (this.#transport.pid ?? undefined) : undefined;
+    const own = this.#transport instanceof StdioClientTransport ? this.#transport.pid : null;
+    return own ?? this.#probe?.pid ?? undefined;
   }
 
   /** The connected SDK client, while the server is running. */
@@ -581,7 +587,10 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
       await new Promise<void>((resolve, reject) => {
         this.#abandonConnect = () => reject(new Error('stopped before it started'));
         client.connect(transport, { timeout: startTimeoutMs, prior }).then(resolve, reject);
-      }).finally(() => (this.#abandonConnect = undefined));
+      }).finally(() => {
+        this.#abandonConnect = undefined;
+        this.#probe = undefined; // the SDK reaped it before connect() settled
+      });
     } catch (error) {
       // A verdict that no longer holds (the server changed under the same entry) is learned again next time.
       if (prior && kind !== 'sse') this.#verdict = undefined;
@@ -670,6 +679,18 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
       cwd,
       stderr: 'pipe',
     });
+    // The SDK spawns the era probe's sibling with `new transport.constructor(params)` and hides it. A process
+    // we started must be one we can name (pids() is the last-resort kill list, and stop() ends its tree), so
+    // the sibling is built by a subclass that notes itself. The transport itself stays exactly the SDK's class,
+    // which is what makes the SDK probe on a sibling rather than on the server's one process.
+    const noteProbe = (probe: StdioClientTransport) => (this.#probe = probe);
+    class ProbeSibling extends StdioClientTransport {
+      constructor(params: ConstructorParameters<typeof StdioClientTransport>[0]) {
+        super(params);
+        noteProbe(this);
+      }
+    }
+    Object.defineProperty(transport, 'constructor', { value: ProbeSibling });
     // Issue 8, item 2: a reply over the limit fails its own call, not the server and every call on it.
     const reader = new LineReadBuffer(MAX_MESSAGE_BYTES, (size, id) =>
       this.#log.warn(
@@ -768,13 +789,18 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     // A server started through a wrapper (npx, a shell script) has children of its own; the SDK only
     // signals the direct child. Note the tree now, and end whatever of it outlives the close.
     const pid = transport instanceof StdioClientTransport ? transport.pid : null;
-    const tree = pid ? await processTree(pid) : [];
+    const probePid = this.#probe?.pid;
+    this.#probe = undefined;
+    const tree = [...(pid ? await processTree(pid) : []), ...(probePid ? await processTree(probePid) : [])];
     if (transport instanceof StreamableHTTPClientTransport && transport.sessionId) {
       await transport.terminateSession().catch(() => undefined); // ignore: the server may already be gone
     }
     try {
       if (client) await client.close();
-      else await transport?.close();
+      // During the era probe the client does not hold the transport yet, so its close() does not reach it;
+      // closing the transport itself is what stops the SDK from going on to spawn the server (a second close
+      // of a closed transport does nothing).
+      await transport?.close();
     } catch (error) {
       this.#log.warn(`error while closing: ${errorMessage(error)}`); // cleanup: nothing more to do
     }
