@@ -150,7 +150,7 @@ export class Dispatcher {
       try {
         const result = await server.request(
           client,
-          { method, params: params as Record<string, unknown> | undefined },
+          { method, params: params },
           { signal: ctx.signal, timeoutMs: ctx.timeoutMs, ask: ctx.ask },
         );
         return { jsonrpc: '2.0', id, result };

@@ -17,8 +17,8 @@ import {
   type Notification,
   type PriorDiscovery,
   type ProgressNotification,
-  ProtocolError,
   type ProtocolEra,
+  ProtocolError,
   SdkError,
   SdkErrorCode,
   SdkHttpError,
@@ -235,7 +235,10 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     if (client.getProtocolEra() !== 'modern') {
       const leave = options.ask && this.askVia(options.ask);
       try {
-        return await client.request(request, AnyResult, { signal: options.signal, timeout: options.timeoutMs });
+        return await client.request(request, AnyResult, {
+          signal: options.signal,
+          timeout: options.timeoutMs,
+        });
       } finally {
         leave?.();
       }
@@ -243,11 +246,15 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     const deadline = Date.now() + options.timeoutMs;
     let params = request.params;
     for (let round = 0; ; round++) {
-      const result: Record<string, unknown> = await client.request({ method: request.method, params }, AnyResult, {
-        signal: options.signal,
-        timeout: Math.max(1, deadline - Date.now()),
-        allowInputRequired: true,
-      });
+      const result: Record<string, unknown> = await client.request(
+        { method: request.method, params },
+        AnyResult,
+        {
+          signal: options.signal,
+          timeout: Math.max(1, deadline - Date.now()),
+          allowInputRequired: true,
+        },
+      );
       if (!isInputRequiredResult(result)) return result;
       if (round + 1 >= MAX_INPUT_ROUNDS) {
         throw new ProtocolError(
@@ -545,7 +552,9 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
         },
       },
     });
-    client.setRequestHandler('sampling/createMessage', (request, ctx) => this.#ask(request, ctx.mcpReq.signal));
+    client.setRequestHandler('sampling/createMessage', (request, ctx) =>
+      this.#ask(request, ctx.mcpReq.signal),
+    );
     client.setRequestHandler('elicitation/create', (request, ctx) => this.#ask(request, ctx.mcpReq.signal));
     client.setRequestHandler('roots/list', (request, ctx) => this.#ask(request, ctx.mcpReq.signal));
     this.#transport = transport;
@@ -887,7 +896,7 @@ function verdictKey(spec: ServerSpec): string {
  * notifications with is this connection's, and means nothing to a remote client.
  */
 function withoutSubscriptionId(notification: Notification): Notification {
-  const meta = notification.params?._meta as Record<string, unknown> | undefined;
+  const meta = notification.params?._meta;
   if (!meta || !('io.modelcontextprotocol/subscriptionId' in meta)) return notification;
   const { 'io.modelcontextprotocol/subscriptionId': _dropped, ...rest } = meta;
   const { _meta: _tagged, ...params } = notification.params ?? {};
