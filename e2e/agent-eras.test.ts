@@ -3,7 +3,7 @@
 // reached by an SDK v1 remote client (2025 era) and an SDK v2 remote client pinned to 2026-07-28. Plain
 // tools/list and tools/call work in every combination; a modern server's input_required reaches a legacy
 // client as an elicitation request and a modern client as input-required, and the answer reaches the server;
-// progress reaches its caller; the era is learned once per server and kept across a restart.
+// progress and list changes reach their callers; the era is learned once per server and kept across a restart.
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { RelayServer } from '../src-relay/relay-server.js';
@@ -190,6 +191,40 @@ describe('the agent speaks to each local server in its own era', () => {
     // The SDK v1 client may drop the last step (it removes its handler as the response arrives).
     expect(progress.length).toBeGreaterThanOrEqual(2);
     expect(progress.slice(0, 2)).toEqual([1, 2]);
+  });
+
+  it('with two calls to a modern server in flight, each question goes to its own caller', async () => {
+    // Unlike a 2025 server's requests (refused with several calls in flight), input_required names its call.
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const one = await askedClient(url('modern'), async (q) => (await held, `one: ${q}`), headers);
+    const two = await askedClient(url('modern'), (q) => Promise.resolve(`two: ${q}`), headers);
+    closers.push(
+      () => one.client.close(),
+      () => two.client.close(),
+    );
+    const first = one.client.callTool({ name: 'ask', arguments: { question: 'first' } });
+    await expect.poll(() => one.asked).toEqual(['first']);
+    expect(text(await two.client.callTool({ name: 'ask', arguments: { question: 'second' } }))).toBe(
+      'answered: two: second',
+    );
+    release();
+    expect(text(await first)).toBe('answered: one: first');
+    expect([one.asked, two.asked]).toEqual([['first'], ['second']]);
+  });
+
+  it("a modern server's list change reaches a 2025 client, and the agent's tool count follows", async () => {
+    const client = await connect.legacy('modern');
+    let listChanged = 0;
+    client.setNotificationHandler(ToolListChangedNotificationSchema, () => void listChanged++);
+    const streams = relay.openStreams();
+    // The SDK client opens its GET stream after initialize; wait until the relay has it.
+    await until(() => relay.openStreams() > streams, 5000, 'the GET stream');
+    const tools = agent.gateway.servers.get('modern')!.status.counts!.tools;
+    expect(text(await client.callTool({ name: 'grow', arguments: {} }))).toBe('grew');
+    await until(() => listChanged > 0, 5000, 'the list change');
+    await waitForStatus(agent.gateway.servers, 'modern', (s) => s.counts?.tools === tools + 1, 5000);
+    expect((await client.listTools()).tools.map((t) => t.name)).toContain('grown');
   });
 
   it('keeps the era across a restart: a crashed modern server starts again with no new probe', async () => {

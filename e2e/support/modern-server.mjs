@@ -1,6 +1,7 @@
 // A small 2026-07-28 MCP server (SDK v2 @modelcontextprotocol/server) that refuses the 2025 era, so a client
 // that reaches its tools spoke 2026-07-28 to it. `echo` answers at once; `ask` asks its caller through
-// input_required (an elicitation) and answers with what came back; `count` reports progress.
+// input_required (an elicitation) and answers with what came back; `count` reports progress; `grow` adds a tool
+// (`grown`), and the list change goes to the connection's subscriptions/listen streams.
 // Run as a script it serves stdio (serveStdio); with `--http` it serves Streamable HTTP (createMcpHandler) on
 // 127.0.0.1 at a free port and prints `listening <url>` on stdout. With MODERN_SERVER_STARTS set, every
 // process start appends its pid to that file, so a test can count the processes an era probe spawned.
@@ -49,6 +50,12 @@ export function modernServer() {
     }
     return text(`counted to ${to}`);
   });
+  server.registerTool('grow', { inputSchema: z.object({}) }, () => {
+    // On stdio one instance serves the connection: the new tool stays, and listeners hear of it.
+    if (!grown) grown = server.registerTool('grown', { inputSchema: z.object({}) }, () => text('grown'));
+    return text('grew');
+  });
+  let grown;
   return server;
 }
 

@@ -406,7 +406,13 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     }
     await this.stop();
     this.#status.restarts = 0;
-    this.#set({ description: spec?.description, disabled: spec?.disabled ?? false, lastError: undefined });
+    // What it runs changed: its era is learned again at its next start.
+    this.#set({
+      description: spec?.description,
+      disabled: spec?.disabled ?? false,
+      lastError: undefined,
+      era: undefined,
+    });
     if (start) this.start();
   }
 
@@ -689,13 +695,16 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
       stderr: 'pipe',
     });
     // The SDK spawns the era probe's sibling with `new transport.constructor(params)` and hides it. A process
-    // we started must be one we can name (pids() is the last-resort kill list, and stop() ends its tree), so
-    // the sibling is built by a subclass that notes itself. The transport itself stays exactly the SDK's class,
+    // we started must be one we can name (pids() is the last-resort kill list, and stop() ends its tree), and
+    // its output is the server's output, so the sibling is built by a subclass that notes itself. The transport itself stays exactly the SDK's class,
     // which is what makes the SDK probe on a sibling rather than on the server's one process.
-    const noteProbe = (probe: StdioClientTransport) => (this.#probe = probe);
+    const noteProbe = (probe: StdioClientTransport) => {
+      this.#probe = probe;
+      this.#captureStderr(probe);
+    };
     class ProbeSibling extends StdioClientTransport {
       constructor(params: ConstructorParameters<typeof StdioClientTransport>[0]) {
-        super(params);
+        super({ ...params, stderr: 'pipe' });
         noteProbe(this);
       }
     }
@@ -709,16 +718,24 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     if (!limitStdioLines(transport, reader))
       this.#log.warn('this SDK version hides its stdio reader: an oversized message will restart the server');
     this.#stderrTail = [];
+    this.#captureStderr(transport);
+    return transport;
+  }
+
+  /**
+   * Logs what a process of this server writes to stderr, and keeps its last lines for error messages. The
+   * era probe's sibling is captured too (the SDK would discard it): while a server silent to the probe keeps
+   * the start waiting, what it says about itself ("loading the model…") is what the user needs to see.
+   */
+  #captureStderr(transport: StdioClientTransport): void {
     // The server's own output has its own scope (and file): a chatty server keeps it to itself.
     const output = this.#log.child('stderr');
-    if (transport.stderr) {
-      createInterface({ input: transport.stderr as Readable }).on('line', (line) => {
-        output.info(line);
-        this.#stderrTail.push(this.options.redactor.redact(line));
-        if (this.#stderrTail.length > STDERR_TAIL_LINES) this.#stderrTail.shift();
-      });
-    }
-    return transport;
+    if (!transport.stderr) return;
+    createInterface({ input: transport.stderr as Readable }).on('line', (line) => {
+      output.info(line);
+      this.#stderrTail.push(this.options.redactor.redact(line));
+      if (this.#stderrTail.length > STDERR_TAIL_LINES) this.#stderrTail.shift();
+    });
   }
 
   #explain(error: unknown, spec: ServerSpec): string {
