@@ -16,12 +16,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { RelayServer } from '../src-relay/relay-server.js';
 import { askedClient } from './support/asked-client.js';
-import { type HttpFixture, startModernHttpServer } from './support/mcp-fixtures.js';
+import { type HttpFixture, modernServer, startModernHttpServer } from './support/mcp-fixtures.js';
 import {
   type AgentFixture,
   askingServer,
   linkState,
-  modernServer,
   startAgent,
   startRelay,
 } from './support/relay-fixture.js';

@@ -31,6 +31,17 @@ export function serverFilesystem(dir: string): { command: string; args: string[]
   };
 }
 
+/**
+ * `{command, args, env?}` that start a stdio server of the 2026-07-28 era only (SDK v2, ./modern-server.mjs):
+ * `echo`, `ask` (input_required), `count` (progress), `grow` (a list change). With `starts`, each of its
+ * processes appends its pid to that file.
+ */
+export const modernServer = (starts?: string) => ({
+  command: process.execPath,
+  args: [new URL('./modern-server.mjs', import.meta.url).pathname],
+  ...(starts ? { env: { MODERN_SERVER_STARTS: starts } } : {}),
+});
+
 function echoServer(name: string): McpServer {
   const server = new McpServer({ name, version: '1.0.0' });
   server.registerTool('echo', { inputSchema: { message: z.string() } }, ({ message }) => ({

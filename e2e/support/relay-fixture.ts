@@ -39,16 +39,6 @@ export const askingServer = () => ({
   args: [new URL('./asking-server.mjs', import.meta.url).pathname],
 });
 
-/**
- * A stdio server of the 2026-07-28 era only (SDK v2, ./modern-server.mjs): `echo`, `ask` (input_required) and
- * `count` (progress). With `starts`, each of its processes appends its pid to that file.
- */
-export const modernServer = (starts?: string) => ({
-  command: process.execPath,
-  args: [new URL('./modern-server.mjs', import.meta.url).pathname],
-  ...(starts ? { env: { MODERN_SERVER_STARTS: starts } } : {}),
-});
-
 export interface AgentFixture extends GatewayAgent {
   token: string;
 }
