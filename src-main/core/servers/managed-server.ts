@@ -126,6 +126,8 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
   #retryTimer: NodeJS.Timeout | undefined;
   #stableTimer: NodeJS.Timeout | undefined;
   #stderrTail: string[] = [];
+  /** The same for the era probe's sibling: what is said when the server itself has said nothing yet. */
+  #probeTail: string[] = [];
   /** The launch in progress (it never rejects: failures become statuses). */
   #launching: Promise<void> | undefined;
   /** Whether the current client finished initialize (a close after that is a crash). */
@@ -569,7 +571,7 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     client.onclose = () => {
       // Before initialize finished, connect() itself fails and #launch handles it.
       if (generation !== this.#generation || this.#client !== client || !this.#connected) return;
-      const tail = this.#stderrTail.at(-1);
+      const tail = this.#lastOutput().at(-1);
       void this.#teardown().then(() => {
         if (generation === this.#generation) {
           this.#retryAfter('restarting', `exited unexpectedly${tail ? ` (last output: ${tail})` : ''}.`);
@@ -700,7 +702,7 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     // which is what makes the SDK probe on a sibling rather than on the server's one process.
     const noteProbe = (probe: StdioClientTransport) => {
       this.#probe = probe;
-      this.#captureStderr(probe);
+      this.#captureStderr(probe, this.#probeTail);
     };
     class ProbeSibling extends StdioClientTransport {
       constructor(params: ConstructorParameters<typeof StdioClientTransport>[0]) {
@@ -718,7 +720,8 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     if (!limitStdioLines(transport, reader))
       this.#log.warn('this SDK version hides its stdio reader: an oversized message will restart the server');
     this.#stderrTail = [];
-    this.#captureStderr(transport);
+    this.#probeTail = [];
+    this.#captureStderr(transport, this.#stderrTail);
     return transport;
   }
 
@@ -727,15 +730,20 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
    * era probe's sibling is captured too (the SDK would discard it): while a server silent to the probe keeps
    * the start waiting, what it says about itself ("loading the model…") is what the user needs to see.
    */
-  #captureStderr(transport: StdioClientTransport): void {
+  #captureStderr(transport: StdioClientTransport, tail: string[]): void {
     // The server's own output has its own scope (and file): a chatty server keeps it to itself.
     const output = this.#log.child('stderr');
     if (!transport.stderr) return;
     createInterface({ input: transport.stderr as Readable }).on('line', (line) => {
       output.info(line);
-      this.#stderrTail.push(this.options.redactor.redact(line));
-      if (this.#stderrTail.length > STDERR_TAIL_LINES) this.#stderrTail.shift();
+      tail.push(this.options.redactor.redact(line));
+      if (tail.length > STDERR_TAIL_LINES) tail.shift();
     });
+  }
+
+  /** The last lines the server wrote to stderr (its probe sibling's while the server itself has said none). */
+  #lastOutput(): string[] {
+    return this.#stderrTail.length > 0 ? this.#stderrTail : this.#probeTail;
   }
 
   #explain(error: unknown, spec: ServerSpec): string {
@@ -745,13 +753,13 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
       // The SDK's "Request timed out" does not say which request, nor that the server is still silent. (Over
       // HTTP this may be the server/discover probe: silence there is an outage too.)
       const seconds = (this.options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS) / 1000;
-      const tail = this.#stderrTail.slice(-3);
+      const tail = this.#lastOutput().slice(-3);
       return (
         `did not answer initialize${target} within ${seconds} s.` +
         (tail.length ? ` Its last output: ${tail.join(' | ')}` : ' It wrote nothing to stderr.')
       );
     }
-    const tail = this.#stderrTail.at(-1);
+    const tail = this.#lastOutput().at(-1);
     const output = tail ? ` Last output: ${tail}` : '';
     return `failed to start${target}: ${errorMessage(error)}.${output}`;
   }
