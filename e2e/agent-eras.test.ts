@@ -42,7 +42,7 @@ type Local = keyof typeof LOCAL;
 describe('the agent speaks to each local server in its own era', () => {
   let relay: RelayServer;
   let agent: AgentFixture;
-  let modernHttp: HttpFixture;
+  let modernHttp: HttpFixture & { stderr(): string };
   let headers: Record<string, string>;
   const starts = join(tmpdir(), `modern-starts-${process.pid}-${Date.now()}`);
   const closers: (() => Promise<void>)[] = [];
@@ -225,6 +225,26 @@ describe('the agent speaks to each local server in its own era', () => {
     await waitForStatus(agent.gateway.servers, 'modern', (s) => s.counts?.tools === tools + 1, 5000);
     expect((await client.listTools()).tools.map((t) => t.name)).toContain('grown');
   });
+
+  for (const local of ['modern', 'modern-http'] as const) {
+    it(`a 2026-07-28 client closing its call's stream cancels the call at the ${local} server`, async () => {
+      const said = (text: string) =>
+        local === 'modern'
+          ? agent.logs.recent().some((e) => e.message.includes(text))
+          : modernHttp.stderr().includes(text);
+      const client = await connect.modern(local);
+      const controller = new AbortController();
+      const label = `abandoned-${local}`;
+      const call = client.callTool(
+        { name: 'wait', arguments: { ms: 20_000, label } },
+        { signal: controller.signal },
+      );
+      await expect.poll(() => said(`started: ${label}`), { timeout: 10_000 }).toBe(true);
+      controller.abort('the user moved on');
+      await expect(call).rejects.toThrow();
+      await expect.poll(() => said(`cancelled: ${label}`), { timeout: 10_000 }).toBe(true);
+    });
+  }
 
   it('keeps the era across a restart: a crashed modern server starts again with no new probe', async () => {
     const server = agent.gateway.servers.get('modern')!;

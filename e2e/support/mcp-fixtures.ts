@@ -112,16 +112,17 @@ export async function startSseServer(): Promise<HttpFixture> {
 
 /**
  * ./modern-server.mjs over Streamable HTTP in a child process: a server of the 2026-07-28 era only
- * (createMcpHandler with `legacy: 'reject'`), on 127.0.0.1 at a free port. close() ends the process.
+ * (createMcpHandler with `legacy: 'reject'`), on 127.0.0.1 at a free port. stderr() is what it wrote there so
+ * far; close() ends the process.
  */
-export async function startModernHttpServer(): Promise<HttpFixture> {
+export async function startModernHttpServer(): Promise<HttpFixture & { stderr(): string }> {
   const child = spawn(
     process.execPath,
     [new URL('./modern-server.mjs', import.meta.url).pathname, '--http'],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
+    { stdio: ['ignore', 'pipe', 'pipe'] },
   );
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   let output = '';
   const url = await new Promise<string>((resolve, reject) => {
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
@@ -135,6 +136,7 @@ export async function startModernHttpServer(): Promise<HttpFixture> {
   });
   return {
     url,
+    stderr: () => stderr,
     async close() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = once(child, 'exit');

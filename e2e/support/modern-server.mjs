@@ -1,6 +1,7 @@
 // A small 2026-07-28 MCP server (SDK v2 @modelcontextprotocol/server) that refuses the 2025 era, so a client
 // that reaches its tools spoke 2026-07-28 to it. `echo` answers at once; `ask` asks its caller through
-// input_required (an elicitation) and answers with what came back; `count` reports progress; `grow` adds a tool
+// input_required (an elicitation) and answers with what came back; `count` reports progress; `wait` waits (and says on stderr
+// when a call starts and whether it was cancelled); `grow` adds a tool
 // (`grown`), and the list change goes to the connection's subscriptions/listen streams.
 // Run as a script it serves stdio (serveStdio); with `--http` it serves Streamable HTTP (createMcpHandler) on
 // 127.0.0.1 at a free port and prints `listening <url>` on stdout. With MODERN_SERVER_STARTS set, every
@@ -50,6 +51,23 @@ export function modernServer() {
     }
     return text(`counted to ${to}`);
   });
+  server.registerTool(
+    'wait',
+    { inputSchema: z.object({ ms: z.number(), label: z.string() }) },
+    async ({ ms, label }, ctx) => {
+      // Said on stderr, so a test sees a call start and end at the server (cancelled, or not).
+      console.error(`started: ${label}`);
+      const cancelled = await new Promise((resolve) => {
+        const timer = setTimeout(() => resolve(false), ms);
+        ctx.mcpReq.signal.addEventListener('abort', () => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+      });
+      console.error(`${cancelled ? 'cancelled' : 'finished'}: ${label}`);
+      return text(`waited for ${label}`);
+    },
+  );
   server.registerTool('grow', { inputSchema: z.object({}) }, () => {
     // On stdio one instance serves the connection: the new tool stays, and listeners hear of it.
     if (!grown) grown = server.registerTool('grown', { inputSchema: z.object({}) }, () => text('grown'));
@@ -69,11 +87,15 @@ async function serveHttp(handler) {
       for (const one of [value].flat()) if (one !== undefined) headers.append(key, one);
     }
     const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
+    // The client closing the connection before the answer is the request's abort (a 2026 cancellation).
+    const gone = new AbortController();
+    res.on('close', () => res.writableFinished || gone.abort());
     const response = await handler.fetch(
       new Request(`http://${req.headers.host}${req.url}`, {
         method: req.method,
         headers,
         body: hasBody ? Buffer.concat(chunks) : undefined,
+        signal: gone.signal,
       }),
     );
     res.writeHead(response.status, Object.fromEntries(response.headers));
