@@ -174,6 +174,23 @@ describe('the agent speaks to each local server in its own era', () => {
     });
   }
 
+  it("a caller that cannot be asked gets the reason as the call's error, never a half-done result", async () => {
+    // A 2025 client that reads a plain JSON answer has no stream for questions: the relay refuses to ask it.
+    const res = await fetch(url('modern'), {
+      method: 'POST',
+      headers: { ...headers, 'Content-Type': 'application/json', Accept: 'application/json' },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/call',
+        params: { name: 'ask', arguments: { question: 'anyone?' } },
+      }),
+    });
+    const answer = (await res.json()) as { result?: unknown; error?: { message: string } };
+    expect(answer.result).toBeUndefined();
+    expect(answer.error?.message).toMatch(/cannot be asked elicitation\/create/);
+  });
+
   it('a declined question reaches the modern server as declined', async () => {
     const client = await connect.modern('modern', { elicitation: {} });
     client.setRequestHandler('elicitation/create', () => ({ action: 'decline' }));
