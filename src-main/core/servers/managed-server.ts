@@ -106,6 +106,8 @@ export const STDIO_PROBE_TIMEOUT_MS = 5_000;
 export const ERA_VERDICT_MAX_AGE_MS = 24 * 60 * 60 * 1000;
 /** How many input_required rounds one call to a 2026-07-28 server may take (the SDK's own default cap). */
 export const MAX_INPUT_ROUNDS = 10;
+/** How long stop() waits for an abandoned stdio connect to settle (it does at once when its transport closes). */
+const SETTLE_WAIT_MS = 5_000;
 /** The pause before a retry that carries only `requestState` (no question was asked), as the SDK paces it. */
 const STATE_ONLY_ROUND_PAUSE_MS = 250;
 /**
@@ -134,6 +136,8 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
   #connected = false;
   /** Rejects the connect of a launch in progress (set while one is). */
   #abandonConnect: (() => void) | undefined;
+  /** The last stdio connect, settled either way (stop() waits for it, within SETTLE_WAIT_MS). */
+  #settling: Promise<unknown> | undefined;
   readonly #progressRoutes = new Map<string, (params: ProgressNotification['params']) => void>();
   /** The remote calls in progress that can carry a server request. */
   readonly #askers: ServerRequestAsker[] = [];
@@ -387,6 +391,9 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     // A launch under way sees the new generation and gives up; wait for it, so that nothing it started
     // outlives stop().
     await this.#launching;
+    const settling = this.#settling;
+    this.#settling = undefined;
+    if (settling) await Promise.race([settling, delay(SETTLE_WAIT_MS)]);
     if (wasActive) this.#log.info('stopped');
     this.#set({
       state: 'stopped',
@@ -603,7 +610,11 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     try {
       await new Promise<void>((resolve, reject) => {
         this.#abandonConnect = () => reject(new Error('stopped before it started'));
-        client.connect(transport, { timeout: startTimeoutMs, prior }).then(resolve, reject);
+        const connecting = client.connect(transport, { timeout: startTimeoutMs, prior });
+        connecting.then(resolve, reject);
+        // A stdio connect does settle once its transport is closed (even mid-probe, where the SDK would
+        // otherwise go on to spawn the server): stop() waits for that, so nothing is spawned after it.
+        if (kind === 'stdio') this.#settling = connecting.catch(() => undefined);
       }).finally(() => {
         this.#abandonConnect = undefined;
         this.#probe = undefined; // the SDK reaped it before connect() settled
@@ -940,6 +951,11 @@ function resultOf(response: JsonRpcMessage, method: string): unknown {
     typeof error.message === 'string' ? error.message : `the client did not answer ${method}`,
     error.data,
   );
+}
+
+/** Resolves after `ms` (a timer that does not keep the process alive). */
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 /** Resolves after `ms`, or rejects with the reason when `signal` aborts first. */

@@ -112,6 +112,16 @@ describe('ServerManager with real servers', () => {
     await manager.close();
     expect(manager.pids()).toEqual([]);
     await until(() => !isAlive(pid!), 5_000, 'the child to end');
+    // That child was the era probe's sibling (this server is silent to the probe): stopping during the probe
+    // must not let the SDK go on to spawn the server itself (close() waited for the start to settle).
+    const silentOnes = descendants(process.pid).filter((child) => {
+      try {
+        return readFileSync(`/proc/${child}/cmdline`, 'utf8').includes('process.stdin.resume');
+      } catch {
+        return false; // ignore: it ended while we looked
+      }
+    });
+    expect(silentOnes.filter(isAlive)).toEqual([]);
   });
 
   it('stop() ends a start that would never settle (an SSE server that never sends its endpoint)', async () => {
