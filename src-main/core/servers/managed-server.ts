@@ -143,12 +143,6 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
   readonly #askers: ServerRequestAsker[] = [];
   readonly #backoff: BackoffOptions;
   readonly #log: Logger;
-  /**
-   * The era verdict learned by the last probe, for the entry it was learned with (`key`: what the entry runs)
-   * and when: later starts of the same entry skip the probe (docs/advanced/gateway.md, "Caching discovery
-   * verdicts"). Kept in memory for the life of this ManagedServer, so across restarts of its server.
-   */
-  #verdict: { key: string; prior: PriorDiscovery; learnedAt: number } | undefined;
   /** The SDK's disposable sibling process that runs a stdio server's era probe, while one exists. */
   #probe: StdioClientTransport | undefined;
 
@@ -541,8 +535,8 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
    */
   #prior(spec: ServerSpec, kind: NonNullable<ServerStatus['transport']>): PriorDiscovery | undefined {
     if (kind === 'sse') return { kind: 'legacy' };
-    const verdict = this.#verdict;
-    if (!verdict || verdict.key !== verdictKey(spec)) return undefined;
+    const verdict = verdicts.get(verdictKey(spec));
+    if (!verdict) return undefined;
     return Date.now() - verdict.learnedAt < ERA_VERDICT_MAX_AGE_MS ? verdict.prior : undefined;
   }
 
@@ -621,18 +615,14 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
       });
     } catch (error) {
       // A verdict that no longer holds (the server changed under the same entry) is learned again next time.
-      if (prior && kind !== 'sse') this.#verdict = undefined;
+      if (prior && kind !== 'sse') verdicts.delete(verdictKey(spec));
       throw error;
     }
     this.#connected = true;
     const era = client.getProtocolEra() ?? 'legacy';
     if (kind !== 'sse' && prior === undefined) {
       const discover = client.getDiscoverResult();
-      this.#verdict = {
-        key: verdictKey(spec),
-        prior: discover ? { kind: 'modern', discover } : { kind: 'legacy' },
-        learnedAt: Date.now(),
-      };
+      keepVerdict(verdictKey(spec), discover ? { kind: 'modern', discover } : { kind: 'legacy' });
       this.#log.info(
         era === 'modern'
           ? `speaks the 2026-07-28 era (server/discover); kept for its next starts`
@@ -920,6 +910,21 @@ export async function resolveCommand(
 /** One argument as the log and the window show a command line: bare when safe, else JSON-quoted. */
 export function quote(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : JSON.stringify(arg);
+}
+
+/**
+ * The era verdicts learned by probes, by what the entry runs (verdictKey), with when: a later start of the same
+ * command or URL skips the probe (docs/advanced/gateway.md, "Caching discovery verdicts"). Process-wide, in
+ * memory: every ManagedServer of that entry shares it (restarts of one server, the bridge's per-session
+ * servers), and a changed command, URL or environment is probed again. At most MAX_VERDICTS, oldest dropped.
+ */
+const verdicts = new Map<string, { prior: PriorDiscovery; learnedAt: number }>();
+const MAX_VERDICTS = 256;
+
+function keepVerdict(key: string, prior: PriorDiscovery): void {
+  verdicts.delete(key);
+  verdicts.set(key, { prior, learnedAt: Date.now() });
+  if (verdicts.size > MAX_VERDICTS) verdicts.delete(verdicts.keys().next().value!);
 }
 
 /** What an entry runs, as the key of its era verdict: another command, URL or environment is probed again. */
