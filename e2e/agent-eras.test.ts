@@ -197,7 +197,7 @@ describe('the agent speaks to each local server in its own era', () => {
     expect(text(await client.callTool({ name: 'ask', arguments: { question: 'Really?' } }))).toBe('decline');
   });
 
-  it("a modern server's progress reaches the caller under the caller's own token", async () => {
+  it("a modern server's progress reaches a 2025 caller under the caller's own token", async () => {
     const client = await connect.legacy('modern');
     const progress: number[] = [];
     const result = await client.callTool({ name: 'count', arguments: { to: 3 } }, undefined, {
@@ -205,6 +205,18 @@ describe('the agent speaks to each local server in its own era', () => {
     });
     expect(text(result)).toBe('counted to 3');
     // The SDK v1 client may drop the last step (it removes its handler as the response arrives).
+    expect(progress.length).toBeGreaterThanOrEqual(2);
+    expect(progress.slice(0, 2)).toEqual([1, 2]);
+  });
+
+  it("a modern server's progress reaches a 2026-07-28 caller on its call's stream", async () => {
+    const client = await connect.modern('modern-http');
+    const progress: number[] = [];
+    const result = await client.callTool(
+      { name: 'count', arguments: { to: 3 } },
+      { onprogress: (p) => progress.push(p.progress) },
+    );
+    expect(text(result)).toBe('counted to 3');
     expect(progress.length).toBeGreaterThanOrEqual(2);
     expect(progress.slice(0, 2)).toEqual([1, 2]);
   });
