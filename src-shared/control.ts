@@ -89,6 +89,8 @@ export const ServerInfo = z.object({
   description: z.string().optional(),
   disabled: z.boolean(),
   transport: z.enum(['stdio', 'streamable-http', 'sse']).optional(),
+  /** The protocol era the agent speaks to it in: `legacy` (2025, initialize) or `modern` (2026-07-28). */
+  era: z.enum(['legacy', 'modern']).optional(),
   /** The command line (stdio) or URL (HTTP), as launched. */
   target: z.string().optional(),
   pid: z.number().int().optional(),

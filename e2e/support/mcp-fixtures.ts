@@ -1,5 +1,7 @@
 // Real MCP servers for tests: the reference servers from npm (devDependencies, run with this Node, never
 // through npx) and small SDK servers over HTTP on 127.0.0.1, port 0.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
@@ -28,6 +30,17 @@ export function serverFilesystem(dir: string): { command: string; args: string[]
     args: [join(packageDir('@modelcontextprotocol/server-filesystem'), 'dist', 'index.js'), dir],
   };
 }
+
+/**
+ * `{command, args, env?}` that start a stdio server of the 2026-07-28 era only (SDK v2, ./modern-server.mjs):
+ * `echo`, `ask` (input_required), `count` (progress), `grow` (a list change). With `starts`, each of its
+ * processes appends its pid to that file.
+ */
+export const modernServer = (starts?: string) => ({
+  command: process.execPath,
+  args: [new URL('./modern-server.mjs', import.meta.url).pathname],
+  ...(starts ? { env: { MODERN_SERVER_STARTS: starts } } : {}),
+});
 
 function echoServer(name: string): McpServer {
   const server = new McpServer({ name, version: '1.0.0' });
@@ -95,4 +108,40 @@ export async function startSseServer(): Promise<HttpFixture> {
   });
   const base = await listen(http);
   return { url: `${base}/sse`, close: () => closeServer(http) };
+}
+
+/**
+ * ./modern-server.mjs over Streamable HTTP in a child process: a server of the 2026-07-28 era only
+ * (createMcpHandler with `legacy: 'reject'`), on 127.0.0.1 at a free port. stderr() is what it wrote there so
+ * far; close() ends the process.
+ */
+export async function startModernHttpServer(): Promise<HttpFixture & { stderr(): string }> {
+  const child = spawn(
+    process.execPath,
+    [new URL('./modern-server.mjs', import.meta.url).pathname, '--http'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  let output = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      output += chunk;
+      const match = /^listening (\S+)$/m.exec(output);
+      if (match) resolve(match[1]!);
+    });
+    child.once('exit', (code) =>
+      reject(new Error(`modern-server.mjs --http exited with ${code}: ${output}`)),
+    );
+  });
+  return {
+    url,
+    stderr: () => stderr,
+    async close() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = once(child, 'exit');
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }

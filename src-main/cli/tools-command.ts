@@ -1,6 +1,6 @@
 // `tools`: the first thing a user runs to check their setup. Starts every server, waits until each is up or
 // has failed, prints each one's status and tools, stops them all, and exits 1 if any failed.
-import type { Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { Tool } from '@modelcontextprotocol/client';
 
 import { errorMessage } from '../core/errors.js';
 import type { ServerStatus } from '../core/servers/managed-server.js';

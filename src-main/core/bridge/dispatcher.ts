@@ -1,9 +1,10 @@
-// Answers one JSON-RPC message from a remote client by calling a local server's SDK session. Every
-// client→server MCP method goes through: initialize is answered from the local server's own initialize
-// result; everything else is forwarded as-is with the caller's id restored, its progress reported back
-// under the caller's own progress token, and its cancellation passed on.
-import { McpError } from '@modelcontextprotocol/sdk/types.js';
-import { z } from 'zod';
+// Answers one JSON-RPC message from a remote client (always a 2025-era message: the relay translates a
+// 2026-07-28 client's requests) by calling a local server's SDK session, in whichever era that server speaks.
+// Every client→server MCP method goes through: initialize is answered from the local server's own initialize
+// result (or its server/discover advertisement); everything else is forwarded as-is with the caller's id
+// restored, its progress reported back under the caller's own progress token, its cancellation passed on, and
+// the server's questions during the call (2025 server requests or 2026 input_required) put to the caller.
+import { ProtocolError, SdkError, SdkErrorCode } from '@modelcontextprotocol/client';
 
 import type { JsonRpcMessage } from '../../../src-shared/wire.js';
 import { SUPPORTED_PROTOCOL_VERSIONS } from '../../../src-shared/wire.js';
@@ -16,9 +17,6 @@ export interface ServerSource {
   get(name: string): ManagedServer | undefined;
   list(): ServerStatus[];
 }
-
-/** Results are passed through untouched: the remote client validates them, not us. */
-const AnyResult = z.looseObject({});
 
 export interface InvokeContext {
   signal: AbortSignal;
@@ -149,25 +147,24 @@ export class Dispatcher {
           }),
         );
       }
-      const leave = ctx.ask && server.askVia(ctx.ask);
       try {
-        const result = await client.request(
-          { method, params: params as Record<string, unknown> | undefined },
-          AnyResult,
-          {
-            signal: ctx.signal,
-            timeout: ctx.timeoutMs,
-          },
+        const result = await server.request(
+          client,
+          { method, params: params },
+          { signal: ctx.signal, timeoutMs: ctx.timeoutMs, ask: ctx.ask },
         );
         return { jsonrpc: '2.0', id, result };
       } finally {
         unroute?.();
-        leave?.();
       }
     } catch (error) {
-      // McpError prefixes "MCP error <code>: " to the server's own message; the caller gets the original.
-      if (error instanceof McpError) {
-        return rpcError(id, error.code, error.message.replace(/^MCP error -?\d+: /, ''), error.data);
+      // The server's own JSON-RPC error (or the caller's answer to its question) goes back as it was.
+      if (error instanceof ProtocolError) return rpcError(id, error.code, error.message, error.data);
+      // The SDK reports a cancelled request as timed out: say which it was.
+      if (ctx.signal.aborted) return rpcError(id, -32000, `cancelled: ${errorMessage(ctx.signal.reason)}`);
+      // -32001 is what the 2025-era SDK answered a timed-out request with; callers may know it.
+      if (error instanceof SdkError && error.code === SdkErrorCode.RequestTimeout) {
+        return rpcError(id, -32001, `"${serverName}" did not answer ${method} in time: ${error.message}`);
       }
       return rpcError(id, -32000, errorMessage(error));
     }

@@ -1,11 +1,10 @@
 // The stdio transport's line reader, with a limit that fails one message instead of the server. The SDK's
-// ReadBuffer (1.32.2) throws once its buffer passes maxBufferSize (10 MiB by default), and its
+// ReadBuffer (1.32.2, and 2.4.0 alike) throws once its buffer passes maxBufferSize (10 MiB by default), and its
 // StdioClientTransport then closes the transport: the server is killed, every call in flight on it fails, and
 // the size is never said (issue 8, item 2). This reader skips an oversized line as it streams in (keeping
 // only its first and last bytes, not the whole line), and turns it into a JSON-RPC error for the request it
 // answered, naming the size and the limit.
-import { deserializeMessage } from '@modelcontextprotocol/sdk/shared/stdio.js';
-import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { deserializeMessage, type JSONRPCMessage } from '@modelcontextprotocol/client';
 
 import { formatBytes } from '../../../src-shared/wire.js';
 
@@ -123,7 +122,7 @@ function parseId(text: string, pattern: RegExp): string | number | undefined {
 
 /**
  * Puts a LineReadBuffer into an SDK StdioClientTransport (before start). The transport keeps its reader in
- * the private field `_readBuffer` (SDK 1.32.2); returns false when that field is not there, so that an SDK
+ * the private field `_readBuffer` (SDK 1.32.2 and 2.4.0); returns false when that field is not there, so that an SDK
  * upgrade that moves it is noticed by the test of this fault rather than silently reverting to the old limit.
  */
 export function limitStdioLines(transport: object, reader: LineReadBuffer): boolean {

@@ -1,5 +1,7 @@
-// One local MCP server under supervision: an SDK Client over stdio (a child process we own) or HTTP
-// (Streamable HTTP, falling back to legacy SSE). It restarts after a crash or a failed start with capped
+// One local MCP server under supervision: an SDK v2 Client over stdio (a child process we own) or HTTP
+// (Streamable HTTP, falling back to legacy SSE), spoken to in the server's own protocol era: the first start
+// probes with `server/discover` (2026-07-28) and falls back to `initialize` (2025), and the verdict is kept for
+// later starts of the same entry (issue 11). It restarts after a crash or a failed start with capped
 // exponential backoff, reports its status on every change, and never outlives stop().
 import { EventEmitter } from 'node:events';
 import { constants } from 'node:fs';
@@ -8,29 +10,27 @@ import { isAbsolute, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { SSEClientTransport, SseError } from '@modelcontextprotocol/sdk/client/sse.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import {
-  StreamableHTTPClientTransport,
-  StreamableHTTPError,
-} from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import {
-  CreateMessageRequestSchema,
-  ElicitRequestSchema,
-  ErrorCode,
-  ListRootsRequestSchema,
-  McpError,
+  Client,
+  type InputRequiredResult,
+  isInputRequiredResult,
   type Notification,
+  type PriorDiscovery,
   type ProgressNotification,
-  ProgressNotificationSchema,
-  PromptListChangedNotificationSchema,
-  ResourceListChangedNotificationSchema,
-  ToolListChangedNotificationSchema,
-} from '@modelcontextprotocol/sdk/types.js';
+  type ProtocolEra,
+  ProtocolError,
+  SdkError,
+  SdkErrorCode,
+  SdkHttpError,
+  SSEClientTransport,
+  SseError,
+  StreamableHTTPClientTransport,
+  type Transport,
+} from '@modelcontextprotocol/client';
+import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import pidtree from 'pidtree';
 import which from 'which';
+import { z } from 'zod';
 
 import { formatBytes, type JsonRpcMessage, MAX_MESSAGE_BYTES } from '../../../src-shared/wire.js';
 import type { ServerConfigResult, ServerSpec } from '../config/mcp-config.js';
@@ -49,6 +49,11 @@ export interface ServerStatus {
   description?: string;
   disabled: boolean;
   transport?: 'stdio' | 'streamable-http' | 'sse';
+  /**
+   * The protocol era the server is spoken to in: `modern` (2026-07-28, `server/discover`) or `legacy` (2025,
+   * `initialize`); learned by the first start of its entry and kept while the entry stays the same.
+   */
+  era?: ProtocolEra;
   /** The command line (stdio) or URL (HTTP), as launched. */
   target?: string;
   pid?: number;
@@ -86,6 +91,26 @@ const STDERR_TAIL_LINES = 10;
 /** How long a server may take to answer initialize by default: an `npx -y` first download can be slow. */
 export const DEFAULT_START_TIMEOUT_MS = 60_000;
 /**
+ * How long a stdio server's `server/discover` probe may take (on the SDK's disposable sibling process) before
+ * the server is taken for a 2025-era one that ignores unknown requests before `initialize`. A 2026 server
+ * answers within its start-up time (well under a second for a Node server); a silent legacy server costs this
+ * once per entry, since the verdict is kept. An HTTP probe has the whole start timeout: silence there is an
+ * outage, not an era (the SDK rejects instead of falling back).
+ */
+export const STDIO_PROBE_TIMEOUT_MS = 5_000;
+/**
+ * How long a learned era verdict is trusted before the next start probes again. A stale `legacy` verdict
+ * would hide an upgrade forever (an upgraded server still answers `initialize`); a stale `modern` one fails
+ * loudly at its first request, and a failed start drops the verdict anyway.
+ */
+export const ERA_VERDICT_MAX_AGE_MS = 24 * 60 * 60 * 1000;
+/** How many input_required rounds one call to a 2026-07-28 server may take (the SDK's own default cap). */
+export const MAX_INPUT_ROUNDS = 10;
+/** How long stop() waits for an abandoned stdio connect to settle (it does at once when its transport closes). */
+const SETTLE_WAIT_MS = 5_000;
+/** The pause before a retry that carries only `requestState` (no question was asked), as the SDK paces it. */
+const STATE_ONLY_ROUND_PAUSE_MS = 250;
+/**
  * Asks a remote client, through the call it is making, a request of the local server (sampling, elicitation,
  * roots: `id` is the asker's to choose) and resolves with the client's JSON-RPC response. `signal` aborts when
  * the local server cancels its request.
@@ -103,17 +128,23 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
   #retryTimer: NodeJS.Timeout | undefined;
   #stableTimer: NodeJS.Timeout | undefined;
   #stderrTail: string[] = [];
+  /** The same for the era probe's sibling: what is said when the server itself has said nothing yet. */
+  #probeTail: string[] = [];
   /** The launch in progress (it never rejects: failures become statuses). */
   #launching: Promise<void> | undefined;
   /** Whether the current client finished initialize (a close after that is a crash). */
   #connected = false;
   /** Rejects the connect of a launch in progress (set while one is). */
   #abandonConnect: (() => void) | undefined;
+  /** The last stdio connect, settled either way (stop() waits for it, within SETTLE_WAIT_MS). */
+  #settling: Promise<unknown> | undefined;
   readonly #progressRoutes = new Map<string, (params: ProgressNotification['params']) => void>();
   /** The remote calls in progress that can carry a server request. */
   readonly #askers: ServerRequestAsker[] = [];
   readonly #backoff: BackoffOptions;
   readonly #log: Logger;
+  /** The SDK's disposable sibling process that runs a stdio server's era probe, while one exists. */
+  #probe: StdioClientTransport | undefined;
 
   constructor(
     config: ServerConfigResult,
@@ -143,9 +174,13 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     return { ...this.#status };
   }
 
-  /** The pid of its child process while one exists: starting, running or being stopped. */
+  /**
+   * The pid of its child process while one exists: starting (the era probe's sibling process first, then the
+   * server's own), running or being stopped.
+   */
   get processId(): number | undefined {
-    return this.#transport instanceof StdioClientTransport ? (this.#transport.pid ?? undefined) : undefined;
+    const own = this.#transport instanceof StdioClientTransport ? this.#transport.pid : null;
+    return own ?? this.#probe?.pid ?? undefined;
   }
 
   /** The connected SDK client, while the server is running. */
@@ -178,16 +213,120 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     };
   }
 
+  /**
+   * Sends one request of a remote client to the server on `client` (from ready()) and resolves with its
+   * result, in the server's era. The server's questions during the call reach the caller through `ask` (the
+   * relay puts them to the remote client in that client's own era: a server→client request over its stream
+   * for a 2025 client, input-required for a 2026-07-28 one):
+   * - a 2025-era server sends elicitation/create, sampling/createMessage or roots/list requests, which go to
+   *   `ask` while this call is the only one in flight (see askVia);
+   * - a 2026-07-28 server answers `input_required` instead; each embedded request is put to `ask` (this call's
+   *   own caller, so several calls in flight are no problem) and the request is sent again with the answers
+   *   (`inputResponses`) and the server's `requestState` echoed, for up to MAX_INPUT_ROUNDS rounds.
+   * `timeoutMs` bounds the whole call, rounds included. Rejects with the SDK's ProtocolError for a JSON-RPC
+   * error (the server's, or the caller's answer to a question), SdkError for a timeout, a cancellation or a
+   * lost connection.
+   */
+  async request(
+    client: Client,
+    request: { method: string; params?: Record<string, unknown> },
+    options: { signal: AbortSignal; timeoutMs: number; ask?: ServerRequestAsker },
+  ): Promise<Record<string, unknown>> {
+    if (client.getProtocolEra() !== 'modern') {
+      const leave = options.ask && this.askVia(options.ask);
+      try {
+        return await client.request(request, AnyResult, {
+          signal: options.signal,
+          timeout: options.timeoutMs,
+        });
+      } finally {
+        leave?.();
+      }
+    }
+    const deadline = Date.now() + options.timeoutMs;
+    let params = request.params;
+    for (let round = 0; ; round++) {
+      const result: Record<string, unknown> = await client.request(
+        { method: request.method, params },
+        AnyResult,
+        {
+          signal: options.signal,
+          timeout: Math.max(1, deadline - Date.now()),
+          allowInputRequired: true,
+        },
+      );
+      if (!isInputRequiredResult(result)) return result;
+      if (round + 1 >= MAX_INPUT_ROUNDS) {
+        throw new ProtocolError(
+          -32603,
+          `"${this.name}" still required input for ${request.method} after ${MAX_INPUT_ROUNDS} rounds`,
+        );
+      }
+      const responses = await this.#answerInputRequests(result, request.method, options);
+      if (responses === undefined) await pause(STATE_ONLY_ROUND_PAUSE_MS, options.signal);
+      params = {
+        ...request.params,
+        ...(responses === undefined ? {} : { inputResponses: responses }),
+        ...(result.requestState === undefined ? {} : { requestState: result.requestState }),
+      };
+    }
+  }
+
+  /**
+   * The caller's answers to the requests embedded in an input_required result, keyed as they were asked;
+   * undefined when it embeds none (a `requestState`-only round). The first answer that is a JSON-RPC error
+   * fails the call with it, and the other questions of the round are withdrawn.
+   */
+  async #answerInputRequests(
+    result: InputRequiredResult,
+    method: string,
+    options: { signal: AbortSignal; ask?: ServerRequestAsker },
+  ): Promise<Record<string, unknown> | undefined> {
+    const entries = Object.entries(result.inputRequests ?? {});
+    if (entries.length === 0) return undefined;
+    const ask = options.ask;
+    if (!ask) {
+      throw new ProtocolError(
+        -32601,
+        `"${this.name}" asked for input during ${method}, and this caller cannot be asked (it has no stream for questions)`,
+      );
+    }
+    const round = new AbortController();
+    const withdraw = () => round.abort(options.signal.reason);
+    options.signal.addEventListener('abort', withdraw, { once: true });
+    try {
+      const answers = await Promise.all(
+        entries.map(async ([key, entry]) => {
+          const embedded = entry as { method: string; params?: unknown };
+          try {
+            const response = await ask(
+              { jsonrpc: '2.0', id: 0, method: embedded.method, params: embedded.params },
+              round.signal,
+            );
+            return [key, resultOf(response, embedded.method)] as const;
+          } catch (error) {
+            round.abort(error);
+            throw error;
+          }
+        }),
+      );
+      return Object.fromEntries(answers);
+    } finally {
+      options.signal.removeEventListener('abort', withdraw);
+    }
+  }
+
+  /** A 2025-era server's request to its client, put to the client of the one call in flight (see askVia). */
   async #ask(request: { method: string; params?: unknown }, signal: AbortSignal): Promise<never> {
-    // Thrown objects with a code become the JSON-RPC error the server gets (the SDK keeps code and message).
-    const failure = (code: number, message: string, data?: unknown) =>
-      Object.assign(new Error(message), { code, ...(data === undefined ? {} : { data }) });
     const [asker, ...others] = this.#askers;
     if (!asker) {
-      throw failure(-32601, `no remote client is in a call to "${this.name}" to answer ${request.method}`);
+      throw new ProtocolError(
+        -32601,
+        `no remote client is in a call to "${this.name}" to answer ${request.method}`,
+      );
     }
     if (others.length > 0) {
-      throw failure(
+      throw new ProtocolError(
         -32603,
         `${this.#askers.length} calls to "${this.name}" are in progress: which client to ask ${request.method} is unknown`,
       );
@@ -196,16 +335,8 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
       { jsonrpc: '2.0', id: 0, method: request.method, params: request.params as JsonRpcMessage['params'] },
       signal,
     );
-    if (response.error !== undefined) {
-      const error = response.error as { code?: unknown; message?: unknown; data?: unknown };
-      throw failure(
-        typeof error.code === 'number' ? error.code : -32603,
-        typeof error.message === 'string' ? error.message : 'the client did not answer',
-        error.data,
-      );
-    }
     // The SDK validates the result against the method's schema before the server gets it.
-    return response.result as never;
+    return resultOf(response, request.method) as never;
   }
 
   /**
@@ -254,6 +385,9 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     // A launch under way sees the new generation and gives up; wait for it, so that nothing it started
     // outlives stop().
     await this.#launching;
+    const settling = this.#settling;
+    this.#settling = undefined;
+    if (settling) await Promise.race([settling, delay(SETTLE_WAIT_MS)]);
     if (wasActive) this.#log.info('stopped');
     this.#set({
       state: 'stopped',
@@ -275,7 +409,13 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     }
     await this.stop();
     this.#status.restarts = 0;
-    this.#set({ description: spec?.description, disabled: spec?.disabled ?? false, lastError: undefined });
+    // What it runs changed: its era is learned again at its next start.
+    this.#set({
+      description: spec?.description,
+      disabled: spec?.disabled ?? false,
+      lastError: undefined,
+      era: undefined,
+    });
     if (start) this.start();
   }
 
@@ -338,7 +478,7 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     const t = spec.transport;
     if (t.kind === 'stdio') {
       const transport = await this.#stdioTransport(spec.name, t);
-      return this.#initialize(transport, generation, 'stdio');
+      return this.#initialize(transport, generation, 'stdio', spec);
     }
     for (const value of Object.values(t.headers)) this.options.redactor.addSecret(value);
     // Credentials in the URL itself (user:pass@, ?api_key=…) are secrets too.
@@ -348,7 +488,7 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     const requestInit = { headers: t.headers };
     this.#set({ target: t.url });
     const sse = () =>
-      this.#initialize(new SSEClientTransport(new URL(t.url), { requestInit }), generation, 'sse');
+      this.#initialize(new SSEClientTransport(new URL(t.url), { requestInit }), generation, 'sse', spec);
     if (t.mode === 'sse') {
       return sse().catch((error: unknown) => {
         throw authFailure(spec.name, t, error instanceof SseError ? error.code : undefined) ?? error;
@@ -360,11 +500,14 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
         new StreamableHTTPClientTransport(new URL(t.url), { requestInit }),
         generation,
         'streamable-http',
+        spec,
       );
     } catch (error) {
-      // The spec's backwards-compatibility rule: a 4xx to the initialize POST means an old SSE-only server.
-      // Not 401/403: that is this server refusing our credentials, and SSE would only hide it (issue 8.5).
-      status = error instanceof StreamableHTTPError ? error.code : undefined;
+      // The spec's backwards-compatibility rule: a 4xx to the initialize POST means an old SSE-only server
+      // (the SDK takes a 4xx to its server/discover probe for a legacy server, and the initialize that follows
+      // gets the same 4xx). Not 401/403: that is this server refusing our credentials, and SSE would only hide
+      // it (issue 8.5).
+      status = error instanceof SdkHttpError ? error.status : undefined;
       if (generation !== this.#generation || status === undefined || status < 400 || status >= 500)
         throw error;
       const refused = authFailure(spec.name, t, status);
@@ -386,30 +529,50 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     }
   }
 
+  /**
+   * The era verdict to start `spec` with: the one learned for this same entry while it is fresh, `legacy`
+   * for the SSE transport (a 2025-only transport), else none (the SDK probes).
+   */
+  #prior(spec: ServerSpec, kind: NonNullable<ServerStatus['transport']>): PriorDiscovery | undefined {
+    if (kind === 'sse') return { kind: 'legacy' };
+    const verdict = verdicts.get(verdictKey(spec));
+    if (!verdict) return undefined;
+    return Date.now() - verdict.learnedAt < ERA_VERDICT_MAX_AGE_MS ? verdict.prior : undefined;
+  }
+
   async #initialize(
     transport: Transport,
     generation: number,
     kind: NonNullable<ServerStatus['transport']>,
+    spec: ServerSpec,
   ): Promise<Client> {
     // stop() may have come while we resolved the command: then nothing may be spawned (it would have no
     // owner left to close it).
     if (generation !== this.#generation) throw new Error('stopped before it started');
-    // The remote clients answer these (through the call in progress, see askVia).
+    const startTimeoutMs = this.options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+    // The remote clients answer these (through the call in progress, see request() and askVia).
     const client = new Client(this.options.clientInfo, {
       capabilities: { sampling: {}, elicitation: {}, roots: {} },
+      versionNegotiation: {
+        mode: 'auto',
+        probe: {
+          timeoutMs: kind === 'stdio' ? Math.min(STDIO_PROBE_TIMEOUT_MS, startTimeoutMs) : startTimeoutMs,
+          maxRetries: 0,
+        },
+      },
     });
-    client.setRequestHandler(CreateMessageRequestSchema, (request, extra) =>
-      this.#ask(request, extra.signal),
+    client.setRequestHandler('sampling/createMessage', (request, ctx) =>
+      this.#ask(request, ctx.mcpReq.signal),
     );
-    client.setRequestHandler(ElicitRequestSchema, (request, extra) => this.#ask(request, extra.signal));
-    client.setRequestHandler(ListRootsRequestSchema, (request, extra) => this.#ask(request, extra.signal));
+    client.setRequestHandler('elicitation/create', (request, ctx) => this.#ask(request, ctx.mcpReq.signal));
+    client.setRequestHandler('roots/list', (request, ctx) => this.#ask(request, ctx.mcpReq.signal));
     this.#transport = transport;
     this.#client = client;
     this.#set({ transport: kind });
     client.onclose = () => {
       // Before initialize finished, connect() itself fails and #launch handles it.
       if (generation !== this.#generation || this.#client !== client || !this.#connected) return;
-      const tail = this.#stderrTail.at(-1);
+      const tail = this.#lastOutput().at(-1);
       void this.#teardown().then(() => {
         if (generation === this.#generation) {
           this.#retryAfter('restarting', `exited unexpectedly${tail ? ` (last output: ${tail})` : ''}.`);
@@ -418,32 +581,79 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     };
     // Every notification is passed on (the bridge forwards them to remote clients); list changes also
     // refresh the counts in the status.
-    client.fallbackNotificationHandler = (notification) => {
-      if (generation === this.#generation) this.emit('notification', notification);
+    const forward = (notification: Notification) => {
+      if (generation === this.#generation) this.emit('notification', withoutSubscriptionId(notification));
       return Promise.resolve();
     };
+    client.fallbackNotificationHandler = forward;
     const listChanged = (notification: Notification) => {
       void this.#refreshCounts(generation);
-      return client.fallbackNotificationHandler!(notification);
+      return forward(notification);
     };
-    client.setNotificationHandler(ProgressNotificationSchema, (notification) => {
+    client.setNotificationHandler('notifications/progress', (notification) => {
       this.#progressRoutes.get(String(notification.params.progressToken))?.(notification.params);
     });
-    client.setNotificationHandler(ToolListChangedNotificationSchema, listChanged);
-    client.setNotificationHandler(ResourceListChangedNotificationSchema, listChanged);
-    client.setNotificationHandler(PromptListChangedNotificationSchema, listChanged);
+    client.setNotificationHandler('notifications/tools/list_changed', listChanged);
+    client.setNotificationHandler('notifications/resources/list_changed', listChanged);
+    client.setNotificationHandler('notifications/prompts/list_changed', listChanged);
     this.#connected = false;
+    const prior = this.#prior(spec, kind);
     // stop() abandons a connect in progress: a transport closed mid-start does not always settle it (the SDK's
     // SSE transport waits for an `endpoint` event forever), and an await on a promise that never settles,
     // with nothing else left to wait for, ends the process silently with exit code 0 (issue 8.7's `tools`).
-    await new Promise<void>((resolve, reject) => {
-      this.#abandonConnect = () => reject(new Error('stopped before it started'));
-      client
-        .connect(transport, { timeout: this.options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS })
-        .then(resolve, reject);
-    }).finally(() => (this.#abandonConnect = undefined));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.#abandonConnect = () => reject(new Error('stopped before it started'));
+        const connecting = client.connect(transport, { timeout: startTimeoutMs, prior });
+        connecting.then(resolve, reject);
+        // A stdio connect does settle once its transport is closed (even mid-probe, where the SDK would
+        // otherwise go on to spawn the server): stop() waits for that, so nothing is spawned after it.
+        if (kind === 'stdio') this.#settling = connecting.catch(() => undefined);
+      }).finally(() => {
+        this.#abandonConnect = undefined;
+        this.#probe = undefined; // the SDK reaped it before connect() settled
+      });
+    } catch (error) {
+      // A verdict that no longer holds (the server changed under the same entry) is learned again next time.
+      if (prior && kind !== 'sse') verdicts.delete(verdictKey(spec));
+      throw error;
+    }
     this.#connected = true;
+    const era = client.getProtocolEra() ?? 'legacy';
+    if (kind !== 'sse' && prior === undefined) {
+      const discover = client.getDiscoverResult();
+      keepVerdict(verdictKey(spec), discover ? { kind: 'modern', discover } : { kind: 'legacy' });
+      this.#log.info(
+        era === 'modern'
+          ? `speaks the 2026-07-28 era (server/discover); kept for its next starts`
+          : `speaks the 2025 era (initialize); kept for its next starts`,
+      );
+    }
+    this.#set({ era });
+    if (era === 'modern') await this.#listen(client);
     return client;
+  }
+
+  /**
+   * On a 2026-07-28 connection list changes come only on a `subscriptions/listen` stream the client opens: open
+   * one for every list the server says can change, so counts stay current and remote clients hear of changes
+   * as they do from a 2025 server. A server that refuses costs a warning, not the start.
+   */
+  async #listen(client: Client): Promise<void> {
+    const caps = client.getServerCapabilities() ?? {};
+    const filter = {
+      ...(caps.tools?.listChanged ? { toolsListChanged: true } : {}),
+      ...(caps.prompts?.listChanged ? { promptsListChanged: true } : {}),
+      ...(caps.resources?.listChanged ? { resourcesListChanged: true } : {}),
+    };
+    if (Object.keys(filter).length === 0) return;
+    try {
+      await client.listen(filter, {
+        timeout: this.options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS,
+      });
+    } catch (error) {
+      this.#log.warn(`could not open a subscriptions/listen stream for list changes: ${errorMessage(error)}`);
+    }
   }
 
   async #stdioTransport(
@@ -487,6 +697,21 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
       cwd,
       stderr: 'pipe',
     });
+    // The SDK spawns the era probe's sibling with `new transport.constructor(params)` and hides it. A process
+    // we started must be one we can name (pids() is the last-resort kill list, and stop() ends its tree), and
+    // its output is the server's output, so the sibling is built by a subclass that notes itself. The transport itself stays exactly the SDK's class,
+    // which is what makes the SDK probe on a sibling rather than on the server's one process.
+    const noteProbe = (probe: StdioClientTransport) => {
+      this.#probe = probe;
+      this.#captureStderr(probe, this.#probeTail);
+    };
+    class ProbeSibling extends StdioClientTransport {
+      constructor(params: ConstructorParameters<typeof StdioClientTransport>[0]) {
+        super({ ...params, stderr: 'pipe' });
+        noteProbe(this);
+      }
+    }
+    Object.defineProperty(transport, 'constructor', { value: ProbeSibling });
     // Issue 8, item 2: a reply over the limit fails its own call, not the server and every call on it.
     const reader = new LineReadBuffer(MAX_MESSAGE_BYTES, (size, id) =>
       this.#log.warn(
@@ -496,31 +721,46 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     if (!limitStdioLines(transport, reader))
       this.#log.warn('this SDK version hides its stdio reader: an oversized message will restart the server');
     this.#stderrTail = [];
+    this.#probeTail = [];
+    this.#captureStderr(transport, this.#stderrTail);
+    return transport;
+  }
+
+  /**
+   * Logs what a process of this server writes to stderr, and keeps its last lines for error messages. The
+   * era probe's sibling is captured too (the SDK would discard it): while a server silent to the probe keeps
+   * the start waiting, what it says about itself ("loading the model…") is what the user needs to see.
+   */
+  #captureStderr(transport: StdioClientTransport, tail: string[]): void {
     // The server's own output has its own scope (and file): a chatty server keeps it to itself.
     const output = this.#log.child('stderr');
-    if (transport.stderr) {
-      createInterface({ input: transport.stderr as Readable }).on('line', (line) => {
-        output.info(line);
-        this.#stderrTail.push(this.options.redactor.redact(line));
-        if (this.#stderrTail.length > STDERR_TAIL_LINES) this.#stderrTail.shift();
-      });
-    }
-    return transport;
+    if (!transport.stderr) return;
+    createInterface({ input: transport.stderr as Readable }).on('line', (line) => {
+      output.info(line);
+      tail.push(this.options.redactor.redact(line));
+      if (tail.length > STDERR_TAIL_LINES) tail.shift();
+    });
+  }
+
+  /** The last lines the server wrote to stderr (its probe sibling's while the server itself has said none). */
+  #lastOutput(): string[] {
+    return this.#stderrTail.length > 0 ? this.#stderrTail : this.#probeTail;
   }
 
   #explain(error: unknown, spec: ServerSpec): string {
     if (error instanceof GatewayError) return error.message;
     const target = spec.transport.kind === 'http' ? ` at ${spec.transport.url}` : '';
-    if (error instanceof McpError && error.code === Number(ErrorCode.RequestTimeout)) {
-      // The SDK's "Request timed out" does not say which request, nor that the server is still silent.
+    if (error instanceof SdkError && error.code === SdkErrorCode.RequestTimeout) {
+      // The SDK's "Request timed out" does not say which request, nor that the server is still silent. (Over
+      // HTTP this may be the server/discover probe: silence there is an outage too.)
       const seconds = (this.options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS) / 1000;
-      const tail = this.#stderrTail.slice(-3);
+      const tail = this.#lastOutput().slice(-3);
       return (
         `did not answer initialize${target} within ${seconds} s.` +
         (tail.length ? ` Its last output: ${tail.join(' | ')}` : ' It wrote nothing to stderr.')
       );
     }
-    const tail = this.#stderrTail.at(-1);
+    const tail = this.#lastOutput().at(-1);
     const output = tail ? ` Last output: ${tail}` : '';
     return `failed to start${target}: ${errorMessage(error)}.${output}`;
   }
@@ -584,13 +824,18 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     // A server started through a wrapper (npx, a shell script) has children of its own; the SDK only
     // signals the direct child. Note the tree now, and end whatever of it outlives the close.
     const pid = transport instanceof StdioClientTransport ? transport.pid : null;
-    const tree = pid ? await processTree(pid) : [];
+    const probePid = this.#probe?.pid;
+    this.#probe = undefined;
+    const tree = [...(pid ? await processTree(pid) : []), ...(probePid ? await processTree(probePid) : [])];
     if (transport instanceof StreamableHTTPClientTransport && transport.sessionId) {
       await transport.terminateSession().catch(() => undefined); // ignore: the server may already be gone
     }
     try {
       if (client) await client.close();
-      else await transport?.close();
+      // During the era probe the client does not hold the transport yet, so its close() does not reach it;
+      // closing the transport itself is what stops the SDK from going on to spawn the server (a second close
+      // of a closed transport does nothing).
+      await transport?.close();
     } catch (error) {
       this.#log.warn(`error while closing: ${errorMessage(error)}`); // cleanup: nothing more to do
     }
@@ -665,4 +910,71 @@ export async function resolveCommand(
 /** One argument as the log and the window show a command line: bare when safe, else JSON-quoted. */
 export function quote(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : JSON.stringify(arg);
+}
+
+/**
+ * The era verdicts learned by probes, by what the entry runs (verdictKey), with when: a later start of the same
+ * command or URL skips the probe (docs/advanced/gateway.md, "Caching discovery verdicts"). Process-wide, in
+ * memory: every ManagedServer of that entry shares it (restarts of one server, the bridge's per-session
+ * servers), and a changed command, URL or environment is probed again. At most MAX_VERDICTS, oldest dropped.
+ */
+const verdicts = new Map<string, { prior: PriorDiscovery; learnedAt: number }>();
+const MAX_VERDICTS = 256;
+
+function keepVerdict(key: string, prior: PriorDiscovery): void {
+  verdicts.delete(key);
+  verdicts.set(key, { prior, learnedAt: Date.now() });
+  if (verdicts.size > MAX_VERDICTS) verdicts.delete(verdicts.keys().next().value!);
+}
+
+/** What an entry runs, as the key of its era verdict: another command, URL or environment is probed again. */
+function verdictKey(spec: ServerSpec): string {
+  return JSON.stringify(spec.transport);
+}
+
+/**
+ * A notification as a 2025-era listener gets it: the subscription id a 2026-07-28 server tags a listen stream's
+ * notifications with is this connection's, and means nothing to a remote client.
+ */
+function withoutSubscriptionId(notification: Notification): Notification {
+  const meta = notification.params?._meta;
+  if (!meta || !('io.modelcontextprotocol/subscriptionId' in meta)) return notification;
+  const { 'io.modelcontextprotocol/subscriptionId': _dropped, ...rest } = meta;
+  const { _meta: _tagged, ...params } = notification.params ?? {};
+  return { ...notification, params: Object.keys(rest).length === 0 ? params : { ...params, _meta: rest } };
+}
+
+/** Results are passed through untouched: the remote client validates them, not us. */
+const AnyResult = z.looseObject({});
+
+/** The result of a caller's JSON-RPC response; its error, thrown as the ProtocolError the server gets. */
+function resultOf(response: JsonRpcMessage, method: string): unknown {
+  if (response.error === undefined) return response.result;
+  const error = response.error as { code?: unknown; message?: unknown; data?: unknown };
+  throw new ProtocolError(
+    typeof error.code === 'number' ? error.code : -32603,
+    typeof error.message === 'string' ? error.message : `the client did not answer ${method}`,
+    error.data,
+  );
+}
+
+/** Resolves after `ms` (a timer that does not keep the process alive). */
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/** Resolves after `ms`, or rejects with the reason when `signal` aborts first. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason as Error);
+    const done = () => {
+      clearTimeout(timer);
+      reject(signal.reason as Error);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', done);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
 }

@@ -13,6 +13,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { descendants } from '../../../e2e/support/cli.js';
 import {
   type HttpFixture,
+  modernServer,
   serverEverything,
   serverFilesystem,
   startSseServer,
@@ -58,6 +59,35 @@ const config = (servers: Record<string, unknown>) =>
   parseMcpConfig(JSON.stringify({ mcpServers: servers }), join(dir, 'mcp.json'));
 
 describe('ServerManager with real servers', () => {
+  it("learns each server's era once: kept across a restart, learned again when its entry changes", async () => {
+    const starts = join(dir, 'modern-starts');
+    const startCount = () => readFileSync(starts, 'utf8').trim().split('\n').length;
+    const { manager } = createManager();
+    const servers = { modern: modernServer(starts), everything: serverEverything() };
+    await manager.apply(config(servers));
+    await waitForStatus(manager, 'modern', running);
+    await waitForStatus(manager, 'everything', running);
+    expect([manager.get('modern')?.status.era, manager.get('everything')?.status.era]).toEqual([
+      'modern',
+      'legacy',
+    ]);
+    // The stdio probe ran on a sibling process, then the server started once.
+    expect(startCount()).toBe(2);
+    const client = manager.client('modern')!;
+    expect(client.getProtocolEra()).toBe('modern');
+    expect(textOf(await client.callTool({ name: 'echo', arguments: { message: 'x' } }))).toBe('modern: x');
+
+    process.kill(manager.get('modern')!.processId!, 'SIGKILL');
+    await waitForStatus(manager, 'modern', (s) => s.restarts === 1 && running(s));
+    expect(manager.get('modern')?.status.era).toBe('modern');
+    expect(startCount()).toBe(3); // no probe this time
+
+    const changed = { ...servers.modern, env: { MODERN_SERVER_STARTS: starts, OTHER: '1' } };
+    await manager.apply(config({ ...servers, modern: changed }));
+    await waitForStatus(manager, 'modern', (s) => running(s) && s.era === 'modern');
+    expect(startCount()).toBe(5); // probed again: a sibling, then the server
+  });
+
   it('says a server that never answers initialize did not, within how long, with its last output', async () => {
     const { manager } = createManager({ startTimeoutMs: 500 });
     const silent = [
@@ -82,6 +112,16 @@ describe('ServerManager with real servers', () => {
     await manager.close();
     expect(manager.pids()).toEqual([]);
     await until(() => !isAlive(pid!), 5_000, 'the child to end');
+    // That child was the era probe's sibling (this server is silent to the probe): stopping during the probe
+    // must not let the SDK go on to spawn the server itself (close() waited for the start to settle).
+    const silentOnes = descendants(process.pid).filter((child) => {
+      try {
+        return readFileSync(`/proc/${child}/cmdline`, 'utf8').includes('process.stdin.resume');
+      } catch {
+        return false; // ignore: it ended while we looked
+      }
+    });
+    expect(silentOnes.filter(isAlive)).toEqual([]);
   });
 
   it('stop() ends a start that would never settle (an SSE server that never sends its endpoint)', async () => {

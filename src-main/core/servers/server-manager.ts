@@ -3,8 +3,7 @@
 // hangs or fails never blocks or delays the others.
 import { EventEmitter } from 'node:events';
 
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import type { Notification } from '@modelcontextprotocol/sdk/types.js';
+import type { Client, Notification } from '@modelcontextprotocol/client';
 
 import type { McpConfig } from '../config/mcp-config.js';
 import type { Logger } from '../logging/log-hub.js';
