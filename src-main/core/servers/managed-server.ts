@@ -297,7 +297,7 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     try {
       const answers = await Promise.all(
         entries.map(async ([key, entry]) => {
-          const embedded = entry as { method: string; params?: unknown };
+          const embedded = entry as { method: string; params?: JsonRpcMessage['params'] };
           try {
             const response = await ask(
               { jsonrpc: '2.0', id: 0, method: embedded.method, params: embedded.params },
@@ -474,11 +474,43 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     }, delay);
   }
 
+  /**
+   * Connects in the era learned for this entry; a first start goes straight to `initialize` (the 2025 era, no
+   * probe), and only a server that refuses it is probed for 2026-07-28. A server of both eras is so spoken to
+   * in the 2025 one, which is what the relay sends the agent (its modern front serves 2026-07-28 clients): in
+   * that era its in-call requests, logging/setLevel and resources/subscribe pass as they are, where the 2026 era
+   * needs translations the agent does not all make (docs/protocol.md). server/discover cannot tell which
+   * servers also speak 2025: a server of both eras lists only its 2026 revisions there. And most servers today
+   * are 2025-era: they start without the probe's extra process or its wait.
+   */
   async #connect(spec: ServerSpec, generation: number): Promise<Client> {
+    const learned =
+      spec.transport.kind === 'http' && spec.transport.mode === 'sse' ? undefined : this.#learned(spec);
+    try {
+      return await this.#connectTransport(spec, generation, learned ?? { kind: 'legacy' });
+    } catch (error) {
+      if (learned || generation !== this.#generation || !mayBeModernOnly(error)) throw error;
+      await this.#teardown();
+      this.#log.info(`initialize failed (${errorMessage(error)}); probing for the 2026-07-28 era`);
+      try {
+        return await this.#connectTransport(spec, generation, undefined);
+      } catch {
+        // Not a 2026-07-28 server either: what initialize got is the meaningful error.
+        throw error;
+      }
+    }
+  }
+
+  /** One start over the entry's transport, with `prior` (undefined: the SDK probes for the era). */
+  async #connectTransport(
+    spec: ServerSpec,
+    generation: number,
+    prior: PriorDiscovery | undefined,
+  ): Promise<Client> {
     const t = spec.transport;
     if (t.kind === 'stdio') {
       const transport = await this.#stdioTransport(spec.name, t);
-      return this.#initialize(transport, generation, 'stdio', spec);
+      return this.#initialize(transport, generation, 'stdio', spec, prior);
     }
     for (const value of Object.values(t.headers)) this.options.redactor.addSecret(value);
     // Credentials in the URL itself (user:pass@, ?api_key=…) are secrets too.
@@ -488,7 +520,9 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     const requestInit = { headers: t.headers };
     this.#set({ target: t.url });
     const sse = () =>
-      this.#initialize(new SSEClientTransport(new URL(t.url), { requestInit }), generation, 'sse', spec);
+      this.#initialize(new SSEClientTransport(new URL(t.url), { requestInit }), generation, 'sse', spec, {
+        kind: 'legacy',
+      });
     if (t.mode === 'sse') {
       return sse().catch((error: unknown) => {
         throw authFailure(spec.name, t, error instanceof SseError ? error.code : undefined) ?? error;
@@ -501,6 +535,7 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
         generation,
         'streamable-http',
         spec,
+        prior,
       );
     } catch (error) {
       // The spec's backwards-compatibility rule: a 4xx to the initialize POST means an old SSE-only server
@@ -529,12 +564,8 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     }
   }
 
-  /**
-   * The era verdict to start `spec` with: the one learned for this same entry while it is fresh, `legacy`
-   * for the SSE transport (a 2025-only transport), else none (the SDK probes).
-   */
-  #prior(spec: ServerSpec, kind: NonNullable<ServerStatus['transport']>): PriorDiscovery | undefined {
-    if (kind === 'sse') return { kind: 'legacy' };
+  /** The era learned for this same entry while it is fresh (ERA_VERDICT_MAX_AGE_MS), else undefined. */
+  #learned(spec: ServerSpec): PriorDiscovery | undefined {
     const verdict = verdicts.get(verdictKey(spec));
     if (!verdict) return undefined;
     return Date.now() - verdict.learnedAt < ERA_VERDICT_MAX_AGE_MS ? verdict.prior : undefined;
@@ -545,6 +576,7 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     generation: number,
     kind: NonNullable<ServerStatus['transport']>,
     spec: ServerSpec,
+    prior: PriorDiscovery | undefined,
   ): Promise<Client> {
     // stop() may have come while we resolved the command: then nothing may be spawned (it would have no
     // owner left to close it).
@@ -597,7 +629,6 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     client.setNotificationHandler('notifications/resources/list_changed', listChanged);
     client.setNotificationHandler('notifications/prompts/list_changed', listChanged);
     this.#connected = false;
-    const prior = this.#prior(spec, kind);
     // stop() abandons a connect in progress: a transport closed mid-start does not always settle it (the SDK's
     // SSE transport waits for an `endpoint` event forever), and an await on a promise that never settles,
     // with nothing else left to wait for, ends the process silently with exit code 0 (issue 8.7's `tools`).
@@ -620,13 +651,13 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     }
     this.#connected = true;
     const era = client.getProtocolEra() ?? 'legacy';
-    if (kind !== 'sse' && prior === undefined) {
-      const discover = client.getDiscoverResult();
+    const discover = client.getDiscoverResult();
+    if (kind !== 'sse' && !this.#learned(spec)) {
       keepVerdict(verdictKey(spec), discover ? { kind: 'modern', discover } : { kind: 'legacy' });
       this.#log.info(
         era === 'modern'
-          ? `speaks the 2026-07-28 era (server/discover); kept for its next starts`
-          : `speaks the 2025 era (initialize); kept for its next starts`,
+          ? 'speaks only the 2026-07-28 era (server/discover); kept for its next starts'
+          : 'speaks the 2025 era (initialize); kept for its next starts',
       );
     }
     this.#set({ era });
@@ -851,6 +882,9 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
   }
 }
 
+/** An HTTP server refused our credentials (401/403): see authFailure. */
+class CredentialsRefused extends GatewayError {}
+
 /**
  * The error for an HTTP server that refused our credentials (401/403), naming the fix; undefined for any
  * other status.
@@ -862,7 +896,7 @@ function authFailure(
 ): GatewayError | undefined {
   if (status !== 401 && status !== 403) return undefined;
   const sent = Object.keys(t.headers).some((key) => key.toLowerCase() === 'authorization');
-  return new GatewayError(
+  return new CredentialsRefused(
     'server-failed',
     `${t.url} refused the connection with HTTP ${status} ${status === 401 ? 'Unauthorized' : 'Forbidden'}: ` +
       (sent
@@ -910,6 +944,15 @@ export async function resolveCommand(
 /** One argument as the log and the window show a command line: bare when safe, else JSON-quoted. */
 export function quote(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : JSON.stringify(arg);
+}
+
+/**
+ * Whether a failed `initialize` may come from a server of the 2026-07-28 era only (it answered, refusing the
+ * 2025 handshake), so that a probe is worth it: not a timeout (silence is no era), not refused credentials.
+ */
+function mayBeModernOnly(error: unknown): boolean {
+  if (error instanceof SdkError && error.code === SdkErrorCode.RequestTimeout) return false;
+  return !(error instanceof CredentialsRefused);
 }
 
 /**

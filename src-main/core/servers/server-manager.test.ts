@@ -71,8 +71,9 @@ describe('ServerManager with real servers', () => {
       'modern',
       'legacy',
     ]);
-    // The stdio probe ran on a sibling process, then the server started once.
-    expect(startCount()).toBe(2);
+    // initialize first (refused by this 2026-only server), then the stdio probe on a sibling process, then the
+    // server itself.
+    expect(startCount()).toBe(3);
     const client = manager.client('modern')!;
     expect(client.getProtocolEra()).toBe('modern');
     expect(textOf(await client.callTool({ name: 'echo', arguments: { message: 'x' } }))).toBe('modern: x');
@@ -80,12 +81,12 @@ describe('ServerManager with real servers', () => {
     process.kill(manager.get('modern')!.processId!, 'SIGKILL');
     await waitForStatus(manager, 'modern', (s) => s.restarts === 1 && running(s));
     expect(manager.get('modern')?.status.era).toBe('modern');
-    expect(startCount()).toBe(3); // no probe this time
+    expect(startCount()).toBe(4); // the learned era: no initialize attempt, no probe
 
     const changed = { ...servers.modern, env: { MODERN_SERVER_STARTS: starts, OTHER: '1' } };
     await manager.apply(config({ ...servers, modern: changed }));
     await waitForStatus(manager, 'modern', (s) => running(s) && s.era === 'modern');
-    expect(startCount()).toBe(5); // probed again: a sibling, then the server
+    expect(startCount()).toBe(7); // learned again: initialize, a probe sibling, then the server
   });
 
   it('says a server that never answers initialize did not, within how long, with its last output', async () => {
