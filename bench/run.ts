@@ -21,7 +21,7 @@
 //
 // Knobs (environment): BENCH_ONLY=b,c runs some paths (`ui` is the window's part); BENCH_ROUNDS=3; BENCH_SECONDS=3 (per path, at 64
 // in flight; 16 in flight gets two thirds of it); BENCH_GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/p"
-// passes Node flags to the gateway process (profiles are written when it stops).
+// passes Node flags to the gateway processes and (g)'s relay (profiles are written when they stop).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -219,6 +219,11 @@ async function stdioPath(): Promise<Target> {
   };
 }
 
+/** BENCH_GATEWAY_NODE_ARGS: Node flags for our processes (the gateways, and (g)'s relay). */
+function gatewayNodeArgs(): string[] {
+  return (process.env['BENCH_GATEWAY_NODE_ARGS'] ?? '').split(/\s+/).filter(Boolean);
+}
+
 /** A child's output so far, and a wait for the first match of a pattern in its stdout (or stderr). */
 function watchOutput(child: ChildProcess, watched: 'stdout' | 'stderr' = 'stdout') {
   let stdout = '';
@@ -316,7 +321,7 @@ async function processPath(o: ProcessPathOptions): Promise<Target> {
       mcpServers: { everything: { command: process.execPath, args: [EVERYTHING, 'stdio'] } },
     }),
   );
-  const nodeArgs = (process.env['BENCH_GATEWAY_NODE_ARGS'] ?? '').split(/\s+/).filter(Boolean);
+  const nodeArgs = gatewayNodeArgs();
   const child = own(
     spawn(process.execPath, [...nodeArgs, join(ROOT, 'bin', `${o.bin}.js`), ...o.args, '--config', config], {
       cwd: o.dir,
@@ -399,7 +404,7 @@ const gatewayPath = (dir: string, v2?: 'legacy' | 'modern') =>
  */
 async function remotePath(dir: string): Promise<Target> {
   const relay = own(
-    spawn(process.execPath, [join(ROOT, 'bin', 'mcpassistant-relay.js')], {
+    spawn(process.execPath, [...gatewayNodeArgs(), join(ROOT, 'bin', 'mcpassistant-relay.js')], {
       cwd: dir,
       env: {
         PATH: process.env['PATH'],
