@@ -87,6 +87,8 @@ export function checkRelayUrl(url: URL): string | undefined {
  */
 interface Link {
   readonly ws?: WebSocket;
+  /** A socket's: sends one frame's JSON text (the caller checked its size). */
+  sendText?: (text: string) => void;
   readonly open: boolean;
   /** Sends one frame object as it is (in-process) or as JSON text (socket, no size check: see #send). */
   deliver(frame: AgentFrame): void;
@@ -94,12 +96,32 @@ interface Link {
 }
 
 function socketLink(ws: WebSocket): Link {
+  // Corked until the end of the event-loop turn: the results of one batch of local answers then leave in
+  // one write rather than a write (and a wake-up of the relay) each, most of the link's CPU cost at 64
+  // calls in flight (issue 11). The order of frames is unchanged.
+  let corked = false;
+  const sendText = (text: string) => {
+    if (ws.readyState !== WebSocket.OPEN) return;
+    // `_socket` is ws's own (undocumented, stable since ws 1): the TCP socket it writes frames to.
+    const socket = (ws as unknown as { _socket?: { cork(): void; uncork(): void; destroyed: boolean } })
+      ._socket;
+    if (!corked && socket && !socket.destroyed) {
+      corked = true;
+      socket.cork();
+      setImmediate(() => {
+        corked = false;
+        socket.uncork();
+      });
+    }
+    ws.send(text);
+  };
   return {
     ws,
     get open() {
       return ws.readyState === WebSocket.OPEN;
     },
-    deliver: (frame) => ws.send(JSON.stringify(frame)),
+    deliver: (frame) => sendText(JSON.stringify(frame)),
+    sendText,
     close: (code, reason) => ws.close(code, reason),
   };
 }
@@ -530,25 +552,25 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
     payload: JsonRpcMessage,
     result: Record<string, unknown>,
   ): void {
-    const ws = link.ws;
+    const sendText = link.sendText;
     // In-process nothing is serialised, so no frame limit applies (the HTTP answer has its own).
-    if (!ws) return void (link.open && link.deliver({ type: 'result', request_id: requestId, result }));
+    if (!sendText) return void (link.open && link.deliver({ type: 'result', request_id: requestId, result }));
     const text = JSON.stringify({ type: 'result', request_id: requestId, result });
     const size = Buffer.byteLength(text);
     const limit = this.#frameLimit();
-    if (size <= limit) return this.#sendText(ws, text);
+    if (size <= limit) return sendText(text);
     const why = `the result of ${payload.method ?? 'the call'} from server "${server}" is ${formatBytes(size)}, over the ${formatBytes(limit)} limit of a message between agent and relay`;
     this.#log.warn(why);
     const answer =
       payload.id === undefined || payload.id === null
         ? { ok: false, error: why }
         : { jsonrpc: '2.0', id: payload.id, error: { code: -32000, message: why } };
-    this.#sendText(ws, JSON.stringify({ type: 'result', request_id: requestId, result: answer }));
+    sendText(JSON.stringify({ type: 'result', request_id: requestId, result: answer }));
   }
 
   #send(link: Link, frame: AgentFrame): void {
-    const ws = link.ws;
-    if (!ws) return void (link.open && link.deliver(frame));
+    const sendText = link.sendText;
+    if (!sendText) return void (link.open && link.deliver(frame));
     const text = JSON.stringify(frame);
     const limit = this.#frameLimit();
     if (Buffer.byteLength(text) > limit) {
@@ -558,17 +580,13 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
         `dropped a ${type} frame of ${formatBytes(Buffer.byteLength(text))}, over the ${formatBytes(limit)} limit`,
       );
     }
-    this.#sendText(ws, text);
+    sendText(text);
   }
 
   /** The largest frame to send: ours, or the relay's when it told a smaller one. */
   #frameLimit(): number {
     const own = this.options.maxFrameBytes ?? MAX_FRAME_BYTES;
     return Math.min(own, this.#relayMaxFrame ?? own);
-  }
-
-  #sendText(ws: WebSocket, text: string): void {
-    if (ws.readyState === WebSocket.OPEN) ws.send(text);
   }
 
   #closed(
