@@ -399,8 +399,11 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
     if (this.#state.state === 'connected') {
       return this.#set({ ...this.#state, endpoints: { ...this.#state.endpoints, ...endpoints } });
     }
+    const where = this.options.attach
+      ? 'attached in-process to the local endpoint'
+      : `connected to ${this.options.url.origin}`;
     this.#log.info(
-      `connected to ${this.options.url.origin} as ${this.options.subject}; serving ${this.#capabilities.join(', ') || 'no servers'}`,
+      `${where} as ${this.options.subject}; serving ${this.#capabilities.join(', ') || 'no servers'}`,
     );
     this.#set({
       state: 'connected',
