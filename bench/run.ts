@@ -54,6 +54,7 @@ import {
   ownPid,
   stopAll,
   stopTree,
+  systemCpuMs,
 } from './proc.js';
 import {
   controlRoundTrip,
@@ -118,6 +119,8 @@ interface CpuReading {
   what: string;
   ms: number;
   msPerCall: number;
+  /** The kernel's part of msPerCall (system time: syscalls, wake-ups); server processes only. */
+  systemMsPerCall?: number;
 }
 
 interface Throughput {
@@ -482,6 +485,8 @@ interface Totals {
   seconds: number;
   samples: number[];
   serverMs: number;
+  /** The part of serverMs spent in the kernel (syscalls, wake-ups). */
+  serverSystemMs: number;
   childMs: number;
   clientMs: number;
   foreignMs: number;
@@ -515,12 +520,14 @@ async function measureWindow(
   const serverPids = [target.server.pid, ...(target.server.morePids ?? [])];
   const pids = [...serverPids, ...(target.child ? [target.child.pid] : [])];
   const before = pids.map(cpuMs);
+  const systemBefore = serverPids.map(systemCpuMs);
   const machineBefore = machineBusyMs();
   const clientBefore = process.cpuUsage();
   const measured = await inFlight(run.call, concurrency, limit, total.samples);
   const client = process.cpuUsage(clientBefore);
   const machine = machineBusyMs() - machineBefore;
   const used = pids.map((pid, i) => cpuMs(pid) - before[i]!);
+  const serverSystem = serverPids.reduce((sum, pid, i) => sum + systemCpuMs(pid) - systemBefore[i]!, 0);
   const server = used.slice(0, serverPids.length).reduce((sum, ms) => sum + ms, 0);
   const child = used[serverPids.length] ?? 0;
   if (measured.errors)
@@ -529,6 +536,7 @@ async function measureWindow(
   total.calls += measured.calls;
   total.seconds += measured.seconds;
   total.serverMs += server;
+  total.serverSystemMs += serverSystem;
   total.childMs += child;
   total.clientMs += clientMs;
   total.foreignMs += Math.max(0, machine - server - child - clientMs);
@@ -587,7 +595,12 @@ function summarize(run: Running): void {
     };
   }
   const w = run.totals[64];
-  result.serverCpu = { ...target.server, ms: w.serverMs, msPerCall: w.serverMs / w.calls };
+  result.serverCpu = {
+    ...target.server,
+    ms: w.serverMs,
+    msPerCall: w.serverMs / w.calls,
+    systemMsPerCall: w.serverSystemMs / w.calls,
+  };
   if (target.child) result.childCpu = { ...target.child, ms: w.childMs, msPerCall: w.childMs / w.calls };
   result.clientCpuMsPerCall = w.clientMs / w.calls;
 }
@@ -647,7 +660,7 @@ function report(results: PathResult[]) {
       'calls/s@16',
       'calls/s@64',
       'p50@64 ms',
-      'server CPU ms/call@64',
+      'server CPU ms/call@64 (kernel)',
       'client CPU ms/call@64',
       'foreign CPU @1/@64',
     ],
@@ -660,7 +673,7 @@ function report(results: PathResult[]) {
       fmt(r.c64?.latency.p50Ms, 2),
       !r.ok
         ? 'FAILED'
-        : `${fmt(r.serverCpu?.msPerCall, 3)}${r.childCpu ? ` (+${fmt(r.childCpu.msPerCall, 3)} server-everything)` : ''}`,
+        : `${fmt(r.serverCpu?.msPerCall, 3)} (${fmt(r.serverCpu?.systemMsPerCall, 3)})${r.childCpu ? ` +${fmt(r.childCpu.msPerCall, 3)} server-everything` : ''}`,
       fmt(r.clientCpuMsPerCall, 3),
       r.c64
         ? `${fmt((r.latencyForeignCpuShare ?? NaN) * 100, 0)}%/${fmt(r.c64.foreignCpuShare * 100, 0)}%`
@@ -824,6 +837,7 @@ async function main(): Promise<number> {
           seconds: 0,
           samples: [],
           serverMs: 0,
+          serverSystemMs: 0,
           childMs: 0,
           clientMs: 0,
           foreignMs: 0,
