@@ -2,8 +2,8 @@
 // (built as the CLI and the desktop app build it, with the real embedded relay) registers its agent without
 // opening any connection to the endpoint's port, and what the /connect link carried still works over the
 // in-process one: progress, a client's cancellation (with its reason), a local server's requests to the
-// client (elicitation, sampling, roots), and a re-registration when the servers change. Real stdio servers,
-// real SDK clients over HTTP.
+// client (elicitation, sampling, roots), a server's own notifications, and a re-registration when the
+// servers change. Real stdio servers, real SDK clients over HTTP.
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,7 +11,11 @@ import { join } from 'node:path';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import {
+  type CallToolResult,
+  LoggingMessageNotificationSchema,
+  ToolListChangedNotificationSchema,
+} from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { Gateway, type GatewayState } from '../src-main/core/gateway.js';
@@ -158,6 +162,25 @@ describe('the local endpoint reaches the agent in-process (issue 11)', () => {
       'roots: file:///home/alice/project',
     );
     expect(asked).toEqual(['Ship it?', 'sampling: links', 'roots']);
+  });
+
+  it('passes a server’s own notifications (list_changed, logging) to its clients’ streams', async () => {
+    const client = await connect('slow');
+    const logged: unknown[] = [];
+    let listChanged = 0;
+    client.setNotificationHandler(ToolListChangedNotificationSchema, () => void listChanged++);
+    client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void logged.push(n.params.data));
+    // The SDK client opens its GET stream after initialize, in its own time: announce until it has it.
+    await expect
+      .poll(
+        async () => {
+          await client.callTool({ name: 'announce', arguments: {} });
+          return listChanged > 0 && logged.length > 0;
+        },
+        { timeout: 10_000 },
+      )
+      .toBe(true);
+    expect(logged[0]).toBe('announced');
   });
 
   it('re-registers in-process when the announced servers change, and serves at once', async () => {
