@@ -18,13 +18,16 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { BridgeClient } from '../src-main/core/bridge/bridge-client.js';
+import { Dispatcher } from '../src-main/core/bridge/dispatcher.js';
 import { Gateway, type GatewayState } from '../src-main/core/gateway.js';
 import { LogHub } from '../src-main/core/logging/log-hub.js';
 import { localRelayFactory } from '../src-relay/local-endpoint.js';
+import type { RelayServer } from '../src-relay/relay-server.js';
 import { askedClient } from './support/asked-client.js';
 import { serverEverything } from './support/mcp-fixtures.js';
-import { askingServer, linkState, slowServer } from './support/relay-fixture.js';
-import { waitForStatus } from './support/wait.js';
+import { askingServer, linkState, slowServer, startRelay } from './support/relay-fixture.js';
+import { until, waitForStatus } from './support/wait.js';
 
 const text = (result: unknown) =>
   (result as CallToolResult).content.map((c) => (c.type === 'text' ? c.text : '')).join('');
@@ -197,5 +200,81 @@ describe('the local endpoint reaches the agent in-process (issue 11)', () => {
     expect(acceptedConnections(port)).toBeLessThanOrEqual(before);
     const client = await connect('everything');
     expect(text(await client.callTool({ name: 'echo', arguments: { message: 'again' } }))).toMatch(/again/);
+  });
+});
+
+describe('the agent side of the in-process link (BridgeClient with attach)', () => {
+  /** A BridgeClient for subject alice that attaches to `relay` in-process with `token`; no local servers. */
+  function attachedBridge(relay: RelayServer, token: string, logs: LogHub): BridgeClient {
+    return new BridgeClient({
+      url: new URL('connect', relay.url.href.replace(/^http/, 'ws')),
+      attach: (t, agent) => relay.attachAgent(t, agent),
+      token: () => token,
+      subject: 'alice',
+      capabilities: () => ['nothing'],
+      servers: () => [],
+      dispatcher: new Dispatcher({ get: () => undefined, list: () => [] }, '2025-11-25'),
+      requestTimeoutMs: 2000,
+      reconnect: { initialMs: 50, maxMs: 100 },
+      publicBaseUrl: relay.url,
+      agentInfo: { name: 'e2e-local-link', version: '1.0.0' },
+      log: logs.logger('bridge'),
+    });
+  }
+
+  it('stops in needs-login with the relay’s reason when its token is refused, as on /connect', async () => {
+    const relay = await startRelay();
+    const logs = new LogHub({ level: 'debug' });
+    const bridge = attachedBridge(relay, await relay.tokens.issue('alice', ['*'], 5, 'client'), logs);
+    try {
+      bridge.start();
+      await until(() => bridge.state.state === 'needs-login', 5000, 'needs-login');
+      expect(bridge.state).toMatchObject({
+        reason: expect.stringContaining('/connect needs an agent token') as unknown,
+      });
+      expect(relay.agents()).toHaveLength(0);
+    } finally {
+      await bridge.close();
+      await relay.close();
+    }
+  });
+
+  it('registers, answers a call, and ends its registration on close(); a relay going away is a lost link', async () => {
+    const relay = await startRelay();
+    const logs = new LogHub({ level: 'debug' });
+    const bridge = attachedBridge(relay, await relay.tokens.issue('alice', ['*'], 5), logs);
+    try {
+      bridge.start();
+      await until(() => bridge.state.state === 'connected', 5000, 'connected');
+      expect(relay.agents()).toHaveLength(1);
+      expect(relay.agents()[0]!.ws).toBeUndefined();
+      // A call for a server the agent does not have comes back as the compat agent-level failure.
+      const res = await fetch(new URL('/alice/nothing/mcp', relay.url), {
+        method: 'POST',
+        headers: {
+          'Content-Type': 'application/json',
+          Authorization: `Bearer ${await relay.tokens.issue('alice', ['*'], 5, 'client')}`,
+        },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }),
+      });
+      expect(await res.json()).toMatchObject({
+        jsonrpc: '2.0',
+        id: 1,
+        error: { message: expect.stringContaining('unknown server "nothing"') as unknown },
+      });
+      await bridge.close();
+      expect(bridge.state.state).toBe('stopped');
+      expect(relay.agents()).toHaveLength(0);
+
+      // Started again, then the relay shuts down: the agent sees the link end and tries again.
+      bridge.start();
+      await until(() => bridge.state.state === 'connected', 5000, 'connected again');
+      await relay.close();
+      await until(() => bridge.state.state === 'connecting', 5000, 'connecting after the relay went away');
+      expect(bridge.state).toMatchObject({ lastError: expect.stringContaining('1001') as unknown });
+    } finally {
+      await bridge.close();
+      await relay.close();
+    }
   });
 });
