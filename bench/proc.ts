@@ -26,6 +26,11 @@ export function cpuMs(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
 }
 
+/** System (kernel) CPU time of `pid` so far, in milliseconds (stime, field 15): syscalls, wake-ups. */
+export function systemCpuMs(pid: number): number {
+  return (Number(statFields(pid)[12]) * 1000) / CLK_TCK;
+}
+
 export function cmdline(pid: number): string {
   try {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();

@@ -2,15 +2,18 @@
 // numbers are set against the targets of ../shared/DESIGN.md ("Performance facts measured on this machine"):
 //   (a) stdio straight to server-everything                 (what a local client gets without us)
 //   (b) the SDK's own Streamable HTTP server, in a child     (the HTTP floor)
-//   (c) client → relay → agent → server-everything           (the built CLI's `run`, local endpoint)
+//   (c) client → local endpoint → agent → server-everything  (the built CLI's `run`: the relay embedded, and
+//       the agent attached to it in-process, issue 11)
 //   (d) client → mcpassistant-gateway-bridge → server-everything
 //   (e), (f) as (c), with the SDK's v2 client in the 2025 era and pinned to 2026-07-28 (one client library,
 //       two eras: the cost of each era side by side)
+//   (g) client → mcpassistant-relay → /connect WebSocket → a separate agent (`run` against it) → server-everything
 // For each: latency at 1 in flight, throughput at 16 and 64 in flight, and the server side's CPU per call at
-// 64 in flight from /proc. The paths run side by side and are measured in alternating rounds, so that a
+// 64 in flight from /proc ((g): the relay's and the agent's processes summed). The paths run side by side and are measured in alternating rounds, so that a
 // machine that gets busier or quieter during the run (other test runs on the same 2 cores) skews no path
 // more than another; CPU used by processes that are not the bench's is reported as "foreign".
-// Targets are reported, not asserted: the exit code is non-zero only when a path fails to run or to clean
+// Targets (issue 11) are ratios to (b) in the same run, since absolute times vary between machines; they are
+// reported, not asserted: the exit code is non-zero only when a path fails to run or to clean
 // up. Results go to bench/results/latest.json.
 //
 // Then the window (bench/ui.ts): a control call's round trip over `mcpassistant-gateway ui`'s WebSocket, and
@@ -18,8 +21,9 @@
 //
 // Knobs (environment): BENCH_ONLY=b,c runs some paths (`ui` is the window's part); BENCH_ROUNDS=3; BENCH_SECONDS=3 (per path, at 64
 // in flight; 16 in flight gets two thirds of it); BENCH_GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/p"
-// passes Node flags to the gateway process (profiles are written when it stops).
+// passes Node flags to the gateway processes and (g)'s relay (profiles are written when they stop).
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -50,6 +54,7 @@ import {
   ownPid,
   stopAll,
   stopTree,
+  systemCpuMs,
 } from './proc.js';
 import {
   controlRoundTrip,
@@ -89,8 +94,11 @@ const SETTINGS = {
   >,
 };
 
-/** DESIGN.md: relay + agent CPU per call at 64 in flight. */
-const TARGET_CPU_MS_PER_CALL = 0.25;
+/**
+ * Issue 11, as ratios to (b), the SDK's own Streamable HTTP server, in the same run: the local endpoint's
+ * p50 at 1 in flight and its CPU per call at 64 in flight; the relay + separate agent's CPU per call.
+ */
+const TARGETS = { localP50: 0.8, localCpu: 0.5, remoteCpu: 0.6 } as const;
 
 // The SDK's HTTP client transport hands one AbortSignal to every fetch; undici adds a listener to it per
 // request (dropped only when the Request is garbage-collected) and resets the signal's limit to 1500 each
@@ -104,13 +112,15 @@ process.on('warning', (warning) => {
   console.error(`bench: ${warning.name}: ${warning.message} (not repeated)`);
 });
 
-type PathId = 'a' | 'b' | 'c' | 'd' | 'e' | 'f';
+type PathId = 'a' | 'b' | 'c' | 'd' | 'e' | 'f' | 'g';
 
 interface CpuReading {
   pid: number;
   what: string;
   ms: number;
   msPerCall: number;
+  /** The kernel's part of msPerCall (system time: syscalls, wake-ups); server processes only. */
+  systemMsPerCall?: number;
 }
 
 interface Throughput {
@@ -135,7 +145,10 @@ interface PathResult {
   latencyForeignCpuShare?: number;
   c16?: Throughput;
   c64?: Throughput;
-  /** The process under test at 64 in flight: (a) server-everything, (b) the SDK server, (c) relay + agent. */
+  /**
+   * The processes under test at 64 in flight: (a) server-everything, (b) the SDK server, (c) the gateway
+   * (relay and agent in one process), (g) the relay and the agent summed.
+   */
   serverCpu?: CpuReading;
   /** (c) only: server-everything, the gateway's child, reported apart. */
   childCpu?: CpuReading;
@@ -149,8 +162,8 @@ interface PathResult {
 interface Target {
   /** One measured call (tools/call echo). */
   call: Call;
-  /** The process whose CPU is the path's server cost. */
-  server: { pid: number; what: string };
+  /** The process whose CPU is the path's server cost (with `morePids`, theirs too, summed). */
+  server: { pid: number; what: string; morePids?: number[] };
   child?: { pid: number; what: string };
   /** Counted after the load. */
   everythingChildren?: () => number;
@@ -209,8 +222,13 @@ async function stdioPath(): Promise<Target> {
   };
 }
 
-/** A child's output so far, and a wait for the first match of a pattern in its stdout. */
-function watchOutput(child: ChildProcess) {
+/** BENCH_GATEWAY_NODE_ARGS: Node flags for our processes (the gateways, and (g)'s relay). */
+function gatewayNodeArgs(): string[] {
+  return (process.env['BENCH_GATEWAY_NODE_ARGS'] ?? '').split(/\s+/).filter(Boolean);
+}
+
+/** A child's output so far, and a wait for the first match of a pattern in its stdout (or stderr). */
+function watchOutput(child: ChildProcess, watched: 'stdout' | 'stderr' = 'stdout') {
   let stdout = '';
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -219,7 +237,7 @@ function watchOutput(child: ChildProcess) {
     waitFor(pattern: RegExp, what: string, timeoutMs = 20_000): Promise<RegExpExecArray> {
       return new Promise((resolve, reject) => {
         const check = () => {
-          const match = pattern.exec(stdout);
+          const match = pattern.exec(watched === 'stdout' ? stdout : stderr);
           if (!match) return;
           done();
           resolve(match);
@@ -238,10 +256,10 @@ function watchOutput(child: ChildProcess) {
         }, timeoutMs);
         const done = () => {
           clearTimeout(timer);
-          child.stdout!.off('data', check);
+          child[watched]!.off('data', check);
           child.off('exit', exited);
         };
-        child.stdout!.on('data', check);
+        child[watched]!.on('data', check);
         child.once('exit', exited);
         check();
       });
@@ -286,6 +304,10 @@ interface ProcessPathOptions {
   /** Its output line that gives the endpoint URL (group 1), the Authorization header (group 1) if any. */
   url: RegExp;
   authorization?: RegExp;
+  /** Headers for the measured client, when they are not printed. */
+  headers?: Record<string, string>;
+  /** Another process whose CPU counts as the path's (the relay of (g)), stopped after this one. */
+  also?: { child: ChildProcess; what: string };
   ready: RegExp;
   /** Runs once the endpoint works, before the measured client connects. */
   warm?: (url: URL, headers: Record<string, string>) => Promise<void>;
@@ -302,7 +324,7 @@ async function processPath(o: ProcessPathOptions): Promise<Target> {
       mcpServers: { everything: { command: process.execPath, args: [EVERYTHING, 'stdio'] } },
     }),
   );
-  const nodeArgs = (process.env['BENCH_GATEWAY_NODE_ARGS'] ?? '').split(/\s+/).filter(Boolean);
+  const nodeArgs = gatewayNodeArgs();
   const child = own(
     spawn(process.execPath, [...nodeArgs, join(ROOT, 'bin', `${o.bin}.js`), ...o.args, '--config', config], {
       cwd: o.dir,
@@ -325,7 +347,7 @@ async function processPath(o: ProcessPathOptions): Promise<Target> {
     const url = new URL((await output.waitFor(o.url, 'the endpoint URL'))[1]!);
     const headers: Record<string, string> = o.authorization
       ? { Authorization: (await output.waitFor(o.authorization, 'the Authorization line'))[1]! }
-      : {};
+      : { ...o.headers };
     await output.waitFor(o.ready, `${o.what} to be ready`);
     const everything = () => descendants(pid).filter((p) => cmdline(p).includes('server-everything'));
     const [childPid, ...more] = everything();
@@ -340,9 +362,11 @@ async function processPath(o: ProcessPathOptions): Promise<Target> {
       client = newClient();
       await client.connect(new StreamableHTTPClientTransport(url, { requestInit: { headers } }));
     }
+    const alsoPid = o.also?.child.pid;
+    if (alsoPid) seen.add(alsoPid);
     return {
       call: echo(client),
-      server: { pid, what: o.what },
+      server: { pid, what: o.what, ...(alsoPid ? { morePids: [alsoPid] } : {}) },
       child: { pid: childPid, what: `server-everything (${o.what} child)` },
       everythingChildren: () => {
         const now = everything();
@@ -370,12 +394,69 @@ const gatewayPath = (dir: string, v2?: 'legacy' | 'modern') =>
     bin: 'mcpassistant-gateway',
     args: ['run'],
     env: { LOCAL_RELAY_PORT: '0' },
-    what: 'gateway (relay + agent)',
+    what: 'gateway (local endpoint + agent, one process)',
     url: /^\s+everything\s+(http:\/\/\S+)\s*$/m,
     authorization: /Authorization: (Bearer \S+)/,
     ready: /✓ everything\s+running/,
     v2,
   });
+
+/**
+ * (g): the standalone relay (`mcpassistant-relay` on 127.0.0.1:0, JWT_FALLBACK_ENABLED to issue the bench a
+ * token) and `run` connected to it as to a remote, each in its own process.
+ */
+async function remotePath(dir: string): Promise<Target> {
+  const relay = own(
+    spawn(process.execPath, [...gatewayNodeArgs(), join(ROOT, 'bin', 'mcpassistant-relay.js')], {
+      cwd: dir,
+      env: {
+        PATH: process.env['PATH'],
+        HOME: dir,
+        HOST: '127.0.0.1',
+        PORT: '0',
+        JWT_SECRET: randomBytes(32).toString('base64url'),
+        JWT_FALLBACK_ENABLED: 'true',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
+  try {
+    // The relay logs to stderr.
+    const [, base] = await watchOutput(relay, 'stderr').waitFor(
+      /listening on (http:\/\/\S+\/) /,
+      'the relay address',
+    );
+    const issued = await fetch(new URL('manage/jwt/issue', base), {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ subject: 'bench', expiry_minutes: 600 }),
+    });
+    if (!issued.ok)
+      throw new Error(`the relay issued no token: HTTP ${issued.status} ${await issued.text()}`);
+    const { token } = (await issued.json()) as { token: string };
+    const target = await processPath({
+      dir: ownSubdir(dir, 'g'),
+      bin: 'mcpassistant-gateway',
+      args: ['run'],
+      env: { REMOTE_SERVER_BASE_URL: base!.replace(/\/$/, ''), AGENT_JWT: token },
+      what: 'relay + agent (two processes)',
+      url: /^\s+everything\s+(http:\/\/\S+\/mcp)\s*$/m,
+      headers: { Authorization: `Bearer ${token}` },
+      ready: /✓ everything\s+running/,
+      also: { child: relay, what: 'mcpassistant-relay' },
+    });
+    return {
+      ...target,
+      async close() {
+        await target.close();
+        await stopTree(relay);
+      },
+    };
+  } catch (error) {
+    await stopTree(relay);
+    throw error;
+  }
+}
 
 /** Sessions opened on (d) before the load, each making a call: the child count must stay one. */
 const BRIDGE_SESSIONS = 16;
@@ -404,6 +485,8 @@ interface Totals {
   seconds: number;
   samples: number[];
   serverMs: number;
+  /** The part of serverMs spent in the kernel (syscalls, wake-ups). */
+  serverSystemMs: number;
   childMs: number;
   clientMs: number;
   foreignMs: number;
@@ -434,20 +517,26 @@ async function measureWindow(
 ): Promise<void> {
   const { target } = run;
   const total = run.totals[concurrency];
-  const pids = [target.server.pid, ...(target.child ? [target.child.pid] : [])];
+  const serverPids = [target.server.pid, ...(target.server.morePids ?? [])];
+  const pids = [...serverPids, ...(target.child ? [target.child.pid] : [])];
   const before = pids.map(cpuMs);
+  const systemBefore = serverPids.map(systemCpuMs);
   const machineBefore = machineBusyMs();
   const clientBefore = process.cpuUsage();
   const measured = await inFlight(run.call, concurrency, limit, total.samples);
   const client = process.cpuUsage(clientBefore);
   const machine = machineBusyMs() - machineBefore;
-  const [server = 0, child = 0] = pids.map((pid, i) => cpuMs(pid) - before[i]!);
+  const used = pids.map((pid, i) => cpuMs(pid) - before[i]!);
+  const serverSystem = serverPids.reduce((sum, pid, i) => sum + systemCpuMs(pid) - systemBefore[i]!, 0);
+  const server = used.slice(0, serverPids.length).reduce((sum, ms) => sum + ms, 0);
+  const child = used[serverPids.length] ?? 0;
   if (measured.errors)
     throw new Error(`${measured.errors} calls failed at ${concurrency}: ${measured.firstError}`);
   const clientMs = (client.user + client.system) / 1000;
   total.calls += measured.calls;
   total.seconds += measured.seconds;
   total.serverMs += server;
+  total.serverSystemMs += serverSystem;
   total.childMs += child;
   total.clientMs += clientMs;
   total.foreignMs += Math.max(0, machine - server - child - clientMs);
@@ -506,7 +595,12 @@ function summarize(run: Running): void {
     };
   }
   const w = run.totals[64];
-  result.serverCpu = { ...target.server, ms: w.serverMs, msPerCall: w.serverMs / w.calls };
+  result.serverCpu = {
+    ...target.server,
+    ms: w.serverMs,
+    msPerCall: w.serverMs / w.calls,
+    systemMsPerCall: w.serverSystemMs / w.calls,
+  };
   if (target.child) result.childCpu = { ...target.child, ms: w.childMs, msPerCall: w.childMs / w.calls };
   result.clientCpuMsPerCall = w.clientMs / w.calls;
 }
@@ -566,7 +660,7 @@ function report(results: PathResult[]) {
       'calls/s@16',
       'calls/s@64',
       'p50@64 ms',
-      'server CPU ms/call@64',
+      'server CPU ms/call@64 (kernel)',
       'client CPU ms/call@64',
       'foreign CPU @1/@64',
     ],
@@ -579,7 +673,7 @@ function report(results: PathResult[]) {
       fmt(r.c64?.latency.p50Ms, 2),
       !r.ok
         ? 'FAILED'
-        : `${fmt(r.serverCpu?.msPerCall, 3)}${r.childCpu ? ` (+${fmt(r.childCpu.msPerCall, 3)} server-everything)` : ''}`,
+        : `${fmt(r.serverCpu?.msPerCall, 3)} (${fmt(r.serverCpu?.systemMsPerCall, 3)})${r.childCpu ? ` +${fmt(r.childCpu.msPerCall, 3)} server-everything` : ''}`,
       fmt(r.clientCpuMsPerCall, 3),
       r.c64
         ? `${fmt((r.latencyForeignCpuShare ?? NaN) * 100, 0)}%/${fmt(r.c64.foreignCpuShare * 100, 0)}%`
@@ -588,7 +682,7 @@ function report(results: PathResult[]) {
   ];
   const ratio = (x: number | undefined, y: number | undefined) =>
     x === undefined || y === undefined || !y ? undefined : x / y;
-  const { a, b, c, d, e, f } = by;
+  const { a, b, c, d, e, f, g } = by;
   const ratios = {
     c_over_b_p50: ratio(c?.latency?.p50Ms, b?.latency?.p50Ms),
     c_over_b_p99: ratio(c?.latency?.p99Ms, b?.latency?.p99Ms),
@@ -602,26 +696,31 @@ function report(results: PathResult[]) {
     f_over_e_p50: ratio(f?.latency?.p50Ms, e?.latency?.p50Ms),
     f_over_e_throughput64: ratio(f?.c64?.callsPerSec, e?.c64?.callsPerSec),
     f_over_e_server_cpu: ratio(f?.serverCpu?.msPerCall, e?.serverCpu?.msPerCall),
+    g_over_b_p50: ratio(g?.latency?.p50Ms, b?.latency?.p50Ms),
+    g_over_b_throughput64: ratio(g?.c64?.callsPerSec, b?.c64?.callsPerSec),
+    g_over_b_server_cpu: ratio(g?.serverCpu?.msPerCall, b?.serverCpu?.msPerCall),
   };
   const checks: TargetCheck[] = [];
   if (c?.ok && b?.ok) {
     checks.push({
-      target: '(c) p50@1 ≤ (b) p50@1',
+      target: `(c) local endpoint p50@1 ≤ ${TARGETS.localP50}× (b)`,
       value: `${fmt(c.latency!.p50Ms, 3)} vs ${fmt(b.latency!.p50Ms, 3)} ms (×${fmt(ratios.c_over_b_p50, 2)})`,
-      met: c.latency!.p50Ms <= b.latency!.p50Ms,
+      met: ratios.c_over_b_p50! <= TARGETS.localP50,
     });
     checks.push({
-      target: '(c) throughput@64 ≥ (b) throughput@64',
-      value: `${fmt(c.c64!.callsPerSec, 0)} vs ${fmt(b.c64!.callsPerSec, 0)} calls/s (×${fmt(ratios.c_over_b_throughput64, 2)})`,
-      met: c.c64!.callsPerSec >= b.c64!.callsPerSec,
+      target: `(c) local endpoint CPU/call@64 ≤ ${TARGETS.localCpu}× (b)`,
+      value: `${fmt(c.serverCpu!.msPerCall, 3)} vs ${fmt(b.serverCpu!.msPerCall, 3)} ms/call (×${fmt(ratios.c_over_b_server_cpu, 2)})`,
+      met: ratios.c_over_b_server_cpu! <= TARGETS.localCpu,
+    });
+  }
+  if (g?.ok && b?.ok) {
+    checks.push({
+      target: `(g) relay + separate agent CPU/call@64 ≤ ${TARGETS.remoteCpu}× (b)`,
+      value: `${fmt(g.serverCpu!.msPerCall, 3)} vs ${fmt(b.serverCpu!.msPerCall, 3)} ms/call (×${fmt(ratios.g_over_b_server_cpu, 2)})`,
+      met: ratios.g_over_b_server_cpu! <= TARGETS.remoteCpu,
     });
   }
   if (c?.ok) {
-    checks.push({
-      target: `relay + agent CPU ≤ ${TARGET_CPU_MS_PER_CALL} ms/call @64`,
-      value: `${fmt(c.serverCpu!.msPerCall, 3)} ms/call`,
-      met: c.serverCpu!.msPerCall <= TARGET_CPU_MS_PER_CALL,
-    });
     checks.push({
       target: 'one server-everything child per configured server, after the load',
       value: `${c.everythingChildren} child(ren)`,
@@ -659,11 +758,12 @@ function report(results: PathResult[]) {
         `server CPU/call ×${fmt(ratios.c_over_b_server_cpu, 2)}`,
       ].join(', '),
     `Ratios (c)/(a): p50@1 ×${fmt(ratios.c_over_a_p50, 2)}, calls/s@64 ×${fmt(ratios.c_over_a_throughput64, 2)}`,
+    `Ratios (g)/(b): p50@1 ×${fmt(ratios.g_over_b_p50, 2)}, calls/s@64 ×${fmt(ratios.g_over_b_throughput64, 2)}, server CPU/call ×${fmt(ratios.g_over_b_server_cpu, 2)}`,
     `Ratios (d)/(b): p50@1 ×${fmt(ratios.d_over_b_p50, 2)}, calls/s@64 ×${fmt(ratios.d_over_b_throughput64, 2)}`,
     `Ratios (f)/(e), 2026-07-28 era against the 2025 era, same client library: p50@1 ×${fmt(ratios.f_over_e_p50, 2)},` +
       ` calls/s@64 ×${fmt(ratios.f_over_e_throughput64, 2)}, server CPU/call ×${fmt(ratios.f_over_e_server_cpu, 2)}`,
     '',
-    'Targets (DESIGN.md):',
+    'Targets (issue 11; ratios to (b) in this run):',
     ...checks.map((t) => `  ${t.met ? 'met   ' : 'MISSED'}  ${t.target}: ${t.value}`),
     ...(busiest > 0.1
       ? [
@@ -690,22 +790,23 @@ function ownSubdir(dir: string, name: string): string {
 const PATHS: { id: PathId; label: string; start: (dir: string) => Promise<Target> }[] = [
   { id: 'a', label: 'stdio → server-everything', start: stdioPath },
   { id: 'b', label: 'SDK Streamable HTTP server (floor)', start: sdkHttpPath },
-  { id: 'c', label: 'relay → agent → server-everything', start: gatewayPath },
+  { id: 'c', label: 'local endpoint → agent (in-process) → server-everything', start: gatewayPath },
   { id: 'd', label: 'gateway-bridge → server-everything', start: bridgePath },
   {
     id: 'e',
-    label: 'relay → agent, 2025 era (SDK v2 client)',
+    label: 'local endpoint, 2025 era (SDK v2 client)',
     start: (dir) => gatewayPath(ownSubdir(dir, 'e'), 'legacy'),
   },
   {
     id: 'f',
-    label: 'relay → agent, 2026-07-28 (SDK v2 client)',
+    label: 'local endpoint, 2026-07-28 (SDK v2 client)',
     start: (dir) => gatewayPath(ownSubdir(dir, 'f'), 'modern'),
   },
+  { id: 'g', label: 'relay → /connect → separate agent → server-everything', start: remotePath },
 ];
 
 async function main(): Promise<number> {
-  const only = new Set((process.env['BENCH_ONLY'] ?? 'a,b,c,d,e,f,ui').split(',').map((s) => s.trim()));
+  const only = new Set((process.env['BENCH_ONLY'] ?? 'a,b,c,d,e,f,g,ui').split(',').map((s) => s.trim()));
   const began = performance.now();
   console.log(
     `bench: Node ${process.version}, ${cpus().length} CPU(s), SDK ${SDK_VERSION}; tools/call echo {message:'hi'};` +
@@ -736,6 +837,7 @@ async function main(): Promise<number> {
           seconds: 0,
           samples: [],
           serverMs: 0,
+          serverSystemMs: 0,
           childMs: 0,
           clientMs: 0,
           foreignMs: 0,

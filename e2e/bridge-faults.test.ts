@@ -168,7 +168,7 @@ describe('relay unreachable', () => {
 });
 
 describe('agent gone mid-call', () => {
-  const dropSocket = (_agent: Agent, relay: RelayServer) => relay.agents()[0]!.ws.terminate();
+  const dropSocket = (_agent: Agent, relay: RelayServer) => relay.agents()[0]!.ws!.terminate();
   const shutDown = (agent: Agent) => void agent.close();
   it.each([
     ['the relay drops the agent socket', dropSocket],

@@ -20,6 +20,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 
 import type { RelayServer } from '../src-relay/relay-server.js';
+import { isPlainJsonRpcMessage, JsonRpcMessage } from '../src-shared/wire.js';
 import { CLI, createSandbox, type Sandbox, startCli, stopLeftovers } from './support/cli.js';
 import { fuzzText, type Json, type JsonObject, Rng } from './support/fuzz.js';
 import { legacyToken, startGatewayAt } from './support/gateway-agent.js';
@@ -233,6 +234,28 @@ async function fuzzHttp(
   );
   return report;
 }
+
+// ── the hot paths' hand-written checks ───────────────────────────────────────────────────────────────────
+
+it(`the hand-written JSON-RPC check accepts nothing the schema refuses (${FUZZ_CASES} fuzzed messages)`, () => {
+  const rng = new Rng(SEED + 4);
+  const templates = bodyTemplates('everything');
+  let accepted = 0;
+  for (let i = 0; i < FUZZ_CASES; i++) {
+    let value: unknown;
+    try {
+      value = JSON.parse(fuzzText(rng, rng.pick(templates)));
+    } catch {
+      continue; // not JSON: refused before either check
+    }
+    if (!isPlainJsonRpcMessage(value)) continue;
+    accepted++;
+    expect(JsonRpcMessage.safeParse(value).success, JSON.stringify(value).slice(0, 300)).toBe(true);
+  }
+  // The fuzz reaches both sides of the check.
+  expect(accepted).toBeGreaterThan(FUZZ_CASES / 10);
+  figures['JSON-RPC hand check'] = { cases: FUZZ_CASES, accepted };
+});
 
 // ── the relay, fuzzed as an agent and over HTTP ───────────────────────────────────────────────────────────
 

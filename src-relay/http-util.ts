@@ -84,14 +84,37 @@ export async function readText(req: IncomingMessage, limit: number): Promise<str
   if (declared > limit) {
     throw new HttpError(413, `the body is ${formatBytes(declared)}, over the ${formatBytes(limit)} limit`);
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw new HttpError(413, `the body is over the ${formatBytes(limit)} limit`);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+  // Events rather than `for await`: the async iterator's promise per chunk showed in the bench's profile of the
+  // relay (issue 11), and a request body is nearly always one chunk.
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        // The rest is not read: Node discards it once the 413 is sent.
+        done();
+        return reject(new HttpError(413, `the body is over the ${formatBytes(limit)} limit`));
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      done();
+      resolve((chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('utf8'));
+    };
+    const onError = (error: Error) => {
+      done();
+      reject(error);
+    };
+    const done = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+  });
 }
 
 export async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {

@@ -3,6 +3,7 @@
 // in its runtime state. The relay cannot import the core (DESIGN.md layers), so the shapes here are
 // structural: they match core/bridge/local-endpoint.ts's LocalEndpointFactory, which the type checker
 // verifies where a front hands this factory to the Gateway.
+import type { AttachResult, InProcessAgent } from './agent-connection.js';
 import type { RelayLogger } from './relay-log.js';
 import { RelayServer } from './relay-server.js';
 import type { TokenRole } from './token-authority.js';
@@ -29,6 +30,11 @@ export interface EmbeddedRelay {
   issueToken(subject: string, role: TokenRole): Promise<string>;
   /** The role of `token` when it is valid here; undefined when it is not. */
   roleOf(token: string): Promise<string | undefined>;
+  /**
+   * Attaches the gateway's own agent in-process (issue 11): /connect's frames and rules without a loopback
+   * WebSocket. `token` is an agent token from `issueToken`; a refusal says why as /connect's upgrade would.
+   */
+  attachAgent(token: string, agent: InProcessAgent): Promise<AttachResult>;
   close(): Promise<void>;
 }
 
@@ -73,6 +79,7 @@ export function localRelayFactory(
         const verified = await relay.tokens.verify(token);
         return verified.ok ? (verified.claims.role ?? '') : undefined;
       },
+      attachAgent: (token, agent) => relay.attachAgent(token, agent),
       close: () => relay.close(),
     };
   };

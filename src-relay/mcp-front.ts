@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
-import { JsonRpcMessage, SUPPORTED_PROTOCOL_VERSIONS } from '../src-shared/wire.js';
+import { isPlainJsonRpcMessage, JsonRpcMessage, SUPPORTED_PROTOCOL_VERSIONS } from '../src-shared/wire.js';
 import { InvokeError, type InvokeOptions } from './agent-connection.js';
 import { expectsJsonRpc, header, HttpError, type Json, readJson, rpcError, sendJson } from './http-util.js';
 import { type McpSession, SessionStore } from './mcp-sessions.js';
@@ -219,6 +219,7 @@ export class McpFront {
         {},
         -32600,
       );
+    if (isPlainJsonRpcMessage(body)) return body;
     const parsed = JsonRpcMessage.safeParse(body);
     if (!parsed.success) throw new HttpError(400, 'the body must be one JSON-RPC 2.0 message', {}, -32600);
     return parsed.data;

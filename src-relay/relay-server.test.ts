@@ -1461,3 +1461,95 @@ describe('CORS for browser MCP clients', () => {
     }
   });
 });
+
+describe('an agent attached in-process (the local endpoint, issue 11)', () => {
+  const owned = new Owned();
+  afterEach(() => owned.closeAll());
+
+  /** An in-process agent's end: every frame and close it receives, as the relay handed them over. */
+  function peer() {
+    const frames: Json[] = [];
+    const closes: { code: number; reason: string }[] = [];
+    return {
+      frames,
+      closes,
+      receive: (frame: object) => void frames.push(frame as Json),
+      closed: (code: number, reason: string) => void closes.push({ code, reason }),
+    };
+  }
+
+  async function relay(): Promise<RelayServer> {
+    const { startRelay } = await import('../e2e/support/relay-fixture.js');
+    return owned.add(await startRelay({ requestTimeoutMs: 3000 }), (r) => r.close());
+  }
+
+  it('refuses what /connect refuses: no valid token (401), a client token (403)', async () => {
+    const r = await relay();
+    expect(await r.attachAgent('not-a-token', peer())).toMatchObject({ ok: false, status: 401 });
+    const client = await r.tokens.issue('alice', ['*'], 5, 'client');
+    expect(await r.attachAgent(client, peer())).toMatchObject({
+      ok: false,
+      status: 403,
+      error: expect.stringContaining('needs an agent token') as unknown,
+    });
+  });
+
+  it('registers with the same rules, forwards calls as frame objects, and is superseded like a socket', async () => {
+    const r = await relay();
+    const token = await r.tokens.issue('alice', ['everything'], 5);
+
+    const wrong = peer();
+    const refused = await r.attachAgent(token, wrong);
+    if (!refused.ok) throw new Error(refused.error);
+    refused.link.send({ type: 'register', subject: 'bob', capabilities: [] });
+    await until(() => wrong.closes.length > 0, 2000, 'the refusal');
+    expect(wrong.closes).toEqual([{ code: 4403, reason: 'subject mismatch' }]);
+
+    const first = peer();
+    const attached = await r.attachAgent(token, first);
+    if (!attached.ok) throw new Error(attached.error);
+    attached.link.send({
+      type: 'register',
+      subject: 'alice',
+      capabilities: ['everything'],
+      features: ['cancel'],
+    });
+    await until(() => first.frames.length > 0, 2000, 'registered');
+    expect(first.frames[0]).toMatchObject({
+      type: 'registered',
+      subject: 'alice',
+      endpoints: { everything: endpoint(r, 'alice', 'everything') },
+    });
+    expect(r.agents()).toHaveLength(1);
+    expect(r.agents()[0]!.ws).toBeUndefined();
+
+    // A compat JSON POST: the agent gets the invoke as an object and answers with one.
+    const answer = post(endpoint(r, 'alice', 'everything'), rpc(7, 'ping'), auth(token));
+    await until(() => first.frames.some((f) => f['type'] === 'invoke'), 2000, 'the invoke');
+    const invoke = first.frames.find((f) => f['type'] === 'invoke')!;
+    expect(invoke).toMatchObject({ mcp_server: 'everything', payload: rpc(7, 'ping') });
+    attached.link.send({
+      type: 'result',
+      request_id: invoke['request_id'] as string,
+      result: { jsonrpc: '2.0', id: 7, result: {} },
+    });
+    const res = await answer;
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ jsonrpc: '2.0', id: 7, result: {} });
+
+    // The same subject registering again supersedes the first link (1012), as on /connect.
+    const second = peer();
+    const again = await r.attachAgent(token, second);
+    if (!again.ok) throw new Error(again.error);
+    again.link.send({ type: 'register', subject: 'alice', capabilities: ['everything'] });
+    await until(() => first.closes.length > 0, 2000, 'the first link to end');
+    expect(first.closes).toEqual([{ code: 1012, reason: 'superseded' }]);
+    expect(r.agents()).toHaveLength(1);
+
+    // The agent ending its link ends its registration, and its end hears the close too.
+    again.link.close(1000, 'agent stopping');
+    await until(() => second.closes.length > 0, 2000, 'the close');
+    expect(second.closes).toEqual([{ code: 1000, reason: 'agent stopping' }]);
+    expect(r.agents()).toHaveLength(0);
+  });
+});

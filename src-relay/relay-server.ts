@@ -9,7 +9,14 @@ import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
 
 import { CLOSE, formatBytes, MAX_FRAME_BYTES, RegisterFrame, RELAY_FEATURES } from '../src-shared/wire.js';
-import { AgentConnection } from './agent-connection.js';
+import {
+  type AgentChannel,
+  AgentConnection,
+  type AttachResult,
+  type InProcessAgent,
+  type InProcessLink,
+  socketChannel,
+} from './agent-connection.js';
 import {
   applyCors,
   bearer,
@@ -213,28 +220,83 @@ export class RelayServer {
     const path = new URL(req.url ?? '/', 'http://relay').pathname;
     if (path !== '/connect') return reject(404, 'WebSocket upgrades are served at /connect only');
     if (!this.#hostAllowed(req)) return reject(403, 'unexpected Host header');
-    const token = bearer(req);
+    const verified = await this.#verifyAgent(bearer(req));
+    if (!verified.ok) return reject(verified.status, verified.error);
+    const base = this.#baseUrl(req);
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#agentConnected(ws, verified.verified, base));
+  }
+
+  /**
+   * Checks an agent's token as /connect does: present, valid, and an agent token. Only agent tokens register:
+   * a client token (or one without a role) must not let an MCP client take over the subject's agent (issue 8).
+   */
+  async #verifyAgent(
+    token: string | undefined,
+  ): Promise<
+    { ok: true; verified: Extract<Verified, { ok: true }> } | { ok: false; status: number; error: string }
+  > {
     const refuse = (status: number, error: string) => {
       this.#log.warn(`refused an agent connection: ${error}`);
-      reject(status, error);
+      return { ok: false as const, status, error };
     };
     if (!token) return refuse(401, 'missing bearer token');
     const verified = await this.tokens.verify(token);
     if (!verified.ok) return refuse(401, verified.error);
-    // Only agent tokens register: a client token (or one without a role) must not let an MCP client take
-    // over the subject's agent (issue 8).
     if (verified.claims.role !== 'agent') {
       return refuse(
         403,
         `a ${verified.claims.role ?? 'role-less'} token cannot register an agent; /connect needs an agent token (role "agent")`,
       );
     }
-    const base = this.#baseUrl(req);
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#agentConnected(ws, verified, base));
+    return { ok: true, verified };
+  }
+
+  /**
+   * Attaches an agent that runs in this process (a gateway that embeds this relay as its local endpoint,
+   * issue 11): the frames and rules of /connect (docs/protocol.md: register first, refusals with the same
+   * close codes, supersession, revocation), handed over as objects instead of JSON text over a loopback
+   * WebSocket. `token` is an agent token of this relay. Resolves with the relay's end of the link, or with
+   * the refusal an upgrade would get.
+   */
+  async attachAgent(token: string, peer: InProcessAgent): Promise<AttachResult> {
+    const verified = await this.#verifyAgent(token);
+    if (!verified.ok) return verified;
+    let agent: AgentConnection | undefined;
+    let open = true;
+    // Every frame and the close go through the microtask queue, in order: neither side runs inside the other's
+    // call stack (as with a socket), and a frame sent before close arrives before it.
+    const end = (code: number, reason: string) => {
+      if (!open) return;
+      open = false;
+      queueMicrotask(() => {
+        if (agent) this.#agentGone(agent, 'the agent disconnected', code);
+        peer.closed(code, reason);
+      });
+    };
+    const channel: AgentChannel = {
+      send: (frame) => {
+        if (open) queueMicrotask(() => peer.receive(frame));
+      },
+      close: end,
+    };
+    const base = this.#options.publicBaseUrl ?? this.url.href;
+    const link: InProcessLink = {
+      send: (frame) => {
+        if (!open) return;
+        queueMicrotask(() => {
+          if (!open) return;
+          if (agent) return void agent.handleFrame(frame);
+          const register = RegisterFrame.safeParse(frame);
+          if (!register.success) return end(CLOSE.policy, 'the first frame must be register');
+          agent = this.#register(channel, register.data, verified.verified, base);
+        });
+      },
+      close: end,
+    };
+    return { ok: true, link };
   }
 
   #agentConnected(ws: WebSocket, verified: Extract<Verified, { ok: true }>, base: string): void {
-    const claims = verified.claims;
     let agent: AgentConnection | undefined;
     const registerTimer = setTimeout(
       () => ws.close(CLOSE.policy, 'no register frame'),
@@ -246,11 +308,12 @@ export class RelayServer {
     ws.on('pong', () => (alive = true));
     (ws as unknown as { isAlive: () => boolean; markPing: () => void }).isAlive = () => alive;
     (ws as unknown as { markPing: () => void }).markPing = () => (alive = false);
+    const channel = socketChannel(ws);
 
     ws.on('message', (data, isBinary) => {
       const text = isBinary ? '' : (data as Buffer).toString('utf8');
       if (agent) {
-        if (!agent.handleFrame(text)) ws.close(CLOSE.policy, 'malformed frame');
+        if (!agent.handleText(text)) ws.close(CLOSE.policy, 'malformed frame');
         return;
       }
       let json: unknown;
@@ -262,67 +325,86 @@ export class RelayServer {
       const register = RegisterFrame.safeParse(json);
       if (!register.success) return ws.close(CLOSE.policy, 'the first frame must be register');
       clearTimeout(registerTimer);
-      const frame = register.data;
-      // Refusals are logged here too: the agent says why it stopped, and so must the relay's operator.
-      const forbid = (reason: string, detail: string) => {
-        this.#log.warn(`refused the registration of subject "${frame.subject}": ${reason} (${detail})`);
-        ws.close(CLOSE.forbidden, reason);
-      };
-      if (frame.subject !== claims.sub) {
-        return forbid('subject mismatch', `the token is for "${claims.sub}"`);
-      }
-      const outOfScope = claims.capabilities.includes('*')
-        ? []
-        : frame.capabilities.filter((c) => !claims.capabilities.includes(c));
-      if (outOfScope.length) {
-        return forbid('capability scope violation', `not in the token: ${outOfScope.join(', ')}`);
-      }
-      agent = new AgentConnection(ws, frame, verified.id, {
-        log: this.#log,
-        maxInFlight: this.#options.maxInFlightPerAgent,
-        onServerNotification: (from, server, payload) => this.#front.notify(from.subject, server, payload),
-      });
-      const previous = this.#agents.get(frame.subject);
-      this.#agents.set(frame.subject, agent);
-      if (previous) previous.close(CLOSE.superseded, 'superseded');
-      const endpoints = Object.fromEntries(
-        frame.capabilities.map((server) => [server, this.#endpoint(base, frame.subject, server)]),
-      );
-      // max_frame_bytes (extension): the agent fails one call whose result would not fit, instead of sending
-      // it and having the connection closed (1009) with every call on it.
-      ws.send(
-        JSON.stringify({
-          type: 'registered',
-          subject: frame.subject,
-          endpoints,
-          features: [...RELAY_FEATURES],
-          max_frame_bytes: this.#options.maxFrameBytes,
-        }),
-      );
-      this.#log.info(
-        `agent ${frame.subject} connected with ${frame.capabilities.join(', ') || 'no servers'}`,
-      );
+      agent = this.#register(channel, register.data, verified, base);
     });
     ws.on('close', (code) => {
       clearTimeout(registerTimer);
       if (!agent) return;
       // The first cause, not just "disconnected": an older agent that sent a result over the frame limit
       // made the relay close the link, and every call on it learns why.
-      agent.closed(
+      this.#agentGone(
+        agent,
         tooBig
           ? `the agent sent a message over the relay's ${formatBytes(this.#options.maxFrameBytes)} frame limit, which closed its connection`
           : 'the agent disconnected',
+        code,
       );
-      if (this.#agents.get(agent.subject) === agent) {
-        this.#agents.delete(agent.subject);
-        this.#log.info(`agent ${agent.subject} disconnected (${code})`);
-      }
     });
     ws.on('error', (error: Error & { code?: string }) => {
       // ws closes with 1009 itself; the close event may carry the peer's code instead, so remember why.
       if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') tooBig = true;
       this.#log.debug(`agent socket error: ${error.message}`);
     });
+  }
+
+  /**
+   * A register frame on a new link: checks subject and scope against the token (refusing with 4403), makes
+   * the agent the subject's (superseding an older one with 1012) and answers `registered`. Returns the agent,
+   * or undefined when refused (the link is closed).
+   */
+  #register(
+    channel: AgentChannel,
+    frame: RegisterFrame,
+    verified: Extract<Verified, { ok: true }>,
+    base: string,
+  ): AgentConnection | undefined {
+    const claims = verified.claims;
+    // Refusals are logged here too: the agent says why it stopped, and so must the relay's operator.
+    const forbid = (reason: string, detail: string) => {
+      this.#log.warn(`refused the registration of subject "${frame.subject}": ${reason} (${detail})`);
+      channel.close(CLOSE.forbidden, reason);
+      return undefined;
+    };
+    if (frame.subject !== claims.sub) {
+      return forbid('subject mismatch', `the token is for "${claims.sub}"`);
+    }
+    const outOfScope = claims.capabilities.includes('*')
+      ? []
+      : frame.capabilities.filter((c) => !claims.capabilities.includes(c));
+    if (outOfScope.length) {
+      return forbid('capability scope violation', `not in the token: ${outOfScope.join(', ')}`);
+    }
+    const agent = new AgentConnection(channel, frame, verified.id, {
+      log: this.#log,
+      maxInFlight: this.#options.maxInFlightPerAgent,
+      onServerNotification: (from, server, payload) => this.#front.notify(from.subject, server, payload),
+    });
+    const previous = this.#agents.get(frame.subject);
+    this.#agents.set(frame.subject, agent);
+    if (previous) previous.close(CLOSE.superseded, 'superseded');
+    const endpoints = Object.fromEntries(
+      frame.capabilities.map((server) => [server, this.#endpoint(base, frame.subject, server)]),
+    );
+    // max_frame_bytes (extension): the agent fails one call whose result would not fit, instead of sending
+    // it and having the connection closed (1009) with every call on it.
+    channel.send({
+      type: 'registered',
+      subject: frame.subject,
+      endpoints,
+      features: [...RELAY_FEATURES],
+      max_frame_bytes: this.#options.maxFrameBytes,
+    });
+    this.#log.info(`agent ${frame.subject} connected with ${frame.capabilities.join(', ') || 'no servers'}`);
+    return agent;
+  }
+
+  /** An agent's link ended: its calls fail with `reason`, and it stops being its subject's agent. */
+  #agentGone(agent: AgentConnection, reason: string, code: number): void {
+    agent.closed(reason);
+    if (this.#agents.get(agent.subject) === agent) {
+      this.#agents.delete(agent.subject);
+      this.#log.info(`agent ${agent.subject} disconnected (${code})`);
+    }
   }
 
   #pingAgents(): void {

@@ -14,7 +14,7 @@ import { StateFileTokenStore, type TokenStore } from './auth/token-store.js';
 import { ActivityLog } from './bridge/activity-log.js';
 import { BridgeClient, type BridgeState } from './bridge/bridge-client.js';
 import { Dispatcher } from './bridge/dispatcher.js';
-import type { LocalEndpoint, LocalEndpointFactory } from './bridge/local-endpoint.js';
+import type { AttachAgent, LocalEndpoint, LocalEndpointFactory } from './bridge/local-endpoint.js';
 import { type ConfigWatcher, watchFile } from './config/config-watcher.js';
 import { JsonFile } from './config/json-file.js';
 import { editJsonText } from './config/json-text.js';
@@ -248,6 +248,7 @@ export class Gateway extends EventEmitter<{ state: [GatewayState]; config: [Conf
     let subject: string;
     let publicBaseUrl: URL;
     let renew: (() => Promise<boolean>) | undefined;
+    let attach: AttachAgent | undefined;
     if (s.remoteWebsocketUrl) {
       // A token the user signed in with lives in the token store (the state file, or the desktop app's
       // keychain); one from a flag or the environment wins over it.
@@ -287,11 +288,15 @@ export class Gateway extends EventEmitter<{ state: [GatewayState]; config: [Conf
       token = this.#localAgentToken!;
       subject = LOCAL_SUBJECT;
       publicBaseUrl = this.#local.url;
+      // The gateway's own agent reaches its local endpoint in-process, not over a loopback WebSocket
+      // (issue 11); /connect stays open on it for nothing but the rules it enforces.
+      attach = this.#local.attachAgent;
     } else {
       return;
     }
     const bridge = new BridgeClient({
       url,
+      ...(attach ? { attach } : {}),
       token: async () => {
         if (renew && expiresWithin(token, 60)) await renew();
         return token;

@@ -1,18 +1,22 @@
 // The agent's side of /connect: an outbound WebSocket to the relay that answers invoke frames by calling
 // the local servers. It registers, keeps the link alive with protocol pings, reconnects with jittered
 // exponential backoff, and stops (rather than retrying in a storm) when the relay refuses its token,
-// its scope, or hands its subject to another agent.
+// its scope, or hands its subject to another agent. With the embedded local endpoint the same frames go
+// over an in-process link instead of a socket (issue 11): no pings, no serialisation, same rules.
 import { EventEmitter } from 'node:events';
 
 import WebSocket from 'ws';
 
 import {
   AGENT_FEATURES,
+  type AgentFrame,
   CLOSE,
   formatBytes,
   type InvokeFrame,
+  isPlainJsonRpcMessage,
   type JsonRpcMessage,
   MAX_FRAME_BYTES,
+  type RegisterFrame,
   RelayFrame,
   type ServerResponseFrame,
   type ServerSummary,
@@ -20,6 +24,7 @@ import {
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logging/log-hub.js';
 import type { Dispatcher } from './dispatcher.js';
+import type { AttachAgent, InProcessLink } from './local-endpoint.js';
 
 export type BridgeState =
   | { state: 'stopped' }
@@ -29,8 +34,14 @@ export type BridgeState =
   | { state: 'error'; reason: string };
 
 export interface BridgeClientOptions {
-  /** wss://…/connect (ws:// only to a loopback host). */
+  /** wss://…/connect (ws:// only to a loopback host); with `attach`, only named in logs. */
   url: URL;
+  /**
+   * Reaches a relay in this process instead of connecting to `url` (the embedded local endpoint, issue 11):
+   * the same frames, handed over as objects. Token refusals, re-registration and supersession work as on a
+   * socket; there are no pings (nothing can silently drop) and no frame size limit (nothing is serialised).
+   */
+  attach?: AttachAgent;
   /** The agent JWT; asked for on every connect so a refreshed token is used. */
   token: () => string | Promise<string>;
   subject: string;
@@ -71,6 +82,51 @@ export function checkRelayUrl(url: URL): string | undefined {
   return `refusing ws://${url.host}: an unencrypted connection would expose the token. Use wss:// (or a loopback host).`;
 }
 
+/**
+ * The current link to the relay: a /connect WebSocket (`ws`; frames serialised, size-checked, pinged), or the
+ * in-process link of the local endpoint (frames handed over as objects).
+ */
+interface Link {
+  readonly ws?: WebSocket;
+  /** A socket's: sends one frame's JSON text (the caller checked its size). */
+  sendText?: (text: string) => void;
+  readonly open: boolean;
+  /** Sends one frame object as it is (in-process) or as JSON text (socket, no size check: see #send). */
+  deliver(frame: AgentFrame): void;
+  close(code: number, reason: string): void;
+}
+
+function socketLink(ws: WebSocket): Link {
+  // Corked until the end of the event-loop turn: the results of one batch of local answers then leave in
+  // one write and wake the relay once, rather than once each (issue 11; the bench counted 1.9 frames per
+  // write at the agent). The order of frames is unchanged.
+  let corked = false;
+  const sendText = (text: string) => {
+    if (ws.readyState !== WebSocket.OPEN) return;
+    // `_socket` is ws's own (undocumented, stable since ws 1): the TCP socket it writes frames to.
+    const socket = (ws as unknown as { _socket?: { cork(): void; uncork(): void; destroyed: boolean } })
+      ._socket;
+    if (!corked && socket && !socket.destroyed) {
+      corked = true;
+      socket.cork();
+      setImmediate(() => {
+        corked = false;
+        socket.uncork();
+      });
+    }
+    ws.send(text);
+  };
+  return {
+    ws,
+    get open() {
+      return ws.readyState === WebSocket.OPEN;
+    },
+    deliver: (frame) => sendText(JSON.stringify(frame)),
+    sendText,
+    close: (code, reason) => ws.close(code, reason),
+  };
+}
+
 interface InFlight {
   controller: AbortController;
   server: string;
@@ -79,7 +135,9 @@ interface InFlight {
 
 export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
   #state: BridgeState = { state: 'stopped' };
-  #ws: WebSocket | undefined;
+  #link: Link | undefined;
+  /** Resolves when the current in-process link reports its end (close() awaits it). */
+  #linkEnded: Promise<void> | undefined;
   #attempt = 0;
   #retryTimer: NodeJS.Timeout | undefined;
   #pingTimer: NodeJS.Timeout | undefined;
@@ -120,7 +178,7 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
   }
 
   start(): void {
-    const problem = checkRelayUrl(this.options.url);
+    const problem = this.options.attach ? undefined : checkRelayUrl(this.options.url);
     if (problem) return this.#set({ state: 'error', reason: problem });
     this.#running = true;
     this.#attempt = 0;
@@ -135,7 +193,7 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
     // the relay) and, while the token is awaited, start a second connection whose ping timer would leak.
     if (this.#opening) return;
     this.#log.info(`reconnecting: ${reason}`);
-    if (this.#ws) this.#ws.close(1000, reason.slice(0, 100));
+    if (this.#link) this.#link.close(1000, reason.slice(0, 100));
     else {
       clearTimeout(this.#retryTimer);
       void this.#connect();
@@ -145,8 +203,13 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
   async close(): Promise<void> {
     this.#running = false;
     clearTimeout(this.#retryTimer);
-    const ws = this.#ws;
-    if (ws && ws.readyState !== WebSocket.CLOSED) {
+    const link = this.#link;
+    const ws = link?.ws;
+    if (link && !ws) {
+      link.close(1000, 'agent stopping');
+      await this.#linkEnded;
+      if (this.#link === link) this.#link = undefined;
+    } else if (ws && ws.readyState !== WebSocket.CLOSED) {
       const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
       ws.close(1000, 'agent stopping');
       // A relay that never answers the close handshake must not hold up shutdown.
@@ -172,6 +235,7 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
       return;
     }
     if (!this.#running) return void (this.#opening = false);
+    if (this.options.attach) return this.#attach(this.options.attach, token);
     const wsOptions: WebSocket.ClientOptions = {
       headers: { Authorization: `Bearer ${token}` },
       maxPayload: this.options.maxFrameBytes ?? MAX_FRAME_BYTES,
@@ -179,7 +243,8 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
       perMessageDeflate: false,
     };
     const ws = this.options.connect?.(url, wsOptions) ?? new WebSocket(url, wsOptions);
-    this.#ws = ws;
+    const link = socketLink(ws);
+    this.#link = link;
     let authRefused: string | undefined;
     let upgradeRefused: string | undefined;
 
@@ -209,26 +274,78 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
       res.once('end', done);
       res.once('error', done);
     });
-    ws.on('open', () => this.#opened(ws));
+    ws.on('open', () => this.#opened(link));
     ws.on('message', (data, isBinary) => {
       if (isBinary) return this.#log.warn('ignoring a binary frame from the relay');
-      this.#onFrame(ws, (data as Buffer).toString('utf8'));
+      this.#onText(link, (data as Buffer).toString('utf8'));
     });
     ws.on('pong', () => ((ws as WebSocket & { awaitingPong?: boolean }).awaitingPong = false));
     ws.on('error', (error) => this.#log.warn(`connection error: ${error.message}`));
     ws.on('close', (code, reasonBuffer) =>
-      this.#closed(ws, code, reasonBuffer.toString(), authRefused, upgradeRefused),
+      this.#closed(link, code, reasonBuffer.toString(), authRefused, upgradeRefused),
     );
   }
 
-  #opened(ws: WebSocket): void {
+  /**
+   * Attaches to the relay in this process. A refused token is handled as a refused upgrade (renewal, then
+   * needs-login); the relay's frames and the link's end come through the same paths as a socket's.
+   */
+  async #attach(attach: AttachAgent, token: string): Promise<void> {
+    let open = true;
+    /** The relay's end, once the attach is accepted. */
+    const relay: { end?: InProcessLink } = {};
+    let ended!: () => void;
+    this.#linkEnded = new Promise((resolve) => (ended = resolve));
+    const link: Link = {
+      get open() {
+        return open && relay.end !== undefined;
+      },
+      deliver: (frame) => relay.end?.send(frame),
+      // Before the relay answered the attach there is nothing to close: the link just ends (see below).
+      close: (code, reason) => {
+        if (relay.end) return relay.end.close(code, reason);
+        open = false;
+        ended();
+      },
+    };
+    this.#link = link;
+    let attached: Awaited<ReturnType<AttachAgent>>;
+    try {
+      attached = await attach(token, {
+        receive: (frame) => {
+          if (open) this.#onFrame(link, frame);
+        },
+        closed: (code, reason) => {
+          if (!open) return;
+          open = false;
+          ended();
+          this.#closed(link, code, reason, undefined, undefined);
+        },
+      });
+    } catch (error) {
+      attached = { ok: false, status: 500, error: errorMessage(error) };
+    }
+    if (!attached.ok) {
+      open = false;
+      ended();
+      const why = `the local endpoint refused the agent (${attached.status}: ${attached.error})`;
+      this.#log.warn(why);
+      const auth = attached.status === 401 || attached.status === 403;
+      return this.#closed(link, 1006, '', auth ? why : undefined, auth ? undefined : why);
+    }
+    relay.end = attached.link;
+    if (!this.#running || this.#link !== link || !open) return relay.end.close(1000, 'agent stopping');
+    this.#opened(link);
+  }
+
+  #opened(link: Link): void {
     this.#relayFeatures = new Set();
     this.#renewing = false;
     this.#opening = false;
     this.#acknowledged = false;
     this.#relayMaxFrame = undefined;
     const capabilities = this.options.capabilities();
-    const register = {
+    const register: RegisterFrame = {
       type: 'register',
       subject: this.options.subject,
       capabilities,
@@ -236,7 +353,7 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
       features: [...AGENT_FEATURES],
       servers: this.options.servers().filter((s) => capabilities.includes(s.name)),
     };
-    ws.send(JSON.stringify(register));
+    link.deliver(register);
     const base = this.options.publicBaseUrl;
     this.#pendingEndpoints = Object.fromEntries(
       capabilities.map((name) => [
@@ -250,7 +367,7 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
     this.#capabilities = capabilities;
     clearTimeout(this.#ackTimer);
     this.#ackTimer = setTimeout(() => {
-      if (ws !== this.#ws || ws.readyState !== WebSocket.OPEN) return;
+      if (link !== this.#link || !link.open) return;
       this.#log.debug('the relay sent no registration acknowledgement (an older relay); assuming accepted');
       this.#accepted({});
     }, this.options.registerAckGraceMs ?? REGISTER_ACK_GRACE_MS);
@@ -259,6 +376,9 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
       () => (this.#attempt = 0),
       this.options.reconnect.stableMs ?? 10_000,
     ).unref();
+    const ws = link.ws;
+    // In-process, nothing can drop silently: no pings.
+    if (!ws) return;
     // Protocol pings; a ping still unanswered at the next tick means the link is dead (sleep/wake, Wi-Fi
     // change): terminate and reconnect. Detection takes at most two intervals.
     const intervalMs = this.options.ping?.intervalMs ?? 20_000;
@@ -280,8 +400,11 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
     if (this.#state.state === 'connected') {
       return this.#set({ ...this.#state, endpoints: { ...this.#state.endpoints, ...endpoints } });
     }
+    const where = this.options.attach
+      ? 'attached in-process to the local endpoint'
+      : `connected to ${this.options.url.origin}`;
     this.#log.info(
-      `connected to ${this.options.url.origin} as ${this.options.subject}; serving ${this.#capabilities.join(', ') || 'no servers'}`,
+      `${where} as ${this.options.subject}; serving ${this.#capabilities.join(', ') || 'no servers'}`,
     );
     this.#set({
       state: 'connected',
@@ -290,7 +413,7 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
     });
   }
 
-  #onFrame(ws: WebSocket, text: string): void {
+  #onText(link: Link, text: string): void {
     let json: unknown;
     try {
       json = JSON.parse(text);
@@ -298,6 +421,8 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
       this.#log.warn(`ignoring a frame that is not JSON (${text.length} bytes)`);
       return;
     }
+    const invoke = plainInvoke(json);
+    if (invoke) return this.#onFrame(link, invoke);
     const type = (json as { type?: unknown } | null)?.type;
     const parsed = RelayFrame.safeParse(json);
     if (!parsed.success) {
@@ -305,7 +430,7 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
         this.#log.warn(`ignoring a malformed ${type} frame: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
         const requestId = (json as { request_id?: unknown }).request_id;
         if (type === 'invoke' && typeof requestId === 'string') {
-          this.#send(ws, {
+          this.#send(link, {
             type: 'result',
             request_id: requestId,
             result: { ok: false, error: 'malformed invoke frame' },
@@ -316,8 +441,12 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
       }
       return;
     }
-    const frame = parsed.data;
-    if (frame.type === 'invoke') void this.#invoke(ws, frame);
+    this.#onFrame(link, parsed.data);
+  }
+
+  /** One relay frame, validated from a socket or handed over in-process. */
+  #onFrame(link: Link, frame: RelayFrame): void {
+    if (frame.type === 'invoke') void this.#invoke(link, frame);
     // The reason is the abort's reason as it is: the SDK passes String(reason) on to the server.
     else if (frame.type === 'cancel')
       this.#inFlight.get(frame.request_id)?.controller.abort(frame.reason ?? 'cancelled by the client');
@@ -330,7 +459,7 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
     }
   }
 
-  async #invoke(ws: WebSocket, frame: InvokeFrame): Promise<void> {
+  async #invoke(link: Link, frame: InvokeFrame): Promise<void> {
     const server = (frame.mcp_server ?? frame.capability)!;
     const { payload, request_id, client_session } = frame;
     // Compat: the existing remote forwards a client's notifications/cancelled verbatim. It has no sessions,
@@ -352,11 +481,11 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
         timeoutMs: this.options.requestTimeoutMs,
         ...(client_session ? { clientSession: client_session } : {}),
         notify: (notification) =>
-          this.#send(ws, { type: 'notification', mcp_server: server, request_id, payload: notification }),
+          this.#send(link, { type: 'notification', mcp_server: server, request_id, payload: notification }),
         ask: (request, signal) =>
-          this.#ask(ws, server, request_id, request, AbortSignal.any([signal, controller.signal])),
+          this.#ask(link, server, request_id, request, AbortSignal.any([signal, controller.signal])),
       });
-      this.#sendResult(ws, request_id, server, payload, result);
+      this.#sendResult(link, request_id, server, payload, result);
     } finally {
       this.#inFlight.delete(request_id);
     }
@@ -368,7 +497,7 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
    * `signal` aborts (the server cancelled it, or the call ended or was cancelled).
    */
   #ask(
-    ws: WebSocket,
+    link: Link,
     server: string,
     requestId: string,
     request: JsonRpcMessage,
@@ -395,7 +524,7 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
         signal.removeEventListener('abort', abort);
         resolve(response);
       });
-      this.#send(ws, {
+      this.#send(link, {
         type: 'server_request',
         request_id: requestId,
         mcp_server: server,
@@ -407,13 +536,13 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
 
   /** Forwards a notification of a local server that belongs to no request (list_changed, logging …). */
   notify(server: string, payload: JsonRpcMessage): void {
-    if (this.#ws && this.#state.state === 'connected')
-      this.#send(this.#ws, { type: 'notification', mcp_server: server, payload });
+    if (this.#link && this.#state.state === 'connected')
+      this.#send(this.#link, { type: 'notification', mcp_server: server, payload });
   }
 
   /** Tells the relay the servers' current summaries (extension; older relays ignore it). */
   sendServers(servers: ServerSummary[]): void {
-    if (this.#ws && this.#state.state === 'connected') this.#send(this.#ws, { type: 'servers', servers });
+    if (this.#link && this.#state.state === 'connected') this.#send(this.#link, { type: 'servers', servers });
   }
 
   /**
@@ -421,26 +550,31 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
    * (1009), failing every call of every server. Only this call fails instead, with the size and the limit.
    */
   #sendResult(
-    ws: WebSocket,
+    link: Link,
     requestId: string,
     server: string,
     payload: JsonRpcMessage,
     result: Record<string, unknown>,
   ): void {
+    const sendText = link.sendText;
+    // In-process nothing is serialised, so no frame limit applies (the HTTP answer has its own).
+    if (!sendText) return void (link.open && link.deliver({ type: 'result', request_id: requestId, result }));
     const text = JSON.stringify({ type: 'result', request_id: requestId, result });
     const size = Buffer.byteLength(text);
     const limit = this.#frameLimit();
-    if (size <= limit) return this.#sendText(ws, text);
+    if (size <= limit) return sendText(text);
     const why = `the result of ${payload.method ?? 'the call'} from server "${server}" is ${formatBytes(size)}, over the ${formatBytes(limit)} limit of a message between agent and relay`;
     this.#log.warn(why);
     const answer =
       payload.id === undefined || payload.id === null
         ? { ok: false, error: why }
         : { jsonrpc: '2.0', id: payload.id, error: { code: -32000, message: why } };
-    this.#sendText(ws, JSON.stringify({ type: 'result', request_id: requestId, result: answer }));
+    sendText(JSON.stringify({ type: 'result', request_id: requestId, result: answer }));
   }
 
-  #send(ws: WebSocket, frame: object): void {
+  #send(link: Link, frame: AgentFrame): void {
+    const sendText = link.sendText;
+    if (!sendText) return void (link.open && link.deliver(frame));
     const text = JSON.stringify(frame);
     const limit = this.#frameLimit();
     if (Buffer.byteLength(text) > limit) {
@@ -450,7 +584,7 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
         `dropped a ${type} frame of ${formatBytes(Buffer.byteLength(text))}, over the ${formatBytes(limit)} limit`,
       );
     }
-    this.#sendText(ws, text);
+    sendText(text);
   }
 
   /** The largest frame to send: ours, or the relay's when it told a smaller one. */
@@ -459,19 +593,15 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
     return Math.min(own, this.#relayMaxFrame ?? own);
   }
 
-  #sendText(ws: WebSocket, text: string): void {
-    if (ws.readyState === WebSocket.OPEN) ws.send(text);
-  }
-
   #closed(
-    ws: WebSocket,
+    link: Link,
     code: number,
     reason: string,
     authRefused: string | undefined,
     upgradeRefused: string | undefined,
   ): void {
-    if (ws !== this.#ws) return;
-    this.#ws = undefined;
+    if (link !== this.#link) return;
+    this.#link = undefined;
     this.#opening = false;
     this.#cleanupConnection(`the connection to the relay closed (${code}${reason ? ` ${reason}` : ''})`);
     if (!this.#running) return;
@@ -553,6 +683,28 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
     this.#state = state;
     this.emit('state', state);
   }
+}
+
+/**
+ * An invoke frame in the shape the schema accepts (InvokeFrame), checked by hand: invokes are most of what a
+ * relay sends, and the schema's union and copies showed in the bench's profile (issue 11). Anything else, or
+ * anything off, goes through the schema (and its error message).
+ */
+function plainInvoke(json: unknown): InvokeFrame | undefined {
+  const frame = json as Record<string, unknown> | null;
+  if (frame?.['type'] !== 'invoke' || !nonEmpty(frame['request_id'])) return undefined;
+  const server = frame['mcp_server'];
+  const capability = frame['capability'];
+  const session = frame['client_session'];
+  if (server !== undefined && !nonEmpty(server)) return undefined;
+  if (capability !== undefined && !nonEmpty(capability)) return undefined;
+  if (server === undefined && capability === undefined) return undefined;
+  if (session !== undefined && !(nonEmpty(session) && session.length <= 64)) return undefined;
+  return isPlainJsonRpcMessage(frame['payload']) ? (frame as InvokeFrame) : undefined;
+}
+
+function nonEmpty(value: unknown): value is string {
+  return typeof value === 'string' && value !== '';
 }
 
 function withSlash(url: URL): URL {
