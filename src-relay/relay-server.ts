@@ -10,6 +10,7 @@ import { type WebSocket, WebSocketServer } from 'ws';
 
 import { CLOSE, formatBytes, MAX_FRAME_BYTES, RegisterFrame, RELAY_FEATURES } from '../src-shared/wire.js';
 import { AgentConnection } from './agent-connection.js';
+import { AuthorizationServer, type AuthorizationServerOptions } from './authorization-server.js';
 import {
   applyCors,
   bearer,
@@ -61,6 +62,14 @@ export interface RelayOptions {
   registerTimeoutMs?: number;
   /** Sign-in (/manage/oauth/*) with an identity provider; without it those routes answer 404. */
   oauth?: OAuthSettings;
+  /**
+   * The relay as an MCP authorization server for remote MCP clients (issue 12): on whenever `oauth` is set
+   * (the owner of a subject consents after signing in through it); these tune it.
+   */
+  clientAuthorization?: Pick<
+    AuthorizationServerOptions,
+    'accessTokenMinutes' | 'refreshTokenDays' | 'clientIdMetadataDocuments' | 'fetch' | 'trustProxy'
+  >;
   log: RelayLogger;
 }
 
@@ -91,6 +100,8 @@ export class RelayServer {
   /** Subjects this relay has issued tokens for: never handed to anyone else. */
   readonly #subjects = new SubjectRegistry();
   readonly #oauth: OAuthFlow | undefined;
+  /** The authorization server for MCP clients: created by listen() (its issuer is the relay's URL). */
+  #authorization: AuthorizationServer | undefined;
   readonly #options: RelayOptions & typeof DEFAULTS;
   readonly #log: RelayLogger;
   #timers: NodeJS.Timeout[] = [];
@@ -164,6 +175,20 @@ export class RelayServer {
         resolve();
       });
     });
+    if (this.#oauth) {
+      const authorization = new AuthorizationServer({
+        issuer: this.#options.publicBaseUrl ?? this.url.origin,
+        signIn: this.#oauth,
+        subjects: this.#subjects,
+        log: this.#log,
+        refreshTokenDays: this.#options.oauth?.refreshTokenDays,
+        trustProxy: this.#options.publicBaseUrl?.startsWith('https:'),
+        ...this.#options.clientAuthorization,
+      });
+      await authorization.init();
+      this.#authorization = authorization;
+      this.#timers.push(setInterval(() => authorization.tick(), 60_000).unref());
+    }
     this.#timers.push(setInterval(() => this.#front.tick(), this.#options.keepAliveMs).unref());
     this.#timers.push(setInterval(() => this.#pingAgents(), this.#options.pingIntervalMs).unref());
     if (this.#oauth) this.#timers.push(setInterval(() => this.#oauth?.tick(), 60_000).unref());
@@ -174,6 +199,11 @@ export class RelayServer {
     const { port } = this.#http.address() as AddressInfo;
     const host = this.#options.host.includes(':') ? `[${this.#options.host}]` : this.#options.host;
     return new URL(`http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${port}`);
+  }
+
+  /** The authorization server for MCP clients, once listening with sign-in configured (tests, embedding). */
+  get authorization(): AuthorizationServer | undefined {
+    return this.#authorization;
   }
 
   /** Open SSE streams of MCP clients (for /healthz and tests). */
