@@ -249,6 +249,11 @@ export class RelayServer {
       reject(status, error);
     };
     if (!token) return refuse(401, 'missing bearer token');
+    if (!token.includes('.') && (await this.#authorization?.isAccessToken(token)))
+      return refuse(
+        403,
+        "an MCP client's OAuth access token cannot register an agent; /connect needs an agent token (role \"agent\")",
+      );
     const verified = await this.tokens.verify(token);
     if (!verified.ok) return refuse(401, verified.error);
     // Only agent tokens register: a client token (or one without a role) must not let an MCP client take
@@ -426,6 +431,8 @@ export class RelayServer {
         const base = this.#baseUrl(req);
         return await this.#oauth.handle(req, res, url, new URL(base.endsWith('/') ? base : `${base}/`));
       }
+      // The authorization server for MCP clients (issue 12): its metadata, endpoints and consent pages.
+      if (this.#authorization?.handles(path)) return await this.#authorization.handle(req, res, url);
       const match = MCP_ROUTE.exec(path);
       if (match) {
         const [, subject, server, kind] = match as unknown as [string, string, string, 'mcp' | 'sse'];
@@ -491,8 +498,23 @@ export class RelayServer {
   async #authorize(req: IncomingMessage, subject: string, server?: string): Promise<void> {
     if (this.#options.allowUnauthMcp) return;
     const token = bearer(req);
-    const challenge = { 'WWW-Authenticate': 'Bearer realm="mcpassistant-relay"' };
+    const authorization = server === undefined ? undefined : this.#authorization;
+    // With the authorization server on, a 401 names its resource metadata (RFC 9728 section 5.1): that is how
+    // an MCP client discovers where to get a token.
+    const challenge = {
+      'WWW-Authenticate':
+        authorization?.challenge(subject, server!) ?? 'Bearer realm="mcpassistant-relay"',
+    };
     if (!token) throw new HttpError(401, 'missing bearer token', challenge);
+    if (authorization && !token.includes('.')) {
+      // Not a JWT: an OAuth access token, looked up on every request (expired or revoked ones fail at once).
+      const checked = await authorization.verify(token, subject, server!);
+      if (checked.ok) return;
+      const error = { code: 'invalid_token', description: checked.error };
+      throw new HttpError(401, checked.error, {
+        'WWW-Authenticate': authorization.challenge(subject, server!, error),
+      });
+    }
     const verified = await this.tokens.verify(token);
     if (!verified.ok) throw new HttpError(401, verified.error, challenge);
     if (verified.claims.sub !== subject) throw new HttpError(403, 'this token is not for that subject');
