@@ -82,9 +82,7 @@ export interface AuthorizationServerOptions {
 }
 
 /** The outcome of checking an OAuth access token on an MCP request. */
-export type AccessCheck =
-  | { ok: true; clientId: string; email: string }
-  | { ok: false; error: string };
+export type AccessCheck = { ok: true; clientId: string; email: string } | { ok: false; error: string };
 
 export class AuthorizationServer {
   readonly issuer: string;
@@ -111,6 +109,11 @@ export class AuthorizationServer {
     provider.proxy = this.options.trustProxy ?? false;
     provider.on('server_error', (_ctx: unknown, error: Error) =>
       this.options.log.error('authorization server error:', error),
+    );
+    provider.on('grant.error', (_ctx: unknown, error: Error & { error_detail?: string }) =>
+      this.options.log.debug(
+        `token request refused: ${error.message} (${error.error_detail ?? 'no detail'})`,
+      ),
     );
     provider.on('revocation.error', (_ctx: unknown, error: Error) =>
       this.options.log.debug(`token revocation refused: ${error.message}`),
@@ -300,7 +303,7 @@ export class AuthorizationServer {
 
     if (details.prompt.name !== 'consent') return deny(`unexpected prompt ${details.prompt.name}`);
     const email = details.session?.accountId;
-    const clientId = String(details.params['client_id'] ?? '');
+    const clientId = stringParam(details.params['client_id']);
     const client = await provider.Client.find(clientId);
     if (!email || !client) return sendPage(res, expiredAuthorization());
     const resources = [details.params['resource'] ?? []].flat().map(String);
@@ -334,7 +337,12 @@ export class AuthorizationServer {
       this.options.log.info(
         `consent: ${email} allowed client ${clientId} on ${targets.map((t) => `${subject}/${t!.server}`).join(', ')}`,
       );
-      return provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+      return provider.interactionFinished(
+        req,
+        res,
+        { consent: { grantId } },
+        { mergeWithLastSubmission: true },
+      );
     }
     if (req.method !== 'GET' || step) throw new HttpError(405, 'use GET', { Allow: 'GET' });
     sendPage(
@@ -344,7 +352,7 @@ export class AuthorizationServer {
         clientName: client.clientName ?? clientId,
         clientId,
         clientUri: client.clientUri,
-        redirectUri: String(details.params['redirect_uri'] ?? ''),
+        redirectUri: stringParam(details.params['redirect_uri']),
         subject,
         servers: targets.map((t) => t!.server),
         email,
@@ -363,12 +371,13 @@ export class AuthorizationServer {
       clients: [],
       findAccount: (_ctx, id) => ({ accountId: id, claims: () => ({ sub: id }) }),
       claims: { openid: ['sub'] },
-      scopes: ['openid', 'offline_access'],
+      // `mcp` is listed so that clients may register with it (RFC 7591 `scope`); it is the resource scope too.
+      scopes: ['openid', 'offline_access', MCP_SCOPE],
       responseTypes: ['code'],
       // PKCE for every client, confidential ones too (MCP spec, "Authorization Code Protection"); oidc-provider
       // supports S256 only.
       pkce: { required: () => true },
-      jwks: { keys: [jwk as never] },
+      jwks: { keys: [jwk] },
       cookies: { keys: [randomBytes(32).toString('base64url')] },
       routes: AUTHORIZATION_ROUTES,
       clientDefaults: {
@@ -382,7 +391,11 @@ export class AuthorizationServer {
         devInteractions: { enabled: false },
         // RFC 7591, open: the MCP spec's fallback for clients without a metadata document.
         registration: { enabled: true },
-        revocation: { enabled: true },
+        // RFC 7009: a client revokes only its own tokens (a public client proves no more than its client_id).
+        revocation: {
+          enabled: true,
+          allowedPolicy: (_ctx, client, token) => token.clientId === client.clientId,
+        },
         userinfo: { enabled: false },
         resourceIndicators: {
           enabled: true,
@@ -407,6 +420,9 @@ export class AuthorizationServer {
       // clients do not all ask for it), and every refresh rotates it (OAuth 2.1 section 4.3.1).
       issueRefreshToken: (_ctx, client) => client.grantTypeAllowed('refresh_token'),
       rotateRefreshToken: () => true,
+      // Revoking any token of a grant (the client's "disconnect") ends the grant: its access and refresh tokens
+      // stop working at once, and the client must ask the owner again.
+      revokeGrantPolicy: () => true,
       ttl: {
         AccessToken: accessTokenSeconds,
         AuthorizationCode: 60,
@@ -439,6 +455,9 @@ export class AuthorizationServer {
     return this.#provider;
   }
 }
+
+/** An authorization request parameter as a string ('' when absent or not a string). */
+const stringParam = (value: unknown): string => (typeof value === 'string' ? value : '');
 
 const expiredAuthorization = () =>
   messagePage(

@@ -35,9 +35,7 @@ export class AuthorizationStore {
   /** Session uid → session id. */
   readonly #uids = new Map<string, string>();
 
-  constructor(
-    private readonly options: Readonly<{ maxEntries?: number; now?: () => number }> = {},
-  ) {}
+  constructor(private readonly options: Readonly<{ maxEntries?: number; now?: () => number }> = {}) {}
 
   /** Entries held (expired ones included until the next prune). */
   get size(): number {
@@ -72,8 +70,7 @@ export class AuthorizationStore {
 
   set(model: string, key: string, payload: StoredPayload, expiresInSeconds: number | undefined): void {
     this.delete(key);
-    const expiresAt =
-      typeof expiresInSeconds === 'number' ? this.#now() + expiresInSeconds * 1000 : Infinity;
+    const expiresAt = typeof expiresInSeconds === 'number' ? this.#now() + expiresInSeconds * 1000 : Infinity;
     this.#entries.set(key, { payload, expiresAt });
     if (model === 'Session' && typeof payload.uid === 'string') this.#uids.set(payload.uid, key);
     if (GRANTABLE.has(model) && typeof payload.grantId === 'string') {

@@ -252,7 +252,7 @@ export class RelayServer {
     if (!token.includes('.') && (await this.#authorization?.isAccessToken(token)))
       return refuse(
         403,
-        "an MCP client's OAuth access token cannot register an agent; /connect needs an agent token (role \"agent\")",
+        'an MCP client\'s OAuth access token cannot register an agent; /connect needs an agent token (role "agent")',
       );
     const verified = await this.tokens.verify(token);
     if (!verified.ok) return refuse(401, verified.error);
@@ -502,8 +502,7 @@ export class RelayServer {
     // With the authorization server on, a 401 names its resource metadata (RFC 9728 section 5.1): that is how
     // an MCP client discovers where to get a token.
     const challenge = {
-      'WWW-Authenticate':
-        authorization?.challenge(subject, server!) ?? 'Bearer realm="mcpassistant-relay"',
+      'WWW-Authenticate': authorization?.challenge(subject, server!) ?? 'Bearer realm="mcpassistant-relay"',
     };
     if (!token) throw new HttpError(401, 'missing bearer token', challenge);
     if (authorization && !token.includes('.')) {

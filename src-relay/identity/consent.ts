@@ -2,8 +2,8 @@
 // subject signs in, it names the MCP client (from its registration or its Client ID Metadata Document), the
 // servers it asks for and the subject, and asks to allow or deny. A person who does not own the subject sees
 // why and can only send the client back with access_denied.
-import type { HtmlPage } from './provider.js';
 import { escapeHtml, htmlPage } from './page.js';
+import type { HtmlPage } from './provider.js';
 
 /** What the consent page shows. */
 export interface ConsentView {
