@@ -187,6 +187,11 @@ export class RelayServer {
       });
       await authorization.init();
       this.#authorization = authorization;
+      if (!this.#options.publicBaseUrl && !LOOPBACK_HOST.test(this.#options.host))
+        this.#log.warn(
+          `MCP clients are told to get tokens from ${authorization.issuer}, which only this machine can reach; ` +
+            'set PUBLIC_BASE_URL to the URL clients use (https://relay.example.com)',
+        );
       this.#timers.push(setInterval(() => authorization.tick(), 60_000).unref());
     }
     this.#timers.push(setInterval(() => this.#front.tick(), this.#options.keepAliveMs).unref());
