@@ -98,15 +98,38 @@ export class AuthorizationServer {
   /** Creates the provider (fresh signing and cookie keys, in memory). Must finish before handle/verify. */
   async init(): Promise<void> {
     // Loaded only when sign-in is configured: a relay without it never loads oidc-provider.
-    const { default: ProviderClass, errors } = await import('oidc-provider');
+    const { default: ProviderClass, errors, interactionPolicy } = await import('oidc-provider');
+    // Consent is asked until the owner has allowed this client on every MCP server it names. oidc-provider's
+    // own checks only ask when scopes are missing, so a request with no scope at all would skip the consent
+    // page (the conformance suite's authorization request does that).
+    const policy = interactionPolicy.base();
+    policy.get('consent')!.checks.add(
+      new interactionPolicy.Check(
+        'mcp_servers_not_allowed',
+        'the owner has not allowed this client on these MCP servers',
+        (ctx) => {
+          const resources = Object.keys(ctx.oidc.resourceServers ?? {});
+          const allowed = (resource: string) =>
+            ctx.oidc.grant?.getResourceScope(resource).split(' ').includes(MCP_SCOPE) ?? false;
+          return resources.length === 0 || !resources.every(allowed);
+        },
+      ),
+    );
     this.#invalidTarget = (indicator) =>
       new errors.InvalidTarget(
         `${indicator} is not an MCP server of this relay (<relay>/<subject>/<server>/mcp)`,
       );
     const { privateKey } = await generateKeyPair('RS256', { extractable: true });
     const jwk = { ...(await exportJWK(privateKey)), kid: randomBytes(8).toString('hex'), use: 'sig' };
-    const provider = new ProviderClass(this.issuer, this.#configuration(jwk));
+    const provider = new ProviderClass(this.issuer, this.#configuration(jwk, policy));
     provider.proxy = this.options.trustProxy ?? false;
+    // A request without `scope` gets the default scope, mcp (RFC 6749 section 3.3: "process the request using
+    // a pre-defined default value"); oidc-provider would otherwise refuse it with access_denied after consent.
+    provider.use(async (ctx, next) => {
+      if (ctx.path === AUTHORIZATION_ROUTES.authorization && ctx.method === 'GET' && !ctx.query['scope'])
+        ctx.query = { ...ctx.query, scope: MCP_SCOPE };
+      await next();
+    });
     provider.on('server_error', (_ctx: unknown, error: Error) =>
       this.options.log.error('authorization server error:', error),
     );
@@ -363,7 +386,10 @@ export class AuthorizationServer {
 
   // ── oidc-provider's configuration ───────────────────────────────────────────────────────────────────────
 
-  #configuration(jwk: Record<string, unknown>): Configuration {
+  #configuration(
+    jwk: Record<string, unknown>,
+    policy: NonNullable<NonNullable<Configuration['interactions']>['policy']>,
+  ): Configuration {
     const accessTokenSeconds = (this.options.accessTokenMinutes ?? 60) * 60;
     const refreshSeconds = (this.options.refreshTokenDays ?? 30) * 24 * 3600;
     const configuration: Configuration = {
@@ -386,7 +412,7 @@ export class AuthorizationServer {
         token_endpoint_auth_method: 'client_secret_basic',
         id_token_signed_response_alg: 'RS256',
       },
-      interactions: { url: (_ctx, interaction) => `/oauth/interaction/${interaction.uid}` },
+      interactions: { policy, url: (_ctx, interaction) => `/oauth/interaction/${interaction.uid}` },
       features: {
         devInteractions: { enabled: false },
         // RFC 7591, open: the MCP spec's fallback for clients without a metadata document.
