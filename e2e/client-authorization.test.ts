@@ -510,6 +510,57 @@ describe('who consents', () => {
   });
 });
 
+describe('the owner revokes', () => {
+  it('lists the clients allowed on the subject and ends their grants with the agent token', async () => {
+    const oauth = new TestOAuthClient();
+    const { client } = await authorizedClient(oauth, alice.subject, 'everything');
+    const clientId = oauth.clientInformation()!.client_id;
+    const tokens = oauth.tokens()!;
+    const grants = (token: string) =>
+      fetch(new URL('/manage/client-grants', relay.url), { headers: { Authorization: `Bearer ${token}` } });
+
+    const listed = (await (await grants(alice.agent.token)).json()) as {
+      grants: { client_id: string; client_name?: string; servers: string[] }[];
+    };
+    expect(listed.grants).toContainEqual(
+      expect.objectContaining({
+        client_id: clientId,
+        client_name: 'Test MCP client',
+        servers: ['everything'],
+      }),
+    );
+    // Bob sees none of Alice's clients; a client token (or an OAuth access token) cannot list them.
+    const bobs = (await (await grants(bob.agent.token)).json()) as { grants: { client_id: string }[] };
+    expect(bobs.grants.map((g) => g.client_id)).not.toContain(clientId);
+    const clientToken = await relay.tokens.issue(alice.subject, ['*'], 10, 'client');
+    expect((await grants(clientToken)).status).toBe(403);
+    expect((await grants(tokens.access_token)).status).toBe(401);
+
+    const revoke = (token: string, body: object) =>
+      fetch(new URL('/manage/client-grants/revoke', relay.url), {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    // Bob cannot end Alice's grants: his revocation covers his own subject only.
+    expect(await (await revoke(bob.agent.token, { client_id: clientId })).json()).toEqual({ revoked: 0 });
+    expect((await mcpPost(alice.subject, 'everything', tokens.access_token)).status).toBe(200);
+
+    expect(await (await revoke(alice.agent.token, { client_id: clientId })).json()).toEqual({ revoked: 1 });
+    expect((await mcpPost(alice.subject, 'everything', tokens.access_token)).status).toBe(401);
+    await expect(client.callTool({ name: 'echo', arguments: { message: 'x' } })).rejects.toThrow();
+    await client.close();
+    const refresh = await tokenRequest({
+      grant_type: 'refresh_token',
+      refresh_token: tokens.refresh_token!,
+      client_id: clientId,
+    });
+    expect(refresh.status).toBe(400);
+    const after = (await (await grants(alice.agent.token)).json()) as { grants: { client_id: string }[] };
+    expect(after.grants.map((g) => g.client_id)).not.toContain(clientId);
+  });
+});
+
 describe('existing bearer JWTs', () => {
   it('keep working on client routes', async () => {
     const clientToken = await relay.tokens.issue(alice.subject, ['everything'], 10, 'client');

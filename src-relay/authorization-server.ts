@@ -81,6 +81,18 @@ export interface AuthorizationServerOptions {
   trustProxy?: boolean;
 }
 
+/** A grant as GET /manage/client-grants lists it (snake_case: it is a wire shape). */
+export interface ClientGrant {
+  /** The grant's id (opaque). */
+  id: string;
+  client_id: string;
+  client_name?: string;
+  /** The servers of the subject it covers. */
+  servers: string[];
+  /** When the owner consented (ISO 8601). */
+  granted_at: string;
+}
+
 /** The outcome of checking an OAuth access token on an MCP request. */
 export type AccessCheck = { ok: true; clientId: string; email: string } | { ok: false; error: string };
 
@@ -229,6 +241,57 @@ export class AuthorizationServer {
   /** Whether `token` is a live access token of this authorization server (to refuse it on /connect). */
   async isAccessToken(token: string): Promise<boolean> {
     return (await this.#ready().AccessToken.find(token)) !== undefined;
+  }
+
+  /**
+   * The grants the owner of `subject` made to MCP clients on its servers (for GET /manage/client-grants): one
+   * entry per grant, with the client's name when it gave one. Expired grants are left out.
+   */
+  async grantsOf(subject: string): Promise<ClientGrant[]> {
+    const provider = this.#ready();
+    const grants: ClientGrant[] = [];
+    for (const [id, payload] of this.#store.entries('Grant')) {
+      const servers = this.#serversOf(payload, subject);
+      if (!servers.length) continue;
+      const clientId = typeof payload['clientId'] === 'string' ? payload['clientId'] : '';
+      const client = await provider.Client.find(clientId).catch(() => undefined);
+      grants.push({
+        id,
+        client_id: clientId,
+        ...(client?.clientName ? { client_name: client.clientName } : {}),
+        servers,
+        granted_at: new Date(Number(payload['iat'] ?? 0) * 1000).toISOString(),
+      });
+    }
+    return grants;
+  }
+
+  /**
+   * Ends the grants made on `subject`'s servers (only those of `clientId` when given): every access and
+   * refresh token issued under them stops working at once. Returns how many grants ended.
+   */
+  async revokeGrants(subject: string, clientId?: string): Promise<number> {
+    const provider = this.#ready();
+    let revoked = 0;
+    for (const [id, payload] of [...this.#store.entries('Grant')]) {
+      if (!this.#serversOf(payload, subject).length) continue;
+      if (clientId !== undefined && payload['clientId'] !== clientId) continue;
+      this.#store.revokeGrant(id);
+      await provider.Grant.adapter.destroy(id);
+      revoked++;
+    }
+    if (revoked) this.options.log.info(`revoked ${revoked} MCP client grant(s) on subject "${subject}"`);
+    return revoked;
+  }
+
+  /** The servers of `subject` a stored grant covers. */
+  #serversOf(payload: Record<string, unknown>, subject: string): string[] {
+    const resources = payload['resources'];
+    if (!resources || typeof resources !== 'object') return [];
+    return Object.keys(resources)
+      .map((resource) => this.#parseResource(resource))
+      .filter((target) => target?.subject === subject)
+      .map((target) => target!.server);
   }
 
   // ── RFC 9728 ─────────────────────────────────────────────────────────────────────────────────────────────

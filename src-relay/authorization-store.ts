@@ -94,6 +94,14 @@ export class AuthorizationStore {
     }
   }
 
+  /** The live entries of one model, as [id, payload]. */
+  *entries(model: string): Generator<[string, StoredPayload]> {
+    const prefix = `${model}:`;
+    const now = this.#now();
+    for (const [key, entry] of this.#entries)
+      if (key.startsWith(prefix) && entry.expiresAt > now) yield [key.slice(prefix.length), entry.payload];
+  }
+
   keyOfUid(uid: string): string | undefined {
     return this.#uids.get(uid);
   }

@@ -425,6 +425,8 @@ export class RelayServer {
       if (path === '/manage/jwt/issue' && req.method === 'POST') return await this.#issue(req, res);
       if (path === '/manage/jwt/revoke' && req.method === 'POST') return await this.#revoke(req, res);
       if (path === '/manage/client-token' && req.method === 'POST') return await this.#clientToken(req, res);
+      if (path === '/manage/client-grants' || path === '/manage/client-grants/revoke')
+        return await this.#clientGrants(req, res, path);
       if (path.startsWith('/manage/oauth/')) {
         if (!this.#oauth) {
           // The agent reads 404 here as "no sign-in on this relay" and falls back to /manage/jwt/issue.
@@ -618,6 +620,39 @@ export class RelayServer {
     const subject = verified.claims.sub;
     const issued = await this.tokens.issue(subject, capabilities as string[], minutes, 'client');
     sendJson(res, 200, { token: issued, subject, role: 'client', capabilities, expiry_minutes: minutes });
+  }
+
+  /**
+   * `GET /manage/client-grants` → `{grants: ClientGrant[]}`, and `POST /manage/client-grants/revoke`
+   * `{client_id?}` → `{revoked: <count>}`: the MCP clients the owner allowed on the subject of the bearer (an
+   * agent token), and ending their grants (issue 12). 404 without sign-in (no authorization server).
+   */
+  async #clientGrants(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    const authorization = this.#authorization;
+    if (!authorization)
+      throw new HttpError(
+        404,
+        'MCP client authorization is not configured on this relay (set USERS_FILE or OIDC_ISSUER)',
+      );
+    const revoke = path.endsWith('/revoke');
+    if (req.method !== (revoke ? 'POST' : 'GET'))
+      throw new HttpError(405, `use ${revoke ? 'POST' : 'GET'} ${path}`, { Allow: revoke ? 'POST' : 'GET' });
+    const token = bearer(req);
+    if (!token) throw new HttpError(401, 'missing bearer token: send the agent token');
+    const verified = await this.tokens.verify(token);
+    if (!verified.ok) throw new HttpError(401, verified.error);
+    if (verified.claims.role !== 'agent')
+      throw new HttpError(403, "only the agent's token can list or revoke the MCP clients of its subject");
+    const subject = verified.claims.sub;
+    if (!revoke) return sendJson(res, 200, { grants: await authorization.grantsOf(subject) });
+    const body = await readJsonObject(req, 64 * 1024);
+    const clientId = body['client_id'];
+    if (clientId !== undefined && (typeof clientId !== 'string' || !clientId))
+      throw new HttpError(
+        400,
+        'client_id: a client id from GET /manage/client-grants, or leave it out for all',
+      );
+    sendJson(res, 200, { revoked: await authorization.revokeGrants(subject, clientId) });
   }
 
   async #revoke(req: IncomingMessage, res: ServerResponse): Promise<void> {
