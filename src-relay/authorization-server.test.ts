@@ -42,6 +42,17 @@ describe('AuthorizationStore', () => {
     expect(await adapter.find('4')).toEqual({ n: '4' });
   });
 
+  it('holds at most maxClients registrations, so that open registration cannot evict tokens', async () => {
+    const store = new AuthorizationStore({ maxClients: 2 });
+    const tokens = store.adapterFor('AccessToken');
+    await tokens.upsert('t', { grantId: 'g' }, 600);
+    const clients = store.adapterFor('Client');
+    for (const id of ['c1', 'c2', 'c3']) await clients.upsert(id, { client_id: id });
+    expect(await clients.find('c1')).toBeUndefined();
+    expect(await clients.find('c3')).toEqual({ client_id: 'c3' });
+    expect(await tokens.find('t')).toEqual({ grantId: 'g' });
+  });
+
   it('finds a session by its uid, and marks consumed codes', async () => {
     const store = new AuthorizationStore();
     const sessions = store.adapterFor('Session');

@@ -34,8 +34,18 @@ export class AuthorizationStore {
   readonly #grants = new Map<string, Set<string>>();
   /** Session uid → session id. */
   readonly #uids = new Map<string, string>();
+  /** Keys of registered clients, oldest first. */
+  readonly #clients = new Set<string>();
 
-  constructor(private readonly options: Readonly<{ maxEntries?: number; now?: () => number }> = {}) {}
+  constructor(
+    private readonly options: Readonly<{
+      /** Entries held at most (default 200,000). */
+      maxEntries?: number;
+      /** Registered clients held at most (default 10,000). */
+      maxClients?: number;
+      now?: () => number;
+    }> = {},
+  ) {}
 
   /** Entries held (expired ones included until the next prune). */
   get size(): number {
@@ -78,10 +88,26 @@ export class AuthorizationStore {
       members.add(key);
       this.#grants.set(payload.grantId, members);
     }
+    if (model === 'Client') this.#capClients(key);
     if (this.#entries.size > (this.options.maxEntries ?? 200_000)) this.prune();
   }
 
+  /**
+   * Registration is open (RFC 7591, as MCP clients need it): registered clients, which never expire, are held
+   * at most maxClients, the oldest registration dropped first, so that registering in a loop cannot push live
+   * grants and tokens out of the store.
+   */
+  #capClients(added: string): void {
+    this.#clients.delete(added);
+    this.#clients.add(added);
+    for (const key of this.#clients) {
+      if (this.#clients.size <= (this.options.maxClients ?? 10_000)) break;
+      this.delete(key);
+    }
+  }
+
   delete(key: string): void {
+    this.#clients.delete(key);
     const entry = this.#entries.get(key);
     if (!entry) return;
     this.#entries.delete(key);
