@@ -304,6 +304,32 @@ describe('discovery', () => {
     }
     const none = await fetch(new URL('/.well-known/oauth-protected-resource/nope', relay.url));
     expect(none.status).toBe(404);
+    // A forwarded host the caller chose never reaches the metadata: it always names the issuer.
+    const spoofed = (await (
+      await fetch(new URL('/.well-known/oauth-authorization-server', relay.url), {
+        headers: { 'X-Forwarded-Host': 'evil.example', 'X-Forwarded-Proto': 'https' },
+      })
+    ).json()) as Record<string, string>;
+    expect(spoofed['token_endpoint']).toBe(`${relay.url.origin}/oauth/token`);
+  });
+
+  it('does not exist on a relay without sign-in: nothing changes there', async () => {
+    const plain = await startRelay();
+    try {
+      const res = await fetch(new URL('/alice/everything/mcp', plain.url), { method: 'POST' });
+      expect(res.status).toBe(401);
+      expect(res.headers.get('www-authenticate')).toBe('Bearer realm="mcpassistant-relay"');
+      for (const path of [
+        '/.well-known/oauth-protected-resource/alice/everything/mcp',
+        '/.well-known/oauth-authorization-server',
+        '/oauth/register',
+        '/manage/client-grants',
+      ])
+        expect((await fetch(new URL(path, plain.url))).status, path).toBe(404);
+      expect(plain.authorization).toBeUndefined();
+    } finally {
+      await plain.close();
+    }
   });
 });
 

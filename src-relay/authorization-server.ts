@@ -77,8 +77,6 @@ export interface AuthorizationServerOptions {
    * addresses (SSRF protection) and follows no redirect. Tests pass one that reaches a loopback https server.
    */
   fetch?: (url: URL | string, init: RequestInit) => Promise<Response>;
-  /** Trust X-Forwarded-Proto/-Host (a TLS-terminating proxy in front of an https issuer). */
-  trustProxy?: boolean;
 }
 
 /** A grant as GET /manage/client-grants lists it (snake_case: it is a wire shape). */
@@ -134,7 +132,9 @@ export class AuthorizationServer {
     const { privateKey } = await generateKeyPair('RS256', { extractable: true });
     const jwk = { ...(await exportJWK(privateKey)), kid: randomBytes(8).toString('hex'), use: 'sig' };
     const provider = new ProviderClass(this.issuer, this.#configuration(jwk, policy));
-    provider.proxy = this.options.trustProxy ?? false;
+    // handle() names the issuer's host and scheme on every request it passes on (below): oidc-provider builds
+    // its endpoint URLs and cookie flags from them, whatever Host and proxy the request came through.
+    provider.proxy = true;
     // A request without `scope` gets the default scope, mcp (RFC 6749 section 3.3: "process the request using
     // a pre-defined default value"); oidc-provider would otherwise refuse it with access_denied after consent.
     provider.use(async (ctx, next) => {
@@ -213,6 +213,13 @@ export class AuthorizationServer {
     if (path === '/.well-known/oauth-authorization-server') {
       req.url = `/.well-known/openid-configuration${url.search}`;
     }
+    // Endpoints and metadata always name the issuer (PUBLIC_BASE_URL), never a Host or X-Forwarded-Host the
+    // caller chose; https there means secure cookies even behind a TLS-terminating proxy.
+    const issuer = new URL(this.issuer);
+    req.headers.host = issuer.host;
+    req.headers['x-forwarded-proto'] = issuer.protocol.slice(0, -1);
+    delete req.headers['x-forwarded-host'];
+    delete req.headers['x-forwarded-port'];
     await this.#serve!(req, res);
   }
 

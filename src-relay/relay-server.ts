@@ -68,7 +68,7 @@ export interface RelayOptions {
    */
   clientAuthorization?: Pick<
     AuthorizationServerOptions,
-    'accessTokenMinutes' | 'refreshTokenDays' | 'clientIdMetadataDocuments' | 'fetch' | 'trustProxy'
+    'accessTokenMinutes' | 'refreshTokenDays' | 'clientIdMetadataDocuments' | 'fetch'
   >;
   log: RelayLogger;
 }
@@ -182,11 +182,15 @@ export class RelayServer {
         subjects: this.#subjects,
         log: this.#log,
         refreshTokenDays: this.#options.oauth?.refreshTokenDays,
-        trustProxy: this.#options.publicBaseUrl?.startsWith('https:'),
         ...this.#options.clientAuthorization,
       });
       await authorization.init();
       this.#authorization = authorization;
+      if (this.#options.publicBaseUrl && new URL(this.#options.publicBaseUrl).pathname.length > 1)
+        this.#log.warn(
+          'PUBLIC_BASE_URL has a path, which MCP client authorization does not support (its endpoints are ' +
+            'served at the root of the origin); give the relay its own host name (https://relay.example.com)',
+        );
       if (!this.#options.publicBaseUrl && !LOOPBACK_HOST.test(this.#options.host))
         this.#log.warn(
           `MCP clients are told to get tokens from ${authorization.issuer}, which only this machine can reach; ` +
