@@ -24,6 +24,7 @@ import WebSocket from 'ws';
 
 import { hashPassword } from '../src-relay/identity/password.js';
 import type { RelayServer } from '../src-relay/relay-server.js';
+import { createSandbox, runCli } from './support/cli.js';
 import { type AgentFixture, linkState, startAgent, startRelay } from './support/relay-fixture.js';
 import { TestBrowser } from './support/test-browser.js';
 
@@ -584,6 +585,46 @@ describe('the owner revokes', () => {
     expect(refresh.status).toBe(400);
     const after = (await (await grants(alice.agent.token)).json()) as { grants: { client_id: string }[] };
     expect(after.grants.map((g) => g.client_id)).not.toContain(clientId);
+  });
+});
+
+describe('mcpassistant-gateway clients', () => {
+  it('lists the allowed clients and revokes one; the revoked token fails at once', async () => {
+    const oauth = new TestOAuthClient();
+    const { client } = await authorizedClient(oauth, alice.subject, 'everything');
+    await client.close();
+    const clientId = oauth.clientInformation()!.client_id;
+    const accessToken = oauth.tokens()!.access_token;
+    const sandbox = await createSandbox();
+    const env = { AGENT_JWT: alice.agent.token, REMOTE_SERVER_BASE_URL: relay.url.origin };
+    try {
+      const listed = await runCli(['clients', '--json'], sandbox, env);
+      expect(listed.code, listed.stderr).toBe(0);
+      expect(JSON.parse(listed.stdout)).toContainEqual(
+        expect.objectContaining({
+          client_id: clientId,
+          client_name: 'Test MCP client',
+          servers: ['everything'],
+        }),
+      );
+      const text = await runCli(['clients'], sandbox, env);
+      expect(text.stdout).toContain(`Test MCP client (${clientId})`);
+
+      const usage = await runCli(['clients', 'revoke'], sandbox, env);
+      expect(usage.code).toBe(2);
+      expect(usage.stderr).toContain('or pass --all');
+
+      const revoked = await runCli(['clients', 'revoke', clientId], sandbox, env);
+      expect(revoked.code, revoked.stderr).toBe(0);
+      expect(revoked.stdout).toContain('Revoked 1 grant');
+      expect((await mcpPost(alice.subject, 'everything', accessToken)).status).toBe(401);
+
+      const again = await runCli(['clients', 'revoke', clientId], sandbox, env);
+      expect(again.code).toBe(2);
+      expect(again.stderr).toContain(`no MCP client "${clientId}"`);
+    } finally {
+      await rm(sandbox.dir, { recursive: true, force: true });
+    }
   });
 });
 
