@@ -498,10 +498,12 @@ export class AuthorizationServer {
           defaultResource: (_ctx, _client, oneOf) => oneOf ?? undefined!,
           useGrantedResource: () => true,
           getResourceServerInfo: (_ctx, indicator) => {
-            if (!this.#parseResource(indicator)) throw this.#invalidTarget(indicator);
+            const target = this.#parseResource(indicator);
+            if (!target) throw this.#invalidTarget(indicator);
             return {
               scope: MCP_SCOPE,
-              audience: indicator,
+              // The canonical form (what verify() compares), however the client spelled the URL.
+              audience: this.resourceFor(target.subject, target.server),
               accessTokenTTL: accessTokenSeconds,
               accessTokenFormat: 'opaque',
             };
