@@ -25,6 +25,7 @@ import WebSocket from 'ws';
 import { hashPassword } from '../src-relay/identity/password.js';
 import type { RelayServer } from '../src-relay/relay-server.js';
 import { createSandbox, runCli } from './support/cli.js';
+import { IDP_CLIENT, signInAtIdp, startIdp } from './support/oidc-idp.js';
 import { type AgentFixture, linkState, startAgent, startRelay } from './support/relay-fixture.js';
 import { TestBrowser } from './support/test-browser.js';
 
@@ -624,6 +625,87 @@ describe('mcpassistant-gateway clients', () => {
       expect(again.stderr).toContain(`no MCP client "${clientId}"`);
     } finally {
       await rm(sandbox.dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('consent after signing in at an OpenID Connect provider', () => {
+  it('the owner signs in at oidc-provider through the relay, consents, and the client calls a tool', async () => {
+    const idp = await startIdp();
+    const oidcRelay = await startRelay({
+      oauth: {
+        identity: {
+          provider: 'oidc',
+          issuer: idp.issuer,
+          clientId: IDP_CLIENT.clientId,
+          clientSecret: IDP_CLIENT.clientSecret,
+          allowedDomains: ['example.org'],
+        },
+      },
+    });
+    idp.configure(new URL('/manage/oauth/callback', oidcRelay.url).href);
+    let agent: AgentFixture | undefined;
+    let client: Client | undefined;
+    try {
+      // The agent signs in as erin at the provider, so erin owns its subject.
+      const agentCallback = 'http://127.0.0.1:43110/callback/agent';
+      const start = (await (
+        await fetch(new URL('/manage/oauth/start', oidcRelay.url), {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ redirect_uri: agentCallback }),
+        })
+      ).json()) as Record<string, string>;
+      const step = await signInAtIdp(new TestBrowser(), start['auth_url']!, 'erin@example.org', idp.issuer);
+      const completed = (await (
+        await fetch(new URL('/manage/oauth/complete', oidcRelay.url), {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({
+            session_id: start['session_id'],
+            code: new URL(step.callback!).searchParams.get('code'),
+          }),
+        })
+      ).json()) as { token: string; subject: string };
+      agent = await startAgent(oidcRelay, { token: completed.token });
+      await linkState(agent.gateway, 'connected');
+
+      // The MCP client: the relay sends the owner to the provider, then to its own consent page.
+      const oauth = new TestOAuthClient();
+      const url = new URL(`/${completed.subject}/everything/mcp`, oidcRelay.url);
+      const first = new StreamableHTTPClientTransport(url, { authProvider: oauth });
+      await expect(new Client({ name: 'x', version: '1' }).connect(first)).rejects.toThrow(UnauthorizedError);
+      const browser = new TestBrowser((location) => location.startsWith(REDIRECT));
+      let page = await browser.go(oauth.authorizationUrl!);
+      let consentSeen = false;
+      for (let steps = 0; !page.callback && steps < 8; steps++) {
+        expect(page.status, page.html).toBeLessThan(400);
+        const at = page.page.url;
+        if (at.startsWith(idp.issuer)) {
+          const isLogin = /name="login"/.test(page.html);
+          page = await browser.submit(
+            page.html,
+            at,
+            isLogin ? { login: 'erin@example.org', password: 'any' } : {},
+          );
+        } else {
+          expect(page.html).toContain('value="allow"');
+          expect(page.html).toContain('erin@example.org');
+          consentSeen = true;
+          page = await browser.submit(page.html, at, { decision: 'allow' });
+        }
+      }
+      expect(consentSeen).toBe(true);
+      await first.finishAuth(new URL(page.callback!).searchParams.get('code')!);
+      client = new Client({ name: 'oidc-consent', version: '1.0.0' });
+      await client.connect(new StreamableHTTPClientTransport(url, { authProvider: oauth }));
+      const echo = await client.callTool({ name: 'echo', arguments: { message: 'via the provider' } });
+      expect(JSON.stringify(echo.content)).toContain('via the provider');
+    } finally {
+      await client?.close();
+      await agent?.close();
+      await oidcRelay.close();
+      await idp.close();
     }
   });
 });
