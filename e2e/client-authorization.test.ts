@@ -344,6 +344,7 @@ describe('an SDK client, registered by its Client ID Metadata Document', () => {
     expect(consentHtml).toContain('Metadata Document Client');
     expect(consentHtml).toContain(alice.subject);
     expect(consentHtml).toContain('<li>everything</li>');
+    expect(consentHtml).toContain('Your answer goes to http://127.0.0.1:53682');
     expect(callback.searchParams.get('iss')).toBe(relay.url.origin);
     expect(oauth.clientInformation()?.client_id).toBe(cimd.url);
 

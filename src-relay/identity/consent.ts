@@ -36,6 +36,8 @@ export function consentPage(view: ConsentView): HtmlPage {
     `</p>`;
   const servers = `<ul>${view.servers.map((s) => `<li>${escapeHtml(s)}</li>`).join('')}</ul>`;
   const target = safeOrigin(view.redirectUri);
+  // The name is the client's own claim; where the answer goes is not: a registered client cannot hide it.
+  const returnsTo = target ? `<p><small>Your answer goes to ${escapeHtml(target)}</small></p>` : '';
   if (!view.owner) {
     const body =
       `<h1>Not your MCP servers</h1>` +
@@ -54,6 +56,7 @@ export function consentPage(view: ConsentView): HtmlPage {
     servers +
     `<p>It can call every tool, resource and prompt of ${view.servers.length === 1 ? 'this server' : 'these servers'} ` +
     `until you revoke it. Signed in as ${escapeHtml(view.email)}.</p>` +
+    returnsTo +
     `<form method="post" action="${escapeHtml(view.action)}">` +
     `<div class="buttons">` +
     `<button type="submit" name="decision" value="allow">Allow</button>` +
