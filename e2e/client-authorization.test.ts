@@ -4,12 +4,21 @@
 // through the built-in provider and consents (the pages driven with plain HTTP requests), the client gets a
 // token bound to one MCP server, calls a tool, refreshes, revokes; and tokens stay in their lane.
 import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer as createHttpsServer, request as httpsRequest, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import {
+  Client as ClientV2,
+  type OAuthClientInformationMixed as OAuthClientInformationMixedV2,
+  type OAuthClientProvider as OAuthClientProviderV2,
+  type OAuthTokens as OAuthTokensV2,
+  StreamableHTTPClientTransport as StreamableHTTPClientTransportV2,
+  UnauthorizedError as UnauthorizedErrorV2,
+} from '@modelcontextprotocol/client';
 import type { OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -500,6 +509,55 @@ describe('an SDK client, registered dynamically (RFC 7591)', () => {
     });
     expect(revoked.status).toBe(200);
     expect((await mcpPost(alice.subject, 'everything', tokens.access_token)).status).toBe(401);
+  });
+});
+
+describe('an SDK v2 client in the 2026-07-28 era', () => {
+  it('discovers, registers (application_type native), is allowed by the owner and calls a tool', async () => {
+    let verifier = '';
+    let state = '';
+    let tokens: OAuthTokensV2 | undefined;
+    let info: OAuthClientInformationMixedV2 | undefined;
+    let authorizationUrl: URL | undefined;
+    const provider: OAuthClientProviderV2 = {
+      redirectUrl: REDIRECT,
+      clientMetadata: {
+        client_name: 'SDK v2 client',
+        redirect_uris: [REDIRECT],
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        token_endpoint_auth_method: 'none',
+        application_type: 'native',
+      },
+      state: () => (state = randomUUID()),
+      clientInformation: () => info,
+      saveClientInformation: (value) => void (info = value),
+      tokens: () => tokens,
+      saveTokens: (value) => void (tokens = value),
+      redirectToAuthorization: (url) => void (authorizationUrl = url),
+      saveCodeVerifier: (value) => void (verifier = value),
+      codeVerifier: () => verifier,
+    };
+    const url = new URL(`/${alice.subject}/everything/mcp`, relay.url);
+    const options = { versionNegotiation: { mode: { pin: '2026-07-28' as const } } };
+    const first = new StreamableHTTPClientTransportV2(url, { authProvider: provider });
+    await expect(new ClientV2({ name: 'v2', version: '1.0.0' }, options).connect(first)).rejects.toThrow(
+      UnauthorizedErrorV2,
+    );
+    expect(authorizationUrl?.searchParams.get('resource')).toBe(url.href);
+    const { callback, consent } = await authorizeInBrowser(authorizationUrl!, ALICE);
+    expect(consent.html).toContain('SDK v2 client');
+    expect(callback.searchParams.get('state')).toBe(state);
+    // The SDK checks the callback's iss against the issuer it discovered (RFC 9207) before redeeming the code.
+    await first.finishAuth(callback.searchParams);
+    const client = new ClientV2({ name: 'v2', version: '1.0.0' }, options);
+    await client.connect(new StreamableHTTPClientTransportV2(url, { authProvider: provider }));
+    try {
+      const echo = await client.callTool({ name: 'echo', arguments: { message: 'modern era' } });
+      expect(JSON.stringify(echo.content)).toContain('modern era');
+    } finally {
+      await client.close();
+    }
   });
 });
 
