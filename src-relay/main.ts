@@ -41,6 +41,10 @@ Sign-in (POST /manage/oauth/*; without a provider agents use /manage/jwt/issue):
                               <PUBLIC_BASE_URL>/manage/oauth/callback
   OIDC_ALLOWED_DOMAINS        oidc: comma-separated e-mail domains allowed to sign in (default: any)
   REFRESH_TOKEN_DAYS          lifetime of a refresh token; each refresh rotates it (default 30)
+
+MCP clients by OAuth (on with sign-in: the relay is their authorization server; PUBLIC_BASE_URL is its issuer):
+  CLIENT_ACCESS_TOKEN_MINUTES lifetime of their access tokens (default 60)
+  CLIENT_ID_METADATA_DOCUMENTS  accept https client_id URLs (Client ID Metadata Documents) (default true)
 `;
 
 function loadEnv(): Record<string, string | undefined> {
@@ -92,7 +96,13 @@ try {
   process.exit(1);
 }
 log.info(`mcpassistant-relay listening on ${url.href} (agents: ${url.href.replace(/^http/, 'ws')}connect)`);
-if (options.oauth) log.info(`sign-in: ${options.oauth.identity.provider} provider at /manage/oauth/start`);
+if (options.oauth) {
+  log.info(`sign-in: ${options.oauth.identity.provider} provider at /manage/oauth/start`);
+  if (relay.authorization)
+    log.info(
+      `MCP clients by OAuth: authorization server ${relay.authorization.issuer} (consent by the owner)`,
+    );
+}
 if (options.allowUnauthMcp)
   log.warn('ALLOW_UNAUTH_MCP_TRANSPORT=true: anyone who can reach this relay can call every agent');
 

@@ -58,6 +58,14 @@ export interface OAuthFlowOptions {
 type Status = 'pending' | 'signed-in' | 'failed' | 'completed';
 
 interface LoginSession extends LoginSessionView {
+  /**
+   * `agent`: /manage/oauth/start, ends in /complete with agent tokens. `consent`: the owner of a subject
+   * signing in before consenting to an MCP client (./authorization-server.ts); its code is redeemed by the
+   * relay itself (redeemConsentSignIn) and never exchanged for tokens.
+   */
+  readonly purpose: 'agent' | 'consent';
+  /** For `consent`: the authorization server's interaction this sign-in belongs to. */
+  readonly interaction?: string;
   readonly subject: string | undefined;
   readonly capabilities: string[];
   readonly expiryMinutes: number;
@@ -151,6 +159,66 @@ export class OAuthFlow {
     this.#browserResult(res, result);
   }
 
+  // ── sign-in before consent (MCP client authorization) ───────────────────────────────────────────────────
+
+  /**
+   * Starts a browser sign-in for the authorization server's consent step: the identity provider's pages, then
+   * a redirect to `returnTo` (a URL on this relay) with `session_id` and `code`, which redeemConsentSignIn
+   * turns into the signed-in e-mail. `interaction` binds the sign-in to one authorization request.
+   * Returns the URL to send the browser to. Throws an HttpError (429 when too many sign-ins are in progress,
+   * 502 when the identity provider cannot be reached).
+   */
+  async beginConsentSignIn(returnTo: URL, base: URL, interaction: string): Promise<string> {
+    this.tick();
+    if (this.#sessions.size >= (this.options.settings.maxLoginSessions ?? 10_000))
+      throw new HttpError(429, 'too many sign-ins in progress on this relay; try again in a few minutes');
+    const session: LoginSession = {
+      id: randomBytes(18).toString('base64url'),
+      redirectUri: returnTo,
+      expiresAt: this.#now() + this.#ttlMs,
+      data: new Map(),
+      purpose: 'consent',
+      interaction,
+      subject: undefined,
+      capabilities: [],
+      expiryMinutes: 0,
+      status: 'pending',
+    };
+    let begun: { authUrl: string; key?: string };
+    try {
+      begun = await this.provider.begin(session, base);
+    } catch (error) {
+      this.options.log.warn(`consent sign-in: the identity provider failed: ${(error as Error).message}`);
+      throw new HttpError(502, `the identity provider cannot be reached: ${(error as Error).message}`);
+    }
+    this.#sessions.set(session.id, session);
+    if (begun.key) {
+      session.key = begun.key;
+      this.#byKey.set(begun.key, session.id);
+    }
+    return begun.authUrl;
+  }
+
+  /**
+   * The e-mail a consent sign-in proved, once: undefined when the session is unknown, expired, failed, of
+   * another interaction, already redeemed, or the code is wrong.
+   */
+  redeemConsentSignIn(sessionId: string, code: string, interaction: string): string | undefined {
+    const session = this.#sessions.get(sessionId);
+    if (
+      !session ||
+      session.purpose !== 'consent' ||
+      session.interaction !== interaction ||
+      session.status !== 'signed-in' ||
+      session.expiresAt <= this.#now() ||
+      !session.codeHash ||
+      !timingSafeEqual(sha256(code), session.codeHash)
+    )
+      return undefined;
+    session.status = 'completed';
+    return session.email;
+  }
+
   // ── start ───────────────────────────────────────────────────────────────────────────────────────────────
 
   async #start(req: IncomingMessage, res: ServerResponse, base: URL): Promise<void> {
@@ -176,6 +244,7 @@ export class OAuthFlow {
       redirectUri,
       expiresAt: now + this.#ttlMs,
       data: new Map(),
+      purpose: 'agent',
       subject,
       capabilities: capabilities as string[],
       expiryMinutes,
@@ -233,7 +302,9 @@ export class OAuthFlow {
     if (typeof id !== 'string' || !id) throw new HttpError(400, 'session_id: required');
     if (typeof code !== 'string' || !code) throw new HttpError(400, 'code: required');
     const session = this.#sessions.get(id);
-    if (!session) throw new HttpError(400, 'unknown sign-in session; start the sign-in again');
+    // A consent sign-in proves who is at the browser; it is never exchanged for agent tokens.
+    if (!session || session.purpose !== 'agent')
+      throw new HttpError(400, 'unknown sign-in session; start the sign-in again');
     if (session.expiresAt <= this.#now()) {
       throw new HttpError(
         410,

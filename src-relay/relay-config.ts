@@ -58,6 +58,9 @@ export const RelayEnv = z.object({
   OIDC_CLIENT_SECRET: z.string().min(1).optional(),
   OIDC_ALLOWED_DOMAINS: list.default([]),
   REFRESH_TOKEN_DAYS: int(1, 3650).default(30),
+  // MCP clients (the relay as their authorization server, issue 12): on whenever sign-in is configured.
+  CLIENT_ACCESS_TOKEN_MINUTES: int(1, 1440).default(60),
+  CLIENT_ID_METADATA_DOCUMENTS: bool.default(true),
 });
 export type RelayEnv = z.infer<typeof RelayEnv>;
 
@@ -91,6 +94,10 @@ export function relayOptionsFromEnv(
     maxFrameBytes: e.MAX_FRAME_BYTES,
     maxInFlightPerAgent: e.MAX_IN_FLIGHT_PER_AGENT,
     oauth: identity && { identity, refreshTokenDays: e.REFRESH_TOKEN_DAYS },
+    clientAuthorization: identity && {
+      accessTokenMinutes: e.CLIENT_ACCESS_TOKEN_MINUTES,
+      clientIdMetadataDocuments: e.CLIENT_ID_METADATA_DOCUMENTS,
+    },
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -17,6 +17,7 @@ import {
   type InProcessLink,
   socketChannel,
 } from './agent-connection.js';
+import { AuthorizationServer, type AuthorizationServerOptions } from './authorization-server.js';
 import {
   applyCors,
   bearer,
@@ -68,6 +69,14 @@ export interface RelayOptions {
   registerTimeoutMs?: number;
   /** Sign-in (/manage/oauth/*) with an identity provider; without it those routes answer 404. */
   oauth?: OAuthSettings;
+  /**
+   * The relay as an MCP authorization server for remote MCP clients (issue 12): on whenever `oauth` is set
+   * (the owner of a subject consents after signing in through it); these tune it.
+   */
+  clientAuthorization?: Pick<
+    AuthorizationServerOptions,
+    'accessTokenMinutes' | 'refreshTokenDays' | 'clientIdMetadataDocuments' | 'fetch'
+  >;
   log: RelayLogger;
 }
 
@@ -98,6 +107,8 @@ export class RelayServer {
   /** Subjects this relay has issued tokens for: never handed to anyone else. */
   readonly #subjects = new SubjectRegistry();
   readonly #oauth: OAuthFlow | undefined;
+  /** The authorization server for MCP clients: created by listen() (its issuer is the relay's URL). */
+  #authorization: AuthorizationServer | undefined;
   readonly #options: RelayOptions & typeof DEFAULTS;
   readonly #log: RelayLogger;
   #timers: NodeJS.Timeout[] = [];
@@ -171,6 +182,29 @@ export class RelayServer {
         resolve();
       });
     });
+    if (this.#oauth) {
+      const authorization = new AuthorizationServer({
+        issuer: this.#options.publicBaseUrl ?? this.url.origin,
+        signIn: this.#oauth,
+        subjects: this.#subjects,
+        log: this.#log,
+        refreshTokenDays: this.#options.oauth?.refreshTokenDays,
+        ...this.#options.clientAuthorization,
+      });
+      await authorization.init();
+      this.#authorization = authorization;
+      if (this.#options.publicBaseUrl && new URL(this.#options.publicBaseUrl).pathname.length > 1)
+        this.#log.warn(
+          'PUBLIC_BASE_URL has a path, which MCP client authorization does not support (its endpoints are ' +
+            'served at the root of the origin); give the relay its own host name (https://relay.example.com)',
+        );
+      if (!this.#options.publicBaseUrl && !LOOPBACK_HOST.test(this.#options.host))
+        this.#log.warn(
+          `MCP clients are told to get tokens from ${authorization.issuer}, which only this machine can reach; ` +
+            'set PUBLIC_BASE_URL to the URL clients use (https://relay.example.com)',
+        );
+      this.#timers.push(setInterval(() => authorization.tick(), 60_000).unref());
+    }
     this.#timers.push(setInterval(() => this.#front.tick(), this.#options.keepAliveMs).unref());
     this.#timers.push(setInterval(() => this.#pingAgents(), this.#options.pingIntervalMs).unref());
     if (this.#oauth) this.#timers.push(setInterval(() => this.#oauth?.tick(), 60_000).unref());
@@ -181,6 +215,11 @@ export class RelayServer {
     const { port } = this.#http.address() as AddressInfo;
     const host = this.#options.host.includes(':') ? `[${this.#options.host}]` : this.#options.host;
     return new URL(`http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${port}`);
+  }
+
+  /** The authorization server for MCP clients, once listening with sign-in configured (tests, embedding). */
+  get authorization(): AuthorizationServer | undefined {
+    return this.#authorization;
   }
 
   /** Open SSE streams of MCP clients (for /healthz and tests). */
@@ -240,6 +279,11 @@ export class RelayServer {
       return { ok: false as const, status, error };
     };
     if (!token) return refuse(401, 'missing bearer token');
+    if (!token.includes('.') && (await this.#authorization?.isAccessToken(token)))
+      return refuse(
+        403,
+        'an MCP client\'s OAuth access token cannot register an agent; /connect needs an agent token (role "agent")',
+      );
     const verified = await this.tokens.verify(token);
     if (!verified.ok) return refuse(401, verified.error);
     if (verified.claims.role !== 'agent') {
@@ -467,6 +511,8 @@ export class RelayServer {
       if (path === '/manage/jwt/issue' && req.method === 'POST') return await this.#issue(req, res);
       if (path === '/manage/jwt/revoke' && req.method === 'POST') return await this.#revoke(req, res);
       if (path === '/manage/client-token' && req.method === 'POST') return await this.#clientToken(req, res);
+      if (path === '/manage/client-grants' || path === '/manage/client-grants/revoke')
+        return await this.#clientGrants(req, res, path);
       if (path.startsWith('/manage/oauth/')) {
         if (!this.#oauth) {
           // The agent reads 404 here as "no sign-in on this relay" and falls back to /manage/jwt/issue.
@@ -478,6 +524,8 @@ export class RelayServer {
         const base = this.#baseUrl(req);
         return await this.#oauth.handle(req, res, url, new URL(base.endsWith('/') ? base : `${base}/`));
       }
+      // The authorization server for MCP clients (issue 12): its metadata, endpoints and consent pages.
+      if (this.#authorization?.handles(path)) return await this.#authorization.handle(req, res, url);
       const match = MCP_ROUTE.exec(path);
       if (match) {
         const [, subject, server, kind] = match as unknown as [string, string, string, 'mcp' | 'sse'];
@@ -543,8 +591,22 @@ export class RelayServer {
   async #authorize(req: IncomingMessage, subject: string, server?: string): Promise<void> {
     if (this.#options.allowUnauthMcp) return;
     const token = bearer(req);
-    const challenge = { 'WWW-Authenticate': 'Bearer realm="mcpassistant-relay"' };
+    const authorization = server === undefined ? undefined : this.#authorization;
+    // With the authorization server on, a 401 names its resource metadata (RFC 9728 section 5.1): that is how
+    // an MCP client discovers where to get a token.
+    const challenge = {
+      'WWW-Authenticate': authorization?.challenge(subject, server!) ?? 'Bearer realm="mcpassistant-relay"',
+    };
     if (!token) throw new HttpError(401, 'missing bearer token', challenge);
+    if (authorization && !token.includes('.')) {
+      // Not a JWT: an OAuth access token, looked up on every request (expired or revoked ones fail at once).
+      const checked = await authorization.verify(token, subject, server!);
+      if (checked.ok) return;
+      const error = { code: 'invalid_token', description: checked.error };
+      throw new HttpError(401, checked.error, {
+        'WWW-Authenticate': authorization.challenge(subject, server!, error),
+      });
+    }
     const verified = await this.tokens.verify(token);
     if (!verified.ok) throw new HttpError(401, verified.error, challenge);
     if (verified.claims.sub !== subject) throw new HttpError(403, 'this token is not for that subject');
@@ -644,6 +706,39 @@ export class RelayServer {
     const subject = verified.claims.sub;
     const issued = await this.tokens.issue(subject, capabilities as string[], minutes, 'client');
     sendJson(res, 200, { token: issued, subject, role: 'client', capabilities, expiry_minutes: minutes });
+  }
+
+  /**
+   * `GET /manage/client-grants` → `{grants: ClientGrant[]}`, and `POST /manage/client-grants/revoke`
+   * `{client_id?}` → `{revoked: <count>}`: the MCP clients the owner allowed on the subject of the bearer (an
+   * agent token), and ending their grants (issue 12). 404 without sign-in (no authorization server).
+   */
+  async #clientGrants(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    const authorization = this.#authorization;
+    if (!authorization)
+      throw new HttpError(
+        404,
+        'MCP client authorization is not configured on this relay (set USERS_FILE or OIDC_ISSUER)',
+      );
+    const revoke = path.endsWith('/revoke');
+    if (req.method !== (revoke ? 'POST' : 'GET'))
+      throw new HttpError(405, `use ${revoke ? 'POST' : 'GET'} ${path}`, { Allow: revoke ? 'POST' : 'GET' });
+    const token = bearer(req);
+    if (!token) throw new HttpError(401, 'missing bearer token: send the agent token');
+    const verified = await this.tokens.verify(token);
+    if (!verified.ok) throw new HttpError(401, verified.error);
+    if (verified.claims.role !== 'agent')
+      throw new HttpError(403, "only the agent's token can list or revoke the MCP clients of its subject");
+    const subject = verified.claims.sub;
+    if (!revoke) return sendJson(res, 200, { grants: await authorization.grantsOf(subject) });
+    const body = await readJsonObject(req, 64 * 1024);
+    const clientId = body['client_id'];
+    if (clientId !== undefined && (typeof clientId !== 'string' || !clientId))
+      throw new HttpError(
+        400,
+        'client_id: a client id from GET /manage/client-grants, or leave it out for all',
+      );
+    sendJson(res, 200, { revoked: await authorization.revokeGrants(subject, clientId) });
   }
 
   async #revoke(req: IncomingMessage, res: ServerResponse): Promise<void> {

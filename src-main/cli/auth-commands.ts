@@ -12,7 +12,8 @@ import { EXIT } from './exit-codes.js';
 type PathOptions = Pick<CommonOptions, 'config' | 'state'>;
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
-const resolve = (options: PathOptions & { relay?: string }) =>
+/** The gateway's settings as the auth commands read them (`--relay` overrides REMOTE_SERVER_BASE_URL). */
+export const resolveAuthSettings = (options: PathOptions & { relay?: string }) =>
   resolveSettings({
     cwd: process.cwd(),
     env: process.env,
@@ -22,7 +23,7 @@ const resolve = (options: PathOptions & { relay?: string }) =>
   });
 
 /** The relay's https base URL: REMOTE_SERVER_BASE_URL, else derived from REMOTE_WEBSOCKET_URL. */
-function relayOf(settings: ResolvedSettings): URL {
+export function relayOf(settings: ResolvedSettings): URL {
   const { remoteServerBaseUrl, remoteWebsocketUrl } = settings.values;
   const base = remoteServerBaseUrl ?? remoteWebsocketUrl?.replace(/^ws/, 'http').replace(/\/connect\/?$/, '');
   if (!base) {
@@ -52,7 +53,7 @@ export async function loginCommand(
     expiryMinutes?: number;
   },
 ): Promise<void> {
-  const settings = await resolve(options);
+  const settings = await resolveAuthSettings(options);
   const relay = relayOf(settings);
   const logs = cliLogs('error');
   const tokens = await login({
@@ -84,7 +85,7 @@ export async function loginCommand(
 }
 
 export async function logoutCommand(options: PathOptions): Promise<void> {
-  const settings = await resolve(options);
+  const settings = await resolveAuthSettings(options);
   const store = new StateFileTokenStore(settings.paths.state.path);
   const tokens = await store.load();
   if (!tokens) {
@@ -101,7 +102,7 @@ export async function logoutCommand(options: PathOptions): Promise<void> {
 }
 
 export async function whoamiCommand(options: PathOptions & { json?: boolean }): Promise<void> {
-  const settings = await resolve(options);
+  const settings = await resolveAuthSettings(options);
   const token = settings.values.agentJwt;
   const stored = await new StateFileTokenStore(settings.paths.state.path).load();
   if (!token) {
@@ -136,7 +137,7 @@ export async function whoamiCommand(options: PathOptions & { json?: boolean }): 
 export async function clientTokenCommand(
   options: PathOptions & { days: number; servers?: string },
 ): Promise<void> {
-  const settings = await resolve(options);
+  const settings = await resolveAuthSettings(options);
   const token = settings.values.agentJwt;
   if (!token && !settings.values.remoteServerBaseUrl && !settings.values.remoteWebsocketUrl) {
     // No relay at all: the header clients need is the local endpoint's, which `run` prints at each start.

@@ -9,6 +9,7 @@ import { PRODUCT } from '../core/gateway.js';
 import { LOG_LEVELS } from '../core/logging/log-hub.js';
 import { clientTokenCommand, loginCommand, logoutCommand, whoamiCommand } from './auth-commands.js';
 import type { CommonOptions } from './cli-support.js';
+import { clientsCommand, clientsRevokeCommand } from './clients-command.js';
 import {
   configPathCommand,
   configSetCommand,
@@ -141,6 +142,26 @@ export function buildProgram(): Command {
     .addOption(configOption())
     .addOption(stateOption())
     .action((options: CommonOptions & { days: number; servers?: string }) => clientTokenCommand(options));
+
+  const clients = program
+    .command('clients')
+    .description(
+      'the MCP clients (connectors) you allowed on this agent through the relay, and revoking them',
+    )
+    .option('--json', 'print JSON instead of text')
+    .addOption(configOption())
+    .addOption(stateOption())
+    .action((options: CommonOptions & { json?: boolean }) => clientsCommand(options));
+  clients
+    .command('revoke')
+    .description("end a client's access (its tokens stop working at once); --all for every client")
+    .argument('[client_id]', 'the client_id `clients` lists')
+    .option('--all', 'revoke every client allowed on this agent')
+    .addOption(configOption())
+    .addOption(stateOption())
+    .action((clientId: string | undefined, options: CommonOptions & { all?: boolean }) =>
+      clientsRevokeCommand(clientId, options),
+    );
 
   program
     .command('menu')
