@@ -7,47 +7,30 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { closeOwned, own } from './support/owned.js';
 import { startRelay } from './support/relay-fixture.js';
+import { memory, round2, watchUnhandled } from './support/soak-watch.js';
 import { until } from './support/wait.js';
 
 const AGENTS = 1000;
 const MiB = 1024 * 1024;
 const figures: Record<string, unknown> = {};
 
-const unhandled: unknown[] = [];
-const onUnhandled = (error: unknown) => unhandled.push(error);
-process.on('unhandledRejection', onUnhandled);
-process.on('uncaughtException', onUnhandled);
+const watch = watchUnhandled();
+const unhandled = watch.errors;
 
 afterAll(async () => {
   await closeOwned();
-  process.off('unhandledRejection', onUnhandled);
-  process.off('uncaughtException', onUnhandled);
+  watch.stop();
   mkdirSync('bench/results', { recursive: true });
   writeFileSync('bench/results/soak-agents.json', `${JSON.stringify(figures, null, 2)}\n`);
   console.log(`soak, a thousand agents:\n${JSON.stringify(figures, null, 2)}`);
 });
 
-/** Bytes this process holds after a full collection: V8 heap plus memory outside it (sockets' buffers). */
-const gc = (() => {
-  setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as () => void;
-})();
-function memory(): { heap: number; rss: number } {
-  gc();
-  gc();
-  const usage = process.memoryUsage();
-  return { heap: usage.heapUsed + usage.external + usage.arrayBuffers, rss: usage.rss };
-}
-
 const timers = () => process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
-const round2 = (value: number) => Math.round(value * 100) / 100;
 const echoCall = { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: {} } };
 
 describe.sequential('a thousand agents', () => {

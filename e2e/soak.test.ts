@@ -12,8 +12,6 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { connect as netConnect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -34,6 +32,7 @@ import {
   startAgent,
   startRelay,
 } from './support/relay-fixture.js';
+import { memory, round2, watchUnhandled } from './support/soak-watch.js';
 import { until } from './support/wait.js';
 
 const FULL = process.env.npm_lifecycle_event === 'soak';
@@ -46,10 +45,8 @@ const figures: Record<string, unknown> = { seed: SEED, form: FULL ? 'full' : 'sh
 
 // ── process-wide watch: every unhandled rejection or uncaught exception in this process counts ──────────────
 
-const unhandled: unknown[] = [];
-const onUnhandled = (error: unknown) => unhandled.push(error);
-process.on('unhandledRejection', onUnhandled);
-process.on('uncaughtException', onUnhandled);
+const watch = watchUnhandled();
+const unhandled = watch.errors;
 
 afterEach(async () => {
   await closeOwned();
@@ -57,24 +54,11 @@ afterEach(async () => {
 });
 
 afterAll(() => {
-  process.off('unhandledRejection', onUnhandled);
-  process.off('uncaughtException', onUnhandled);
+  watch.stop();
   mkdirSync('bench/results', { recursive: true });
   writeFileSync('bench/results/soak.json', `${JSON.stringify(figures, null, 2)}\n`);
   console.log(`soak (${figures['form'] as string}, seed ${SEED}):\n${JSON.stringify(figures, null, 2)}`);
 });
-
-/** Bytes of memory this process holds: the V8 heap after a full collection, and the resident set. */
-const gc = (() => {
-  setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as () => void;
-})();
-function memory(): { heap: number; rss: number } {
-  gc();
-  gc();
-  const usage = process.memoryUsage();
-  return { heap: usage.heapUsed + usage.external + usage.arrayBuffers, rss: usage.rss };
-}
 
 const text = (result: unknown) =>
   (result as CallToolResult).content.map((c) => (c.type === 'text' ? c.text : '')).join('');
@@ -707,8 +691,4 @@ function countBy(values: (string | number)[]): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const value of values) counts[value] = (counts[value] ?? 0) + 1;
   return counts;
-}
-
-function round2(value: number): number {
-  return Math.round(value * 100) / 100;
 }
