@@ -14,8 +14,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashPassword } from '../src-relay/identity/password.js';
 import type { RelayServer } from '../src-relay/relay-server.js';
 import { launchChromium } from './support/chromium.js';
-import { type AgentFixture, linkState, startAgent, startRelay } from './support/relay-fixture.js';
-import { TestBrowser } from './support/test-browser.js';
+import {
+  type AgentFixture,
+  linkState,
+  signInAgent,
+  startAgent,
+  startRelay,
+} from './support/relay-fixture.js';
 
 const OWNER = { email: 'petra@example.com', password: 'petra password 321' };
 
@@ -38,22 +43,7 @@ beforeAll(async () => {
   relay = await startRelay({ oauth: { identity: { provider: 'builtin', usersFile } } });
 
   // The agent, signed in as OWNER through /manage/oauth so that OWNER owns its subject.
-  const agentCallback = 'http://127.0.0.1:43110/callback/agent';
-  const start = await fetch(new URL('/manage/oauth/start', relay.url), {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ redirect_uri: agentCallback }),
-  });
-  const { session_id: sessionId, auth_url: authUrl } = (await start.json()) as Record<string, string>;
-  const http = new TestBrowser((location) => location.startsWith(agentCallback));
-  const page = await http.go(authUrl!);
-  const back = await http.submit(page.html, authUrl!, OWNER);
-  const complete = await fetch(new URL('/manage/oauth/complete', relay.url), {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ session_id: sessionId, code: new URL(back.callback!).searchParams.get('code') }),
-  });
-  const signedIn = (await complete.json()) as { token: string; subject: string };
+  const signedIn = await signInAgent(relay, OWNER);
   subject = signedIn.subject;
   agent = await startAgent(relay, { token: signedIn.token });
   await linkState(agent.gateway, 'connected');

@@ -13,7 +13,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureConformance } from '../scripts/conformance.mjs';
 import { hashPassword } from '../src-relay/identity/password.js';
 import type { RelayServer } from '../src-relay/relay-server.js';
-import { type AgentFixture, linkState, startAgent, startRelay } from './support/relay-fixture.js';
+import {
+  type AgentFixture,
+  linkState,
+  signInAgent,
+  startAgent,
+  startRelay,
+} from './support/relay-fixture.js';
 import { TestBrowser } from './support/test-browser.js';
 
 const OWNER = { email: 'olga@example.com', password: 'olga password 789' };
@@ -33,25 +39,7 @@ async function freePort(): Promise<number> {
 }
 
 /** The agent of OWNER, signed in through /manage/oauth so that OWNER owns its subject. */
-async function signIn(): Promise<{ token: string; subject: string }> {
-  const callback = 'http://127.0.0.1:43110/callback/agent';
-  const start = await fetch(new URL('/manage/oauth/start', relay.url), {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ redirect_uri: callback }),
-  });
-  const { session_id: sessionId, auth_url: authUrl } = (await start.json()) as Record<string, string>;
-  const browser = new TestBrowser((location) => location.startsWith(callback));
-  const page = await browser.go(authUrl!);
-  const back = await browser.submit(page.html, authUrl!, OWNER);
-  const code = new URL(back.callback!).searchParams.get('code');
-  const complete = await fetch(new URL('/manage/oauth/complete', relay.url), {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ session_id: sessionId, code }),
-  });
-  return (await complete.json()) as { token: string; subject: string };
-}
+const signIn = () => signInAgent(relay, OWNER);
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'mcpgw-as-conformance-'));

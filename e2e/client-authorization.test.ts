@@ -35,7 +35,13 @@ import { hashPassword } from '../src-relay/identity/password.js';
 import type { RelayServer } from '../src-relay/relay-server.js';
 import { createSandbox, runCli } from './support/cli.js';
 import { IDP_CLIENT, signInAtIdp, startIdp } from './support/oidc-idp.js';
-import { type AgentFixture, linkState, startAgent, startRelay } from './support/relay-fixture.js';
+import {
+  type AgentFixture,
+  linkState,
+  signInAgent,
+  startAgent,
+  startRelay,
+} from './support/relay-fixture.js';
 import { TestBrowser } from './support/test-browser.js';
 
 const ALICE = { email: 'alice@example.com', password: 'alice password 123' };
@@ -153,26 +159,10 @@ function mcpPost(subject: string, server: string, token: string) {
 
 /** An agent signed in as `user` through /manage/oauth (so that the user owns its subject), connected. */
 async function signedInAgent(user: { email: string; password: string }) {
-  const callback = 'http://127.0.0.1:43110/callback/agent';
-  const start = await fetch(new URL('/manage/oauth/start', relay.url), {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ redirect_uri: callback }),
-  });
-  const { session_id: sessionId, auth_url: authUrl } = (await start.json()) as Record<string, string>;
-  const browser = new TestBrowser((location) => location.startsWith(callback));
-  const page = await browser.go(authUrl!);
-  const back = await browser.submit(page.html, authUrl!, { email: user.email, password: user.password });
-  const code = new URL(back.callback!).searchParams.get('code');
-  const complete = await fetch(new URL('/manage/oauth/complete', relay.url), {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ session_id: sessionId, code }),
-  });
-  const { token, subject } = (await complete.json()) as Record<string, string>;
-  const agent = await startAgent(relay, { token: token! });
+  const { token, subject } = await signInAgent(relay, user);
+  const agent = await startAgent(relay, { token });
   await linkState(agent.gateway, 'connected');
-  return { subject: subject!, agent };
+  return { subject, agent };
 }
 
 /** An https server on 127.0.0.1 with a throw-away self-signed certificate, serving a client metadata document. */

@@ -12,6 +12,7 @@ import { silentLogger } from '../../src-relay/relay-log.js';
 import { type RelayOptions, RelayServer } from '../../src-relay/relay-server.js';
 import { type GatewayAgent, startGatewayAt } from './gateway-agent.js';
 import { serverEverything } from './mcp-fixtures.js';
+import { TestBrowser } from './test-browser.js';
 
 export const SECRET = 'test-secret-0123456789abcdef';
 
@@ -116,4 +117,30 @@ export async function startRelayWithUser(
     `${user.email}:${await hashPassword(user.password, { N: 2 ** 12, r: 8, p: 1 })}\n`,
   );
   return startRelay({ oauth: { identity: { provider: 'builtin', usersFile }, ...oauth } });
+}
+
+/**
+ * Signs an agent in as `user` through the relay's /manage/oauth flow and built-in provider (so that `user` owns
+ * the subject it gets), the browser played by TestBrowser. Resolves with the agent token and its subject.
+ */
+export async function signInAgent(
+  relay: RelayServer,
+  user: { email: string; password: string },
+): Promise<{ token: string; subject: string }> {
+  const callback = 'http://127.0.0.1:43110/callback/agent';
+  const start = await fetch(new URL('/manage/oauth/start', relay.url), {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ redirect_uri: callback }),
+  });
+  const { session_id: sessionId, auth_url: authUrl } = (await start.json()) as Record<string, string>;
+  const browser = new TestBrowser((location) => location.startsWith(callback));
+  const page = await browser.go(authUrl!);
+  const back = await browser.submit(page.html, authUrl!, user);
+  const complete = await fetch(new URL('/manage/oauth/complete', relay.url), {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ session_id: sessionId, code: new URL(back.callback!).searchParams.get('code') }),
+  });
+  return (await complete.json()) as { token: string; subject: string };
 }
