@@ -240,7 +240,7 @@ export class AuthorizationServer {
       };
     }
     const email = found.accountId;
-    if (!email || this.options.subjects.owner(subject) !== identityOwner(email))
+    if (!email || (await this.options.subjects.owner(subject)) !== identityOwner(email))
       return { ok: false, error: 'the access token was not granted by the owner of this subject' };
     return { ok: true, clientId: found.clientId ?? '', email };
   }
@@ -409,7 +409,7 @@ export class AuthorizationServer {
       );
     }
     const subject = targets[0]!.subject;
-    const owner = this.options.subjects.owner(subject) === identityOwner(email);
+    const owner = (await this.options.subjects.owner(subject)) === identityOwner(email);
 
     if (step === 'confirm') {
       if (req.method !== 'POST') throw new HttpError(405, 'use POST', { Allow: 'POST' });
