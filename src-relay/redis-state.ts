@@ -22,8 +22,8 @@ import {
   type RefreshGrant,
   type RefreshTokenStore,
   type RevokedToken,
-  ROTATION_ERRORS,
   type Rotation,
+  ROTATION_ERRORS,
 } from './refresh-tokens.js';
 import type { RelayLogger } from './relay-log.js';
 import type { SharedState, StateHealth } from './shared-state.js';

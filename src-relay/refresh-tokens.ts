@@ -80,17 +80,23 @@ export class MemoryRefreshTokenStore implements RefreshTokenStore {
 
   constructor(private readonly options: Readonly<{ lifetimeMs: number; now: () => number }>) {}
 
-  async start(grant: RefreshGrant): Promise<IssuedRefreshToken> {
+  // The interface is asynchronous for Redis; here every answer is ready at once.
+  start(grant: RefreshGrant): Promise<IssuedRefreshToken> {
     const family = randomBytes(12).toString('base64url');
     this.#families.set(family, { grant, revoked: false, hashes: new Set(), tokenIds: new Map() });
-    return this.#issue(family);
+    return Promise.resolve(this.#issue(family));
   }
 
-  async addAccessToken(family: string, tokenId: string, expiresAt: number): Promise<void> {
+  addAccessToken(family: string, tokenId: string, expiresAt: number): Promise<void> {
     this.#families.get(family)?.tokenIds.set(tokenId, expiresAt);
+    return Promise.resolve();
   }
 
-  async rotate(token: string): Promise<Rotation> {
+  rotate(token: string): Promise<Rotation> {
+    return Promise.resolve(this.#rotate(token));
+  }
+
+  #rotate(token: string): Rotation {
     const entry = this.#entries.get(hash(token));
     const family = entry && this.#families.get(entry.family);
     if (!entry || !family) return { ok: false, error: ROTATION_ERRORS.unknown, revokedTokens: [] };
@@ -105,15 +111,15 @@ export class MemoryRefreshTokenStore implements RefreshTokenStore {
     return { ok: true, grant: family.grant, issued: this.#issue(entry.family) };
   }
 
-  async revokeFamilyOf(token: string): Promise<{ revoked: boolean; revokedTokens: RevokedToken[] }> {
+  revokeFamilyOf(token: string): Promise<{ revoked: boolean; revokedTokens: RevokedToken[] }> {
     const entry = this.#entries.get(hash(token));
     const family = entry && this.#families.get(entry.family);
-    if (!entry || !family || family.revoked) return { revoked: false, revokedTokens: [] };
-    return { revoked: true, revokedTokens: this.#revoke(entry.family) };
+    if (!entry || !family || family.revoked) return Promise.resolve({ revoked: false, revokedTokens: [] });
+    return Promise.resolve({ revoked: true, revokedTokens: this.#revoke(entry.family) });
   }
 
-  async revokeFamily(family: string): Promise<RevokedToken[]> {
-    return this.#families.get(family)?.revoked === false ? this.#revoke(family) : [];
+  revokeFamily(family: string): Promise<RevokedToken[]> {
+    return Promise.resolve(this.#families.get(family)?.revoked === false ? this.#revoke(family) : []);
   }
 
   /** Forgets families whose every token has expired (used tokens are kept until then: reuse detection). */

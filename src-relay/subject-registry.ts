@@ -20,14 +20,14 @@ export interface SubjectRegistry {
 export class MemorySubjectRegistry implements SubjectRegistry {
   readonly #owners = new Map<string, string>();
 
-  async owner(subject: string): Promise<string | undefined> {
-    return this.#owners.get(subject);
+  owner(subject: string): Promise<string | undefined> {
+    return Promise.resolve(this.#owners.get(subject));
   }
 
-  async claim(subject: string, owner: string): Promise<boolean> {
+  claim(subject: string, owner: string): Promise<boolean> {
     const current = this.#owners.get(subject);
     if (current === undefined) this.#owners.set(subject, owner);
-    return (current ?? owner) === owner;
+    return Promise.resolve((current ?? owner) === owner);
   }
 }
 
