@@ -30,7 +30,12 @@ import type {
   LoginSessions,
   LoginSessionView,
 } from './identity/provider.js';
-import { MemoryRefreshTokenStore, type RefreshTokenStore, type RevokedToken } from './refresh-tokens.js';
+import {
+  MemoryRefreshTokenStore,
+  type RefreshTokenStore,
+  type RevokedToken,
+  ROTATION_ERRORS,
+} from './refresh-tokens.js';
 import type { RelayLogger } from './relay-log.js';
 import { identityOwner, SUBJECT_PATTERN, SUBJECT_RULE, type SubjectRegistry } from './subject-registry.js';
 import { TokenAuthority } from './token-authority.js';
@@ -430,7 +435,12 @@ export class OAuthFlow {
   async #issue(family: string, subject: string, capabilities: string[], minutes: number): Promise<string> {
     const token = await this.options.tokens.issue(subject, capabilities, minutes);
     const exp = (decodeJwt(token).exp ?? 0) * 1000;
-    await this.#refresh.addAccessToken(family, TokenAuthority.idOf(token, decodeJwt(token)), exp);
+    const id = TokenAuthority.idOf(token, decodeJwt(token));
+    if (!(await this.#refresh.addAccessToken(family, id, exp))) {
+      // The family was revoked between its rotation and now (its old token reused on another relay).
+      await this.options.tokens.revokeId(id, exp);
+      throw new HttpError(401, ROTATION_ERRORS.revoked);
+    }
     return token;
   }
 

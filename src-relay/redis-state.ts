@@ -84,6 +84,17 @@ redis.call('PEXPIREAT', atKey, ARGV[4])
 return {'ok', fam, data[1]}
 `;
 
+// Remembers an access token of a family unless the family is gone or revoked (then 0: revoke the token too).
+// KEYS[1] fam:<family>  ARGV: token id, its expiry, the family's expiry
+const ADD_ACCESS_TOKEN = `
+local revoked = redis.call('HGET', KEYS[1], 'revoked')
+if revoked ~= '0' then return 0 end
+local atKey = KEYS[1] .. ':at'
+redis.call('HSET', atKey, ARGV[1], ARGV[2])
+redis.call('PEXPIREAT', atKey, ARGV[3])
+return 1
+`;
+
 // Revokes a family unless it is gone or revoked already; hands back its access tokens (id, exp, …).
 // KEYS[1] fam:<family>
 const REVOKE_FAMILY = `
@@ -113,6 +124,9 @@ export class RedisState implements SharedState {
   #subscriber: Redis | undefined;
   readonly #prefix: string;
   readonly #where: string;
+  /** Whether the first connection succeeded; the last connection error (for connect()'s message). */
+  #connected = false;
+  #lastError: Error | undefined;
 
   constructor(private readonly options: RedisStateOptions) {
     this.#prefix = options.keyPrefix ?? 'mcpassistant:';
@@ -125,21 +139,24 @@ export class RedisState implements SharedState {
     });
     let warned = false;
     this.#client.on('error', (error: Error) => {
-      if (warned) return;
+      this.#lastError = error;
+      // Before the first connection, connect() reports the failure (with the fix) instead.
+      if (warned || !this.#connected) return;
       warned = true;
       options.log.warn(`Redis at ${this.#where}: ${error.message} (reconnecting)`);
     });
     this.#client.on('ready', () => {
       if (warned) options.log.info(`Redis at ${this.#where}: connected again`);
       warned = false;
+      this.#connected = true;
     });
     const client = this.#client;
     const key = (name: string) => this.#prefix + name;
     this.subjects = {
       owner: async (subject) => (await client.get(key(`subject:${subject}`))) ?? undefined,
-      claim: async (subject, owner) => {
+      claim: async (subject, owner, onlyIfFree = false) => {
         if ((await client.set(key(`subject:${subject}`), owner, 'NX')) === 'OK') return true;
-        return (await client.get(key(`subject:${subject}`))) === owner;
+        return !onlyIfFree && (await client.get(key(`subject:${subject}`))) === owner;
       },
     };
     this.revocations = {
@@ -189,14 +206,15 @@ export class RedisState implements SharedState {
     };
     return {
       start: (grant) => issue(randomBytes(12).toString('base64url'), grant),
-      addAccessToken: async (family, tokenId, expiresAt) => {
-        const at = key(`fam:${family}:at`);
-        await client
-          .multi()
-          .hset(at, tokenId, String(expiresAt))
-          .pexpireat(at, options.now() + options.lifetimeMs)
-          .exec();
-      },
+      addAccessToken: async (family, tokenId, expiresAt) =>
+        (await client.eval(
+          ADD_ACCESS_TOKEN,
+          1,
+          key(`fam:${family}`),
+          tokenId,
+          String(expiresAt),
+          String(options.now() + options.lifetimeMs),
+        )) === 1,
       rotate: async (token): Promise<Rotation> => {
         const next = randomBytes(32).toString('base64url');
         const expiresAt = options.now() + options.lifetimeMs;
@@ -244,8 +262,9 @@ export class RedisState implements SharedState {
       await this.#client.ping();
     } catch (error) {
       this.#client.disconnect();
+      const cause = this.#lastError ?? (error as Error);
       throw new RedisUnreachableError(
-        `cannot reach Redis at ${this.#where} (${(error as Error).message}); start Redis there, or fix ` +
+        `cannot reach Redis at ${this.#where} (${cause.message}); start Redis there, or fix ` +
           'REDIS_URL (redis://[:password@]host:port[/db]), or unset it to keep the state in memory',
       );
     }

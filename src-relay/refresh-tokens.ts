@@ -35,8 +35,11 @@ export type Rotation =
 export interface RefreshTokenStore {
   /** Starts a family (a new sign-in) and returns its first token. */
   start(grant: RefreshGrant): Promise<IssuedRefreshToken>;
-  /** Remembers an access token issued from a family (expiresAt: epoch ms), to revoke it with the family. */
-  addAccessToken(family: string, tokenId: string, expiresAt: number): Promise<void>;
+  /**
+   * Remembers an access token issued from a family (expiresAt: epoch ms), to revoke it with the family. Resolves
+   * false when the family is gone or was revoked meanwhile (reuse detected on another relay): revoke the token.
+   */
+  addAccessToken(family: string, tokenId: string, expiresAt: number): Promise<boolean>;
   /** Uses a refresh token, atomically: a new one of the same family, or why not (the family revoked on reuse). */
   rotate(token: string): Promise<Rotation>;
   /** Revokes the family of `token` (any of its tokens, used or not). */
@@ -87,9 +90,11 @@ export class MemoryRefreshTokenStore implements RefreshTokenStore {
     return Promise.resolve(this.#issue(family));
   }
 
-  addAccessToken(family: string, tokenId: string, expiresAt: number): Promise<void> {
-    this.#families.get(family)?.tokenIds.set(tokenId, expiresAt);
-    return Promise.resolve();
+  addAccessToken(family: string, tokenId: string, expiresAt: number): Promise<boolean> {
+    const held = this.#families.get(family);
+    if (!held || held.revoked) return Promise.resolve(false);
+    held.tokenIds.set(tokenId, expiresAt);
+    return Promise.resolve(true);
   }
 
   rotate(token: string): Promise<Rotation> {

@@ -715,7 +715,8 @@ export class RelayServer {
       holder = true;
     }
     // Atomic on a shared store: of two relays handing out a new subject at once, one wins, the other says 409.
-    if (!(await this.#subjects.claim(subject, 'jwt')) && !holder)
+    // "jwt" stands for any anonymous caller: a caller that is not the holder must be the one that binds it.
+    if (!(await this.#subjects.claim(subject, 'jwt', !holder)) && !holder)
       throw new HttpError(409, `subject "${subject}" is already taken`);
     const token = await this.tokens.issue(subject, capabilities as string[], minutes);
     sendJson(res, 200, { token, subject, expiry_minutes: minutes, capabilities, auth_mode: 'jwt_fallback' });

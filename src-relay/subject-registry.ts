@@ -12,8 +12,11 @@ export const SUBJECT_RULE = 'letters, digits, ".", "_", "@" and "-" only (at mos
 export interface SubjectRegistry {
   /** The holder of `subject`, or undefined while nobody has it. */
   owner(subject: string): Promise<string | undefined>;
-  /** Binds `subject` to `owner` unless it is bound already (atomically); true when `owner` now holds it. */
-  claim(subject: string, owner: string): Promise<boolean>;
+  /**
+   * Binds `subject` to `owner` unless it is bound already (atomically); true when `owner` now holds it. With
+   * `onlyIfFree`, true only when this call bound it (for owners that stand for anyone, such as "jwt").
+   */
+  claim(subject: string, owner: string, onlyIfFree?: boolean): Promise<boolean>;
 }
 
 /** The subject registry of a relay alone: in memory, forgotten on restart. */
@@ -24,10 +27,10 @@ export class MemorySubjectRegistry implements SubjectRegistry {
     return Promise.resolve(this.#owners.get(subject));
   }
 
-  claim(subject: string, owner: string): Promise<boolean> {
+  claim(subject: string, owner: string, onlyIfFree = false): Promise<boolean> {
     const current = this.#owners.get(subject);
     if (current === undefined) this.#owners.set(subject, owner);
-    return Promise.resolve((current ?? owner) === owner);
+    return Promise.resolve(onlyIfFree ? current === undefined : (current ?? owner) === owner);
   }
 }
 
