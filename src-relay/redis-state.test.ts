@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 
-import { type RedisFixture,startRedis } from '../e2e/support/redis.js';
+import { type RedisFixture, startRedis } from '../e2e/support/redis.js';
 import { startRelay } from '../e2e/support/relay-fixture.js';
 import { TestBrowser } from '../e2e/support/test-browser.js';
 import { hashPassword, type ScryptParams } from './identity/password.js';

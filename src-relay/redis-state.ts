@@ -9,6 +9,12 @@
 //                              too: reuse detection), with that TTL
 //   fam:<family>               hash {grant (JSON), revoked}: a sign-in, kept as long as its newest token
 //   fam:<family>:at            hash access-token revocation id → expiry: revoked with the family
+//   oidc:<model>:<id>          hash {p: payload JSON, c: consumed}: the authorization server's (oidc-provider)
+//                              grants, tokens, sessions, interactions and registered clients, with their TTLs
+//   oidc:grant:<grant id>      set: the keys of the tokens issued under a grant (revokeByGrantId)
+//   oidc:uid:<uid>             string: a session's id by its uid
+//   oidc:grants                set: grant ids (GET /manage/client-grants); oidc:clients: sorted set of
+//                              registered clients by registration time, capped (oldest dropped first)
 // Rotation, reuse detection and family revocation each run as one Lua script, so two relays presenting the same
 // refresh token at once cannot both rotate it. The scripts touch keys they derive from the prefix, so they need a
 // single Redis (or Sentinel), not Redis Cluster.
@@ -16,6 +22,7 @@ import { randomBytes } from 'node:crypto';
 
 import { Redis } from 'ioredis';
 
+import type { AuthorizationStorage, OidcAdapter, StoredPayload } from './authorization-store.js';
 import {
   hashRefreshToken,
   type IssuedRefreshToken,
@@ -107,6 +114,56 @@ redis.call('DEL', atKey)
 table.insert(ids, 1, 'yes')
 return ids
 `;
+
+// Stores one oidc-provider entry and indexes it. KEYS[1] the entry; ARGV: payload JSON, TTL seconds ('' for
+// none), grant set key (''), uid key (''), uid, clients key (''), entry id, now, max clients, prefix of entries.
+const OIDC_UPSERT = `
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'p', ARGV[1])
+local ttl = tonumber(ARGV[2])
+if ttl then redis.call('EXPIRE', KEYS[1], ttl) end
+if ARGV[3] ~= '' then
+  local existed = redis.call('EXISTS', ARGV[3])
+  redis.call('SADD', ARGV[3], KEYS[1])
+  local current = redis.call('TTL', ARGV[3])
+  if not ttl then redis.call('PERSIST', ARGV[3])
+  elseif existed == 0 or (current >= 0 and current < ttl) then redis.call('EXPIRE', ARGV[3], ttl) end
+end
+if ARGV[4] ~= '' then
+  if ttl then redis.call('SET', ARGV[4], ARGV[5], 'EX', ttl) else redis.call('SET', ARGV[4], ARGV[5]) end
+end
+if ARGV[6] ~= '' then
+  redis.call('ZADD', ARGV[6], ARGV[8], ARGV[7])
+  while redis.call('ZCARD', ARGV[6]) > tonumber(ARGV[9]) do
+    local oldest = redis.call('ZPOPMIN', ARGV[6])
+    redis.call('DEL', ARGV[10] .. oldest[1])
+  end
+end
+return 1
+`;
+
+// Deletes the tokens of a grant. KEYS[1] the grant's set.
+const OIDC_REVOKE_GRANT = `
+local members = redis.call('SMEMBERS', KEYS[1])
+for _, key in ipairs(members) do redis.call('DEL', key) end
+redis.call('DEL', KEYS[1])
+return #members
+`;
+
+// Marks an entry consumed if it still exists. KEYS[1] the entry; ARGV[1] epoch seconds.
+const OIDC_CONSUME = `
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'c', ARGV[1]) end
+return 1
+`;
+
+/** Models whose instances belong to a grant (oidc-provider's revokeByGrantId). */
+const GRANTABLE = new Set([
+  'AccessToken',
+  'AuthorizationCode',
+  'RefreshToken',
+  'DeviceCode',
+  'BackchannelAuthenticationRequest',
+]);
 
 /** id, exp, id, exp… → RevokedToken[] */
 function pairs(flat: string[]): RevokedToken[] {
@@ -252,6 +309,80 @@ export class RedisState implements SharedState {
         return outcome === 'yes' ? pairs(rest) : [];
       },
       // Redis expires every key by its TTL.
+      prune: () => undefined,
+    };
+  }
+
+  /**
+   * The authorization server's storage (oidc-provider's adapter) in Redis: grants, tokens and registered clients
+   * survive a restart and are seen by every relay. Registered clients are capped at `maxClients` (default
+   * 10,000, oldest dropped first), as in memory, so that open registration cannot fill Redis.
+   */
+  authorizationStore(options: Readonly<{ maxClients?: number }> = {}): AuthorizationStorage {
+    const client = this.#client;
+    const key = (name: string) => `${this.#prefix}oidc:${name}`;
+    const read = async (entry: string): Promise<StoredPayload | undefined> => {
+      const [payload, consumed] = await client.hmget(entry, 'p', 'c');
+      if (!payload) return undefined;
+      const parsed = JSON.parse(payload) as StoredPayload;
+      if (consumed) parsed.consumed = Number(consumed);
+      return parsed;
+    };
+    const revokeGrant = async (grantId: string) => {
+      await client.eval(OIDC_REVOKE_GRANT, 1, key(`grant:${grantId}`));
+    };
+    const adapterFor = (model: string): OidcAdapter => ({
+      upsert: async (id, payload, expiresIn) => {
+        const grant = GRANTABLE.has(model) && typeof payload.grantId === 'string' ? payload.grantId : '';
+        const uid = model === 'Session' && typeof payload.uid === 'string' ? payload.uid : '';
+        await client.eval(
+          OIDC_UPSERT,
+          1,
+          key(`${model}:${id}`),
+          JSON.stringify(payload),
+          typeof expiresIn === 'number' ? String(Math.max(1, Math.ceil(expiresIn))) : '',
+          grant && key(`grant:${grant}`),
+          uid && key(`uid:${uid}`),
+          id,
+          model === 'Client' ? key('clients') : '',
+          id,
+          String(Date.now()),
+          String(options.maxClients ?? 10_000),
+          key('Client:'),
+        );
+        if (model === 'Grant') await client.sadd(key('grants'), id);
+      },
+      find: (id) => read(key(`${model}:${id}`)),
+      findByUid: async (uid) => {
+        const id = await client.get(key(`uid:${uid}`));
+        return id ? read(key(`${model}:${id}`)) : undefined;
+      },
+      // The device flow is not enabled.
+      findByUserCode: () => Promise.resolve(undefined),
+      consume: async (id) => {
+        await client.eval(OIDC_CONSUME, 1, key(`${model}:${id}`), String(Math.floor(Date.now() / 1000)));
+      },
+      destroy: async (id) => {
+        await client.del(key(`${model}:${id}`));
+        if (model === 'Grant') await client.srem(key('grants'), id);
+        if (model === 'Client') await client.zrem(key('clients'), id);
+      },
+      revokeByGrantId: revokeGrant,
+    });
+    return {
+      adapterFor,
+      grants: async () => {
+        const ids = await client.smembers(key('grants'));
+        const grants: [string, StoredPayload][] = [];
+        for (const id of ids) {
+          const payload = await read(key(`Grant:${id}`));
+          if (payload) grants.push([id, payload]);
+          else await client.srem(key('grants'), id); // expired: drop it from the index
+        }
+        return grants;
+      },
+      revokeGrant,
+      // Redis expires every entry by its TTL.
       prune: () => undefined,
     };
   }

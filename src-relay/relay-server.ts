@@ -220,6 +220,7 @@ export class RelayServer {
         subjects: this.#subjects,
         log: this.#log,
         refreshTokenDays: this.#options.oauth?.refreshTokenDays,
+        store: this.#state.authorizationStore(),
         ...this.#options.clientAuthorization,
       });
       await authorization.init();

@@ -2,7 +2,9 @@
 // 13). Alone, a relay keeps it in memory (MemoryState: as before, forgotten on restart). With REDIS_URL it lives in
 // Redis (./redis-state.ts): kept across restarts and shared by every relay on the same Redis, so that a
 // revocation on one holds on all and a refresh token issued by one is accepted by another.
+// The authorization server's grants, tokens and registered clients (oidc-provider's adapter) too.
 // Not here (yet): login sessions in progress, MCP sessions, routing calls between relays.
+import { type AuthorizationStorage, AuthorizationStore } from './authorization-store.js';
 import { MemoryRefreshTokenStore, type RefreshTokenStore } from './refresh-tokens.js';
 import { MemorySubjectRegistry, type SubjectRegistry } from './subject-registry.js';
 import type { RevocationLog } from './token-authority.js';
@@ -21,6 +23,8 @@ export interface SharedState {
   readonly revocations: RevocationLog | undefined;
   /** The refresh-token families of agent sign-ins; `lifetimeMs` is a refresh token's lifetime. */
   refreshTokens(options: Readonly<{ lifetimeMs: number; now: () => number }>): RefreshTokenStore;
+  /** The authorization server's storage (oidc-provider's grants, tokens, registered clients). */
+  authorizationStore(): AuthorizationStorage;
   /** Connects (Redis); rejects with an Error that names the URL (without its password) and the fix. */
   connect(): Promise<void>;
   health(): StateHealth;
@@ -34,6 +38,10 @@ export class MemoryState implements SharedState {
 
   refreshTokens(options: Readonly<{ lifetimeMs: number; now: () => number }>): RefreshTokenStore {
     return new MemoryRefreshTokenStore(options);
+  }
+
+  authorizationStore(): AuthorizationStorage {
+    return new AuthorizationStore();
   }
 
   async connect(): Promise<void> {}
