@@ -5,6 +5,7 @@
 //     is disconnected (4401); (c) a subject claimed on A cannot be claimed by another owner on B;
 // plus: the start-up error when Redis cannot be reached, and /healthz while Redis is away.
 import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -250,6 +251,143 @@ describe('relay state in Redis', () => {
       postJson(b, '/manage/jwt/issue', { subject: 'raced' }),
     ]);
     expect(both.map((r) => r.status).sort()).toEqual([200, 409]);
+  });
+});
+
+/** An MCP client of the relay's authorization server, by hand: RFC 7591 registration, PKCE, consent, tokens. */
+async function authorizeMcpClient(
+  relay: RelayServer,
+  resource: string,
+  owner: { email: string; password: string },
+) {
+  const redirect = 'http://127.0.0.1:53682/callback';
+  const registered = await postJson(relay, '/oauth/register', {
+    client_name: 'Redis test client',
+    redirect_uris: [redirect],
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    token_endpoint_auth_method: 'none',
+  });
+  expect(registered.status, JSON.stringify(registered.body)).toBe(201);
+  const clientId = registered.body['client_id'] as string;
+  const verifier = randomBytes(32).toString('base64url');
+  const authorize = new URL('/oauth/authorize', relay.url);
+  authorize.search = new URLSearchParams({
+    response_type: 'code',
+    client_id: clientId,
+    redirect_uri: redirect,
+    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+    code_challenge_method: 'S256',
+    resource,
+    scope: 'mcp offline_access',
+    state: 'xyz',
+  }).toString();
+  const browser = new TestBrowser((location) => location.startsWith(redirect));
+  const login = await browser.go(authorize.href);
+  expect(login.status, login.html).toBe(200);
+  const consent = await browser.submit(login.html, login.page.url, owner);
+  const answered = await browser.submit(consent.html, consent.page.url, { decision: 'allow' });
+  expect(answered.callback, answered.html).toBeDefined();
+  const code = new URL(answered.callback!).searchParams.get('code')!;
+  const tokens = await tokenRequest(relay, {
+    grant_type: 'authorization_code',
+    code,
+    redirect_uri: redirect,
+    code_verifier: verifier,
+    client_id: clientId,
+    resource,
+  });
+  expect(tokens.status, JSON.stringify(tokens.body)).toBe(200);
+  return {
+    clientId,
+    accessToken: tokens.body['access_token'] as string,
+    refreshToken: tokens.body['refresh_token'] as string,
+  };
+}
+
+async function tokenRequest(relay: RelayServer, params: Record<string, string>) {
+  const res = await fetch(new URL('/oauth/token', relay.url), {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(params),
+  });
+  return { status: res.status, body: (await res.json()) as Json };
+}
+
+/** An MCP request with `token` on `subject`/`server`: 404 (no agent connected) once auth passed, 401 if not. */
+async function mcpStatus(
+  relay: RelayServer,
+  subject: string,
+  server: string,
+  token: string,
+): Promise<number> {
+  const res = await fetch(new URL(`/${subject}/${server}/mcp`, relay.url), {
+    method: 'POST',
+    headers: {
+      ...auth(token),
+      'Content-Type': 'application/json',
+      Accept: 'application/json, text/event-stream',
+    },
+    body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
+  });
+  await res.body?.cancel();
+  return res.status;
+}
+
+describe('the authorization server on Redis', () => {
+  let redis: RedisFixture;
+  let dir: string;
+  let usersFile: string;
+  const relays: RelayServer[] = [];
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    dir = await mkdtemp(join(tmpdir(), 'relay-redis-as-'));
+    usersFile = join(dir, 'users');
+    await writeFile(usersFile, `${users.alice.email}:${await hashPassword(users.alice.password, FAST)}\n`);
+  });
+  afterAll(async () => {
+    for (const relay of relays.splice(0)) await relay.close();
+    await redis?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("keeps an MCP client's grant, access and refresh tokens and registration across a restart", async () => {
+    // The same port and so the same issuer before and after (in production: PUBLIC_BASE_URL).
+    const options = { redisUrl: redis.url, oauth: { identity: { provider: 'builtin' as const, usersFile } } };
+    const before = await startRelay(options);
+    relays.push(before);
+    const port = Number(before.url.port);
+    const agent = (await signIn(before, users.alice, { subject: 'alice-mcp' })).body as unknown as SignedIn;
+    const resource = `${before.url.origin}/alice-mcp/notes/mcp`;
+    const client = await authorizeMcpClient(before, resource, users.alice);
+    expect(await mcpStatus(before, 'alice-mcp', 'notes', client.accessToken)).toBe(404);
+    await before.close();
+    relays.splice(0);
+
+    const after = await startRelay({ ...options, port });
+    relays.push(after);
+    expect(await mcpStatus(after, 'alice-mcp', 'notes', client.accessToken)).toBe(404);
+    expect(await mcpStatus(after, 'alice-mcp', 'other', client.accessToken)).toBe(401);
+    // The registered client and its refresh token, from before the restart.
+    const refreshed = await tokenRequest(after, {
+      grant_type: 'refresh_token',
+      refresh_token: client.refreshToken,
+      client_id: client.clientId,
+    });
+    expect(refreshed.status, JSON.stringify(refreshed.body)).toBe(200);
+    const newAccess = refreshed.body['access_token'] as string;
+    expect(await mcpStatus(after, 'alice-mcp', 'notes', newAccess)).toBe(404);
+    // The grant is listed for the owner's agent token, and ending it ends the tokens at once.
+    const grants = await fetch(new URL('/manage/client-grants', after.url), { headers: auth(agent.token) });
+    const listed = ((await grants.json()) as { grants: Json[] }).grants;
+    expect(listed).toMatchObject([{ client_id: client.clientId, servers: ['notes'] }]);
+    expect(await postJson(after, '/manage/client-grants/revoke', {}, auth(agent.token))).toEqual({
+      status: 200,
+      body: { revoked: 1 },
+    });
+    expect(await mcpStatus(after, 'alice-mcp', 'notes', newAccess)).toBe(401);
+    expect(await mcpStatus(after, 'alice-mcp', 'notes', client.accessToken)).toBe(401);
   });
 });
 
