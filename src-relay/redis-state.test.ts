@@ -431,11 +431,19 @@ describe('Redis unreachable', () => {
     expect(stderr.trim().split('\n')).toHaveLength(1);
   });
 
-  it('/healthz answers 503 while Redis is away', async () => {
+  it('while Redis is away: /healthz and state-bound routes answer 503, /connect too, and the relay lives on', async () => {
     const redis = await startRedis();
-    const relay = await startRelay({ redisUrl: redis.url });
+    const dir = await mkdtemp(join(tmpdir(), 'relay-redis-away-'));
+    const usersFile = join(dir, 'users');
+    await writeFile(usersFile, `${users.alice.email}:${await hashPassword(users.alice.password, FAST)}\n`);
+    const relay = await startRelay({
+      redisUrl: redis.url,
+      jwtFallbackEnabled: true,
+      oauth: { identity: { provider: 'builtin', usersFile } },
+    });
     try {
       expect((await fetch(new URL('/healthz', relay.url))).status).toBe(200);
+      const agentToken = await relay.tokens.issue('away-agent', ['*'], 60);
       await redis.close();
       await expect
         .poll(async () => {
@@ -443,9 +451,25 @@ describe('Redis unreachable', () => {
           return { status: res.status, body: (await res.json()) as Json };
         })
         .toMatchObject({ status: 503, body: { ok: false, state: 'redis', redis: 'disconnected' } });
+      const issued = await postJson(relay, '/manage/jwt/issue', { subject: 'while-away' });
+      expect(issued.status).toBe(503);
+      expect(issued.body['error']).toMatch(/shared state \(Redis\)/);
+      // An opaque bearer on /connect is looked up in the authorization server's store: 503, not a crash.
+      const upgrade = await new Promise<number>((resolve) => {
+        const ws = new WebSocket(new URL('/connect', relay.url.href.replace(/^http/, 'ws')), {
+          headers: auth('opaque-token-without-dots'),
+        });
+        ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+        ws.on('open', () => resolve(101));
+        ws.on('error', () => undefined);
+      });
+      expect(upgrade).toBe(503);
+      // What needs no store still works: a JWT is verified in memory.
+      expect(await agentsStatus(relay, agentToken)).toBe(200);
     } finally {
       await relay.close();
       await redis.close();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

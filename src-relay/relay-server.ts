@@ -179,7 +179,17 @@ export class RelayServer {
       },
     });
     this.#http = createServer((req, res) => void this.#route(req, res));
-    this.#http.on('upgrade', (req, socket, head) => void this.#upgrade(req, socket, head));
+    this.#http.on('upgrade', (req, socket, head) => {
+      // A store call can fail (Redis away): answer 503, never leave an unhandled rejection.
+      this.#upgrade(req, socket, head).catch((error: unknown) => {
+        this.#log.warn(`an agent connection failed: ${(error as Error).message}`);
+        const body = JSON.stringify({ ok: false, error: 'the relay cannot check this token now; try again' });
+        socket.end(
+          `HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n` +
+            `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        );
+      });
+    });
     this.#http.on('clientError', (_error, socket) => socket.destroy());
     this.#wss = new WebSocketServer({
       noServer: true,
@@ -206,13 +216,18 @@ export class RelayServer {
       await this.#state.close();
       throw error;
     }
-    await new Promise<void>((resolve, reject) => {
-      this.#http.once('error', reject);
-      this.#http.listen(this.#options.port, this.#options.host, () => {
-        this.#http.off('error', reject);
-        resolve();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.#http.once('error', reject);
+        this.#http.listen(this.#options.port, this.#options.host, () => {
+          this.#http.off('error', reject);
+          resolve();
+        });
       });
-    });
+    } catch (error) {
+      await this.#state.close();
+      throw error;
+    }
     if (this.#oauth) {
       const authorization = new AuthorizationServer({
         issuer: this.#options.publicBaseUrl ?? this.url.origin,
@@ -580,6 +595,12 @@ export class RelayServer {
       // MCP clients read JSON-RPC errors; /manage, /agents and plain-JSON callers keep {"ok": false, "error"}.
       const jsonRpc = MCP_ROUTE.test(path) && expectsJsonRpc(req);
       if (sendError(res, error, jsonRpc)) return;
+      if (!this.#state.health().connected) {
+        // Redis is away (ioredis reconnects by itself): a temporary failure, not a bug.
+        const message = 'the relay cannot reach its shared state (Redis) right now; try again shortly';
+        this.#log.warn(`${req.method} ${path}: ${message} (${(error as Error).message})`);
+        return sendJson(res, 503, jsonRpc ? rpcError(null, -32603, message) : { ok: false, error: message });
+      }
       this.#log.error(`unexpected error on ${req.method} ${path}:`, error);
       sendJson(
         res,
