@@ -19,6 +19,7 @@ import { startRelay } from '../e2e/support/relay-fixture.js';
 import { TestBrowser } from '../e2e/support/test-browser.js';
 import { hashPassword, type ScryptParams } from './identity/password.js';
 import { RedisUnreachableError } from './redis-state.js';
+import { relayOptionsFromEnv } from './relay-config.js';
 import type { RelayOptions, RelayServer } from './relay-server.js';
 
 type Json = Record<string, unknown>;
@@ -470,6 +471,60 @@ describe('Redis unreachable', () => {
       await relay.close();
       await redis.close();
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('`mcpassistant-relay` with REDIS_URL', () => {
+  it('reads REDIS_URL and REDIS_KEY_PREFIX, and refuses a URL that is not redis://', () => {
+    const base = { JWT_SECRET: 'test-secret-0123456789abcdef' };
+    expect(relayOptionsFromEnv({ ...base, REDIS_URL: 'redis://:pw@10.0.0.5:6380/2' })).toMatchObject({
+      redisUrl: 'redis://:pw@10.0.0.5:6380/2',
+      redisKeyPrefix: 'mcpassistant:',
+    });
+    expect(relayOptionsFromEnv({ ...base, REDIS_KEY_PREFIX: 'relay-eu:' })).toMatchObject({
+      redisUrl: undefined,
+      redisKeyPrefix: 'relay-eu:',
+    });
+    expect(() => relayOptionsFromEnv({ ...base, REDIS_URL: 'http://localhost:6379' })).toThrow(
+      /REDIS_URL must be redis:\/\//,
+    );
+  });
+
+  it('starts on Redis, says so on /healthz, and exits 0 on SIGTERM (its Redis connections closed)', async () => {
+    const redis = await startRedis();
+    const bin = new URL('../bin/mcpassistant-relay.js', import.meta.url).pathname;
+    const child = spawn(process.execPath, [bin], {
+      cwd: tmpdir(),
+      env: {
+        PATH: process.env['PATH'] ?? '',
+        HOST: '127.0.0.1',
+        PORT: '0',
+        JWT_SECRET: 'test-secret-0123456789abcdef',
+        REDIS_URL: redis.url,
+        REDIS_KEY_PREFIX: 'cli-test:',
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    const exit = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    try {
+      let stderr = '';
+      const url = await new Promise<string>((resolve, reject) => {
+        child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+          stderr += chunk;
+          const match = /listening on (http:\/\/\S+)/.exec(stderr);
+          if (match) resolve(match[1]!);
+        });
+        void exit.then((code) => reject(new Error(`the relay exited (${code}):\n${stderr}`)));
+      });
+      const health = await fetch(new URL('/healthz', url));
+      expect(await health.json()).toMatchObject({ ok: true, state: 'redis', redis: 'connected' });
+      await expect.poll(() => stderr).toContain(`shared state: Redis at ${redis.url}`);
+      child.kill('SIGTERM');
+      expect(await exit).toBe(0);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await redis.close();
     }
   });
 });
