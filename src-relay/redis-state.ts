@@ -402,7 +402,9 @@ export class RedisState implements SharedState {
   }
 
   health(): StateHealth {
-    return { backend: 'redis', connected: this.#client.status === 'ready' };
+    // The subscriber too: without it this relay would miss revocations made on others.
+    const subscribed = this.#subscriber === undefined || this.#subscriber.status === 'ready';
+    return { backend: 'redis', connected: this.#client.status === 'ready' && subscribed };
   }
 
   async close(): Promise<void> {

@@ -190,11 +190,6 @@ export class TokenAuthority {
     await this.options.revocations?.add(id, expiresAt);
   }
 
-  /** Whether `id` is revoked as far as this relay knows. */
-  isRevoked(id: string): boolean {
-    return this.#revoked.has(id);
-  }
-
   #applyRevocation(id: string): void {
     if (this.#revoked.has(id)) return;
     this.#revoked.add(id);
