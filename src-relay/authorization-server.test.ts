@@ -8,7 +8,7 @@ import { AuthorizationStore } from './authorization-store.js';
 import { OAuthFlow } from './oauth.js';
 import { relayOptionsFromEnv } from './relay-config.js';
 import { silentLogger } from './relay-log.js';
-import { SubjectRegistry } from './subject-registry.js';
+import { MemorySubjectRegistry } from './subject-registry.js';
 import { TokenAuthority } from './token-authority.js';
 
 const secret = 'test-secret-0123456789abcdef';
@@ -88,7 +88,7 @@ describe('relayOptionsFromEnv: MCP client authorization', () => {
 });
 
 describe('AuthorizationServer URLs', () => {
-  const subjects = new SubjectRegistry();
+  const subjects = new MemorySubjectRegistry();
   const server = new AuthorizationServer({
     issuer: 'https://relay.example.com/',
     signIn: new OAuthFlow({

@@ -18,7 +18,8 @@
 // Access tokens are opaque and looked up on every MCP request (verify): an expired or revoked one is refused at
 // once on every session, and one for server A or subject S never reaches server B or subject T (its audience is
 // one resource URL). Only the person who owns a subject (SubjectRegistry: the identity that signed its agent
-// in) can consent for it. State is in memory (authorization-store.ts): per relay instance, gone on restart.
+// in) can consent for it. State is in the relay's store (authorization-store.ts in memory: gone on restart; or
+// Redis, ./redis-state.ts: kept across restarts and shared by the relays on it).
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
@@ -26,7 +27,7 @@ import { exportJWK, generateKeyPair } from 'jose';
 import type Provider from 'oidc-provider';
 import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
 
-import { AuthorizationStore } from './authorization-store.js';
+import { type AuthorizationStorage, AuthorizationStore } from './authorization-store.js';
 import { HttpError, readForm, sendJson } from './http-util.js';
 import { consentPage } from './identity/consent.js';
 import { messagePage, sendPage } from './identity/page.js';
@@ -77,6 +78,8 @@ export interface AuthorizationServerOptions {
    * addresses (SSRF protection) and follows no redirect. Tests pass one that reaches a loopback https server.
    */
   fetch?: (url: URL | string, init: RequestInit) => Promise<Response>;
+  /** Where grants, tokens and registered clients live; default in memory (this process only). */
+  store?: AuthorizationStorage;
 }
 
 /** A grant as GET /manage/client-grants lists it (snake_case: it is a wire shape). */
@@ -96,13 +99,14 @@ export type AccessCheck = { ok: true; clientId: string; email: string } | { ok: 
 
 export class AuthorizationServer {
   readonly issuer: string;
-  readonly #store = new AuthorizationStore();
+  readonly #store: AuthorizationStorage;
   #provider: Provider | undefined;
   #invalidTarget: (indicator: string) => Error = () => new Error('invalid_target');
   #serve: ((req: IncomingMessage, res: ServerResponse) => Promise<void>) | undefined;
 
   constructor(private readonly options: AuthorizationServerOptions) {
     this.issuer = options.issuer.replace(/\/+$/, '');
+    this.#store = options.store ?? new AuthorizationStore();
   }
 
   /** Creates the provider (fresh signing and cookie keys, in memory). Must finish before handle/verify. */
@@ -240,7 +244,7 @@ export class AuthorizationServer {
       };
     }
     const email = found.accountId;
-    if (!email || this.options.subjects.owner(subject) !== identityOwner(email))
+    if (!email || (await this.options.subjects.owner(subject)) !== identityOwner(email))
       return { ok: false, error: 'the access token was not granted by the owner of this subject' };
     return { ok: true, clientId: found.clientId ?? '', email };
   }
@@ -257,7 +261,7 @@ export class AuthorizationServer {
   async grantsOf(subject: string): Promise<ClientGrant[]> {
     const provider = this.#ready();
     const grants: ClientGrant[] = [];
-    for (const [id, payload] of this.#store.entries('Grant')) {
+    for (const [id, payload] of await this.#store.grants()) {
       const servers = this.#serversOf(payload, subject);
       if (!servers.length) continue;
       const clientId = typeof payload['clientId'] === 'string' ? payload['clientId'] : '';
@@ -280,10 +284,10 @@ export class AuthorizationServer {
   async revokeGrants(subject: string, clientId?: string): Promise<number> {
     const provider = this.#ready();
     let revoked = 0;
-    for (const [id, payload] of [...this.#store.entries('Grant')]) {
+    for (const [id, payload] of await this.#store.grants()) {
       if (!this.#serversOf(payload, subject).length) continue;
       if (clientId !== undefined && payload['clientId'] !== clientId) continue;
-      this.#store.revokeGrant(id);
+      await this.#store.revokeGrant(id);
       await provider.Grant.adapter.destroy(id);
       revoked++;
     }
@@ -409,7 +413,7 @@ export class AuthorizationServer {
       );
     }
     const subject = targets[0]!.subject;
-    const owner = this.options.subjects.owner(subject) === identityOwner(email);
+    const owner = (await this.options.subjects.owner(subject)) === identityOwner(email);
 
     if (step === 'confirm') {
       if (req.method !== 'POST') throw new HttpError(405, 'use POST', { Allow: 'POST' });

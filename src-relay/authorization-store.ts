@@ -1,6 +1,7 @@
 // The storage of the relay's authorization server (./authorization-server.ts): oidc-provider's adapter
-// interface over one in-memory Map per relay. Like the relay's other sign-in state (refresh-tokens.ts), it is per
-// relay instance and forgotten on restart: MCP clients then authorize again. oidc-provider's own development
+// interface. Two stores: this one, over one in-memory Map per relay (forgotten on restart: MCP clients then
+// authorize again), and the Redis one (./redis-state.ts: grants, tokens and registered clients kept across
+// restarts and shared by every relay on it). oidc-provider's own development
 // adapter holds at most 1,000 entries across every model and evicts live tokens past that; this one holds
 // `maxEntries`, forgets expired entries first, and only then the oldest.
 
@@ -27,8 +28,31 @@ const GRANTABLE = new Set([
   'BackchannelAuthenticationRequest',
 ]);
 
-/** The storage shared by every model of one authorization server. */
-export class AuthorizationStore {
+/** oidc-provider's adapter for one model (its docs: "Adapter"). */
+export interface OidcAdapter {
+  upsert(id: string, payload: StoredPayload, expiresIn?: number): Promise<void>;
+  find(id: string): Promise<StoredPayload | undefined>;
+  findByUid(uid: string): Promise<StoredPayload | undefined>;
+  findByUserCode(userCode: string): Promise<StoredPayload | undefined>;
+  consume(id: string): Promise<void>;
+  destroy(id: string): Promise<void>;
+  revokeByGrantId(grantId: string): Promise<void>;
+}
+
+/** What the authorization server needs of its storage (memory here; Redis in ./redis-state.ts). */
+export interface AuthorizationStorage {
+  /** The adapter oidc-provider asks for, one per model name (`adapter` in its configuration). */
+  adapterFor(model: string): OidcAdapter;
+  /** The live grants, as [grant id, payload]. */
+  grants(): Promise<[string, StoredPayload][]>;
+  /** Deletes a grant's tokens (the grant itself is destroyed through its adapter). */
+  revokeGrant(grantId: string): Promise<void>;
+  /** Forgets what has expired (a no-op where the store expires entries itself). */
+  prune(): void;
+}
+
+/** The storage shared by every model of one authorization server, in memory. */
+export class AuthorizationStore implements AuthorizationStorage {
   readonly #entries = new Map<string, Entry>();
   /** Grant id → keys of the tokens issued under it. */
   readonly #grants = new Map<string, Set<string>>();
@@ -128,14 +152,19 @@ export class AuthorizationStore {
       if (key.startsWith(prefix) && entry.expiresAt > now) yield [key.slice(prefix.length), entry.payload];
   }
 
+  grants(): Promise<[string, StoredPayload][]> {
+    return Promise.resolve([...this.entries('Grant')]);
+  }
+
   keyOfUid(uid: string): string | undefined {
     return this.#uids.get(uid);
   }
 
   /** Deletes every token issued under `grantId`. */
-  revokeGrant(grantId: string): void {
+  revokeGrant(grantId: string): Promise<void> {
     for (const key of [...(this.#grants.get(grantId) ?? [])]) this.delete(key);
     this.#grants.delete(grantId);
+    return Promise.resolve();
   }
 
   #now(): number {
@@ -144,7 +173,7 @@ export class AuthorizationStore {
 }
 
 /** oidc-provider's adapter interface (its docs: "Adapter") for one model over an AuthorizationStore. */
-export class AuthorizationAdapter {
+export class AuthorizationAdapter implements OidcAdapter {
   constructor(
     private readonly store: AuthorizationStore,
     private readonly model: string,
@@ -185,7 +214,6 @@ export class AuthorizationAdapter {
   }
 
   revokeByGrantId(grantId: string): Promise<void> {
-    this.store.revokeGrant(grantId);
-    return Promise.resolve();
+    return this.store.revokeGrant(grantId);
   }
 }

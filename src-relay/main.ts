@@ -7,6 +7,7 @@ import { parse as parseDotenv } from 'dotenv';
 
 import { hashPassword } from './identity/password.js';
 import { readPassword } from './read-password.js';
+import { redactRedisUrl, RedisUnreachableError } from './redis-state.js';
 import { relayOptionsFromEnv } from './relay-config.js';
 import { consoleLogger } from './relay-log.js';
 import { RelayServer } from './relay-server.js';
@@ -41,6 +42,11 @@ Sign-in (POST /manage/oauth/*; without a provider agents use /manage/jwt/issue):
                               <PUBLIC_BASE_URL>/manage/oauth/callback
   OIDC_ALLOWED_DOMAINS        oidc: comma-separated e-mail domains allowed to sign in (default: any)
   REFRESH_TOKEN_DAYS          lifetime of a refresh token; each refresh rotates it (default 30)
+
+Shared state (several relays behind a load balancer, or one that keeps sign-ins across restarts):
+  REDIS_URL                   redis://[:password@]host:port[/db]: subjects, refresh tokens and revocations
+                              live there, shared by every relay on it (default: in memory, this process only)
+  REDIS_KEY_PREFIX            prefix of the relay's keys (default mcpassistant:)
 
 MCP clients by OAuth (on with sign-in: the relay is their authorization server; PUBLIC_BASE_URL is its issuer):
   CLIENT_ACCESS_TOKEN_MINUTES lifetime of their access tokens (default 60)
@@ -84,6 +90,10 @@ try {
   url = await relay.listen();
 } catch (error) {
   const code = (error as NodeJS.ErrnoException).code;
+  if (error instanceof RedisUnreachableError) {
+    process.stderr.write(`mcpassistant-relay: ${error.message}\n`);
+    process.exit(1);
+  }
   if (code === undefined) {
     // The sign-in provider's startup check (USERS_FILE unreadable or malformed).
     process.stderr.write(`mcpassistant-relay: invalid configuration\n${(error as Error).message}\n`);
@@ -96,6 +106,8 @@ try {
   process.exit(1);
 }
 log.info(`mcpassistant-relay listening on ${url.href} (agents: ${url.href.replace(/^http/, 'ws')}connect)`);
+if (options.redisUrl)
+  log.info(`shared state: Redis at ${redactRedisUrl(options.redisUrl)} (keys ${options.redisKeyPrefix}*)`);
 if (options.oauth) {
   log.info(`sign-in: ${options.oauth.identity.provider} provider at /manage/oauth/start`);
   if (relay.authorization)

@@ -11,8 +11,9 @@
 //
 // redirect_uri must be a loopback URL (RFC 8252 section 7.3: the agent's own listener), so the code only
 // ever reaches the machine that started the sign-in; it is single-use, expires with its login session, and
-// is useless without the session id. Login sessions, codes and refresh tokens live in memory: per relay
-// instance, forgotten on restart (the agent then signs in again).
+// is useless without the session id. Login sessions and codes live in memory (per relay instance: a sign-in must
+// finish on the relay that started it); refresh tokens live in the relay's state store (./shared-state.ts: in
+// memory, or in Redis where they survive a restart and are accepted by every relay on it).
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
@@ -29,7 +30,12 @@ import type {
   LoginSessions,
   LoginSessionView,
 } from './identity/provider.js';
-import { RefreshTokenStore } from './refresh-tokens.js';
+import {
+  MemoryRefreshTokenStore,
+  type RefreshTokenStore,
+  type RevokedToken,
+  ROTATION_ERRORS,
+} from './refresh-tokens.js';
 import type { RelayLogger } from './relay-log.js';
 import { identityOwner, SUBJECT_PATTERN, SUBJECT_RULE, type SubjectRegistry } from './subject-registry.js';
 import { TokenAuthority } from './token-authority.js';
@@ -53,6 +59,8 @@ export interface OAuthFlowOptions {
   log: RelayLogger;
   /** A provider to use instead of the one settings.identity describes (tests, embedding). */
   provider?: IdentityProvider;
+  /** Where refresh tokens live (Redis: ./redis-state.ts); default in memory. Its lifetime is the store's. */
+  refreshTokens?: RefreshTokenStore;
 }
 
 type Status = 'pending' | 'signed-in' | 'failed' | 'completed';
@@ -105,10 +113,12 @@ export class OAuthFlow {
     this.provider = options.provider ?? createProvider(settings.identity, options.log);
     this.#now = settings.now ?? Date.now;
     this.#ttlMs = settings.loginTtlMs ?? 10 * 60_000;
-    this.#refresh = new RefreshTokenStore({
-      lifetimeMs: (settings.refreshTokenDays ?? 30) * 24 * 3600_000,
-      now: this.#now,
-    });
+    this.#refresh =
+      options.refreshTokens ??
+      new MemoryRefreshTokenStore({
+        lifetimeMs: (settings.refreshTokenDays ?? 30) * 24 * 3600_000,
+        now: this.#now,
+      });
     const pending = (session: LoginSession | undefined) =>
       session?.status === 'pending' && session.expiresAt > this.#now() ? session : undefined;
     this.#lookup = {
@@ -232,7 +242,7 @@ export class OAuthFlow {
       throw new HttpError(400, 'capabilities: a list of server names, or ["*"]');
     const redirectUri = loopbackRedirect(body['redirect_uri']);
     // A subject handed out by /manage/jwt/issue has no identity that could prove it is theirs.
-    if (subject !== undefined && this.options.subjects.owner(subject) === 'jwt')
+    if (subject !== undefined && (await this.options.subjects.owner(subject)) === 'jwt')
       throw new HttpError(409, `subject "${subject}" is already taken`);
 
     this.tick();
@@ -319,9 +329,10 @@ export class OAuthFlow {
       throw new HttpError(400, 'the code is not valid for this sign-in session');
     if (session.status === 'completed') {
       // A replayed code: someone else may have it. Revoke what it was exchanged for (RFC 6749 4.1.2).
-      if (session.family) this.#revokeIds(this.#refresh.revokeFamily(session.family));
-      if (session.tokenId) this.options.tokens.revokeId(session.tokenId);
+      const { family, tokenId } = session;
       session.family = session.tokenId = undefined;
+      if (family) await this.#revokeTokens(await this.#refresh.revokeFamily(family));
+      if (tokenId) await this.options.tokens.revokeId(tokenId, this.#now() + 1440 * 60_000);
       throw new HttpError(
         400,
         'the code was already used; the tokens issued for it are revoked, start the sign-in again',
@@ -329,9 +340,15 @@ export class OAuthFlow {
     }
 
     const email = session.email!;
-    const subject = this.#subjectFor(email, session.subject);
     session.status = 'completed';
-    const refresh = this.#refresh.start({ subject, email, capabilities: session.capabilities });
+    let subject: string;
+    try {
+      subject = await this.#subjectFor(email, session.subject);
+    } catch (error) {
+      session.status = 'signed-in';
+      throw error;
+    }
+    const refresh = await this.#refresh.start({ subject, email, capabilities: session.capabilities });
     const token = await this.#issue(refresh.family, subject, session.capabilities, session.expiryMinutes);
     session.family = refresh.family;
     session.tokenId = TokenAuthority.idOf(token, decodeJwt(token));
@@ -354,10 +371,10 @@ export class OAuthFlow {
    * from the e-mail (its local part and a short hash, stable across sign-ins). A subject stays bound to the
    * first identity that got it: another one asking for it gets 409.
    */
-  #subjectFor(email: string, requested: string | undefined): string {
+  async #subjectFor(email: string, requested: string | undefined): Promise<string> {
     const owner = identityOwner(email);
     if (requested !== undefined) {
-      if (this.options.subjects.claim(requested, owner)) return requested;
+      if (await this.options.subjects.claim(requested, owner)) return requested;
       throw new HttpError(
         409,
         `subject "${requested}" belongs to another account; sign in without a subject to get your own`,
@@ -372,7 +389,7 @@ export class OAuthFlow {
     // The longer form only when someone took the short one through /manage/jwt/issue.
     for (const length of [8, 20]) {
       const subject = `${local || 'user'}-${digest.slice(0, length)}`;
-      if (this.options.subjects.claim(subject, owner)) return subject;
+      if (await this.options.subjects.claim(subject, owner)) return subject;
     }
     throw new HttpError(409, 'no subject is free for this account; ask for one with "subject"');
   }
@@ -384,10 +401,10 @@ export class OAuthFlow {
     const presented = body['refresh_token'];
     if (typeof presented !== 'string' || !presented) throw new HttpError(400, 'refresh_token: required');
     const expiryMinutes = expiryMinutesOf(body);
-    const rotation = this.#refresh.rotate(presented);
+    const rotation = await this.#refresh.rotate(presented);
     if (!rotation.ok) {
-      this.#revokeIds(rotation.revokedTokenIds);
-      if (rotation.revokedTokenIds.length || /already used/.test(rotation.error))
+      await this.#revokeTokens(rotation.revokedTokens);
+      if (rotation.revokedTokens.length || /already used/.test(rotation.error))
         this.options.log.warn('a used refresh token was presented again: its sign-in is revoked');
       throw new HttpError(401, rotation.error);
     }
@@ -410,20 +427,25 @@ export class OAuthFlow {
     const body = await readJsonObject(req, JSON_LIMIT);
     const presented = body['refresh_token'];
     if (typeof presented !== 'string' || !presented) throw new HttpError(400, 'refresh_token: required');
-    const { revoked, revokedTokenIds } = this.#refresh.revokeFamilyOf(presented);
-    this.#revokeIds(revokedTokenIds);
+    const { revoked, revokedTokens } = await this.#refresh.revokeFamilyOf(presented);
+    await this.#revokeTokens(revokedTokens);
     sendJson(res, 200, { revoked });
   }
 
   async #issue(family: string, subject: string, capabilities: string[], minutes: number): Promise<string> {
     const token = await this.options.tokens.issue(subject, capabilities, minutes);
     const exp = (decodeJwt(token).exp ?? 0) * 1000;
-    this.#refresh.addAccessToken(family, TokenAuthority.idOf(token, decodeJwt(token)), exp);
+    const id = TokenAuthority.idOf(token, decodeJwt(token));
+    if (!(await this.#refresh.addAccessToken(family, id, exp))) {
+      // The family was revoked between its rotation and now (its old token reused on another relay).
+      await this.options.tokens.revokeId(id, exp);
+      throw new HttpError(401, ROTATION_ERRORS.revoked);
+    }
     return token;
   }
 
-  #revokeIds(ids: string[]): void {
-    for (const id of ids) this.options.tokens.revokeId(id);
+  async #revokeTokens(tokens: RevokedToken[]): Promise<void> {
+    await Promise.all(tokens.map(({ id, expiresAt }) => this.options.tokens.revokeId(id, expiresAt)));
   }
 }
 

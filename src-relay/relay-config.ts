@@ -61,6 +61,13 @@ export const RelayEnv = z.object({
   // MCP clients (the relay as their authorization server, issue 12): on whenever sign-in is configured.
   CLIENT_ACCESS_TOKEN_MINUTES: int(1, 1440).default(60),
   CLIENT_ID_METADATA_DOCUMENTS: bool.default(true),
+  // Shared state (issue 13): subjects, refresh tokens and revocations in Redis, kept across restarts and shared
+  // by every relay on it. Without it the relay keeps them in memory.
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\/\S+$/, 'REDIS_URL must be redis://[:password@]host:port[/db] (or rediss:// for TLS)')
+    .optional(),
+  REDIS_KEY_PREFIX: z.string().min(1).max(64).default('mcpassistant:'),
 });
 export type RelayEnv = z.infer<typeof RelayEnv>;
 
@@ -98,6 +105,8 @@ export function relayOptionsFromEnv(
       accessTokenMinutes: e.CLIENT_ACCESS_TOKEN_MINUTES,
       clientIdMetadataDocuments: e.CLIENT_ID_METADATA_DOCUMENTS,
     },
+    redisUrl: e.REDIS_URL,
+    redisKeyPrefix: e.REDIS_KEY_PREFIX,
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -32,8 +32,10 @@ import {
 } from './http-util.js';
 import { McpFront } from './mcp-front.js';
 import { OAuthFlow, type OAuthSettings } from './oauth.js';
+import { RedisState } from './redis-state.js';
 import type { RelayLogger } from './relay-log.js';
-import { SUBJECT_PATTERN, SUBJECT_RULE, SubjectRegistry } from './subject-registry.js';
+import { MemoryState, type SharedState } from './shared-state.js';
+import { SUBJECT_PATTERN, SUBJECT_RULE, type SubjectRegistry } from './subject-registry.js';
 import { allows, TokenAuthority, type Verified } from './token-authority.js';
 
 export interface RelayOptions {
@@ -77,6 +79,13 @@ export interface RelayOptions {
     AuthorizationServerOptions,
     'accessTokenMinutes' | 'refreshTokenDays' | 'clientIdMetadataDocuments' | 'fetch'
   >;
+  /**
+   * Keep subjects, refresh tokens and revocations in this Redis (redis://[:password@]host:port[/db]), shared by
+   * every relay on it and kept across restarts (issue 13). Without it they live in this process only.
+   */
+  redisUrl?: string;
+  /** The prefix of the relay's Redis keys and channel (default "mcpassistant:"). */
+  redisKeyPrefix?: string;
   log: RelayLogger;
 }
 
@@ -104,8 +113,10 @@ export class RelayServer {
   readonly #wss: WebSocketServer;
   readonly #agents = new Map<string, AgentConnection>();
   readonly #front: McpFront;
+  /** Subjects, refresh tokens, revocations: in memory, or in Redis shared with other relays. */
+  readonly #state: SharedState;
   /** Subjects this relay has issued tokens for: never handed to anyone else. */
-  readonly #subjects = new SubjectRegistry();
+  readonly #subjects: SubjectRegistry;
   readonly #oauth: OAuthFlow | undefined;
   /** The authorization server for MCP clients: created by listen() (its issuer is the relay's URL). */
   #authorization: AuthorizationServer | undefined;
@@ -116,7 +127,12 @@ export class RelayServer {
   constructor(options: RelayOptions) {
     this.#options = { ...DEFAULTS, ...stripUndefined(options) } as RelayOptions & typeof DEFAULTS;
     this.#log = options.log;
+    this.#state = options.redisUrl
+      ? new RedisState({ url: options.redisUrl, keyPrefix: options.redisKeyPrefix, log: options.log })
+      : new MemoryState();
+    this.#subjects = this.#state.subjects;
     this.tokens = new TokenAuthority({
+      revocations: this.#state.revocations,
       secret: options.jwtSecret,
       algorithm: options.jwtAlgorithm,
       issuer: options.jwtIssuer,
@@ -131,6 +147,10 @@ export class RelayServer {
         tokens: this.tokens,
         subjects: this.#subjects,
         log: options.log,
+        refreshTokens: this.#state.refreshTokens({
+          lifetimeMs: (options.oauth.refreshTokenDays ?? 30) * 24 * 3600_000,
+          now: options.oauth.now ?? Date.now,
+        }),
       });
     this.#front = new McpFront({
       requestTimeoutMs: this.#options.requestTimeoutMs,
@@ -159,7 +179,17 @@ export class RelayServer {
       },
     });
     this.#http = createServer((req, res) => void this.#route(req, res));
-    this.#http.on('upgrade', (req, socket, head) => void this.#upgrade(req, socket, head));
+    this.#http.on('upgrade', (req, socket, head) => {
+      // A store call can fail (Redis away): answer 503, never leave an unhandled rejection.
+      this.#upgrade(req, socket, head).catch((error: unknown) => {
+        this.#log.warn(`an agent connection failed: ${(error as Error).message}`);
+        const body = JSON.stringify({ ok: false, error: 'the relay cannot check this token now; try again' });
+        socket.end(
+          `HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n` +
+            `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        );
+      });
+    });
     this.#http.on('clientError', (_error, socket) => socket.destroy());
     this.#wss = new WebSocketServer({
       noServer: true,
@@ -172,16 +202,32 @@ export class RelayServer {
     });
   }
 
-  /** Starts listening; resolves with the base URL (port 0 picks a free port). */
+  /**
+   * Starts listening; resolves with the base URL (port 0 picks a free port). Rejects (without listening) when
+   * Redis cannot be reached (an Error naming REDIS_URL without its password, and the fix) or the sign-in
+   * provider's startup check fails.
+   */
   async listen(): Promise<URL> {
-    await this.#oauth?.init();
-    await new Promise<void>((resolve, reject) => {
-      this.#http.once('error', reject);
-      this.#http.listen(this.#options.port, this.#options.host, () => {
-        this.#http.off('error', reject);
-        resolve();
+    await this.#state.connect();
+    try {
+      await this.tokens.init();
+      await this.#oauth?.init();
+    } catch (error) {
+      await this.#state.close();
+      throw error;
+    }
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.#http.once('error', reject);
+        this.#http.listen(this.#options.port, this.#options.host, () => {
+          this.#http.off('error', reject);
+          resolve();
+        });
       });
-    });
+    } catch (error) {
+      await this.#state.close();
+      throw error;
+    }
     if (this.#oauth) {
       const authorization = new AuthorizationServer({
         issuer: this.#options.publicBaseUrl ?? this.url.origin,
@@ -189,6 +235,7 @@ export class RelayServer {
         subjects: this.#subjects,
         log: this.#log,
         refreshTokenDays: this.#options.oauth?.refreshTokenDays,
+        store: this.#state.authorizationStore(),
         ...this.#options.clientAuthorization,
       });
       await authorization.init();
@@ -241,6 +288,12 @@ export class RelayServer {
     this.#wss.close();
     this.#http.closeAllConnections();
     await new Promise<void>((resolve) => this.#http.close(() => resolve()));
+    await this.#state.close();
+  }
+
+  /** Where the relay's state lives and whether it is reachable (reported by /healthz). */
+  stateHealth(): ReturnType<SharedState['health']> {
+    return this.#state.health();
   }
 
   // ── /connect ──────────────────────────────────────────────────────────────────────────────────────────
@@ -496,8 +549,12 @@ export class RelayServer {
           `unexpected Host header; add it to ALLOWED_HOSTS if this relay is reached by that name`,
         );
       if (path === '/healthz' && req.method === 'GET') {
-        return sendJson(res, 200, {
-          ok: true,
+        // A relay that cannot reach its shared state must not get traffic: it would miss revocations.
+        const state = this.#state.health();
+        return sendJson(res, state.connected ? 200 : 503, {
+          ok: state.connected,
+          state: state.backend,
+          ...(state.backend === 'redis' && { redis: state.connected ? 'connected' : 'disconnected' }),
           agents: this.#agents.size,
           sessions: this.#front.sessions.size,
           streams: this.openStreams(),
@@ -538,6 +595,12 @@ export class RelayServer {
       // MCP clients read JSON-RPC errors; /manage, /agents and plain-JSON callers keep {"ok": false, "error"}.
       const jsonRpc = MCP_ROUTE.test(path) && expectsJsonRpc(req);
       if (sendError(res, error, jsonRpc)) return;
+      if (!this.#state.health().connected) {
+        // Redis is away (ioredis reconnects by itself): a temporary failure, not a bug.
+        const message = 'the relay cannot reach its shared state (Redis) right now; try again shortly';
+        this.#log.warn(`${req.method} ${path}: ${message} (${(error as Error).message})`);
+        return sendJson(res, 503, jsonRpc ? rpcError(null, -32603, message) : { ok: false, error: message });
+      }
       this.#log.error(`unexpected error on ${req.method} ${path}:`, error);
       sendJson(
         res,
@@ -664,14 +727,19 @@ export class RelayServer {
       throw new HttpError(400, 'capabilities: a list of server names, or ["*"]');
     }
     // A subject that is taken is only re-issued to its holder (a valid token for it in Authorization).
-    if (this.#subjects.has(subject) || this.#agents.has(subject)) {
+    let holder = false;
+    if ((await this.#subjects.owner(subject)) !== undefined || this.#agents.has(subject)) {
       const token = bearer(req);
       const verified = token ? await this.tokens.verify(token) : undefined;
       // An agent token: a client token must not be exchanged for one (it would then register, issue 8).
       if (!verified?.ok || verified.claims.sub !== subject || verified.claims.role !== 'agent')
         throw new HttpError(409, `subject "${subject}" is already taken`);
+      holder = true;
     }
-    this.#subjects.claim(subject, 'jwt');
+    // Atomic on a shared store: of two relays handing out a new subject at once, one wins, the other says 409.
+    // "jwt" stands for any anonymous caller: a caller that is not the holder must be the one that binds it.
+    if (!(await this.#subjects.claim(subject, 'jwt', !holder)) && !holder)
+      throw new HttpError(409, `subject "${subject}" is already taken`);
     const token = await this.tokens.issue(subject, capabilities as string[], minutes);
     sendJson(res, 200, { token, subject, expiry_minutes: minutes, capabilities, auth_mode: 'jwt_fallback' });
   }

@@ -3,7 +3,10 @@
 // iss, aud, iat and a jti. iss/aud are checked only when configured (JWT_ISSUER/JWT_AUDIENCE): unconfigured,
 // ours still name an issuer (the relay's public URL) and the audience "mcpassistant-relay", so that a token
 // says where it came from (COMPAT.md, "Known weaknesses"), while tokens without them stay valid.
-// Revocation is by jti, or by the token's hash for tokens that have none.
+// Revocation is by jti, or by the token's hash for tokens that have none. Revocations are held in memory (a set
+// checked on every verify, cached tokens included) and, with a shared RevocationLog (Redis, ./redis-state.ts),
+// written there and learnt from there: loaded at init(), then pushed by every relay that revokes (pub/sub), so a
+// token revoked on one relay is refused by all of them and their agents using it are disconnected.
 import { createHash, randomUUID } from 'node:crypto';
 
 import { decodeJwt, errors as joseErrors, jwtVerify, SignJWT } from 'jose';
@@ -21,6 +24,22 @@ export interface TokenClaims {
 
 export type Verified = { ok: true; claims: TokenClaims; id: string } | { ok: false; error: string };
 
+/**
+ * Revocations shared between relays (and kept across restarts). `add` resolves once every subscribed relay has
+ * been told; `subscribe` hears every revocation, this relay's own included, and `load` what is in force.
+ */
+export interface RevocationLog {
+  /** Records `id` as revoked until `expiresAt` (epoch ms; Infinity for a token without exp) and announces it. */
+  add(id: string, expiresAt: number): Promise<void>;
+  /** The ids revoked and not yet expired. */
+  load(): Promise<string[]>;
+  /** Calls `listener` with every id revoked from now on (and `resync` after a lost connection to reload). */
+  subscribe(listener: (id: string) => void, resync: () => void): Promise<void>;
+}
+
+/** How long a revocation of unknown expiry is kept: the longest lifetime of a token this relay issues (a year). */
+const DEFAULT_REVOCATION_MS = 366 * 24 * 3600_000;
+
 export interface TokenAuthorityOptions {
   secret: string;
   algorithm?: string;
@@ -30,6 +49,8 @@ export interface TokenAuthorityOptions {
   audience?: string;
   /** The iss of issued tokens when `issuer` is unset (not checked on verify). */
   defaultIssuer?: () => string | undefined;
+  /** Revocations shared with other relays (Redis); without it they live in this process only. */
+  revocations?: RevocationLog;
 }
 
 /** The aud of issued tokens when no audience is configured. */
@@ -47,6 +68,23 @@ export class TokenAuthority {
 
   constructor(private readonly options: TokenAuthorityOptions) {
     this.#key = new TextEncoder().encode(options.secret);
+  }
+
+  /**
+   * Loads the revocations in force from the shared log and follows it. Call before serving; a no-op without a
+   * shared log. Rejects when the log cannot be read (Redis unreachable).
+   */
+  async init(): Promise<void> {
+    const log = this.options.revocations;
+    if (!log) return;
+    const resync = () => {
+      log.load().then(
+        (ids) => ids.forEach((id) => this.#applyRevocation(id)),
+        () => undefined, // ignore: the next reconnection resyncs again
+      );
+    };
+    await log.subscribe((id) => this.#applyRevocation(id), resync);
+    for (const id of await log.load()) this.#applyRevocation(id);
   }
 
   /** A stable id for revocation: the jti, else a hash of the token. */
@@ -134,12 +172,26 @@ export class TokenAuthority {
     } catch (error) {
       if (!(error instanceof joseErrors.JWTClaimValidationFailed)) return false;
     }
-    this.revokeId(TokenAuthority.idOf(token, decodeJwt(token)));
+    const claims = decodeJwt(token);
+    await this.revokeId(
+      TokenAuthority.idOf(token, claims),
+      typeof claims.exp === 'number' ? claims.exp * 1000 : Infinity,
+    );
     return true;
   }
 
-  /** Revokes by id (see idOf): for tokens this relay issued and remembers by id, such as a sign-in's. */
-  revokeId(id: string): void {
+  /**
+   * Revokes by id (see idOf): for tokens this relay issued and remembers by id, such as a sign-in's. Takes effect
+   * here at once; resolves when the shared log (if any) has it and has told the other relays. `expiresAt` (epoch
+   * ms) bounds how long the revocation is kept (default: a year, the longest lifetime of a token issued here).
+   */
+  async revokeId(id: string, expiresAt = Date.now() + DEFAULT_REVOCATION_MS): Promise<void> {
+    this.#applyRevocation(id);
+    await this.options.revocations?.add(id, expiresAt);
+  }
+
+  #applyRevocation(id: string): void {
+    if (this.#revoked.has(id)) return;
     this.#revoked.add(id);
     for (const listener of this.#onRevoke) listener(id);
   }
