@@ -434,7 +434,16 @@ describe('the window', () => {
     await mkdir(out, { recursive: true });
     for (const colorScheme of ['light', 'dark'] as const) {
       const page = await openPage(colorScheme);
-      for (const name of ['Status', 'Servers', 'Tools', 'Logs', 'Activity', 'Import', 'Settings']) {
+      for (const name of [
+        'Status',
+        'Servers',
+        'Tools',
+        'Clients',
+        'Logs',
+        'Activity',
+        'Import',
+        'Settings',
+      ]) {
         await view(page, name);
         if (name === 'Status')
           await expect
@@ -443,6 +452,8 @@ describe('the window', () => {
         if (name === 'Tools') await page.locator('li[data-tool="echo"]').waitFor({ timeout: 20_000 });
         if (name === 'Logs') await page.getByTestId('log-line').first().waitFor();
         if (name === 'Settings') await page.locator('tr[data-setting]').first().waitFor();
+        // The local endpoint has no relay: the view says where client tokens come from.
+        if (name === 'Clients') await page.getByTestId('grants-note').waitFor();
         expect(await seriousViolations(page), `${name} (${colorScheme})`).toEqual([]);
         await page.screenshot({
           path: join(out, `window-${name.toLowerCase()}-${colorScheme}.png`),

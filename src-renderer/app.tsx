@@ -1,6 +1,6 @@
 // The window: one bar with the views (Status, Servers, Tools, Clients, Logs, Activity, Import, Settings),
-// the channel's state, and a
-// polite live region for what an action did. Every view talks to the gateway only through the channel.
+// the channel's state, and a polite live region for what an action did. Every view talks to the gateway
+// only through the channel.
 import { useEffect, useState } from 'preact/hooks';
 
 import { ActivityView } from './activity-view.js';

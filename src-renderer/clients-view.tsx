@@ -119,7 +119,7 @@ export function ClientsView(props: { channel: Channel; servers: ServerInfo[]; sa
         )}
 
         {creating && (
-          <form class="server-form" aria-label="New client token" onSubmit={(e) => void create(e)}>
+          <form class="server-form" aria-label="New client token" noValidate onSubmit={(e) => void create(e)}>
             <label for="token-name">Name</label>
             <input
               id="token-name"
