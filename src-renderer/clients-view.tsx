@@ -182,7 +182,7 @@ export function ClientsView(props: { channel: Channel; servers: ServerInfo[]; sa
               <strong>Copy the token for "{created.token.name}" now</strong>: this is the only time it is
               shown.
             </p>
-            <pre class="output" data-testid="new-token-header">
+            <pre class="output token" data-testid="new-token-header">
               Authorization: {created.header}
             </pre>
             <div class="inline">
@@ -194,7 +194,7 @@ export function ClientsView(props: { channel: Channel; servers: ServerInfo[]; sa
                 Copy header
               </button>
             </div>
-            <pre class="output" data-testid="new-token-config">
+            <pre class="output token" data-testid="new-token-config">
               {created.config}
             </pre>
             <div class="inline">
