@@ -10,6 +10,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
 import type { RelayServer } from '../src-relay/relay-server.js';
+import { seriousViolations } from './support/axe.js';
 import { launchChromium } from './support/chromium.js';
 import {
   type CliProcess,
@@ -97,6 +98,7 @@ it('creates a client token shown once, lists it, serves a real MCP call with it,
   await page.getByLabel('Expires after (days)').fill('400');
   await page.getByRole('button', { name: 'Create' }).click();
   expect(await page.getByTestId('token-form-error').textContent()).toContain('from 1 to 365');
+  expect(await seriousViolations(page), 'the form with an error').toEqual([]);
   await page.getByLabel('Expires after (days)').fill('7');
   await page.getByRole('button', { name: 'Create' }).click();
 
@@ -152,6 +154,7 @@ it('takes the Clients view screenshots (light and dark) with a listed token', as
   await setup.getByLabel('Name').fill('CI runner');
   await setup.getByRole('button', { name: 'Create' }).click();
   await setup.getByTestId('new-token').waitFor();
+  expect(await seriousViolations(setup), 'the token shown once').toEqual([]);
   const out = process.env['UPDATE_SCREENSHOTS'] ? join(ROOT, 'docs') : join(sandbox.dir, 'screenshots');
   await mkdir(out, { recursive: true });
   for (const colorScheme of ['light', 'dark'] as const) {
@@ -159,6 +162,7 @@ it('takes the Clients view screenshots (light and dark) with a listed token', as
     await view(page, 'Clients');
     await page.locator('tr[data-token="CI runner"]').waitFor();
     expect(await page.locator('tr[data-token="CI runner"]').textContent()).toContain('all servers');
+    expect(await seriousViolations(page), colorScheme).toEqual([]);
     await page.screenshot({ path: join(out, `window-clients-${colorScheme}.png`), fullPage: true });
   }
   await setup.screenshot({ path: join(out, 'window-clients-created.png'), fullPage: true });

@@ -4,8 +4,8 @@
 import { useEffect, useState } from 'preact/hooks';
 
 import { ActivityView } from './activity-view.js';
-import { ClientsView } from './clients-view.js';
 import type { Channel, ChannelState } from './client.js';
+import { ClientsView } from './clients-view.js';
 import { useNotice, useServers } from './hooks.js';
 import { ImportView } from './import-view.js';
 import { LogsView } from './logs-view.js';
