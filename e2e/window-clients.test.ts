@@ -2,7 +2,8 @@
 // Client tokens from the window (issue 12): the built `mcpassistant-gateway ui` linked to a real relay on
 // 127.0.0.1 with server-everything, in Debian's Chromium. A token is created and shown once (gone after a
 // reload), listed, used by a real MCP client through the relay, revoked from the window — and refused with 401
-// at once. Screenshots of the view, light and dark.
+// at once. An MCP client the owner allowed by OAuth on a relay with sign-in is listed and its grant ended from
+// the window. Screenshots of the view, light and dark; axe-core scans.
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -22,7 +23,8 @@ import {
   uiAddress,
 } from './support/cli.js';
 import { serverEverything } from './support/mcp-fixtures.js';
-import { connectClient, startRelay } from './support/relay-fixture.js';
+import { oauthClient } from './support/oauth-client.js';
+import { connectClient, signInAgent, startRelay, startRelayWithUser } from './support/relay-fixture.js';
 
 let sandbox: Sandbox;
 let relay: RelayServer;
@@ -167,3 +169,59 @@ it('takes the Clients view screenshots (light and dark) with a listed token', as
   }
   await setup.screenshot({ path: join(out, 'window-clients-created.png'), fullPage: true });
 }, 60_000);
+
+it('lists an MCP client the owner allowed by OAuth and ends its grant from the window (401 at once)', async () => {
+  const owner = { email: 'rui@example.com', password: 'correct horse battery' };
+  const signIn = await startRelayWithUser(sandbox.dir, owner);
+  try {
+    // The agent signed in as the owner (so that the owner's consent is asked), run by a second `ui`.
+    const { token, subject } = await signInAgent(signIn, owner);
+    const configPath = join(sandbox.dir, 'mcp-oauth.json');
+    await writeFile(configPath, `${JSON.stringify({ mcpServers: { everything: serverEverything() } })}\n`);
+    const second = startCli(
+      ['ui', '--no-open', '--config', configPath, '--state', join(sandbox.dir, 'oauth-state.json')],
+      sandbox,
+      { REMOTE_SERVER_BASE_URL: signIn.url.href, AGENT_JWT: token },
+    );
+    const secondUrl = await uiAddress(second);
+    const context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
+    contexts.push(context);
+    const page = await context.newPage();
+    await page.goto(secondUrl.href);
+    await expect
+      .poll(() => page.getByTestId('link-state').textContent(), { timeout: 20_000 })
+      .toBe('Connected');
+    await view(page, 'Clients');
+    await page.getByTestId('no-grants').waitFor();
+
+    const endpoint = new URL(`/${subject}/everything/mcp`, signIn.url);
+    const { client, clientId, accessToken } = await oauthClient(endpoint, owner, 'Notes app');
+    await client.close();
+    await page.reload();
+    await view(page, 'Clients');
+    const row = page.locator(`tr[data-grant="${clientId}"]`);
+    await row.waitFor();
+    expect(await row.textContent()).toContain('Notes app');
+    expect(await row.textContent()).toContain('everything');
+    expect(await seriousViolations(page), 'with a grant').toEqual([]);
+
+    const ping = () =>
+      fetch(endpoint, {
+        method: 'POST',
+        headers: {
+          Authorization: `Bearer ${accessToken}`,
+          'Content-Type': 'application/json',
+          Accept: 'application/json, text/event-stream',
+        },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }),
+      }).then(async (res) => (await res.body?.cancel(), res.status));
+    expect(await ping()).toBe(200);
+    await page.getByRole('button', { name: 'Revoke Notes app' }).click();
+    await page.getByRole('button', { name: 'Revoke it: Notes app' }).click();
+    await row.waitFor({ state: 'detached' });
+    await page.getByTestId('no-grants').waitFor();
+    expect(await ping()).toBe(401);
+  } finally {
+    await signIn.close();
+  }
+}, 90_000);
