@@ -167,6 +167,29 @@ describe('client tokens', () => {
   }, 30_000);
 });
 
+describe('revoking when the relay cannot', () => {
+  it('keeps a token the relay could not revoke (unreachable), and forgets one a relay says it never issued', async () => {
+    const relay = await startRelay();
+    const { api } = await relayed(relay);
+    const created = await value(api.invoke('clients:createToken', { name: 'kept', days: 1 }));
+    const origin = relay.url.origin;
+    await relay.close();
+    const r = await api.invoke('clients:revokeToken', { id: created.token.id });
+    expect(r).toMatchObject({ ok: false, code: 'auth-failed' });
+    expect(!r.ok && r.message).toContain('cannot be reached');
+    expect((await value(api.invoke('clients:list', {}))).tokens.map((t) => t.name)).toEqual(['kept']);
+
+    // The same entry pointed at a relay with another key: it refuses the token already, so it is forgotten.
+    const other = await startRelay({ jwtSecret: 'another-secret-0123456789abcdef' });
+    owned.push(other);
+    const path = join(dir, 'state.json');
+    const text = await readFile(path, 'utf8');
+    await writeFile(path, text.replaceAll(origin, other.url.origin));
+    await value(api.invoke('clients:revokeToken', { id: created.token.id }));
+    expect((await value(api.invoke('clients:list', {}))).tokens).toEqual([]);
+  }, 30_000);
+});
+
 describe('OAuth clients', () => {
   it('lists the grants of a relay with sign-in, and says when there is no such client to revoke', async () => {
     const relay = await startRelayWithUser(dir, { email: 'a@example.com', password: 'pw pw pw pw' });

@@ -169,8 +169,9 @@ export async function createClientToken(
 
 /**
  * Revokes the remembered token `id` at its relay (`POST /manage/jwt/revoke`) and forgets it. An expired token
- * is only forgotten. Throws GatewayError: `usage` for an unknown id, `auth-failed` when the relay refuses or
- * cannot be reached (the token is then kept, so that revoking can be tried again).
+ * is only forgotten, and so is one the relay says it did not issue (its key changed: it refuses the token
+ * already). Throws GatewayError: `usage` for an unknown id, `auth-failed` when the relay cannot be reached or
+ * fails otherwise (the token is then kept, so that revoking can be tried again).
  */
 export async function revokeClientToken(statePath: string, id: string): Promise<void> {
   const entry = (await loadClientTokens(statePath)).find((e) => e.id === id);
@@ -179,8 +180,14 @@ export async function revokeClientToken(statePath: string, id: string): Promise<
       'usage',
       `There is no client token "${id}" on this computer: list them again (clients:list).`,
     );
-  if (Date.parse(entry.expires_at) > Date.now())
-    await relayManage(new URL(entry.relay), '/manage/jwt/revoke', { body: { token: entry.token } });
+  if (Date.parse(entry.expires_at) > Date.now()) {
+    try {
+      await relayManage(new URL(entry.relay), '/manage/jwt/revoke', { body: { token: entry.token } });
+    } catch (error) {
+      // 400 "not issued by this relay": its key changed, so the token is refused there already; forget it.
+      if ((error as { status?: number }).status !== 400) throw error;
+    }
+  }
   await writeClientTokens(statePath, (list) => list.filter((e) => e.id !== id));
 }
 
