@@ -165,7 +165,7 @@ it('takes the Clients view screenshots (light and dark) with a listed token', as
     await page.locator('tr[data-token="CI runner"]').waitFor();
     expect(await page.locator('tr[data-token="CI runner"]').textContent()).toContain('all servers');
     expect(await seriousViolations(page), colorScheme).toEqual([]);
-    await page.screenshot({ path: join(out, `window-clients-${colorScheme}.png`), fullPage: true });
+    await page.screenshot({ path: join(out, `window-clients-tokens-${colorScheme}.png`), fullPage: true });
   }
   await setup.screenshot({ path: join(out, 'window-clients-created.png'), fullPage: true });
 }, 60_000);
