@@ -4,7 +4,6 @@
 // scan of every view; and no request to any host but the page's own.
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -12,6 +11,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
+import { seriousViolations } from './support/axe.js';
 import { launchChromium } from './support/chromium.js';
 import {
   type CliProcess,
@@ -23,9 +23,6 @@ import {
   uiAddress,
 } from './support/cli.js';
 import { serverEverything } from './support/mcp-fixtures.js';
-
-const require = createRequire(import.meta.url);
-const AXE = require.resolve('axe-core/axe.min.js');
 
 let sandbox: Sandbox;
 let cli: CliProcess;
@@ -93,24 +90,6 @@ async function openPage(colorScheme: 'light' | 'dark' = 'light'): Promise<Page> 
 const view = (page: Page, name: string) => page.getByRole('navigation').getByRole('button', { name }).click();
 const row = (page: Page, server: string) => page.locator(`tr[data-server="${server}"]`);
 const stateOf = (page: Page, server: string) => row(page, server).getByTestId('server-state').textContent();
-
-/** axe-core injected through the DevTools protocol (the page's CSP forbids inline scripts, rightly). */
-async function seriousViolations(page: Page): Promise<string[]> {
-  await page.evaluate(await readFile(AXE, 'utf8'));
-  const violations = await page.evaluate(async () => {
-    const axe = (
-      window as unknown as {
-        axe: {
-          run(): Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }>;
-        };
-      }
-    ).axe;
-    return (await axe.run()).violations;
-  });
-  return violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-}
 
 describe('the window', () => {
   it('adds a server through the form: the resolved command line first, then it runs and its tools appear', async () => {
@@ -434,7 +413,16 @@ describe('the window', () => {
     await mkdir(out, { recursive: true });
     for (const colorScheme of ['light', 'dark'] as const) {
       const page = await openPage(colorScheme);
-      for (const name of ['Status', 'Servers', 'Tools', 'Logs', 'Activity', 'Import', 'Settings']) {
+      for (const name of [
+        'Status',
+        'Servers',
+        'Tools',
+        'Clients',
+        'Logs',
+        'Activity',
+        'Import',
+        'Settings',
+      ]) {
         await view(page, name);
         if (name === 'Status')
           await expect
@@ -443,6 +431,8 @@ describe('the window', () => {
         if (name === 'Tools') await page.locator('li[data-tool="echo"]').waitFor({ timeout: 20_000 });
         if (name === 'Logs') await page.getByTestId('log-line').first().waitFor();
         if (name === 'Settings') await page.locator('tr[data-setting]').first().waitFor();
+        // The local endpoint has no relay: the view says where client tokens come from.
+        if (name === 'Clients') await page.getByTestId('grants-note').waitFor();
         expect(await seriousViolations(page), `${name} (${colorScheme})`).toEqual([]);
         await page.screenshot({
           path: join(out, `window-${name.toLowerCase()}-${colorScheme}.png`),

@@ -1,9 +1,11 @@
-// The window: one bar with the views (Status, Servers, Tools, Logs, Activity, Import, Settings), the channel's state, and a
-// polite live region for what an action did. Every view talks to the gateway only through the channel.
+// The window: one bar with the views (Status, Servers, Tools, Clients, Logs, Activity, Import, Settings),
+// the channel's state, and a polite live region for what an action did. Every view talks to the gateway
+// only through the channel.
 import { useEffect, useState } from 'preact/hooks';
 
 import { ActivityView } from './activity-view.js';
 import type { Channel, ChannelState } from './client.js';
+import { ClientsView } from './clients-view.js';
 import { useNotice, useServers } from './hooks.js';
 import { ImportView } from './import-view.js';
 import { LogsView } from './logs-view.js';
@@ -12,7 +14,7 @@ import { SettingsView } from './settings-view.js';
 import { StatusView } from './status-view.js';
 import { ToolsView } from './tools-view.js';
 
-const VIEWS = ['Status', 'Servers', 'Tools', 'Logs', 'Activity', 'Import', 'Settings'] as const;
+const VIEWS = ['Status', 'Servers', 'Tools', 'Clients', 'Logs', 'Activity', 'Import', 'Settings'] as const;
 type View = (typeof VIEWS)[number];
 
 export function App({ channel }: { channel: Channel }) {
@@ -52,6 +54,7 @@ export function App({ channel }: { channel: Channel }) {
         {view === 'Status' && <StatusView channel={channel} servers={servers} say={say} />}
         {view === 'Servers' && <ServersView channel={channel} servers={servers} say={say} />}
         {view === 'Tools' && <ToolsView channel={channel} servers={servers} />}
+        {view === 'Clients' && <ClientsView channel={channel} servers={servers} say={say} />}
         {view === 'Logs' && <LogsView channel={channel} servers={servers} say={say} />}
         {view === 'Import' && <ImportView channel={channel} say={say} />}
         {view === 'Activity' && <ActivityView channel={channel} />}

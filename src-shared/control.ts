@@ -319,6 +319,64 @@ export const DetectedConfig = z.object({
 });
 export type DetectedConfig = z.infer<typeof DetectedConfig>;
 
+/**
+ * A client token this gateway asked its relay for (`clients:createToken`): a JWT of role `client` for one
+ * subject and a set of servers, which MCP clients send as `Authorization: Bearer …` (issue 12). Listed
+ * from the runtime state; the token itself is never part of a listing.
+ */
+export const ClientToken = z.object({
+  /** The token's `jti`: what `clients:revokeToken` names. */
+  id: z.string(),
+  /** What the owner called it ("laptop Claude Code"). */
+  name: z.string(),
+  subject: z.string(),
+  /** The relay's base URL that issued it. */
+  relay: z.string(),
+  /** The servers it reaches; `["*"]` is every server of the subject. */
+  servers: z.array(z.string()),
+  /** ISO times. */
+  createdAt: z.string(),
+  expiresAt: z.string(),
+  expired: z.boolean(),
+});
+export type ClientToken = z.infer<typeof ClientToken>;
+
+/**
+ * An MCP client the owner allowed on the subject through the relay's OAuth consent page (the relay's
+ * `GET /manage/client-grants`; its fields renamed to camelCase).
+ */
+export const ClientGrant = z.object({
+  clientId: z.string(),
+  clientName: z.string().optional(),
+  servers: z.array(z.string()),
+  /** ISO time. */
+  grantedAt: z.string(),
+});
+export type ClientGrant = z.infer<typeof ClientGrant>;
+
+/** `clients:list`: every MCP client that can reach this agent through its relay. */
+export const ClientAccess = z.object({
+  relay: z.string().nullable(),
+  subject: z.string().nullable(),
+  /** The client tokens created here, newest first (expired ones included, marked). */
+  tokens: z.array(ClientToken),
+  /** The OAuth clients allowed on the subject; null when they could not be listed (see `grantsNote`). */
+  grants: z.array(ClientGrant).nullable(),
+  /** Why `grants` is null, naming the fix (no sign-in on the relay, not signed in, relay unreachable). */
+  grantsNote: z.string().optional(),
+});
+export type ClientAccess = z.infer<typeof ClientAccess>;
+
+/** `clients:createToken`: the new token, with the only copy of its secret and a ready client config. */
+export const NewClientToken = z.object({
+  token: ClientToken,
+  /** `Bearer <jwt>`: shown once, to copy; no later call returns it. */
+  header: z.string(),
+  /** A ready `mcpServers` config (JSON text) for the servers the token reaches, with the header. */
+  config: z.string(),
+});
+export type NewClientToken = z.infer<typeof NewClientToken>;
+
 export const Paths = z.object({
   config: z.string(),
   /** How the config path was chosen: flag, environment, .env, walk-up, user-dir. */
@@ -432,6 +490,36 @@ export const CONTROL_CALLS = {
   'clients:add': {
     args: z.strictObject({ app: ClientApp, server: ServerName, name: ServerName.optional() }),
     result: z.object({ path: z.string(), backup: z.string().nullable() }),
+  },
+  /**
+   * The MCP clients that can reach this agent: the client tokens created here and the OAuth clients the owner
+   * allowed (when the relay has sign-in). `usage` when no relay is configured or nobody is signed in.
+   */
+  'clients:list': { args: NoArgs, result: ClientAccess },
+  /**
+   * Asks the relay for a client token (`POST /manage/client-token` with the agent token) for `servers`
+   * (default: every server the agent token allows), valid `days` days, and remembers it under `name`.
+   */
+  'clients:createToken': {
+    args: z.strictObject({
+      name: z.string().trim().min(1).max(64),
+      servers: z
+        .array(z.union([ServerName, z.literal('*')]))
+        .min(1)
+        .optional(),
+      days: z.number().int().min(1).max(365),
+    }),
+    result: NewClientToken,
+  },
+  /** Revokes a client token at the relay (`POST /manage/jwt/revoke`): it stops working at once. */
+  'clients:revokeToken': {
+    args: z.strictObject({ id: z.string().min(1) }),
+    result: z.object({ revoked: z.string() }),
+  },
+  /** Ends an OAuth client's grant (`POST /manage/client-grants/revoke`): its tokens stop working at once. */
+  'clients:revokeGrant': {
+    args: z.strictObject({ clientId: z.string().min(1) }),
+    result: z.object({ revoked: z.number().int() }),
   },
   /** The recent remote calls, oldest first (at most 500). */
   'activity:recent': { args: NoArgs, result: z.array(CallRecord) },

@@ -2,7 +2,8 @@
 import { decodeJwt } from 'jose';
 import open from 'open';
 
-import { issueClientToken, login, logout } from '../core/auth/login.js';
+import { createClientToken } from '../control/client-access.js';
+import { login, logout } from '../core/auth/login.js';
 import { StateFileTokenStore } from '../core/auth/token-store.js';
 import { type ResolvedSettings, resolveSettings } from '../core/config/settings.js';
 import { GatewayError } from '../core/errors.js';
@@ -135,7 +136,7 @@ export async function whoamiCommand(options: PathOptions & { json?: boolean }): 
 
 /** Prints a client token for MCP clients of this gateway's relay (never the agent token). */
 export async function clientTokenCommand(
-  options: PathOptions & { days: number; servers?: string },
+  options: PathOptions & { days: number; servers?: string; name?: string },
 ): Promise<void> {
   const settings = await resolveAuthSettings(options);
   const token = settings.values.agentJwt;
@@ -156,10 +157,17 @@ export async function clientTokenCommand(
     ?.split(',')
     .map((s) => s.trim())
     .filter(Boolean);
-  const issued = await issueClientToken(relay, token, { expiryMinutes: options.days * 24 * 60, servers });
+  // Remembered in the runtime state (as the window's are), so that `client-tokens` lists and revokes it.
+  const name = options.name?.trim() || `CLI ${new Date().toISOString().slice(0, 16).replace('T', ' ')}`;
+  const issued = await createClientToken(settings.paths.state.path, relay, token, {
+    name,
+    servers,
+    days: options.days,
+  });
   out(`Authorization: Bearer ${issued.token}`);
   process.stderr.write(
-    `A client token for "${settings.values.subject}" on ${relay.origin}, for ${issued.capabilities.join(', ')}, valid until ${expiry(issued.token)}. ` +
-      'It calls the endpoints only; it cannot connect as the agent.\n',
+    `A client token "${name}" for "${issued.subject}" on ${relay.origin}, for ${issued.servers.join(', ')}, valid until ${issued.expires_at}. ` +
+      'It calls the endpoints only; it cannot connect as the agent. ' +
+      `Revoke it with \`mcpassistant-gateway client-tokens revoke ${issued.id}\`.\n`,
   );
 }

@@ -9,6 +9,7 @@ import { PRODUCT } from '../core/gateway.js';
 import { LOG_LEVELS } from '../core/logging/log-hub.js';
 import { clientTokenCommand, loginCommand, logoutCommand, whoamiCommand } from './auth-commands.js';
 import type { CommonOptions } from './cli-support.js';
+import { clientTokensCommand, clientTokensRevokeCommand } from './client-tokens-command.js';
 import { clientsCommand, clientsRevokeCommand } from './clients-command.js';
 import {
   configPathCommand,
@@ -139,9 +140,27 @@ export function buildProgram(): Command {
     .description('print a bearer token for MCP clients of the relay (a client token, not the agent token)')
     .option('--days <days>', 'lifetime of the token (1-365)', positiveInt, 30)
     .option('--servers <names>', 'comma-separated servers it may reach (default: all the agent may serve)')
+    .option('--name <name>', 'what to call it in `client-tokens` and the window (default: CLI and the time)')
     .addOption(configOption())
     .addOption(stateOption())
-    .action((options: CommonOptions & { days: number; servers?: string }) => clientTokenCommand(options));
+    .action((options: CommonOptions & { days: number; servers?: string; name?: string }) =>
+      clientTokenCommand(options),
+    );
+
+  const clientTokens = program
+    .command('client-tokens')
+    .description('the client tokens created here (name, id, servers, expiry), and revoking them')
+    .option('--json', 'print JSON instead of text')
+    .addOption(configOption())
+    .addOption(stateOption())
+    .action((options: CommonOptions & { json?: boolean }) => clientTokensCommand(options));
+  clientTokens
+    .command('revoke')
+    .description('revoke a client token at the relay: clients that send it are refused at once')
+    .argument('[id]', 'the id (or name) `client-tokens` lists')
+    .addOption(configOption())
+    .addOption(stateOption())
+    .action((id: string | undefined, options: CommonOptions) => clientTokensRevokeCommand(id, options));
 
   const clients = program
     .command('clients')

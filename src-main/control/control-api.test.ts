@@ -111,7 +111,11 @@ describe('ControlApi', () => {
       .add('servers:disable')
       .add('servers:restart')
       .add('auth:login')
-      .add('link:disconnect');
+      .add('link:disconnect')
+      // They need a relay (client-access.test.ts drives them against a real one).
+      .add('clients:createToken')
+      .add('clients:revokeToken')
+      .add('clients:revokeGrant');
     for (const name of CALL_NAMES.filter((n) => !skip.has(n))) {
       const result = await api.call(name, argsFor[name] ?? {});
       const schema = controlResult(CONTROL_CALLS[name].result);

@@ -50,6 +50,14 @@ import type { Logger, LogHub } from '../core/logging/log-hub.js';
 import { loginShellPath, mergePath } from '../core/servers/login-shell-path.js';
 import { quote, resolveCommand, type ServerStatus } from '../core/servers/managed-server.js';
 import {
+  createClientToken,
+  listClientGrants,
+  loadClientTokens,
+  publicClientToken,
+  revokeClientGrant,
+  revokeClientToken,
+} from './client-access.js';
+import {
   addToClient,
   clientEntry,
   detectClientConfigs,
@@ -142,6 +150,11 @@ export class ControlApi {
       );
     }
     this.#handlers = this.#createHandlers();
+    // The client tokens created here stay out of the logs like the agent token does.
+    void loadClientTokens(gateway.settings.paths.state.path).then(
+      (list) => list.forEach((e) => options.logs.redactor.addSecret(e.token)),
+      () => undefined, // ignore: clients:list reports a broken state file when asked
+    );
 
     const onState = () => this.#emit('status', this.#status());
     const onServers = () => {
@@ -578,6 +591,71 @@ export class ControlApi {
           throw error;
         }
       },
+      'clients:list': async () => {
+        const statePath = gateway.settings.paths.state.path;
+        const tokens = (await loadClientTokens(statePath)).map((e) => publicClientToken(e));
+        const access = await this.#relayAccess().catch((error: unknown) => error as ControlError);
+        if (access instanceof Error) {
+          // Tokens created earlier are still listed (and expire on their own); new ones need the relay.
+          return {
+            relay: relayBase(gateway.settings) ?? null,
+            subject: gateway.settings.values.subject ?? null,
+            tokens,
+            grants: null,
+            grantsNote: access.message,
+          };
+        }
+        const listed = await listClientGrants(access.relay, access.token);
+        return {
+          relay: access.relay.origin,
+          subject: access.subject,
+          tokens,
+          grants: 'grants' in listed ? listed.grants : null,
+          ...('note' in listed ? { grantsNote: listed.note } : {}),
+        };
+      },
+      'clients:createToken': async ({ name, servers, days }) => {
+        const access = await this.#relayAccess();
+        const stored = await createClientToken(
+          gateway.settings.paths.state.path,
+          access.relay,
+          access.token,
+          {
+            name,
+            servers,
+            days,
+          },
+        );
+        this.#options.logs.redactor.addSecret(stored.token);
+        this.#log.info(
+          `created client token "${name}" (${stored.id}) for ${stored.servers.join(', ')}, valid until ${stored.expires_at}`,
+        );
+        const header = `Bearer ${stored.token}`;
+        const names = stored.servers.includes('*')
+          ? gateway.servers.list().map((status) => status.name)
+          : stored.servers;
+        const base = `${stored.relay}/${encodeURIComponent(stored.subject)}/`;
+        const config = {
+          mcpServers: Object.fromEntries(
+            names.map((server) => [
+              server,
+              { url: new URL(`${server}/mcp`, base).href, headers: { Authorization: header } },
+            ]),
+          ),
+        };
+        return { token: publicClientToken(stored), header, config: JSON.stringify(config, null, 2) };
+      },
+      'clients:revokeToken': async ({ id }) => {
+        await revokeClientToken(gateway.settings.paths.state.path, id);
+        this.#log.info(`revoked client token ${id}`);
+        return { revoked: id };
+      },
+      'clients:revokeGrant': async ({ clientId }) => {
+        const access = await this.#relayAccess();
+        const revoked = await revokeClientGrant(access.relay, access.token, clientId);
+        this.#log.info(`ended the grant of MCP client ${clientId}`);
+        return { revoked };
+      },
       'activity:recent': () => gateway.activity.recent().map((record) => ({ ...record })),
       'paths:get': () => {
         const paths = gateway.settings.paths;
@@ -748,6 +826,37 @@ export class ControlApi {
       email: fromEnv ? null : (stored?.email ?? null),
       tokenFrom: fromEnv ? origin.source : this.#tokenPlace(),
     };
+  }
+
+  /**
+   * The relay this gateway's client tokens come from and the agent token to ask it with (the signed-in one,
+   * or AGENT_JWT). Throws `usage` naming the fix when no relay is configured or nobody is signed in.
+   */
+  async #relayAccess(): Promise<{ relay: URL; token: string; subject: string | null }> {
+    const settings = this.#gateway.settings;
+    const fromEnv = ['flag', 'environment', '.env'].includes(settings.origins.agentJwt.source);
+    const stored = fromEnv ? undefined : await this.#tokens.load();
+    const relay = stored?.relay ?? relayBase(settings);
+    if (!relay) {
+      throw new ControlError(
+        'usage',
+        'No relay is configured, and client tokens come from a relay: sign in to one (Settings → Sign in, with its address) or set REMOTE_SERVER_BASE_URL. Clients of the local endpoint use the header on the Status view.',
+      );
+    }
+    const token = stored?.token ?? settings.values.agentJwt;
+    if (!token) {
+      throw new ControlError(
+        'usage',
+        `Not signed in to ${relay}: sign in (Settings → Sign in), or set AGENT_JWT. Then create client tokens here.`,
+      );
+    }
+    let subject = stored?.subject ?? settings.values.subject ?? null;
+    try {
+      subject ??= decodeJwt(token).sub ?? null;
+    } catch {
+      // ignore: an opaque token has no subject to show
+    }
+    return { relay: new URL(relay), token, subject };
   }
 
   #tokenPlace(): string {

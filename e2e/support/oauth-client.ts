@@ -1,0 +1,93 @@
+// An MCP client (SDK 1.x) that gets its access through the relay's OAuth flow (issue 12): it registers
+// dynamically, the subject's owner signs in and allows it on the consent page (played by TestBrowser over plain
+// HTTP), and it connects with the token it got. For tests that need a real grant on the relay.
+import type { OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
+import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type {
+  OAuthClientInformationMixed,
+  OAuthClientMetadata,
+  OAuthTokens,
+} from '@modelcontextprotocol/sdk/shared/auth.js';
+
+import { TestBrowser } from './test-browser.js';
+
+/** The client's redirect URI: the test browser stops there; nothing listens on it. */
+const REDIRECT = 'http://127.0.0.1:53682/callback';
+
+/** Keeps the client's registration, tokens and PKCE verifier in memory; remembers where it was sent. */
+class MemoryOAuthProvider implements OAuthClientProvider {
+  authorizationUrl: URL | undefined;
+  #client: OAuthClientInformationMixed | undefined;
+  #tokens: OAuthTokens | undefined;
+  #verifier = '';
+  constructor(private readonly name: string) {}
+  get redirectUrl() {
+    return REDIRECT;
+  }
+  get clientMetadata(): OAuthClientMetadata {
+    return {
+      client_name: this.name,
+      redirect_uris: [REDIRECT],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'none',
+    };
+  }
+  clientInformation() {
+    return this.#client;
+  }
+  saveClientInformation(info: OAuthClientInformationMixed) {
+    this.#client = info;
+  }
+  tokens() {
+    return this.#tokens;
+  }
+  saveTokens(tokens: OAuthTokens) {
+    this.#tokens = tokens;
+  }
+  redirectToAuthorization(url: URL) {
+    this.authorizationUrl = url;
+  }
+  saveCodeVerifier(verifier: string) {
+    this.#verifier = verifier;
+  }
+  codeVerifier() {
+    return this.#verifier;
+  }
+}
+
+/**
+ * Connects an SDK client named `name` to `url` (an MCP endpoint of the relay) through the OAuth flow, the owner
+ * `user` signing in and allowing it. Resolves with the connected client, its client_id and its access token.
+ * Throws when a step does not go as the relay's pages should make it go.
+ */
+export async function oauthClient(
+  url: URL,
+  user: { email: string; password: string },
+  name = 'Test MCP client',
+): Promise<{ client: Client; clientId: string; accessToken: string }> {
+  const provider = new MemoryOAuthProvider(name);
+  const first = new StreamableHTTPClientTransport(url, { authProvider: provider });
+  const refused = await new Client({ name, version: '1.0.0' }).connect(first).then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  if (!(refused instanceof UnauthorizedError) || !provider.authorizationUrl)
+    throw new Error(`expected the relay to ask for authorization, got ${String(refused)}`);
+  const browser = new TestBrowser((location) => location.startsWith(REDIRECT));
+  const login = await browser.go(provider.authorizationUrl);
+  const consent = await browser.submit(login.html, login.page.url, user);
+  const answered = await browser.submit(consent.html, consent.page.url, { decision: 'allow' });
+  const code = answered.callback ? new URL(answered.callback).searchParams.get('code') : null;
+  if (!code) throw new Error(`the consent page did not send the client back with a code: ${answered.html}`);
+  await first.finishAuth(code);
+  const client = new Client({ name, version: '1.0.0' });
+  await client.connect(new StreamableHTTPClientTransport(url, { authProvider: provider }));
+  return {
+    client,
+    clientId: provider.clientInformation()!.client_id,
+    accessToken: provider.tokens()!.access_token,
+  };
+}
