@@ -358,35 +358,3 @@ export async function logout(relay: URL, tokens: StoredTokens): Promise<string[]
   if (tokens.refreshToken) await attempt('/manage/oauth/logout', { refresh_token: tokens.refreshToken });
   return problems;
 }
-
-/**
- * Asks the relay for a client token (role `client`, for MCP clients; refused on /connect) with the agent
- * token: `POST /manage/client-token`. `servers` limits it (default: the agent token's own capabilities).
- * Throws GatewayError (auth-failed) with the relay's reason.
- */
-export async function issueClientToken(
-  relay: URL,
-  agentToken: string,
-  options: { expiryMinutes?: number; servers?: string[] } = {},
-): Promise<{ token: string; capabilities: string[]; expiryMinutes: number }> {
-  const res = await post(
-    relay,
-    '/manage/client-token',
-    { expiry_minutes: options.expiryMinutes, capabilities: options.servers },
-    agentToken,
-  );
-  if (res.status === 404) {
-    throw new GatewayError(
-      'auth-failed',
-      `the relay at ${relay.origin} does not issue client tokens (an older relay): clients there use the agent token`,
-    );
-  }
-  if (res.status !== 200 || typeof res.json['token'] !== 'string') {
-    throw relayError('asking for a client token', res.status, res.json);
-  }
-  return {
-    token: res.json['token'],
-    capabilities: (res.json['capabilities'] as string[] | undefined) ?? [],
-    expiryMinutes: res.json['expiry_minutes'] as number,
-  };
-}
