@@ -25,6 +25,7 @@ import {
   LOG_LEVELS,
   type Notice,
   type ParsedArgs,
+  type PendingConsent,
   type ServerInfo,
   type SettingView,
   type Status,
@@ -172,7 +173,10 @@ export class ControlApi {
     const offLogs = options.logs.subscribe((entry) => this.#emit('logs', { ...entry }));
     const onCall = (record: CallRecord) => this.#emit('activity', { ...record });
     gateway.activity.on('call', onCall);
+    const onConsent = (list: PendingConsent[]) => this.#emit('consent', list);
+    gateway.consent.on('changed', onConsent);
     this.#detach.push(
+      () => gateway.consent.off('changed', onConsent),
       () => gateway.off('state', onState),
       () => gateway.servers.off('status', onServers),
       () => gateway.servers.off('removed', onServers),
@@ -655,6 +659,22 @@ export class ControlApi {
         const revoked = await revokeClientGrant(access.relay, access.token, clientId);
         this.#log.info(`ended the grant of MCP client ${clientId}`);
         return { revoked };
+      },
+      'consent:list': () => gateway.consent.list(),
+      'consent:answer': ({ id, allow }) => {
+        const answered = gateway.consent.answer(id, allow);
+        if (!answered.ok && answered.reason === 'unknown')
+          throw new ControlError(
+            'not-found',
+            'This request is over: it was answered on the relay\'s page, or its time ran out. The client asks again if it still needs access.',
+          );
+        if (!answered.ok)
+          throw new ControlError(
+            'usage',
+            'The link to the relay closed before the answer was sent: answer on the relay\'s page in your browser.',
+          );
+        this.#log.info(`${allow ? 'allowed' : 'denied'} consent request ${id}`);
+        return { answered: id, allow };
       },
       'activity:recent': () => gateway.activity.recent().map((record) => ({ ...record })),
       'paths:get': () => {

@@ -13,6 +13,7 @@ import { refresh } from './auth/login.js';
 import { StateFileTokenStore, type TokenStore } from './auth/token-store.js';
 import { ActivityLog } from './bridge/activity-log.js';
 import { BridgeClient, type BridgeState } from './bridge/bridge-client.js';
+import { ConsentRequests } from './bridge/consent-requests.js';
 import { Dispatcher } from './bridge/dispatcher.js';
 import type { AttachAgent, LocalEndpoint, LocalEndpointFactory } from './bridge/local-endpoint.js';
 import { type ConfigWatcher, watchFile } from './config/config-watcher.js';
@@ -79,6 +80,12 @@ export interface GatewayOptions extends SettingsInputs {
   tokenStore?: TokenStore;
   /** Liveness ping interval towards the relay (default 20 s). */
   pingIntervalMs?: number;
+  /**
+   * A front can ask the user (the desktop app, the web host's window): the agent announces the `consent`
+   * feature and the relay's consent requests land in `consent` (issue 12). Default false: a headless agent
+   * leaves consent to the relay's page.
+   */
+  answersConsent?: boolean;
 }
 
 export class Gateway extends EventEmitter<{ state: [GatewayState]; config: [ConfigEvent] }> {
@@ -86,6 +93,8 @@ export class Gateway extends EventEmitter<{ state: [GatewayState]; config: [Conf
   readonly configFile: McpConfigFile;
   /** The recent remote calls (the window's Activity view). */
   readonly activity = new ActivityLog();
+  /** The relay's open consent requests, for a front to answer (only with `answersConsent`). */
+  readonly consent = new ConsentRequests();
   readonly #log: Logger;
   #watcher: ConfigWatcher | undefined;
   #reloading: Promise<void> = Promise.resolve();
@@ -315,6 +324,7 @@ export class Gateway extends EventEmitter<{ state: [GatewayState]; config: [Conf
       publicBaseUrl,
       agentInfo: { name: PRODUCT.name, version: PRODUCT.version },
       log: this.options.logs.logger('bridge'),
+      ...(this.options.answersConsent ? { consent: this.consent } : {}),
     });
     this.#bridge = bridge;
     this.#announced = this.announced();
