@@ -24,8 +24,8 @@ import {
 } from '../../../src-shared/wire.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logging/log-hub.js';
-import type { Dispatcher } from './dispatcher.js';
 import type { ConsentRequests } from './consent-requests.js';
+import type { Dispatcher } from './dispatcher.js';
 import type { AttachAgent, InProcessLink } from './local-endpoint.js';
 
 export type BridgeState =
