@@ -8,15 +8,6 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import type { OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
-import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type {
-  OAuthClientInformationMixed,
-  OAuthClientMetadata,
-  OAuthTokens,
-} from '@modelcontextprotocol/sdk/shared/auth.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { type AppShell, startApp } from '../src-main/app/app-shell.js';
@@ -28,12 +19,11 @@ import type { PendingConsent } from '../src-shared/control.js';
 import { ROOT } from './support/cli.js';
 import { type FakeElectron, fakeElectron } from './support/fake-electron.js';
 import { serverEverything } from './support/mcp-fixtures.js';
+import { reloadUntilAnswered, toConsentPage } from './support/oauth-client.js';
 import { linkState, signInAgent, startAgent, startRelay } from './support/relay-fixture.js';
-import { TestBrowser } from './support/test-browser.js';
 import { until } from './support/wait.js';
 
 const ALICE = { email: 'alice@example.com', password: 'alice password 123' };
-const REDIRECT = 'http://127.0.0.1:53682/callback';
 const APP_PAGE = 'app://gateway/index.html';
 /** How long the relay's consent page waits for the app (short, for the timeout case). */
 const APP_TIMEOUT_MS = 3000;
@@ -42,47 +32,6 @@ let dir: string;
 let relay: RelayServer;
 let agentToken: string;
 let subject: string;
-
-/** An OAuth client for the SDK that keeps everything in memory and lets the test play the browser. */
-class MemoryOAuthClient implements OAuthClientProvider {
-  authorizationUrl: URL | undefined;
-  #client: OAuthClientInformationMixed | undefined;
-  #tokens: OAuthTokens | undefined;
-  #verifier = '';
-  get redirectUrl() {
-    return REDIRECT;
-  }
-  get clientMetadata(): OAuthClientMetadata {
-    return {
-      client_name: 'Consent Test Client',
-      redirect_uris: [REDIRECT],
-      grant_types: ['authorization_code', 'refresh_token'],
-      response_types: ['code'],
-      token_endpoint_auth_method: 'none',
-    };
-  }
-  clientInformation() {
-    return this.#client;
-  }
-  saveClientInformation(info: OAuthClientInformationMixed) {
-    this.#client = info;
-  }
-  tokens() {
-    return this.#tokens;
-  }
-  saveTokens(tokens: OAuthTokens) {
-    this.#tokens = tokens;
-  }
-  redirectToAuthorization(url: URL) {
-    this.authorizationUrl = url;
-  }
-  saveCodeVerifier(verifier: string) {
-    this.#verifier = verifier;
-  }
-  codeVerifier() {
-    return this.#verifier;
-  }
-}
 
 interface Desktop {
   shell: AppShell;
@@ -154,52 +103,14 @@ async function startDesktop(): Promise<Desktop> {
   return desktop;
 }
 
-/**
- * An MCP client's authorization up to the consent page: the SDK client is refused (401), the owner's browser
- * opens the authorization URL and signs in. Resolves with the browser, the consent page and what finishes it.
- */
-async function toConsentPage() {
-  const oauth = new MemoryOAuthClient();
-  const url = new URL(`/${subject}/everything/mcp`, relay.url);
-  const first = new StreamableHTTPClientTransport(url, { authProvider: oauth });
-  await expect(new Client({ name: 'consent-e2e', version: '1.0.0' }).connect(first)).rejects.toThrow(
-    UnauthorizedError,
-  );
-  const browser = new TestBrowser((location) => location.startsWith(REDIRECT));
-  const login = await browser.go(oauth.authorizationUrl!);
-  const consent = await browser.submit(login.html, login.page.url, ALICE);
-  expect(consent.status, consent.html).toBe(200);
-  const finish = async (code: string) => {
-    await first.finishAuth(code);
-    const client = new Client({ name: 'consent-e2e', version: '1.0.0' });
-    await client.connect(new StreamableHTTPClientTransport(url, { authProvider: oauth }));
-    return client;
-  };
-  return { oauth, browser, consent, pageUrl: consent.page.url, finish };
-}
+/** The SDK client "Consent Test Client" for Alice's everything, its owner's browser on the consent page. */
+const consentPage = () =>
+  toConsentPage(new URL(`/${subject}/everything/mcp`, relay.url), ALICE, 'Consent Test Client');
 
 /** The window's answer to a consent request, over IPC as the renderer sends it. */
 function answerInWindow(desktop: Desktop, id: string, allow: boolean) {
   const window = desktop.electron.windows.at(-1)!;
   return desktop.electron.ipcMain.invoke(window.webContents, APP_PAGE, 'consent:answer', { id, allow });
-}
-
-/**
- * Reloads the consent page as its meta refresh does until it stops waiting for the app (the app's answer
- * crosses the WebSocket after the window's call returns). Resolves with the last load.
- */
-async function reloadUntilAnswered(browser: TestBrowser, pageUrl: string) {
-  let last = await browser.go(pageUrl);
-  await until(
-    async () => {
-      if (last.callback || !last.html.includes('asks you too')) return true;
-      last = await browser.go(pageUrl);
-      return false;
-    },
-    10_000,
-    'the page to follow the app',
-  );
-  return last;
 }
 
 /** The consent requests the window lists. */
@@ -233,7 +144,7 @@ afterAll(async () => {
 describe('consent answered from the app', () => {
   it('notifies, opens the window on a click, and an approval there lets the client in to call a tool', async () => {
     const desktop = await startDesktop();
-    const { browser, consent, pageUrl, finish } = await toConsentPage();
+    const { browser, consent, pageUrl, finish } = await consentPage();
     // The page keeps its own buttons, says the app is asked too, and reloads itself to follow the app.
     expect(consent.html).toContain('asks you too');
     expect(consent.html).toMatch(/<meta http-equiv="refresh" content="2">/);
@@ -277,7 +188,7 @@ describe('consent answered from the app', () => {
 
   it('a denial in the app sends the client back with access_denied; it gets no token', async () => {
     const desktop = await startDesktop();
-    const { oauth, browser, pageUrl } = await toConsentPage();
+    const { tokens, browser, pageUrl } = await consentPage();
     await until(async () => (await pendingInWindow(desktop)).length > 0, 10_000, 'the consent request');
     const [pending] = await pendingInWindow(desktop);
     desktop.electron.notificationClicks.at(-1)!();
@@ -288,7 +199,7 @@ describe('consent answered from the app', () => {
     expect(back.searchParams.get('error')).toBe('access_denied');
     expect(back.searchParams.get('code')).toBeNull();
     expect(back.searchParams.get('error_description')).toBe('the owner denied access in the app');
-    expect(oauth.tokens()).toBeUndefined();
+    expect(tokens()).toBeUndefined();
     // The authorization request is over: the page cannot be answered again.
     const late = await browser.go(pageUrl);
     expect(late.callback).toBeUndefined();
@@ -297,7 +208,7 @@ describe('consent answered from the app', () => {
 
   it('without an answer in time the page stops waiting and stays usable; the app drops the request', async () => {
     const desktop = await startDesktop();
-    const { oauth, browser, pageUrl, finish } = await toConsentPage();
+    const { tokens, browser, pageUrl, finish } = await consentPage();
     await until(async () => (await pendingInWindow(desktop)).length > 0, 10_000, 'the consent request');
     const [pending] = await pendingInWindow(desktop);
     // The relay's timeout passes: it tells the app, which stops listing the request.
@@ -310,7 +221,7 @@ describe('consent answered from the app', () => {
     expect(timedOut.callback).toBeUndefined();
     expect(timedOut.html).toContain('did not answer in time');
     expect(timedOut.html).not.toContain('http-equiv="refresh"');
-    expect(oauth.tokens()).toBeUndefined();
+    expect(tokens()).toBeUndefined();
     // A late answer from the window changes nothing.
     desktop.electron.notificationClicks.at(-1)!();
     expect(await answerInWindow(desktop, pending!.id, true)).toMatchObject({ ok: false, code: 'not-found' });
@@ -327,7 +238,7 @@ describe('consent answered from the app', () => {
     const agent = await startAgent(relay, { token: agentToken });
     await linkState(agent.gateway, 'connected');
     try {
-      const { consent } = await toConsentPage();
+      const { consent } = await consentPage();
       expect(consent.html).toContain('name="decision" value="allow"');
       expect(consent.html).not.toContain('asks you too');
       expect(consent.html).not.toContain('http-equiv="refresh"');
