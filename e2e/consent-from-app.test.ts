@@ -2,12 +2,14 @@
 // (fakes of the Electron objects only: the notification, the window, IPC) with a real Gateway connected to the
 // relay over a real WebSocket, and an SDK client running the OAuth flow, the owner's browser played over plain
 // HTTP. The relay's consent page asks the app too; the shell notifies, the click opens the window, the window's
-// answer goes over IPC; the page follows the app's answer on its next reload.
+// answer goes over IPC; the page follows the app's answer on its next reload. And the tray's "Copy client config"
+// on that relay, which copies a new client token rather than the agent's own.
 import { EventEmitter } from 'node:events';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { decodeJwt } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { type AppShell, startApp } from '../src-main/app/app-shell.js';
@@ -17,10 +19,10 @@ import { hashPassword } from '../src-relay/identity/password.js';
 import type { RelayServer } from '../src-relay/relay-server.js';
 import type { PendingConsent } from '../src-shared/control.js';
 import { ROOT } from './support/cli.js';
-import { type FakeElectron, fakeElectron } from './support/fake-electron.js';
+import { click, type FakeElectron, fakeElectron } from './support/fake-electron.js';
 import { serverEverything } from './support/mcp-fixtures.js';
 import { reloadUntilAnswered, toConsentPage } from './support/oauth-client.js';
-import { linkState, signInAgent, startAgent, startRelay } from './support/relay-fixture.js';
+import { connectClient, linkState, signInAgent, startAgent, startRelay } from './support/relay-fixture.js';
 import { until } from './support/wait.js';
 
 const ALICE = { email: 'alice@example.com', password: 'alice password 123' };
@@ -246,5 +248,42 @@ describe('consent answered from the app', () => {
     } finally {
       await agent.close();
     }
+  }, 60_000);
+});
+
+describe("the tray's Copy client config on a relay", () => {
+  it('copies a new client token scoped to the subject and the servers, never the agent token', async () => {
+    const desktop = await startDesktop();
+    const tray = desktop.shell.tray()!;
+    await until(() => tray.status.link.state === 'connected', 10_000, 'the tray to see the link');
+    click(desktop.electron.trays[0]!.menu!.item('Cursor'));
+    await until(() => desktop.electron.clipboardText.startsWith('{'), 10_000, 'the copied config');
+    const config = JSON.parse(desktop.electron.clipboardText) as {
+      mcpServers: Record<string, { url: string; headers: { Authorization: string } }>;
+    };
+    expect(Object.keys(config.mcpServers)).toEqual(['everything']);
+    const entry = config.mcpServers['everything']!;
+    expect(entry.url).toBe(new URL(`/${subject}/everything/mcp`, relay.url).href);
+    const token = entry.headers.Authorization.replace(/^Bearer /, '');
+    expect(token).not.toBe(agentToken);
+    expect(decodeJwt(token)).toMatchObject({ sub: subject, role: 'client', capabilities: ['everything'] });
+    // Named, listed in the window's Clients view, and said so.
+    const listed = await desktop.shell.control()!.invoke('clients:list', {});
+    const tokens = listed.ok ? listed.value.tokens : [];
+    expect(tokens).toHaveLength(1);
+    expect(tokens[0]).toMatchObject({ subject, servers: ['everything'] });
+    expect(tokens[0]!.name).toMatch(/^Tray copy Cursor \d{4}-\d{2}-\d{2}$/);
+    expect(desktop.electron.notifications.at(-1)?.body).toContain(`"${tokens[0]!.name}"`);
+    // It reaches the server through the relay; revoked in the window, it stops at once.
+    const client = await connectClient(relay, subject, 'everything', token);
+    const echoed = await client.callTool({ name: 'echo', arguments: { message: 'tray token' } });
+    expect(JSON.stringify(echoed.content)).toContain('tray token');
+    await client.close();
+    expect(await desktop.shell.control()!.invoke('clients:revokeToken', { id: tokens[0]!.id })).toMatchObject(
+      {
+        ok: true,
+      },
+    );
+    await expect(connectClient(relay, subject, 'everything', token)).rejects.toThrow(/the token was revoked/);
   }, 60_000);
 });
