@@ -357,6 +357,8 @@ export type ClientGrant = z.infer<typeof ClientGrant>;
 /** `clients:list`: every MCP client that can reach this agent through its relay. */
 export const ClientAccess = z.object({
   relay: z.string().nullable(),
+  /** The tokens come from the local endpoint on 127.0.0.1 (no relay configured): only this machine uses them. */
+  local: z.boolean().optional(),
   subject: z.string().nullable(),
   /** The client tokens created here, newest first (expired ones included, marked). */
   tokens: z.array(ClientToken),
@@ -521,7 +523,8 @@ export const CONTROL_CALLS = {
   'clients:list': { args: NoArgs, result: ClientAccess },
   /**
    * Asks the relay for a client token (`POST /manage/client-token` with the agent token) for `servers`
-   * (default: every server the agent token allows), valid `days` days, and remembers it under `name`.
+   * (default: every server the agent token allows), valid `days` days, and remembers it under `name`. With no
+   * relay configured, the local endpoint issues it (while it runs): it reaches only this machine.
    */
   'clients:createToken': {
     args: z.strictObject({
