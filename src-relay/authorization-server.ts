@@ -119,8 +119,7 @@ export class AuthorizationServer {
     this.#store = options.store ?? new AuthorizationStore();
     const agentOf = options.agentOf;
     this.appConsent =
-      agentOf &&
-      new AppConsent({ agentOf, timeoutMs: options.appConsentTimeoutMs, log: options.log });
+      agentOf && new AppConsent({ agentOf, timeoutMs: options.appConsentTimeoutMs, log: options.log });
   }
 
   /** Creates the provider (fresh signing and cookie keys, in memory). Must finish before handle/verify. */
