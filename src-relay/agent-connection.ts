@@ -7,6 +7,7 @@ import type WebSocket from 'ws';
 
 import {
   AgentFrame,
+  type ConsentAnswerFrame,
   type InvokeFrame,
   type JsonRpcMessage,
   type RegisterFrame,
@@ -157,6 +158,8 @@ export class AgentConnection {
       log: RelayLogger;
       maxInFlight: number;
       onServerNotification(agent: AgentConnection, server: string, payload: JsonRpcMessage): void;
+      /** The app's answer to a consent request (issue 12); without it such frames are ignored. */
+      onConsentAnswer?(agent: AgentConnection, frame: ConsentAnswerFrame): void;
     },
   ) {
     this.subject = register.subject;
@@ -238,6 +241,11 @@ export class AgentConnection {
     return false;
   }
 
+  /** Sends a frame that belongs to no call (consent_request, consent_closed); dropped once closed. */
+  send(frame: RelayFrame): void {
+    if (!this.#closed) this.channel.send(frame);
+  }
+
   /** Tells an agent that understands `cancel` to abort a call. */
   cancel(requestId: string, reason: string): void {
     if (this.features.has('cancel') && !this.#closed) {
@@ -304,6 +312,9 @@ export class AgentConnection {
         return true;
       case 'register':
         this.options.log.warn(`agent ${this.subject}: ignoring a second register frame`);
+        return true;
+      case 'consent_answer':
+        this.options.onConsentAnswer?.(this, frame);
         return true;
     }
   }

@@ -27,6 +27,7 @@ import { exportJWK, generateKeyPair } from 'jose';
 import type Provider from 'oidc-provider';
 import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
 
+import { AppConsent, type ConsentAgent } from './app-consent.js';
 import { type AuthorizationStorage, AuthorizationStore } from './authorization-store.js';
 import { HttpError, readForm, sendJson } from './http-util.js';
 import { consentPage } from './identity/consent.js';
@@ -80,6 +81,13 @@ export interface AuthorizationServerOptions {
   fetch?: (url: URL | string, init: RequestInit) => Promise<Response>;
   /** Where grants, tokens and registered clients live; default in memory (this process only). */
   store?: AuthorizationStorage;
+  /**
+   * Consent answered from the app (./app-consent.ts): the connected agent of a subject, asked while its owner
+   * looks at the consent page when it announced the `consent` feature. Without it only the page answers.
+   */
+  agentOf?: (subject: string) => ConsentAgent | undefined;
+  /** How long the consent page waits for the app's answer before only its own buttons count, in ms. Default 120 000. */
+  appConsentTimeoutMs?: number;
 }
 
 /** A grant as GET /manage/client-grants lists it (snake_case: it is a wire shape). */
@@ -100,6 +108,8 @@ export type AccessCheck = { ok: true; clientId: string; email: string } | { ok: 
 export class AuthorizationServer {
   readonly issuer: string;
   readonly #store: AuthorizationStorage;
+  /** Consents asked of the owner's app while the consent page shows (undefined without `agentOf`). */
+  readonly appConsent: AppConsent | undefined;
   #provider: Provider | undefined;
   #invalidTarget: (indicator: string) => Error = () => new Error('invalid_target');
   #serve: ((req: IncomingMessage, res: ServerResponse) => Promise<void>) | undefined;
@@ -107,6 +117,9 @@ export class AuthorizationServer {
   constructor(private readonly options: AuthorizationServerOptions) {
     this.issuer = options.issuer.replace(/\/+$/, '');
     this.#store = options.store ?? new AuthorizationStore();
+    const agentOf = options.agentOf;
+    this.appConsent =
+      agentOf && new AppConsent({ agentOf, timeoutMs: options.appConsentTimeoutMs, log: options.log });
   }
 
   /** Creates the provider (fresh signing and cookie keys, in memory). Must finish before handle/verify. */
@@ -165,6 +178,12 @@ export class AuthorizationServer {
   /** Forgets what has expired; the relay calls it every minute. */
   tick(): void {
     this.#store.prune();
+    this.appConsent?.tick();
+  }
+
+  /** Stops the timers of consents asked of apps (the relay is closing). */
+  close(): void {
+    this.appConsent?.close();
   }
 
   /** The canonical resource URL (RFC 8707, RFC 9728 `resource`) of a server of a subject. */
@@ -414,15 +433,8 @@ export class AuthorizationServer {
     }
     const subject = targets[0]!.subject;
     const owner = (await this.options.subjects.owner(subject)) === identityOwner(email);
-
-    if (step === 'confirm') {
-      if (req.method !== 'POST') throw new HttpError(405, 'use POST', { Allow: 'POST' });
-      const form = await readForm(req, 4096);
-      if (!owner) {
-        this.options.log.warn(`consent refused: ${email} does not own subject "${subject}"`);
-        return deny(`the signed-in person does not own the agent "${subject}"`);
-      }
-      if (form.get('decision') !== 'allow') return deny('the owner denied access');
+    const servers = targets.map((t) => t!.server);
+    const allow = async (via: string) => {
       const grant = details.grantId
         ? await provider.Grant.find(details.grantId)
         : new provider.Grant({ accountId: email, clientId });
@@ -432,7 +444,7 @@ export class AuthorizationServer {
       if (missingOidc?.length) grant.addOIDCScope(missingOidc);
       const grantId = await grant.save();
       this.options.log.info(
-        `consent: ${email} allowed client ${clientId} on ${targets.map((t) => `${subject}/${t!.server}`).join(', ')}`,
+        `consent: ${email} allowed client ${clientId} on ${servers.map((s) => `${subject}/${s}`).join(', ')} (${via})`,
       );
       return provider.interactionFinished(
         req,
@@ -440,8 +452,40 @@ export class AuthorizationServer {
         { consent: { grantId } },
         { mergeWithLastSubmission: true },
       );
+    };
+
+    if (step === 'confirm') {
+      if (req.method !== 'POST') throw new HttpError(405, 'use POST', { Allow: 'POST' });
+      const form = await readForm(req, 4096);
+      if (!owner) {
+        this.options.log.warn(`consent refused: ${email} does not own subject "${subject}"`);
+        return deny(`the signed-in person does not own the agent "${subject}"`);
+      }
+      // First answer wins: an answer the app gave before this click stands.
+      const clicked = form.get('decision') === 'allow' ? 'allowed' : 'denied';
+      const decision = this.appConsent?.settle(uid, clicked) ?? clicked;
+      this.appConsent?.forget(uid);
+      if (decision !== 'allowed')
+        return deny(clicked === decision ? 'the owner denied access' : 'the owner denied access in the app');
+      return allow(clicked === decision ? 'on the consent page' : 'in the app');
     }
     if (req.method !== 'GET' || step) throw new HttpError(405, 'use GET', { Allow: 'GET' });
+    const redirectUri = stringParam(details.params['redirect_uri']);
+    // Only the owner is asked in the app: someone else signed in here gets the "not yours" page alone.
+    const app = owner
+      ? this.appConsent?.ask(uid, {
+          subject,
+          client_id: clientId,
+          ...(client.clientName ? { client_name: client.clientName } : {}),
+          ...(client.clientUri ? { client_uri: client.clientUri } : {}),
+          redirect_host: redirectHost(redirectUri),
+          servers,
+        })
+      : undefined;
+    if (app === 'allowed' || app === 'denied') {
+      this.appConsent!.forget(uid);
+      return app === 'allowed' ? allow('in the app') : deny('the owner denied access in the app');
+    }
     sendPage(
       res,
       consentPage({
@@ -449,11 +493,12 @@ export class AuthorizationServer {
         clientName: client.clientName ?? clientId,
         clientId,
         clientUri: client.clientUri,
-        redirectUri: stringParam(details.params['redirect_uri']),
+        redirectUri,
         subject,
-        servers: targets.map((t) => t!.server),
+        servers,
         email,
         owner,
+        ...(app ? { app, reloadSeconds: AppConsent.RELOAD_SECONDS } : {}),
       }),
     );
   }
@@ -555,6 +600,16 @@ export class AuthorizationServer {
   #ready(): Provider {
     if (!this.#provider) throw new Error('AuthorizationServer.init() has not finished');
     return this.#provider;
+  }
+}
+
+/** The host a redirect URI sends the answer to (its scheme for an app's private-use scheme), as the app shows it. */
+function redirectHost(uri: string): string {
+  try {
+    const url = new URL(uri);
+    return url.host || url.protocol;
+  } catch {
+    return uri.slice(0, 200);
   }
 }
 

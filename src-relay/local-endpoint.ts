@@ -31,6 +31,11 @@ export interface EmbeddedRelay {
   /** The role of `token` when it is valid here; undefined when it is not. */
   roleOf(token: string): Promise<string | undefined>;
   /**
+   * Revokes a token signed here, at once (open sessions included). False for one it did not sign. Kept in
+   * memory only: the gateway replays the revocations it keeps when it starts the endpoint again.
+   */
+  revoke(token: string): Promise<boolean>;
+  /**
    * Attaches the gateway's own agent in-process (issue 11): /connect's frames and rules without a loopback
    * WebSocket. `token` is an agent token from `issueToken`; a refusal says why as /connect's upgrade would.
    */
@@ -80,6 +85,7 @@ export function localRelayFactory(
         return verified.ok ? (verified.claims.role ?? '') : undefined;
       },
       attachAgent: (token, agent) => relay.attachAgent(token, agent),
+      revoke: (token) => relay.tokens.revoke(token),
       close: () => relay.close(),
     };
   };

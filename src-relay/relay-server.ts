@@ -77,7 +77,7 @@ export interface RelayOptions {
    */
   clientAuthorization?: Pick<
     AuthorizationServerOptions,
-    'accessTokenMinutes' | 'refreshTokenDays' | 'clientIdMetadataDocuments' | 'fetch'
+    'accessTokenMinutes' | 'refreshTokenDays' | 'clientIdMetadataDocuments' | 'fetch' | 'appConsentTimeoutMs'
   >;
   /**
    * Keep subjects, refresh tokens and revocations in this Redis (redis://[:password@]host:port[/db]), shared by
@@ -236,6 +236,7 @@ export class RelayServer {
         log: this.#log,
         refreshTokenDays: this.#options.oauth?.refreshTokenDays,
         store: this.#state.authorizationStore(),
+        agentOf: (subject) => this.#agents.get(subject),
         ...this.#options.clientAuthorization,
       });
       await authorization.init();
@@ -281,6 +282,7 @@ export class RelayServer {
 
   async close(): Promise<void> {
     for (const timer of this.#timers) clearInterval(timer);
+    this.#authorization?.close();
     for (const agent of this.#agents.values()) agent.close(1001, 'relay shutting down');
     this.#agents.clear();
     this.#front.close();
@@ -475,6 +477,7 @@ export class RelayServer {
       log: this.#log,
       maxInFlight: this.#options.maxInFlightPerAgent,
       onServerNotification: (from, server, payload) => this.#front.notify(from.subject, server, payload),
+      onConsentAnswer: (from, answer) => this.#authorization?.appConsent?.answered(from, answer),
     });
     const previous = this.#agents.get(frame.subject);
     this.#agents.set(frame.subject, agent);
@@ -488,7 +491,8 @@ export class RelayServer {
       type: 'registered',
       subject: frame.subject,
       endpoints,
-      features: [...RELAY_FEATURES],
+      // `consent` only where MCP clients sign in here (issue 12): elsewhere nobody would ask.
+      features: RELAY_FEATURES.filter((feature) => feature !== 'consent' || this.#oauth),
       max_frame_bytes: this.#options.maxFrameBytes,
     });
     this.#log.info(`agent ${frame.subject} connected with ${frame.capabilities.join(', ') || 'no servers'}`);

@@ -109,7 +109,10 @@ export function ClientsView(props: { channel: Channel; servers: ServerInfo[]; sa
         </div>
         <p class="muted">
           A client token lets one MCP client (Claude Code, Cursor, Gemini CLI …) call this agent's servers
-          through {access?.relay ?? 'the relay'}
+          through{' '}
+          {access?.local
+            ? `the local endpoint ${access.relay ?? ''} (this computer only)`
+            : (access?.relay ?? 'the relay')}
           {access?.subject ? ` as "${access.subject}"` : ''}. It cannot connect as the agent.
         </p>
         {error && (

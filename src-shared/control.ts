@@ -357,6 +357,8 @@ export type ClientGrant = z.infer<typeof ClientGrant>;
 /** `clients:list`: every MCP client that can reach this agent through its relay. */
 export const ClientAccess = z.object({
   relay: z.string().nullable(),
+  /** The tokens come from the local endpoint on 127.0.0.1 (no relay configured): only this machine uses them. */
+  local: z.boolean().optional(),
   subject: z.string().nullable(),
   /** The client tokens created here, newest first (expired ones included, marked). */
   tokens: z.array(ClientToken),
@@ -376,6 +378,29 @@ export const NewClientToken = z.object({
   config: z.string(),
 });
 export type NewClientToken = z.infer<typeof NewClientToken>;
+
+/**
+ * An MCP client waiting for the owner's consent on the relay (issue 12): the relay asks the app while its
+ * consent page shows, and the first answer (here or on that page) counts. Also an element of the `consent`
+ * event. Nothing secret: the client's own claims about itself, where its answer goes, what it asks for.
+ */
+export const PendingConsent = z.object({
+  /** What `consent:answer` names. */
+  id: z.string(),
+  subject: z.string(),
+  clientId: z.string(),
+  /** The client's own name for itself (unverified), when it gave one. */
+  clientName: z.string().optional(),
+  clientUri: z.string().optional(),
+  /** The host the client's redirect_uri sends the answer to (the client cannot hide it). */
+  redirectHost: z.string(),
+  /** The servers of `subject` it asks for. */
+  servers: z.array(z.string()),
+  /** Epoch ms: when it arrived, and when the relay stops waiting for the app's answer. */
+  requestedAt: z.number(),
+  expiresAt: z.number(),
+});
+export type PendingConsent = z.infer<typeof PendingConsent>;
 
 export const Paths = z.object({
   config: z.string(),
@@ -498,7 +523,8 @@ export const CONTROL_CALLS = {
   'clients:list': { args: NoArgs, result: ClientAccess },
   /**
    * Asks the relay for a client token (`POST /manage/client-token` with the agent token) for `servers`
-   * (default: every server the agent token allows), valid `days` days, and remembers it under `name`.
+   * (default: every server the agent token allows), valid `days` days, and remembers it under `name`. With no
+   * relay configured, the local endpoint issues it (while it runs): it reaches only this machine.
    */
   'clients:createToken': {
     args: z.strictObject({
@@ -520,6 +546,17 @@ export const CONTROL_CALLS = {
   'clients:revokeGrant': {
     args: z.strictObject({ clientId: z.string().min(1) }),
     result: z.object({ revoked: z.number().int() }),
+  },
+  /** The MCP clients waiting for the owner's consent on the relay, oldest first (issue 12). */
+  'consent:list': { args: NoArgs, result: z.array(PendingConsent) },
+  /**
+   * Answers a consent request for the owner: `allow` lets the client in as if the owner had clicked Allow on
+   * the relay's page, else it gets `access_denied`. `not-found` when it is over (answered on the page, timed
+   * out); `usage` when the link to the relay ended meanwhile.
+   */
+  'consent:answer': {
+    args: z.strictObject({ id: z.string().min(1).max(128), allow: z.boolean() }),
+    result: z.object({ answered: z.string(), allow: z.boolean() }),
   },
   /** The recent remote calls, oldest first (at most 500). */
   'activity:recent': { args: NoArgs, result: z.array(CallRecord) },
@@ -554,6 +591,8 @@ export const CONTROL_EVENTS = {
   activity: CallRecord,
   /** Progress of a `tools:call` made with a `callId`. */
   progress: ToolProgress,
+  /** The consent requests waiting for the owner changed: the whole list, oldest first. */
+  consent: z.array(PendingConsent),
 } as const;
 
 export type EventName = keyof typeof CONTROL_EVENTS;

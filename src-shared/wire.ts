@@ -39,7 +39,7 @@ export function isPlainJsonRpcMessage(value: unknown): value is JsonRpcMessage {
 }
 
 /** Features an agent can announce in `register.features`; a relay uses a feature only if announced. */
-export const AGENT_FEATURES = ['activity', 'cancel', 'notifications', 'progress'] as const;
+export const AGENT_FEATURES = ['activity', 'cancel', 'consent', 'notifications', 'progress'] as const;
 export type AgentFeature = (typeof AGENT_FEATURES)[number];
 
 /** What the agent tells the relay about one server (extension). */
@@ -111,12 +111,26 @@ export const ServerRequestFrame = z.looseObject({
 });
 export type ServerRequestFrame = z.infer<typeof ServerRequestFrame>;
 
+/**
+ * Extension: the owner's answer, given in the app, to a `consent_request` (issue 12). `allow: true` lets the
+ * client in as if the owner had clicked Allow on the relay's consent page; `false` sends it `access_denied`.
+ * The first answer wins (the page's buttons or the app): a late one is ignored. Sent only for a request the
+ * relay made, so only to relays that announce `consent`.
+ */
+export const ConsentAnswerFrame = z.looseObject({
+  type: z.literal('consent_answer'),
+  consent_id: z.string().min(1).max(128),
+  allow: z.boolean(),
+});
+export type ConsentAnswerFrame = z.infer<typeof ConsentAnswerFrame>;
+
 export const AgentFrame = z.discriminatedUnion('type', [
   RegisterFrame,
   ResultFrame,
   NotificationFrame,
   ServersFrame,
   ServerRequestFrame,
+  ConsentAnswerFrame,
 ]);
 export type AgentFrame = z.infer<typeof AgentFrame>;
 
@@ -176,10 +190,55 @@ export const ServerResponseFrame = z.looseObject({
 });
 export type ServerResponseFrame = z.infer<typeof ServerResponseFrame>;
 
-/** Features a relay can announce in `registered.features`; an agent uses a feature only if announced. */
-export const RELAY_FEATURES = ['server-requests'] as const;
+/**
+ * Extension (issue 12): an MCP client asks for access to servers of the agent's subject, and the owner, signed
+ * in on the relay's consent page, may answer from the app instead. The agent shows it and answers with
+ * `consent_answer`. Sent only to agents that announce the `consent` feature (an app that can ask its user), by
+ * relays that announce it too. Nothing secret: who asks (the client's own claims, and the host its answer
+ * goes to), for which servers, and how long the relay waits (`timeout_ms`) before the page stops waiting.
+ */
+export const ConsentRequestFrame = z.looseObject({
+  type: z.literal('consent_request'),
+  /** The relay's id of this request (random; not the authorization request's). */
+  consent_id: z.string().min(1).max(128),
+  subject: z.string().min(1),
+  /** The client's client_id (an https URL for a Client ID Metadata Document client). */
+  client_id: z.string().min(1),
+  /** The client's client_name, when it gave one (its own claim). */
+  client_name: z.string().optional(),
+  /** The client's client_uri, when it gave one (its own claim). */
+  client_uri: z.string().optional(),
+  /** Where the answer goes: the host (or private-use scheme) of the client's redirect_uri. */
+  redirect_host: z.string(),
+  /** The servers of `subject` it asks for. */
+  servers: z.array(z.string().min(1)).min(1),
+  /** How long the relay waits for the app's answer, in ms; later answers are ignored. */
+  timeout_ms: z.number().int().positive(),
+});
+export type ConsentRequestFrame = z.infer<typeof ConsentRequestFrame>;
 
-export const RelayFrame = z.union([InvokeFrame, CancelFrame, RegisteredFrame, ServerResponseFrame]);
+/**
+ * Extension: a `consent_request` is over without the app's answer (answered on the relay's page, timed out, or
+ * the authorization request ended): the app stops showing it. `outcome` says how it ended.
+ */
+export const ConsentClosedFrame = z.looseObject({
+  type: z.literal('consent_closed'),
+  consent_id: z.string().min(1).max(128),
+  outcome: z.enum(['allowed', 'denied', 'timed-out']),
+});
+export type ConsentClosedFrame = z.infer<typeof ConsentClosedFrame>;
+
+/** Features a relay can announce in `registered.features`; an agent uses a feature only if announced. */
+export const RELAY_FEATURES = ['server-requests', 'consent'] as const;
+
+export const RelayFrame = z.union([
+  InvokeFrame,
+  CancelFrame,
+  RegisteredFrame,
+  ServerResponseFrame,
+  ConsentRequestFrame,
+  ConsentClosedFrame,
+]);
 export type RelayFrame = z.infer<typeof RelayFrame>;
 
 // ── size limits ──────────────────────────────────────────────────────────────────────────────────────────

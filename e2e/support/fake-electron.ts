@@ -304,6 +304,8 @@ export interface FakeElectron extends ElectronPorts {
   windows: FakeWindow[];
   trays: FakeTray[];
   notifications: { title?: string; body?: string }[];
+  /** The click handler of each notification (same index as `notifications`): call it to click. */
+  notificationClicks: ((() => void) | undefined)[];
   opened: string[];
   openedPaths: string[];
   /** What the next folder dialog answers (undefined: the user cancels). */
@@ -375,7 +377,10 @@ export function fakeElectron(
       return window;
     },
     buildMenu: (template) => new FakeMenu(template),
-    notify: (options) => void fake.notifications.push(options),
+    notify: (options, onClick) => {
+      fake.notifications.push(options);
+      fake.notificationClicks.push(onClick);
+    },
     prefersDark: () => fake.dark,
     onThemeChange: () => undefined,
     onSessionEnd: () => undefined,
@@ -383,6 +388,7 @@ export function fakeElectron(
     windows: [],
     trays: [],
     notifications: [],
+    notificationClicks: [],
     opened: [],
     openedPaths: [],
     pickedFolder: undefined,

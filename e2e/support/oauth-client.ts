@@ -91,3 +91,54 @@ export async function oauthClient(
     accessToken: provider.tokens()!.access_token,
   };
 }
+
+/**
+ * The first half of `oauthClient`: the SDK client named `name` is refused (401) at `url`, the owner's browser
+ * opens the authorization URL and `user` signs in, which stops on the consent page. `finish(code)` connects
+ * the client with the code the page's answer sent back; `tokens()` is what it holds (nothing before that).
+ */
+export async function toConsentPage(
+  url: URL,
+  user: { email: string; password: string },
+  name = 'Test MCP client',
+) {
+  const provider = new MemoryOAuthProvider(name);
+  const first = new StreamableHTTPClientTransport(url, { authProvider: provider });
+  const refused = await new Client({ name, version: '1.0.0' }).connect(first).then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  if (!(refused instanceof UnauthorizedError) || !provider.authorizationUrl)
+    throw new Error(`expected the relay to ask for authorization, got ${String(refused)}`);
+  const browser = new TestBrowser((location) => location.startsWith(REDIRECT));
+  const login = await browser.go(provider.authorizationUrl);
+  const consent = await browser.submit(login.html, login.page.url, user);
+  if (consent.status !== 200) throw new Error(`no consent page after sign-in: ${consent.html}`);
+  return {
+    browser,
+    consent,
+    /** The consent page's URL (what its meta refresh reloads). */
+    pageUrl: consent.page.url,
+    tokens: () => provider.tokens(),
+    finish: async (code: string): Promise<Client> => {
+      await first.finishAuth(code);
+      const client = new Client({ name, version: '1.0.0' });
+      await client.connect(new StreamableHTTPClientTransport(url, { authProvider: provider }));
+      return client;
+    },
+  };
+}
+
+/**
+ * Reloads a consent page as its meta refresh does until it stops waiting for the owner's app (the app's
+ * answer crosses the relay's WebSocket after the app's call returns). Resolves with the last load.
+ */
+export async function reloadUntilAnswered(browser: TestBrowser, pageUrl: string, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const last = await browser.go(pageUrl);
+    if (last.callback || !last.html.includes('asks you too')) return last;
+    if (Date.now() > deadline) throw new Error('the consent page kept waiting for the app');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 
 import { ControlApi } from '../control/control-api.js';
 import type { TokenStore } from '../core/auth/token-store.js';
+import type { PendingConsent } from '../core/bridge/consent-requests.js';
 import { errorMessage } from '../core/errors.js';
 import type { Gateway } from '../core/gateway.js';
 import type { LogHub } from '../core/logging/log-hub.js';
@@ -101,6 +102,7 @@ export function startApp(options: AppShellOptions): AppShell | undefined {
   let tray: TrayController | undefined;
   let ipc: IpcTransport | undefined;
   let notifier: Notifier | undefined;
+  let detachConsent: (() => void) | undefined;
   let window: WindowPort | undefined;
   let preferences: PreferencesPort | undefined;
   let stopping: Promise<void> | undefined;
@@ -162,6 +164,7 @@ export function startApp(options: AppShellOptions): AppShell | undefined {
       // Start-up may still be running: let it finish, so that what it started is closed too.
       await ready.catch(() => undefined);
       notifier?.dispose();
+      detachConsent?.();
       tray?.dispose();
       ipc?.dispose();
       control?.dispose();
@@ -259,6 +262,19 @@ export function startApp(options: AppShellOptions): AppShell | undefined {
     });
     control.subscribe('status', (status) => notifier?.status(status));
     control.subscribe('servers', (servers) => notifier?.servers(servers));
+    // Consent from the app (issue 12): a client waits on the relay's consent page for the owner's answer.
+    // Always notified (the owner started it, in the browser), whatever the preference for the other kinds;
+    // the click opens the window, whose Consent view shows the request with Allow and Deny.
+    const onConsent = (request: PendingConsent) =>
+      ports.notify(
+        {
+          title: `${request.clientName ?? request.clientId} asks for access`,
+          body: `to ${request.servers.join(', ')} on ${request.subject} (answers go to ${request.redirectHost}). Click to allow or deny.`,
+        },
+        () => void openWindow(),
+      );
+    gateway.consent.on('requested', onConsent);
+    detachConsent = () => gateway?.consent.off('requested', onConsent);
     tray = await TrayController.create({
       ports,
       control,

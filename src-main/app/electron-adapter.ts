@@ -18,6 +18,9 @@ import {
 
 import type { ElectronPorts } from './electron-ports.js';
 
+/** Notifications waiting for a click (see `notify`). */
+const shown = new Set<Notification>();
+
 export function electronPorts(): ElectronPorts {
   return {
     platform: process.platform,
@@ -31,8 +34,19 @@ export function electronPorts(): ElectronPorts {
     createTray: (image) => new Tray(image),
     createWindow: (options) => new BrowserWindow(options),
     buildMenu: (template) => Menu.buildFromTemplate(template),
-    notify: (options) => {
-      if (Notification.isSupported()) new Notification(options).show();
+    notify: (options, onClick) => {
+      if (!Notification.isSupported()) return;
+      const notification = new Notification(options);
+      if (onClick) {
+        // Referenced until clicked or closed: a collected Notification loses its click handler.
+        shown.add(notification);
+        notification.once('click', () => {
+          shown.delete(notification);
+          onClick();
+        });
+        notification.once('close', () => shown.delete(notification));
+      }
+      notification.show();
     },
     prefersDark: () => nativeTheme.shouldUseDarkColors,
     onThemeChange: (listener) => void nativeTheme.on('updated', listener),

@@ -141,8 +141,11 @@ export interface ElectronPorts {
   createTray(image: string): TrayPort;
   createWindow(options: BrowserWindowConstructorOptions): WindowPort;
   buildMenu(template: MenuItemConstructorOptions[]): MenuPort;
-  /** Shows a desktop notification (where the OS supports them). */
-  notify(options: NotificationConstructorOptions): void;
+  /**
+   * Shows a desktop notification (where the OS supports them); `onClick` runs when the user clicks it (the
+   * notification is kept referenced until then, or Electron may collect it and lose the click).
+   */
+  notify(options: NotificationConstructorOptions, onClick?: () => void): void;
   /** Whether the panel uses dark colours (nativeTheme.shouldUseDarkColors). */
   prefersDark(): boolean;
   /** Calls `listener` when the system theme changes (after `ready`). */

@@ -34,6 +34,8 @@ startApp({
       env: process.env,
       logs,
       tokenStore,
+      // The window answers the relay's consent requests (issue 12); the shell notifies.
+      answersConsent: true,
       localEndpoint: localRelayFactory(logs.logger('local-relay')),
     }),
   preferences: () => {

@@ -2,12 +2,17 @@
 // each event, never polled), and each menu item runs a control call, the same one the window would make.
 // Left click toggles the link where the OS reports clicks (macOS, Windows); on Linux the menu is the only
 // reliable surface (StatusNotifier hosts differ in what they report), so it is always set.
+// "Copy client config" on a relay creates a client token for the copied servers (issue 12) rather than
+// handing out the agent's own token, which could also connect as the agent; on the local endpoint it copies
+// the endpoint's simple bearer, which reaches only this machine.
 import { join } from 'node:path';
 
 import type { ClientKind, ServerInfo, Status } from '../../src-shared/control.js';
 import type { ControlApi } from '../control/control-api.js';
+import { endpointSnippets } from '../control/snippets.js';
 import type { ElectronPorts, TrayPort } from './electron-ports.js';
 import {
+  CLIENT_LABELS,
   combineSnippets,
   type TrayActions,
   type TrayLook,
@@ -29,6 +34,9 @@ export function trayIconPath(
 }
 
 export type TrayControl = Pick<ControlApi, 'invoke' | 'subscribe'>;
+
+/** How long a client token made by "Copy client config" is valid, in days. */
+export const CLIENT_TOKEN_DAYS = 30;
 
 export interface TrayControllerOptions {
   ports: Pick<ElectronPorts, 'platform' | 'createTray' | 'buildMenu' | 'prefersDark' | 'clipboard'>;
@@ -125,6 +133,47 @@ export class TrayController {
     this.#tray.destroy();
   }
 
+  /**
+   * Copies `client`'s configuration for every endpoint. On a relay: with a new client token scoped to the
+   * subject and those servers (`clients:createToken`, named "Tray copy <client> <date>", valid
+   * CLIENT_TOKEN_DAYS days, listed and revocable in the window's Clients view); nothing is copied when the relay
+   * cannot issue one. On the local endpoint: with its simple bearer. Resolves when copied or reported.
+   */
+  async copyClientConfig(client: ClientKind): Promise<void> {
+    const { control, ports } = this.#options;
+    const link = this.#status.link;
+    if (link.state === 'connected' && link.local) {
+      const revealed = await control.invoke('endpoints:list', { reveal: true });
+      if (!revealed.ok) return this.#reportFailure(revealed);
+      const snippets = revealed.value.endpoints.map((e) => e.snippets[client]);
+      return ports.clipboard.writeText(combineSnippets(client, snippets));
+    }
+    const listed = await control.invoke('endpoints:list', {});
+    if (!listed.ok) return this.#reportFailure(listed);
+    const endpoints = listed.value.endpoints;
+    if (!endpoints.length) {
+      return this.#options.report('No server has a public endpoint yet: connect first. Nothing was copied.');
+    }
+    const name = `Tray copy ${CLIENT_LABELS[client]} ${new Date().toISOString().slice(0, 10)}`;
+    const created = await control.invoke('clients:createToken', {
+      name,
+      servers: endpoints.map((e) => e.server),
+      days: CLIENT_TOKEN_DAYS,
+    });
+    if (!created.ok) {
+      return this.#options.report(
+        `${created.message} Nothing was copied: the tray copies a client token, never the agent's own.`,
+      );
+    }
+    const header = created.value.header;
+    const snippets = endpoints.map((e) => endpointSnippets(e.server, e.url, header)[client]);
+    ports.clipboard.writeText(combineSnippets(client, snippets));
+    this.#options.report(
+      `Copied the ${CLIENT_LABELS[client]} config with a new client token "${name}" for ` +
+        `${endpoints.map((e) => e.server).join(', ')}, valid ${CLIENT_TOKEN_DAYS} days. Revoke it in the window's Clients view.`,
+    );
+  }
+
   #icon(): string {
     const { ports, resources } = this.#options;
     return trayIconPath(resources, ports.platform, trayLook(this.#status), ports.prefersDark());
@@ -150,12 +199,7 @@ export class TrayController {
       const url = this.#servers.find((s) => s.name === name)?.endpoint;
       if (url) this.#options.ports.clipboard.writeText(url);
     },
-    copyClientConfig: (client: ClientKind) =>
-      void this.#options.control.invoke('endpoints:list', { reveal: true }).then((result) => {
-        if (!result.ok) return this.#reportFailure(result);
-        const snippets = result.value.endpoints.map((e) => e.snippets[client]);
-        this.#options.ports.clipboard.writeText(combineSnippets(client, snippets));
-      }),
+    copyClientConfig: (client: ClientKind) => void this.copyClientConfig(client),
     signIn: () =>
       void this.#options.control.invoke('auth:login', {}).then((result) => {
         if (!result.ok) return this.#reportFailure(result);

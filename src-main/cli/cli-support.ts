@@ -31,11 +31,14 @@ export function cliLogs(level: LogLevel): LogHub {
   });
 }
 
+/** Builds the CLI's Gateway; `extra.answersConsent` when a window answers consent requests (`ui`). */
 export async function createGateway(
   options: CommonOptions & Record<string, unknown>,
   logs: LogHub,
+  extra: { answersConsent?: boolean } = {},
 ): Promise<Gateway> {
   return Gateway.create({
+    ...extra,
     cwd: process.cwd(),
     env: process.env,
     flags: settingFlags(options),

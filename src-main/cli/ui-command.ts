@@ -45,7 +45,8 @@ export async function uiCommand(options: UiOptions & Record<string, unknown>): P
     );
   }
   const logs = cliLogs(options.logLevel);
-  const gateway = await createGateway(options, logs);
+  // The browser window answers the relay's consent requests (issue 12).
+  const gateway = await createGateway(options, logs, { answersConsent: true });
   killOnExit(gateway);
   const control = new ControlApi(gateway, {
     logs,

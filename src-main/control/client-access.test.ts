@@ -9,6 +9,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { serverEverything } from '../../e2e/support/mcp-fixtures.js';
 import { connectClient, linkState, startRelay, startRelayWithUser } from '../../e2e/support/relay-fixture.js';
+import { localRelayFactory } from '../../src-relay/local-endpoint.js';
+import { silentLogger } from '../../src-relay/relay-log.js';
 import type { RelayServer } from '../../src-relay/relay-server.js';
 import type { ControlResult } from '../../src-shared/control.js';
 import { Gateway } from '../core/gateway.js';
@@ -28,7 +30,7 @@ afterEach(async () => {
 });
 
 /** A gateway with server-everything and the control API, linked to `env`'s relay (if any). */
-async function start(env: Record<string, string>) {
+async function start(env: Record<string, string>, options: { local?: boolean } = {}) {
   await writeFile(
     join(dir, 'mcp.json'),
     `${JSON.stringify({ mcpServers: { everything: serverEverything() } }, null, 2)}\n`,
@@ -42,6 +44,7 @@ async function start(env: Record<string, string>) {
     userDirs: { config: join(dir, 'user-config'), log: join(dir, 'user-log') },
     logs,
     backoff: { initialMs: 50, maxMs: 400, stableMs: 60_000 },
+    ...(options.local ? { localEndpoint: localRelayFactory(silentLogger) } : {}),
   });
   owned.push(gateway);
   const api = new ControlApi(gateway, { logs, settingsInputs: { cwd: dir, env } });
@@ -165,6 +168,61 @@ describe('client tokens', () => {
     expect(!r3.ok && r3.message).toContain('cannot be reached');
     expect((await value(offline.api.invoke('clients:list', {}))).grantsNote).toContain('cannot be reached');
   }, 30_000);
+});
+
+describe('the local endpoint', () => {
+  it('issues per-client tokens too: listed, used, revoked at once, and still revoked after a restart', async () => {
+    const env = { LOCAL_RELAY_PORT: '0' };
+    const first = await start(env, { local: true });
+    await first.gateway.start();
+    await linkState(first.gateway, 'connected');
+    const listed = await value(first.api.invoke('clients:list', {}));
+    expect(listed).toMatchObject({ local: true, subject: 'local', tokens: [], grants: null });
+    expect(listed.grantsNote).toContain('local endpoint has no OAuth sign-in');
+    const created = await value(
+      first.api.invoke('clients:createToken', { name: 'editor', servers: ['everything'], days: 2 }),
+    );
+    const local = first.gateway.localClientAccess!.url;
+    expect(created.token).toMatchObject({ subject: 'local', relay: local.origin, servers: ['everything'] });
+    const config = JSON.parse(created.config) as { mcpServers: Record<string, { url: string }> };
+    expect(config.mcpServers['everything']!.url).toBe(new URL('/local/everything/mcp', local).href);
+    const token = created.header.slice('Bearer '.length);
+    expect(token).not.toBe(first.gateway.localToken);
+    const ping = (base: URL, bearer: string) =>
+      fetch(new URL('/local/everything/mcp', base), {
+        method: 'POST',
+        headers: {
+          Authorization: `Bearer ${bearer}`,
+          'Content-Type': 'application/json',
+          Accept: 'application/json, text/event-stream',
+        },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }),
+      }).then(async (res) => (await res.body?.cancel(), res.status));
+    const client = await connectClient(
+      Object.assign(Object.create(null) as RelayServer, { url: local }),
+      'local',
+      'everything',
+      token,
+    );
+    const echoed = await client.callTool({ name: 'echo', arguments: { message: 'local token' } });
+    expect(JSON.stringify(echoed.content)).toContain('local token');
+    await client.close();
+
+    await value(first.api.invoke('clients:revokeToken', { id: created.token.id }));
+    expect(await ping(local, token)).toBe(401);
+    expect((await value(first.api.invoke('clients:list', {}))).tokens).toEqual([]);
+    const simple = first.gateway.localToken!;
+
+    // A new run of the gateway with the same state: the endpoint's key is the same, the revocation holds.
+    first.api.dispose();
+    await first.gateway.close();
+    const second = await start(env, { local: true });
+    await second.gateway.start();
+    await linkState(second.gateway, 'connected');
+    const again = second.gateway.localClientAccess!.url;
+    expect(await ping(again, token)).toBe(401);
+    expect(await ping(again, simple)).toBe(200);
+  }, 60_000);
 });
 
 describe('revoking when the relay cannot', () => {

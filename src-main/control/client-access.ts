@@ -167,6 +167,16 @@ export async function createClientToken(
   return stored;
 }
 
+/** The remembered token `id` (with its secret), or undefined. */
+export async function findClientToken(statePath: string, id: string): Promise<StoredClientToken | undefined> {
+  return (await loadClientTokens(statePath)).find((e) => e.id === id);
+}
+
+/** Forgets the remembered token `id` (after it was revoked elsewhere, e.g. at the local endpoint). */
+export async function forgetClientToken(statePath: string, id: string): Promise<void> {
+  await writeClientTokens(statePath, (list) => list.filter((e) => e.id !== id));
+}
+
 /**
  * Revokes the remembered token `id` at its relay (`POST /manage/jwt/revoke`) and forgets it. An expired token
  * is only forgotten, and so is one the relay says it did not issue (its key changed: it refuses the token

@@ -115,7 +115,9 @@ describe('ControlApi', () => {
       // They need a relay (client-access.test.ts drives them against a real one).
       .add('clients:createToken')
       .add('clients:revokeToken')
-      .add('clients:revokeGrant');
+      .add('clients:revokeGrant')
+      // It answers a relay's consent request (e2e/consent-from-app.test.ts drives it against a real one).
+      .add('consent:answer');
     for (const name of CALL_NAMES.filter((n) => !skip.has(n))) {
       const result = await api.call(name, argsFor[name] ?? {});
       const schema = controlResult(CONTROL_CALLS[name].result);

@@ -25,6 +25,7 @@ import {
   LOG_LEVELS,
   type Notice,
   type ParsedArgs,
+  type PendingConsent,
   type ServerInfo,
   type SettingView,
   type Status,
@@ -45,12 +46,14 @@ import {
   type SettingsInputs,
 } from '../core/config/settings.js';
 import { errorMessage, GatewayError } from '../core/errors.js';
-import { type Gateway, PRODUCT } from '../core/gateway.js';
+import { type Gateway, LOCAL_SUBJECT, PRODUCT } from '../core/gateway.js';
 import type { Logger, LogHub } from '../core/logging/log-hub.js';
 import { loginShellPath, mergePath } from '../core/servers/login-shell-path.js';
 import { quote, resolveCommand, type ServerStatus } from '../core/servers/managed-server.js';
 import {
   createClientToken,
+  findClientToken,
+  forgetClientToken,
   listClientGrants,
   loadClientTokens,
   publicClientToken,
@@ -172,7 +175,10 @@ export class ControlApi {
     const offLogs = options.logs.subscribe((entry) => this.#emit('logs', { ...entry }));
     const onCall = (record: CallRecord) => this.#emit('activity', { ...record });
     gateway.activity.on('call', onCall);
+    const onConsent = (list: PendingConsent[]) => this.#emit('consent', list);
+    gateway.consent.on('changed', onConsent);
     this.#detach.push(
+      () => gateway.consent.off('changed', onConsent),
       () => gateway.off('state', onState),
       () => gateway.servers.off('status', onServers),
       () => gateway.servers.off('removed', onServers),
@@ -605,6 +611,17 @@ export class ControlApi {
             grantsNote: access.message,
           };
         }
+        if (access.local) {
+          return {
+            relay: access.relay.origin,
+            local: true,
+            subject: access.subject,
+            tokens,
+            grants: null,
+            grantsNote:
+              'The local endpoint has no OAuth sign-in: its clients use a client token, or the header on the Status view.',
+          };
+        }
         const listed = await listClientGrants(access.relay, access.token);
         return {
           relay: access.relay.origin,
@@ -646,7 +663,14 @@ export class ControlApi {
         return { token: publicClientToken(stored), header, config: JSON.stringify(config, null, 2) };
       },
       'clients:revokeToken': async ({ id }) => {
-        await revokeClientToken(gateway.settings.paths.state.path, id);
+        const statePath = gateway.settings.paths.state.path;
+        const entry = await findClientToken(statePath, id);
+        // A token of the local endpoint (no relay configured): revoked there, and kept revoked across restarts.
+        if (entry && entry.subject === LOCAL_SUBJECT && !relayBase(gateway.settings)) {
+          if (Date.parse(entry.expires_at) > Date.now())
+            await gateway.revokeLocalClientToken(entry.token, entry.expires_at);
+          await forgetClientToken(statePath, id);
+        } else await revokeClientToken(statePath, id);
         this.#log.info(`revoked client token ${id}`);
         return { revoked: id };
       },
@@ -655,6 +679,22 @@ export class ControlApi {
         const revoked = await revokeClientGrant(access.relay, access.token, clientId);
         this.#log.info(`ended the grant of MCP client ${clientId}`);
         return { revoked };
+      },
+      'consent:list': () => gateway.consent.list(),
+      'consent:answer': ({ id, allow }) => {
+        const answered = gateway.consent.answer(id, allow);
+        if (!answered.ok && answered.reason === 'unknown')
+          throw new ControlError(
+            'not-found',
+            "This request is over: it was answered on the relay's page, or its time ran out. The client asks again if it still needs access.",
+          );
+        if (!answered.ok)
+          throw new ControlError(
+            'usage',
+            "The link to the relay closed before the answer was sent: answer on the relay's page in your browser.",
+          );
+        this.#log.info(`${allow ? 'allowed' : 'denied'} consent request ${id}`);
+        return { answered: id, allow };
       },
       'activity:recent': () => gateway.activity.recent().map((record) => ({ ...record })),
       'paths:get': () => {
@@ -832,15 +872,18 @@ export class ControlApi {
    * The relay this gateway's client tokens come from and the agent token to ask it with (the signed-in one,
    * or AGENT_JWT). Throws `usage` naming the fix when no relay is configured or nobody is signed in.
    */
-  async #relayAccess(): Promise<{ relay: URL; token: string; subject: string | null }> {
+  async #relayAccess(): Promise<{ relay: URL; token: string; subject: string | null; local?: boolean }> {
     const settings = this.#gateway.settings;
     const fromEnv = ['flag', 'environment', '.env'].includes(settings.origins.agentJwt.source);
     const stored = fromEnv ? undefined : await this.#tokens.load();
     const relay = stored?.relay ?? relayBase(settings);
     if (!relay) {
+      // No relay: the local endpoint on 127.0.0.1 issues per-client tokens itself (issue 12).
+      const local = this.#gateway.localClientAccess;
+      if (local) return { relay: local.url, token: local.agentToken, subject: LOCAL_SUBJECT, local: true };
       throw new ControlError(
         'usage',
-        'No relay is configured, and client tokens come from a relay: sign in to one (Settings → Sign in, with its address) or set REMOTE_SERVER_BASE_URL. Clients of the local endpoint use the header on the Status view.',
+        'No relay is configured and the local endpoint does not run: connect (Status → Connect) to make tokens for the local endpoint, or sign in to a relay (Settings → Sign in).',
       );
     }
     const token = stored?.token ?? settings.values.agentJwt;

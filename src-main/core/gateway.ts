@@ -13,19 +13,21 @@ import { refresh } from './auth/login.js';
 import { StateFileTokenStore, type TokenStore } from './auth/token-store.js';
 import { ActivityLog } from './bridge/activity-log.js';
 import { BridgeClient, type BridgeState } from './bridge/bridge-client.js';
+import { ConsentRequests } from './bridge/consent-requests.js';
 import { Dispatcher } from './bridge/dispatcher.js';
 import type { AttachAgent, LocalEndpoint, LocalEndpointFactory } from './bridge/local-endpoint.js';
 import { type ConfigWatcher, watchFile } from './config/config-watcher.js';
 import { JsonFile } from './config/json-file.js';
-import { editJsonText } from './config/json-text.js';
+import { editJsonText, parseJsonText } from './config/json-text.js';
 import { McpConfigFile } from './config/mcp-config.js';
 import {
+  readState,
   type ResolvedSettings,
   resolveSettings,
   type SettingsInputs,
   subjectFromToken,
 } from './config/settings.js';
-import { errorMessage } from './errors.js';
+import { errorMessage, GatewayError } from './errors.js';
 import type { Logger, LogHub } from './logging/log-hub.js';
 import type { BackoffOptions, ServerStatus } from './servers/managed-server.js';
 import { ServerManager } from './servers/server-manager.js';
@@ -43,6 +45,22 @@ export const SERVERS_CHANGED = 'the set of servers changed';
 
 /** The subject of the local endpoint's agent. */
 export const LOCAL_SUBJECT = 'local';
+
+/** The runtime state's key for the local endpoint's revoked client tokens: `[{token, expires_at}]`. */
+export const LOCAL_REVOKED_KEY = 'local_revoked_client_tokens';
+
+/** The well-formed entries of LOCAL_REVOKED_KEY in a parsed runtime state (the file is hand-editable). */
+function localRevocations(state: unknown): { token: string; expires_at: string }[] {
+  const list = (state as Record<string, unknown> | null)?.[LOCAL_REVOKED_KEY];
+  if (!Array.isArray(list)) return [];
+  return list.filter(
+    (r): r is { token: string; expires_at: string } =>
+      typeof r === 'object' &&
+      r !== null &&
+      typeof (r as Record<string, unknown>)['token'] === 'string' &&
+      typeof (r as Record<string, unknown>)['expires_at'] === 'string',
+  );
+}
 
 /** The state of the gateway's link to a relay, for fronts to render. */
 export type GatewayState =
@@ -79,6 +97,12 @@ export interface GatewayOptions extends SettingsInputs {
   tokenStore?: TokenStore;
   /** Liveness ping interval towards the relay (default 20 s). */
   pingIntervalMs?: number;
+  /**
+   * A front can ask the user (the desktop app, the web host's window): the agent announces the `consent`
+   * feature and the relay's consent requests land in `consent` (issue 12). Default false: a headless agent
+   * leaves consent to the relay's page.
+   */
+  answersConsent?: boolean;
 }
 
 export class Gateway extends EventEmitter<{ state: [GatewayState]; config: [ConfigEvent] }> {
@@ -86,6 +110,8 @@ export class Gateway extends EventEmitter<{ state: [GatewayState]; config: [Conf
   readonly configFile: McpConfigFile;
   /** The recent remote calls (the window's Activity view). */
   readonly activity = new ActivityLog();
+  /** The relay's open consent requests, for a front to answer (only with `answersConsent`). */
+  readonly consent = new ConsentRequests();
   readonly #log: Logger;
   #watcher: ConfigWatcher | undefined;
   #reloading: Promise<void> = Promise.resolve();
@@ -139,6 +165,41 @@ export class Gateway extends EventEmitter<{ state: [GatewayState]; config: [Conf
    */
   get localToken(): string | undefined {
     return this.#local ? this.#localToken : undefined;
+  }
+
+  /**
+   * The running local endpoint's URL and the agent token that asks it for per-client tokens
+   * (`POST /manage/client-token`, issue 12); undefined while it does not run (a relay is configured, or the
+   * link is closed). The agent token is never shown: it only mints client tokens here.
+   */
+  get localClientAccess(): { url: URL; agentToken: string } | undefined {
+    return this.#local && this.#localAgentToken
+      ? { url: this.#local.url, agentToken: this.#localAgentToken }
+      : undefined;
+  }
+
+  /**
+   * Revokes a client token of the local endpoint at once and keeps the revocation in the runtime state
+   * (LOCAL_REVOKED_KEY, until the token's expiry) so that it holds after a restart: the embedded relay keeps
+   * revocations in memory only. Throws GatewayError `usage` when the endpoint does not run, `config-io` when
+   * the state file cannot be written (the revocation then holds until the endpoint stops).
+   */
+  async revokeLocalClientToken(token: string, expiresAt: string): Promise<void> {
+    const local = this.#local;
+    if (!local)
+      throw new GatewayError(
+        'usage',
+        'The local endpoint does not run, so its tokens cannot be revoked now: connect first (Status → Connect).',
+      );
+    await local.revoke(token);
+    const now = Date.now();
+    await new JsonFile(this.settings.paths.state.path, { mode: 0o600 }).update((current) => {
+      const text = current ?? '{}\n';
+      const kept = localRevocations(parseJsonText(text, this.settings.paths.state.path)).filter(
+        (r) => Date.parse(r.expires_at) > now,
+      );
+      return editJsonText(text, [LOCAL_REVOKED_KEY], [...kept, { token, expires_at: expiresAt }]);
+    });
   }
 
   /**
@@ -315,6 +376,7 @@ export class Gateway extends EventEmitter<{ state: [GatewayState]; config: [Conf
       publicBaseUrl,
       agentInfo: { name: PRODUCT.name, version: PRODUCT.version },
       log: this.options.logs.logger('bridge'),
+      ...(this.options.answersConsent ? { consent: this.consent } : {}),
     });
     this.#bridge = bridge;
     this.#announced = this.announced();
@@ -414,6 +476,13 @@ export class Gateway extends EventEmitter<{ state: [GatewayState]; config: [Conf
         token = await local.issueToken(LOCAL_SUBJECT, 'client');
       this.#localToken = token;
       this.#localAgentToken = await local.issueToken(LOCAL_SUBJECT, 'agent');
+      // Client tokens revoked in an earlier run stay revoked (the endpoint keeps revocations in memory).
+      const now = Date.now();
+      const revoked = localRevocations(await readState(this.settings.paths.state.path).catch(() => ({})));
+      for (const r of revoked) {
+        this.options.logs.redactor.addSecret(r.token);
+        if (Date.parse(r.expires_at) > now) await local.revoke(r.token);
+      }
       this.options.logs.redactor.addSecret(secret);
       this.options.logs.redactor.addSecret(token);
       this.options.logs.redactor.addSecret(this.#localAgentToken);

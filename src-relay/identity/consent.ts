@@ -25,6 +25,12 @@ export interface ConsentView {
   email: string;
   /** Whether `email` owns `subject`: only then can access be allowed. */
   owner: boolean;
+  /**
+   * Consent from the app (../app-consent.ts): `waiting` while the owner's app is asked too (the page reloads
+   * every `reloadSeconds` to pick its answer up), `timed-out` when it did not answer (only this page counts).
+   */
+  app?: 'waiting' | 'timed-out';
+  reloadSeconds?: number;
 }
 
 /** The consent page (200), or the "not yours" page (403) when the signed-in person does not own the subject. */
@@ -57,12 +63,26 @@ export function consentPage(view: ConsentView): HtmlPage {
     `<p>It can call every tool, resource and prompt of ${view.servers.length === 1 ? 'this server' : 'these servers'} ` +
     `until you revoke it. Signed in as ${escapeHtml(view.email)}.</p>` +
     returnsTo +
+    appNote(view.app) +
     `<form method="post" action="${escapeHtml(view.action)}">` +
     `<div class="buttons">` +
     `<button type="submit" name="decision" value="allow">Allow</button>` +
     `<button type="submit" name="decision" value="deny" class="secondary">Deny</button>` +
     `</div></form>`;
-  return htmlPage(200, 'Allow access', body, target ? [target] : []);
+  const reload = view.app === 'waiting' ? view.reloadSeconds : undefined;
+  return htmlPage(200, 'Allow access', body, target ? [target] : [], reload);
+}
+
+/** What the page says about the app's part in the answer. */
+function appNote(app: ConsentView['app']): string {
+  if (app === 'waiting')
+    return (
+      `<p class="app">MCP Assistant on your computer asks you too: answer there or here, the first answer counts. ` +
+      `This page follows on its own.</p>`
+    );
+  if (app === 'timed-out')
+    return `<p class="app">MCP Assistant on your computer did not answer in time: answer here.</p>`;
+  return '';
 }
 
 /**

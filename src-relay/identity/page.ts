@@ -19,6 +19,7 @@ button { flex: 1; padding: 0.55rem; font: inherit; border-radius: 4px; border: 1
   background: #2f5bd3; color: #fff; cursor: pointer; }
 button.secondary { background: #fff; color: #2f5bd3; }
 .error { color: #b3261e; margin: 0 0 0.5rem; }
+.app { background: #eef2fd; border-radius: 4px; padding: 0.5rem 0.75rem; }
 `;
 const STYLE_HASH = `'sha256-${createHash('sha256').update(STYLE).digest('base64')}'`;
 
@@ -34,9 +35,17 @@ export function escapeHtml(text: string): string {
  * form on the page may post to and be redirected to besides the relay itself: browsers apply form-action to
  * the redirects that follow a form post, and the sign-in form's answer redirects to the agent's loopback URL.
  */
-export function htmlPage(status: number, title: string, body: string, formTargets: string[] = []): HtmlPage {
+export function htmlPage(
+  status: number,
+  title: string,
+  body: string,
+  formTargets: string[] = [],
+  /** Reload the page after this many seconds (a meta refresh: the pages run no script). */
+  reloadSeconds?: number,
+): HtmlPage {
+  const reload = reloadSeconds ? `<meta http-equiv="refresh" content="${Math.ceil(reloadSeconds)}">` : '';
   const html =
-    `<!doctype html><html lang="en"><head><meta charset="utf-8">` +
+    `<!doctype html><html lang="en"><head><meta charset="utf-8">${reload}` +
     `<meta name="viewport" content="width=device-width, initial-scale=1">` +
     `<title>${escapeHtml(title)}</title><style>${STYLE}</style></head>` +
     `<body><main>${body}</main></body></html>`;

@@ -11,6 +11,7 @@ import {
   AGENT_FEATURES,
   type AgentFrame,
   CLOSE,
+  type ConsentRequestFrame,
   formatBytes,
   type InvokeFrame,
   isPlainJsonRpcMessage,
@@ -23,6 +24,7 @@ import {
 } from '../../../src-shared/wire.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logging/log-hub.js';
+import type { ConsentRequests } from './consent-requests.js';
 import type { Dispatcher } from './dispatcher.js';
 import type { AttachAgent, InProcessLink } from './local-endpoint.js';
 
@@ -68,6 +70,11 @@ export interface BridgeClientOptions {
   renewToken?: () => Promise<boolean>;
   /** Seam for tests and proxies. */
   connect?: (url: URL, options: WebSocket.ClientOptions) => WebSocket;
+  /**
+   * Where the relay's consent requests go (issue 12): with it the agent announces the `consent` feature (a
+   * front can ask its user); without it, it does not, and a relay never asks.
+   */
+  consent?: ConsentRequests;
 }
 
 /** How long to wait for `registered` before taking an older relay's silence as acceptance. */
@@ -350,7 +357,7 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
       subject: this.options.subject,
       capabilities,
       agent: this.options.agentInfo,
-      features: [...AGENT_FEATURES],
+      features: AGENT_FEATURES.filter((feature) => feature !== 'consent' || this.options.consent),
       servers: this.options.servers().filter((s) => capabilities.includes(s.name)),
     };
     link.deliver(register);
@@ -426,7 +433,14 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
     const type = (json as { type?: unknown } | null)?.type;
     const parsed = RelayFrame.safeParse(json);
     if (!parsed.success) {
-      if (type === 'invoke' || type === 'cancel' || type === 'registered' || type === 'server_response') {
+      if (
+        type === 'invoke' ||
+        type === 'cancel' ||
+        type === 'registered' ||
+        type === 'server_response' ||
+        type === 'consent_request' ||
+        type === 'consent_closed'
+      ) {
         this.#log.warn(`ignoring a malformed ${type} frame: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
         const requestId = (json as { request_id?: unknown }).request_id;
         if (type === 'invoke' && typeof requestId === 'string') {
@@ -451,12 +465,35 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
     else if (frame.type === 'cancel')
       this.#inFlight.get(frame.request_id)?.controller.abort(frame.reason ?? 'cancelled by the client');
     else if (frame.type === 'server_response') this.#asked.get(frame.server_request_id)?.(frame.payload);
+    else if (frame.type === 'consent_request') this.#consentRequest(link, frame);
+    else if (frame.type === 'consent_closed') this.options.consent?.close(frame.consent_id);
     else {
       this.#acknowledged = true;
       this.#relayMaxFrame = frame.max_frame_bytes;
       this.#relayFeatures = new Set(frame.features);
       this.#accepted(frame.endpoints ?? {});
     }
+  }
+
+  /** A relay asks the owner for consent (issue 12): only a relay that announced `consent`, only if we did. */
+  #consentRequest(link: Link, frame: ConsentRequestFrame): void {
+    const consent = this.options.consent;
+    if (!consent || !this.#relayFeatures.has('consent')) {
+      this.#log.debug('ignoring a consent request (consent is not announced on this link)');
+      return;
+    }
+    if (frame.subject !== this.options.subject) {
+      this.#log.warn(`ignoring a consent request for another subject ("${frame.subject}")`);
+      return;
+    }
+    this.#log.info(
+      `${frame.client_name ?? frame.client_id} asks for ${frame.servers.join(', ')}; waiting for the owner's answer`,
+    );
+    consent.add(frame, (allow) => {
+      if (link !== this.#link || !link.open) return false;
+      this.#send(link, { type: 'consent_answer', consent_id: frame.consent_id, allow });
+      return true;
+    });
   }
 
   async #invoke(link: Link, frame: InvokeFrame): Promise<void> {
@@ -677,6 +714,7 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
     clearTimeout(this.#stableTimer);
     for (const call of this.#inFlight.values()) call.controller.abort(reason);
     this.#inFlight.clear();
+    this.options.consent?.clear();
   }
 
   #set(state: BridgeState): void {

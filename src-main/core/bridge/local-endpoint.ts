@@ -39,6 +39,8 @@ export interface LocalEndpoint {
   issueToken(subject: string, role: 'agent' | 'client'): Promise<string>;
   /** The role of `token` when it is valid here (signature, expiry); undefined when it is not. */
   roleOf(token: string): Promise<string | undefined>;
+  /** Revokes a token signed here, at once; false for one it did not sign. In memory only (see Gateway). */
+  revoke(token: string): Promise<boolean>;
   /**
    * Attaches the gateway's agent in-process: the frames and rules of /connect (docs/protocol.md), handed over
    * as objects instead of JSON text over a loopback WebSocket.
