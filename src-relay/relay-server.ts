@@ -30,9 +30,10 @@ import {
   sendError,
   sendJson,
 } from './http-util.js';
-import { McpFront } from './mcp-front.js';
+import { McpFront, type McpTarget } from './mcp-front.js';
 import { OAuthFlow, type OAuthSettings } from './oauth.js';
 import { RedisState } from './redis-state.js';
+import { type AgentEndpoint, RelayCluster } from './relay-cluster.js';
 import type { RelayLogger } from './relay-log.js';
 import { MemoryState, type SharedState } from './shared-state.js';
 import { SUBJECT_PATTERN, SUBJECT_RULE, type SubjectRegistry } from './subject-registry.js';
@@ -117,6 +118,8 @@ export class RelayServer {
   readonly #state: SharedState;
   /** Subjects this relay has issued tokens for: never handed to anyone else. */
   readonly #subjects: SubjectRegistry;
+  /** With Redis: the other relays, and calls routed to the agents connected to them (relay-cluster.ts). */
+  readonly #cluster: RelayCluster | undefined;
   readonly #oauth: OAuthFlow | undefined;
   /** The authorization server for MCP clients: created by listen() (its issuer is the relay's URL). */
   #authorization: AuthorizationServer | undefined;
@@ -131,6 +134,23 @@ export class RelayServer {
       ? new RedisState({ url: options.redisUrl, keyPrefix: options.redisKeyPrefix, log: options.log })
       : new MemoryState();
     this.#subjects = this.#state.subjects;
+    this.#cluster =
+      options.redisUrl === undefined
+        ? undefined
+        : new RelayCluster({
+            url: options.redisUrl,
+            keyPrefix: options.redisKeyPrefix,
+            log: options.log,
+            host: {
+              agent: (subject) => this.#agents.get(subject),
+              notify: (subject, server, payload) => this.#front.notify(subject, server, payload),
+              supersede: (subject, location) => {
+                const agent = this.#agents.get(subject);
+                if (agent && agent.connectedAt <= location.connected_at)
+                  agent.close(CLOSE.superseded, 'superseded');
+              },
+            },
+          });
     this.tokens = new TokenAuthority({
       revocations: this.#state.revocations,
       secret: options.jwtSecret,
@@ -157,25 +177,30 @@ export class RelayServer {
       maxBodyBytes: this.#options.maxBodyBytes,
       sessionIdleMs: this.#options.sessionIdleMs,
       target: (subject, server, { session, sessionful }) => {
-        const agent = this.#agents.get(subject);
-        // An MCP client that sees 404 in a session starts a new one: "no agent" must be 503 for it.
-        if (!agent) throw new HttpError(sessionful ? 503 : 404, `no agent is connected for "${subject}"`);
-        if (!agent.capabilities.has(server)) {
-          throw new HttpError(404, `the agent for "${subject}" does not serve "${server}"`);
-        }
-        // Calls are scoped by the client's session (sessionless callers share one scope per subject): a
-        // cancel names a JSON-RPC id, which every client picks for itself (issue 8, item 1).
-        const scope = session?.id ?? '';
-        return {
-          invoke: (message, options) => agent.invoke(server, message, { ...options, scope }),
-          // An agent that understands `cancel` gets a cancel frame or nothing; an older one gets the
-          // notification as it is (the existing remote's behaviour).
-          cancel: (rpcId, reason) => {
-            if (!agent.features.has('cancel')) return false;
-            agent.cancelByRpcId(server, scope, rpcId, reason);
-            return true;
-          },
+        const target = (agent: AgentEndpoint | undefined): McpTarget => {
+          // An MCP client that sees 404 in a session starts a new one: "no agent" must be 503 for it.
+          if (!agent) throw new HttpError(sessionful ? 503 : 404, `no agent is connected for "${subject}"`);
+          if (!agent.capabilities.has(server)) {
+            throw new HttpError(404, `the agent for "${subject}" does not serve "${server}"`);
+          }
+          // Calls are scoped by the client's session (sessionless callers share one scope per subject): a
+          // cancel names a JSON-RPC id, which every client picks for itself (issue 8, item 1).
+          const scope = session?.id ?? '';
+          return {
+            invoke: (message, options) => agent.invoke(server, message, { ...options, scope }),
+            // An agent that understands `cancel` gets a cancel frame or nothing; an older one gets the
+            // notification as it is (the existing remote's behaviour).
+            cancel: (rpcId, reason) => {
+              if (!agent.features.has('cancel')) return false;
+              agent.cancelByRpcId(server, scope, rpcId, reason);
+              return true;
+            },
+          };
         };
+        const agent = this.#agents.get(subject);
+        // With several relays, an agent connected to another one is reached through it.
+        if (agent || !this.#cluster) return target(agent);
+        return this.#cluster.locate(subject).then(target);
       },
     });
     this.#http = createServer((req, res) => void this.#route(req, res));
@@ -210,9 +235,11 @@ export class RelayServer {
   async listen(): Promise<URL> {
     await this.#state.connect();
     try {
+      await this.#cluster?.start();
       await this.tokens.init();
       await this.#oauth?.init();
     } catch (error) {
+      await this.#cluster?.close();
       await this.#state.close();
       throw error;
     }
@@ -225,6 +252,7 @@ export class RelayServer {
         });
       });
     } catch (error) {
+      await this.#cluster?.close();
       await this.#state.close();
       throw error;
     }
@@ -288,6 +316,7 @@ export class RelayServer {
     this.#wss.close();
     this.#http.closeAllConnections();
     await new Promise<void>((resolve) => this.#http.close(() => resolve()));
+    await this.#cluster?.close();
     await this.#state.close();
   }
 
@@ -474,11 +503,15 @@ export class RelayServer {
     const agent = new AgentConnection(channel, frame, verified.id, {
       log: this.#log,
       maxInFlight: this.#options.maxInFlightPerAgent,
-      onServerNotification: (from, server, payload) => this.#front.notify(from.subject, server, payload),
+      onServerNotification: (from, server, payload) => {
+        this.#front.notify(from.subject, server, payload);
+        this.#cluster?.publishNotification(from.subject, server, payload);
+      },
     });
     const previous = this.#agents.get(frame.subject);
     this.#agents.set(frame.subject, agent);
     if (previous) previous.close(CLOSE.superseded, 'superseded');
+    this.#cluster?.agentUp(agent);
     const endpoints = Object.fromEntries(
       frame.capabilities.map((server) => [server, this.#endpoint(base, frame.subject, server)]),
     );
@@ -500,6 +533,7 @@ export class RelayServer {
     agent.closed(reason);
     if (this.#agents.get(agent.subject) === agent) {
       this.#agents.delete(agent.subject);
+      this.#cluster?.agentDown(agent.subject);
       this.#log.info(`agent ${agent.subject} disconnected (${code})`);
     }
   }
