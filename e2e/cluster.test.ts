@@ -285,6 +285,45 @@ describe.sequential('three relays on one Redis', () => {
       );
       expect(asked).toEqual(['Ship it?']);
     });
+
+    it('a retry with the requestState of node A completes at node C (no sticky routing needed)', async () => {
+      const call = (node: RelayNode, extra: Json) =>
+        fetch(url(node, 'asking'), {
+          method: 'POST',
+          headers: {
+            ...headers,
+            'Content-Type': 'application/json',
+            Accept: 'application/json, text/event-stream',
+            'MCP-Protocol-Version': '2026-07-28',
+            'Mcp-Method': 'tools/call',
+            'Mcp-Name': 'ask',
+          },
+          body: JSON.stringify({
+            jsonrpc: '2.0',
+            id: 3,
+            method: 'tools/call',
+            params: {
+              name: 'ask',
+              arguments: { question: 'Which node?' },
+              _meta: { ...META, 'io.modelcontextprotocol/clientCapabilities': { elicitation: {} } },
+              ...extra,
+            },
+          }),
+        });
+      const first = (await (await call(a, {})).json()) as {
+        result: { resultType: string; requestState: string; inputRequests: Record<string, unknown> };
+      };
+      expect(first.result.resultType).toBe('input_required');
+      const key = Object.keys(first.result.inputRequests)[0]!;
+      const retry = await call(c, {
+        requestState: first.result.requestState,
+        inputResponses: { [key]: { action: 'accept', content: { answer: 'any' } } },
+      });
+      expect(retry.status).toBe(200);
+      const done = (await retry.json()) as { result: { resultType: string } };
+      expect(done.result.resultType).toBe('complete');
+      expect(text(done.result)).toBe('accept: any');
+    });
   });
 
   it('a token revoked on node C is refused by nodes A and B', async () => {

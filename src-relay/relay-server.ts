@@ -2,6 +2,7 @@
 // McpFront (Streamable HTTP). A drop-in for the existing remote (COMPAT.md: its routes, status codes, close
 // codes and environment), and stricter by default: every route is authenticated, subjects are isolated,
 // sizes and in-flight calls are bounded.
+import { createHmac } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -176,6 +177,9 @@ export class RelayServer {
       requestTimeoutMs: this.#options.requestTimeoutMs,
       maxBodyBytes: this.#options.maxBodyBytes,
       sessionIdleMs: this.#options.sessionIdleMs,
+      // Several relays on one Redis sign a 2026-07-28 requestState alike: a client's retry may reach another.
+      requestStateKey:
+        this.#cluster && createHmac('sha256', options.jwtSecret).update('requestState').digest(),
       target: (subject, server, { session, sessionful }) => {
         const target = (agent: AgentEndpoint | undefined): McpTarget => {
           // An MCP client that sees 404 in a session starts a new one: "no agent" must be 503 for it.
