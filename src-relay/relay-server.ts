@@ -588,7 +588,9 @@ export class RelayServer {
         );
       if (path === '/healthz' && req.method === 'GET') {
         // A relay that cannot reach its shared state must not get traffic: it would miss revocations.
-        const state = this.#state.health();
+        // ... nor one cut off from the other relays (their calls and notifications come over Redis too).
+        const connected = this.#state.health().connected && (this.#cluster?.connected() ?? true);
+        const state = { ...this.#state.health(), connected };
         return sendJson(res, state.connected ? 200 : 503, {
           ok: state.connected,
           state: state.backend,
@@ -596,6 +598,8 @@ export class RelayServer {
           agents: this.#agents.size,
           sessions: this.#front.sessions.size,
           streams: this.openStreams(),
+          // With Redis: this node's id, and the calls in flight to other nodes' agents and from other nodes.
+          ...(this.#cluster && { cluster: { node: this.#cluster.nodeId, ...this.#cluster.inFlight() } }),
         });
       }
       // Browsers may send simple cross-site POSTs without a preflight (a text/plain /manage/jwt/issue would
