@@ -231,6 +231,19 @@ export class RelayCluster {
         this.#log.warn(`cluster: cannot record agent ${agent.subject}: ${error.message}`),
       );
     this.#broadcast({ type: 'agent_up', subject: agent.subject, location });
+    this.#moved(agent.subject, this.nodeId);
+  }
+
+  /** The agent of `subject` registered on `node`: calls still waiting on the node that held it before fail now. */
+  #moved(subject: string, node: string): void {
+    for (const call of [...this.#outgoing.values()])
+      if (call.subject === subject && call.node !== node)
+        call.reject(
+          new InvokeError(
+            'disconnected',
+            `the agent of "${subject}" reconnected to another relay node; try again`,
+          ),
+        );
   }
 
   /** The subject's agent left this node: its location entry goes (unless another node holds it by now). */
@@ -421,14 +434,7 @@ export class RelayCluster {
         this.#locations.set(subject, { location, at: Date.now() });
         this.#host.supersede(subject, location);
         // Calls on the node that held it before end now: that node lost the agent (or died).
-        for (const call of [...this.#outgoing.values()])
-          if (call.subject === subject && call.node !== location.node)
-            call.reject(
-              new InvokeError(
-                'disconnected',
-                `the agent of "${subject}" reconnected to another relay node; try again`,
-              ),
-            );
+        this.#moved(subject, location.node);
         return;
       }
       case 'agent_down':
@@ -550,12 +556,35 @@ export class RelayCluster {
     const now = Date.now();
     for (const call of [...this.#outgoing.values()])
       if (!this.#alive(call.node)) call.reject(new InvokeError('disconnected', nodeGone(call.subject)));
+    this.#checkListeners();
     for (const call of this.#incoming.values())
       if (!this.#alive(call.from)) call.controller.abort('the relay node of the client stopped answering');
     for (const [node, seen] of this.#lastSeen)
       if (now - seen > 10 * this.#staleAfterMs) this.#lastSeen.delete(node);
     for (const [subject, known] of this.#locations)
       if (now - known.at > LOCATION_CACHE_MS) this.#locations.delete(subject);
+  }
+
+  /**
+   * Asks Redis whether the nodes this one has calls in flight on still listen (PUBSUB NUMSUB): a node killed
+   * outright is gone from Redis at once, long before its heartbeats are missed, and its calls fail now.
+   */
+  #checkListeners(): void {
+    const nodes = new Set([...this.#outgoing.values()].map((call) => call.node));
+    if (nodes.size === 0) return;
+    const channels = [...nodes].map((node) => this.#key(`node:${node}`));
+    this.#client.pubsub('NUMSUB', ...channels).then(
+      (reply) => {
+        const counts = reply as (string | number)[];
+        for (let i = 0; i + 1 < counts.length; i += 2) {
+          if (Number(counts[i + 1]) > 0) continue;
+          const node = String(counts[i]).slice(this.#key('node:').length);
+          for (const call of [...this.#outgoing.values()])
+            if (call.node === node) call.reject(new InvokeError('disconnected', nodeGone(call.subject)));
+        }
+      },
+      (error: Error) => this.#log.debug(`cluster: cannot check the other nodes: ${error.message}`),
+    );
   }
 
   #refreshLocations(): void {
