@@ -76,6 +76,8 @@ interface OutgoingCall {
   onServerRequest: InvokeOptions['onServerRequest'];
   resolve(result: Record<string, unknown>): void;
   reject(error: InvokeError): void;
+  /** Rejects, and tells the node to abort the call (in case it is only slow, not dead). */
+  fail(error: InvokeError): void;
 }
 
 /** A call another node sent to an agent here (B's side). */
@@ -238,7 +240,7 @@ export class RelayCluster {
   #moved(subject: string, node: string): void {
     for (const call of [...this.#outgoing.values()])
       if (call.subject === subject && call.node !== node)
-        call.reject(
+        call.fail(
           new InvokeError(
             'disconnected',
             `the agent of "${subject}" reconnected to another relay node; try again`,
@@ -324,6 +326,11 @@ export class RelayCluster {
           if (done) return;
           end();
           reject(error);
+        },
+        fail: (error) => {
+          if (done) return;
+          call.reject(error);
+          abort(error.message);
         },
       };
       const abort = (reason: string) => this.#send(node, { type: 'abort', call_id: callId, reason });
@@ -555,7 +562,7 @@ export class RelayCluster {
     this.#broadcast({ type: 'heartbeat', node: this.nodeId });
     const now = Date.now();
     for (const call of [...this.#outgoing.values()])
-      if (!this.#alive(call.node)) call.reject(new InvokeError('disconnected', nodeGone(call.subject)));
+      if (!this.#alive(call.node)) call.fail(new InvokeError('disconnected', nodeGone(call.subject)));
     this.#checkListeners();
     for (const call of this.#incoming.values())
       if (!this.#alive(call.from)) call.controller.abort('the relay node of the client stopped answering');
@@ -580,7 +587,7 @@ export class RelayCluster {
           if (Number(counts[i + 1]) > 0) continue;
           const node = String(counts[i]).slice(this.#key('node:').length);
           for (const call of [...this.#outgoing.values()])
-            if (call.node === node) call.reject(new InvokeError('disconnected', nodeGone(call.subject)));
+            if (call.node === node) call.fail(new InvokeError('disconnected', nodeGone(call.subject)));
         }
       },
       (error: Error) => this.#log.debug(`cluster: cannot check the other nodes: ${error.message}`),
