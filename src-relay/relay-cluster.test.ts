@@ -4,6 +4,7 @@
 // (src-shared/cluster.ts) and the failure paths that need a misbehaving peer.
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 
 import { type RedisFixture, startRedis } from '../e2e/support/redis.js';
 import { startRelay } from '../e2e/support/relay-fixture.js';
@@ -258,5 +259,49 @@ describe('routing calls to another relay node', () => {
       reason: 'stop',
     });
     expect(await (await pending).text()).toMatch(/cancelled/);
+  });
+});
+
+/** A bare agent on `relay`'s /connect: registers `subject` with one server; resolves once registered. */
+async function bareAgent(
+  relay: RelayServer,
+  subject: string,
+): Promise<{ ws: WebSocket; closed: Promise<number> }> {
+  const token = await relay.tokens.issue(subject, ['*'], 60);
+  const ws = new WebSocket(new URL('/connect', relay.url.href.replace(/^http/, 'ws')), {
+    headers: { Authorization: `Bearer ${token}` },
+  });
+  const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    ws.once('error', reject);
+    ws.once('open', () => ws.send(JSON.stringify({ type: 'register', subject, capabilities: ['srv'] })));
+    ws.on('message', (data: Buffer) => {
+      if ((JSON.parse(data.toString('utf8')) as { type?: string }).type === 'registered') resolve();
+    });
+  });
+  return { ws, closed };
+}
+
+describe('one agent per subject across relays', () => {
+  it('an agent registering on another relay supersedes the older socket (1012), as on one relay', async () => {
+    const redis = await startRedis();
+    const relays = [
+      await startRelay({ redisUrl: redis.url }),
+      await startRelay({ redisUrl: redis.url }),
+    ] as const;
+    try {
+      const first = await bareAgent(relays[0], 'carol');
+      const second = await bareAgent(relays[1], 'carol');
+      expect(await first.closed).toBe(1012);
+      // The first relay now routes carol's calls to the second.
+      const health = async (relay: RelayServer) =>
+        ((await (await fetch(new URL('/healthz', relay.url))).json()) as { agents: number }).agents;
+      expect([await health(relays[0]), await health(relays[1])]).toEqual([0, 1]);
+      second.ws.close();
+      await second.closed;
+    } finally {
+      for (const relay of relays) await relay.close();
+      await redis.close();
+    }
   });
 });
