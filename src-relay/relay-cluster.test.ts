@@ -305,3 +305,37 @@ describe('one agent per subject across relays', () => {
     }
   });
 });
+
+describe("the caller's timeout across relays", () => {
+  it('a call the holding node does not answer in time answers 504 at the caller, and the holder is told to abort', async () => {
+    const redis = await startRedis();
+    const relay = await startRelay({ redisUrl: redis.url, requestTimeoutMs: 800 });
+    const node = new FakeNode(redis.url, 'fake-slow');
+    const beat = setInterval(() => void node.heartbeat(), 300);
+    try {
+      await node.join('dave');
+      const token = await relay.tokens.issue('dave', ['*'], 60);
+      const started = Date.now();
+      const res = await fetch(new URL('/dave/srv/mcp', relay.url), {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'slow' } }),
+      });
+      expect(res.status).toBe(504);
+      expect(Date.now() - started).toBeLessThan(3000);
+      expect(node.received[0]).toMatchObject({ type: 'invoke', timeout_ms: 800 });
+      await expect
+        .poll(() => node.received[1])
+        .toEqual({
+          type: 'abort',
+          call_id: (node.received[0] as { call_id: string }).call_id,
+          reason: 'timed out',
+        });
+    } finally {
+      clearInterval(beat);
+      node.close();
+      await relay.close();
+      await redis.close();
+    }
+  });
+});
