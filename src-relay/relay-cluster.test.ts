@@ -306,6 +306,47 @@ describe('one agent per subject across relays', () => {
   });
 });
 
+describe('one agent per subject across relays, registering at once', () => {
+  it('of two agents registering on two relays at the same moment, exactly one stays (the last writer), five times over', async () => {
+    const redis = await startRedis();
+    const relays = [
+      await startRelay({ redisUrl: redis.url }),
+      await startRelay({ redisUrl: redis.url }),
+    ] as const;
+    const reader = new Redis(redis.url);
+    try {
+      for (let round = 0; round < 5; round++) {
+        const subject = `erin${round}`;
+        const agents = await Promise.all(relays.map((relay) => bareAgent(relay, subject)));
+        const outcome = await Promise.race([
+          Promise.any(agents.map(async ({ closed }, i) => ({ i, code: await closed }))),
+          new Promise<undefined>((resolve) => setTimeout(resolve, 3000)),
+        ]);
+        expect(outcome?.code).toBe(1012);
+        const survivor = agents[1 - outcome!.i]!;
+        expect(survivor.ws.readyState).toBe(WebSocket.OPEN);
+        // The survivor's relay is the one the location entry names.
+        const location = JSON.parse((await reader.get(`${PREFIX}agent:${subject}`))!) as { node: string };
+        const nodes = await Promise.all(
+          relays.map(async (relay) => {
+            const health = (await (await fetch(new URL('/healthz', relay.url))).json()) as {
+              cluster: { node: string };
+            };
+            return health.cluster.node;
+          }),
+        );
+        expect(location.node).toBe(nodes[1 - outcome!.i]);
+        survivor.ws.close();
+        await survivor.closed;
+      }
+    } finally {
+      reader.disconnect();
+      for (const relay of relays) await relay.close();
+      await redis.close();
+    }
+  });
+});
+
 describe("the caller's timeout across relays", () => {
   it('a call the holding node does not answer in time answers 504 at the caller, and the holder is told to abort', async () => {
     const redis = await startRedis();

@@ -37,8 +37,8 @@ export interface ClusterHost {
   agent(subject: string): AgentConnection | undefined;
   /** Hands a server-wide notification of an agent on another node to this node's clients of that server. */
   notify(subject: string, server: string, payload: JsonRpcMessage): void;
-  /** The agent of `subject` registered on another node (at `location`): an older socket here must close (1012). */
-  supersede(subject: string, location: AgentLocation): void;
+  /** `agent`, connected here, registered again on another node: its socket here closes (1012), if still current. */
+  supersede(agent: AgentConnection): void;
 }
 
 export interface RelayClusterOptions {
@@ -234,6 +234,23 @@ export class RelayCluster {
       );
     this.#broadcast({ type: 'agent_up', subject: agent.subject, location });
     this.#moved(agent.subject, this.nodeId);
+  }
+
+  /**
+   * The agent of `subject` registered on `node` while one is connected here: the one registered last keeps the
+   * subject, as on one relay. "Last" is the order of the two nodes' writes of the location entry in Redis (each
+   * node writes it before it announces the agent), not their clocks: both nodes read the same entry, so exactly one
+   * socket stays.
+   */
+  #supersede(subject: string, node: string): void {
+    const local = this.#host.agent(subject);
+    if (!local) return;
+    this.#client.get(this.#key(`agent:${subject}`)).then(
+      (raw) => {
+        if (raw !== null && parseLocation(raw)?.node === node) this.#host.supersede(local);
+      },
+      (error: Error) => this.#log.debug(`cluster: cannot read where ${subject} is: ${error.message}`),
+    );
   }
 
   /** The agent of `subject` registered on `node`: calls still waiting on the node that held it before fail now. */
@@ -439,7 +456,7 @@ export class RelayCluster {
         if (location.node === this.nodeId) return;
         this.#lastSeen.set(location.node, Date.now());
         this.#locations.set(subject, { location, at: Date.now() });
-        this.#host.supersede(subject, location);
+        this.#supersede(subject, location.node);
         // Calls on the node that held it before end now: that node lost the agent (or died).
         this.#moved(subject, location.node);
         return;

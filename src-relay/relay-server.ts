@@ -145,10 +145,8 @@ export class RelayServer {
             host: {
               agent: (subject) => this.#agents.get(subject),
               notify: (subject, server, payload) => this.#front.notify(subject, server, payload),
-              supersede: (subject, location) => {
-                const agent = this.#agents.get(subject);
-                if (agent && agent.connectedAt <= location.connected_at)
-                  agent.close(CLOSE.superseded, 'superseded');
+              supersede: (agent) => {
+                if (this.#agents.get(agent.subject) === agent) agent.close(CLOSE.superseded, 'superseded');
               },
             },
           });

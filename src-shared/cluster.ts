@@ -22,7 +22,7 @@ export const AgentLocation = z.object({
   node: NodeId,
   capabilities: z.array(z.string()),
   features: z.array(z.string()),
-  /** When the agent registered (epoch ms): of two nodes that both think they hold it, the later wins. */
+  /** When the agent registered (epoch ms, the holder's clock): for operators; no decision rests on it. */
   connected_at: z.number(),
 });
 export type AgentLocation = z.infer<typeof AgentLocation>;
