@@ -204,9 +204,11 @@ export class RelayCluster {
       call.reject(new InvokeError('disconnected', 'the relay is shutting down'));
     for (const call of this.#incoming.values()) call.controller.abort('the relay is shutting down');
     if (this.#client.status === 'ready') {
-      const deleting = [...this.#held].map(([subject, value]) =>
-        this.#client.eval(DELETE_IF_OURS, 1, this.#key(`agent:${subject}`), value),
-      );
+      // The other nodes stop routing here at once (not when their cached locations expire).
+      const deleting = [...this.#held].map(([subject, value]) => {
+        this.#broadcast({ type: 'agent_down', node: this.nodeId, subject });
+        return this.#client.eval(DELETE_IF_OURS, 1, this.#key(`agent:${subject}`), value);
+      });
       await Promise.allSettled(deleting);
       await this.#client.quit().catch(() => undefined); // ignore: closing anyway
     } else this.#client.disconnect();
