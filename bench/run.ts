@@ -8,6 +8,8 @@
 //   (e), (f) as (c), with the SDK's v2 client in the 2025 era and pinned to 2026-07-28 (one client library,
 //       two eras: the cost of each era side by side)
 //   (g) client → mcpassistant-relay → /connect WebSocket → a separate agent (`run` against it) → server-everything
+//   (h) as (g) across two relays on one redis-server (issue 13): client → relay A → Redis pub/sub → relay B →
+//       /connect → agent → server-everything (server CPU: both relays, the agent and redis-server summed)
 // For each: latency at 1 in flight, throughput at 16 and 64 in flight, and the server side's CPU per call at
 // 64 in flight from /proc ((g): the relay's and the agent's processes summed). The paths run side by side and are measured in alternating rounds, so that a
 // machine that gets busier or quieter during the run (other test runs on the same 2 cores) skews no path
@@ -27,6 +29,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { createServer as createNetServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -112,7 +115,7 @@ process.on('warning', (warning) => {
   console.error(`bench: ${warning.name}: ${warning.message} (not repeated)`);
 });
 
-type PathId = 'a' | 'b' | 'c' | 'd' | 'e' | 'f' | 'g';
+type PathId = 'a' | 'b' | 'c' | 'd' | 'e' | 'f' | 'g' | 'h';
 
 interface CpuReading {
   pid: number;
@@ -306,8 +309,10 @@ interface ProcessPathOptions {
   authorization?: RegExp;
   /** Headers for the measured client, when they are not printed. */
   headers?: Record<string, string>;
-  /** Another process whose CPU counts as the path's (the relay of (g)), stopped after this one. */
-  also?: { child: ChildProcess; what: string };
+  /** Other processes whose CPU counts as the path's (the relays of (g), (h)), stopped after this one. */
+  also?: { child: ChildProcess; what: string }[];
+  /** The URL the measured client uses, from the one the process printed ((h): another relay's). */
+  clientUrl?: (url: URL) => URL;
   ready: RegExp;
   /** Runs once the endpoint works, before the measured client connects. */
   warm?: (url: URL, headers: Record<string, string>) => Promise<void>;
@@ -344,7 +349,8 @@ async function processPath(o: ProcessPathOptions): Promise<Target> {
   const close = () => stopTree(child, 10_000);
   try {
     const output = watchOutput(child);
-    const url = new URL((await output.waitFor(o.url, 'the endpoint URL'))[1]!);
+    const printed = new URL((await output.waitFor(o.url, 'the endpoint URL'))[1]!);
+    const url = o.clientUrl ? o.clientUrl(printed) : printed;
     const headers: Record<string, string> = o.authorization
       ? { Authorization: (await output.waitFor(o.authorization, 'the Authorization line'))[1]! }
       : { ...o.headers };
@@ -362,11 +368,11 @@ async function processPath(o: ProcessPathOptions): Promise<Target> {
       client = newClient();
       await client.connect(new StreamableHTTPClientTransport(url, { requestInit: { headers } }));
     }
-    const alsoPid = o.also?.child.pid;
-    if (alsoPid) seen.add(alsoPid);
+    const alsoPids = (o.also ?? []).flatMap(({ child: also }) => (also.pid ? [also.pid] : []));
+    alsoPids.forEach((p) => seen.add(p));
     return {
       call: echo(client),
-      server: { pid, what: o.what, ...(alsoPid ? { morePids: [alsoPid] } : {}) },
+      server: { pid, what: o.what, ...(alsoPids.length ? { morePids: alsoPids } : {}) },
       child: { pid: childPid, what: `server-everything (${o.what} child)` },
       everythingChildren: () => {
         const now = everything();
@@ -443,7 +449,7 @@ async function remotePath(dir: string): Promise<Target> {
       url: /^\s+everything\s+(http:\/\/\S+\/mcp)\s*$/m,
       headers: { Authorization: `Bearer ${token}` },
       ready: /✓ everything\s+running/,
-      also: { child: relay, what: 'mcpassistant-relay' },
+      also: [{ child: relay, what: 'mcpassistant-relay' }],
     });
     return {
       ...target,
@@ -454,6 +460,103 @@ async function remotePath(dir: string): Promise<Target> {
     };
   } catch (error) {
     await stopTree(relay);
+    throw error;
+  }
+}
+
+/** A free TCP port on 127.0.0.1 (redis-server has no "port 0"). */
+async function freePort(): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** `mcpassistant-relay` with the given environment; resolves with its base URL once it listens. */
+async function startRelayProcess(dir: string, env: Record<string, string>) {
+  const relay = own(
+    spawn(process.execPath, [...gatewayNodeArgs(), join(ROOT, 'bin', 'mcpassistant-relay.js')], {
+      cwd: dir,
+      env: { PATH: process.env['PATH'], HOME: dir, HOST: '127.0.0.1', PORT: '0', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
+  try {
+    const [, base] = await watchOutput(relay, 'stderr').waitFor(
+      /listening on (http:\/\/\S+\/) /,
+      'the relay address',
+    );
+    return { relay, base: base! };
+  } catch (error) {
+    await stopTree(relay);
+    throw error;
+  }
+}
+
+/**
+ * (h): two relays on one redis-server (127.0.0.1, a free port, no persistence), the agent (`run`) connected to
+ * relay B, the measured client to relay A: every call crosses from A to B over Redis and back.
+ */
+async function crossNodePath(dir: string): Promise<Target> {
+  const started: ChildProcess[] = [];
+  const stop = async () => {
+    for (const child of started.reverse()) await stopTree(child);
+  };
+  try {
+    const port = await freePort();
+    const redis = own(
+      spawn(
+        'redis-server',
+        ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no'],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      ),
+    );
+    started.push(redis);
+    await watchOutput(redis).waitFor(/Ready to accept connections/, 'redis-server to be ready', 10_000);
+    const env = {
+      JWT_SECRET: randomBytes(32).toString('base64url'),
+      JWT_FALLBACK_ENABLED: 'true',
+      REDIS_URL: `redis://127.0.0.1:${port}`,
+    };
+    const a = await startRelayProcess(ownSubdir(dir, 'h-a'), env);
+    started.push(a.relay);
+    const b = await startRelayProcess(ownSubdir(dir, 'h-b'), env);
+    started.push(b.relay);
+    const issued = await fetch(new URL('manage/jwt/issue', a.base), {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ subject: 'bench', expiry_minutes: 600 }),
+    });
+    if (!issued.ok) throw new Error(`relay A issued no token: HTTP ${issued.status} ${await issued.text()}`);
+    const { token } = (await issued.json()) as { token: string };
+    const target = await processPath({
+      dir: ownSubdir(dir, 'h'),
+      bin: 'mcpassistant-gateway',
+      args: ['run'],
+      env: { REMOTE_SERVER_BASE_URL: b.base.replace(/\/$/, ''), AGENT_JWT: token },
+      what: 'relay A + relay B + agent + redis-server (four processes)',
+      url: /^\s+everything\s+(http:\/\/\S+\/mcp)\s*$/m,
+      clientUrl: (printed) => new URL(printed.pathname, a.base),
+      headers: { Authorization: `Bearer ${token}` },
+      ready: /✓ everything\s+running/,
+      also: [
+        { child: a.relay, what: 'mcpassistant-relay A' },
+        { child: b.relay, what: 'mcpassistant-relay B' },
+        { child: redis, what: 'redis-server' },
+      ],
+    });
+    return {
+      ...target,
+      async close() {
+        await target.close();
+        await stop();
+      },
+    };
+  } catch (error) {
+    await stop();
     throw error;
   }
 }
@@ -682,7 +785,7 @@ function report(results: PathResult[]) {
   ];
   const ratio = (x: number | undefined, y: number | undefined) =>
     x === undefined || y === undefined || !y ? undefined : x / y;
-  const { a, b, c, d, e, f, g } = by;
+  const { a, b, c, d, e, f, g, h } = by;
   const ratios = {
     c_over_b_p50: ratio(c?.latency?.p50Ms, b?.latency?.p50Ms),
     c_over_b_p99: ratio(c?.latency?.p99Ms, b?.latency?.p99Ms),
@@ -699,6 +802,12 @@ function report(results: PathResult[]) {
     g_over_b_p50: ratio(g?.latency?.p50Ms, b?.latency?.p50Ms),
     g_over_b_throughput64: ratio(g?.c64?.callsPerSec, b?.c64?.callsPerSec),
     g_over_b_server_cpu: ratio(g?.serverCpu?.msPerCall, b?.serverCpu?.msPerCall),
+    h_over_b_p50: ratio(h?.latency?.p50Ms, b?.latency?.p50Ms),
+    h_over_b_throughput64: ratio(h?.c64?.callsPerSec, b?.c64?.callsPerSec),
+    h_over_b_server_cpu: ratio(h?.serverCpu?.msPerCall, b?.serverCpu?.msPerCall),
+    h_over_g_p50: ratio(h?.latency?.p50Ms, g?.latency?.p50Ms),
+    h_over_g_throughput64: ratio(h?.c64?.callsPerSec, g?.c64?.callsPerSec),
+    h_over_g_server_cpu: ratio(h?.serverCpu?.msPerCall, g?.serverCpu?.msPerCall),
   };
   const checks: TargetCheck[] = [];
   if (c?.ok && b?.ok) {
@@ -759,6 +868,8 @@ function report(results: PathResult[]) {
       ].join(', '),
     `Ratios (c)/(a): p50@1 ×${fmt(ratios.c_over_a_p50, 2)}, calls/s@64 ×${fmt(ratios.c_over_a_throughput64, 2)}`,
     `Ratios (g)/(b): p50@1 ×${fmt(ratios.g_over_b_p50, 2)}, calls/s@64 ×${fmt(ratios.g_over_b_throughput64, 2)}, server CPU/call ×${fmt(ratios.g_over_b_server_cpu, 2)}`,
+    `Ratios (h)/(b): p50@1 ×${fmt(ratios.h_over_b_p50, 2)}, calls/s@64 ×${fmt(ratios.h_over_b_throughput64, 2)}, server CPU/call ×${fmt(ratios.h_over_b_server_cpu, 2)}`,
+    `Ratios (h)/(g), cross-node against one relay: p50@1 ×${fmt(ratios.h_over_g_p50, 2)}, calls/s@64 ×${fmt(ratios.h_over_g_throughput64, 2)}, server CPU/call ×${fmt(ratios.h_over_g_server_cpu, 2)}`,
     `Ratios (d)/(b): p50@1 ×${fmt(ratios.d_over_b_p50, 2)}, calls/s@64 ×${fmt(ratios.d_over_b_throughput64, 2)}`,
     `Ratios (f)/(e), 2026-07-28 era against the 2025 era, same client library: p50@1 ×${fmt(ratios.f_over_e_p50, 2)},` +
       ` calls/s@64 ×${fmt(ratios.f_over_e_throughput64, 2)}, server CPU/call ×${fmt(ratios.f_over_e_server_cpu, 2)}`,
@@ -803,10 +914,15 @@ const PATHS: { id: PathId; label: string; start: (dir: string) => Promise<Target
     start: (dir) => gatewayPath(ownSubdir(dir, 'f'), 'modern'),
   },
   { id: 'g', label: 'relay → /connect → separate agent → server-everything', start: remotePath },
+  {
+    id: 'h',
+    label: 'relay A → Redis → relay B → /connect → agent → server-everything',
+    start: crossNodePath,
+  },
 ];
 
 async function main(): Promise<number> {
-  const only = new Set((process.env['BENCH_ONLY'] ?? 'a,b,c,d,e,f,g,ui').split(',').map((s) => s.trim()));
+  const only = new Set((process.env['BENCH_ONLY'] ?? 'a,b,c,d,e,f,g,h,ui').split(',').map((s) => s.trim()));
   const began = performance.now();
   console.log(
     `bench: Node ${process.version}, ${cpus().length} CPU(s), SDK ${SDK_VERSION}; tools/call echo {message:'hi'};` +

@@ -45,7 +45,8 @@ Sign-in (POST /manage/oauth/*; without a provider agents use /manage/jwt/issue):
 
 Shared state (several relays behind a load balancer, or one that keeps sign-ins across restarts):
   REDIS_URL                   redis://[:password@]host:port[/db]: subjects, refresh tokens and revocations
-                              live there, shared by every relay on it (default: in memory, this process only)
+                              live there, shared by every relay on it, and each relay routes calls to the
+                              agents connected to the others (default: in memory, this process only)
   REDIS_KEY_PREFIX            prefix of the relay's keys (default mcpassistant:)
 
 MCP clients by OAuth (on with sign-in: the relay is their authorization server; PUBLIC_BASE_URL is its issuer):

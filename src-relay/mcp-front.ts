@@ -43,6 +43,8 @@ export interface McpFrontOptions {
   maxBodyBytes: number;
   sessionIdleMs: number;
   expireOpenSessions?: boolean;
+  /** The 2026-07-28 era's requestState key (ModernFrontOptions.requestStateKey). */
+  requestStateKey?: Uint8Array;
   /** The target of `server` for `subject`; throws HttpError when there is none. */
   target(subject: string, server: string, context: TargetContext): McpTarget | Promise<McpTarget>;
   /** Called when a session ends (DELETE, expiry, its legacy stream closing, shutdown). */
@@ -68,6 +70,7 @@ export class McpFront {
   constructor(private readonly options: McpFrontOptions) {
     this.#modern = new ModernFront({
       requestTimeoutMs: options.requestTimeoutMs,
+      requestStateKey: options.requestStateKey,
       target: (subject, server) => options.target(subject, server, { session: undefined, sessionful: true }),
     });
     this.sessions = new SessionStore({

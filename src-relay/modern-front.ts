@@ -231,6 +231,11 @@ export interface ModernFrontOptions {
   requestTimeoutMs: number;
   /** The target of `server` for `subject`; throws HttpError when there is none. */
   target(subject: string, server: string): McpTarget | Promise<McpTarget>;
+  /**
+   * The key that signs requestState (default: random, per process). Relays behind one URL share one, so that a
+   * client's retry may reach another relay than the round that asked (issue 13).
+   */
+  requestStateKey?: Uint8Array;
 }
 
 export class ModernFront {
@@ -243,10 +248,12 @@ export class ModernFront {
   readonly #paramHeaders = new Map<string, { at: number; tools: Promise<Map<string, ParamHeader[]>> }>();
   /** The resource URIs listen streams want, by `subject/server` (see #listen). */
   readonly #watched = new Map<string, Map<string, Watch>>();
-  /** Signs requestState: a client cannot forge or alter it (a new key per relay process). */
-  readonly #stateKey = randomBytes(32);
+  /** Signs requestState: a client cannot forge or alter it (per relay process, unless the options give one). */
+  readonly #stateKey: Uint8Array;
 
-  constructor(private readonly options: ModernFrontOptions) {}
+  constructor(private readonly options: ModernFrontOptions) {
+    this.#stateKey = options.requestStateKey ?? randomBytes(32);
+  }
 
   /** Open listen streams (for /healthz and tests). */
   openStreams(): number {

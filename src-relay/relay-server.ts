@@ -2,6 +2,7 @@
 // McpFront (Streamable HTTP). A drop-in for the existing remote (COMPAT.md: its routes, status codes, close
 // codes and environment), and stricter by default: every route is authenticated, subjects are isolated,
 // sizes and in-flight calls are bounded.
+import { createHmac } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -30,9 +31,10 @@ import {
   sendError,
   sendJson,
 } from './http-util.js';
-import { McpFront } from './mcp-front.js';
+import { McpFront, type McpTarget } from './mcp-front.js';
 import { OAuthFlow, type OAuthSettings } from './oauth.js';
 import { RedisState } from './redis-state.js';
+import { type AgentEndpoint, RelayCluster } from './relay-cluster.js';
 import type { RelayLogger } from './relay-log.js';
 import { MemoryState, type SharedState } from './shared-state.js';
 import { SUBJECT_PATTERN, SUBJECT_RULE, type SubjectRegistry } from './subject-registry.js';
@@ -117,6 +119,8 @@ export class RelayServer {
   readonly #state: SharedState;
   /** Subjects this relay has issued tokens for: never handed to anyone else. */
   readonly #subjects: SubjectRegistry;
+  /** With Redis: the other relays, and calls routed to the agents connected to them (relay-cluster.ts). */
+  readonly #cluster: RelayCluster | undefined;
   readonly #oauth: OAuthFlow | undefined;
   /** The authorization server for MCP clients: created by listen() (its issuer is the relay's URL). */
   #authorization: AuthorizationServer | undefined;
@@ -131,6 +135,21 @@ export class RelayServer {
       ? new RedisState({ url: options.redisUrl, keyPrefix: options.redisKeyPrefix, log: options.log })
       : new MemoryState();
     this.#subjects = this.#state.subjects;
+    this.#cluster =
+      options.redisUrl === undefined
+        ? undefined
+        : new RelayCluster({
+            url: options.redisUrl,
+            keyPrefix: options.redisKeyPrefix,
+            log: options.log,
+            host: {
+              agent: (subject) => this.#agents.get(subject),
+              notify: (subject, server, payload) => this.#front.notify(subject, server, payload),
+              supersede: (agent) => {
+                if (this.#agents.get(agent.subject) === agent) agent.close(CLOSE.superseded, 'superseded');
+              },
+            },
+          });
     this.tokens = new TokenAuthority({
       revocations: this.#state.revocations,
       secret: options.jwtSecret,
@@ -156,26 +175,34 @@ export class RelayServer {
       requestTimeoutMs: this.#options.requestTimeoutMs,
       maxBodyBytes: this.#options.maxBodyBytes,
       sessionIdleMs: this.#options.sessionIdleMs,
+      // Several relays on one Redis sign a 2026-07-28 requestState alike: a client's retry may reach another.
+      requestStateKey:
+        this.#cluster && createHmac('sha256', options.jwtSecret).update('requestState').digest(),
       target: (subject, server, { session, sessionful }) => {
-        const agent = this.#agents.get(subject);
-        // An MCP client that sees 404 in a session starts a new one: "no agent" must be 503 for it.
-        if (!agent) throw new HttpError(sessionful ? 503 : 404, `no agent is connected for "${subject}"`);
-        if (!agent.capabilities.has(server)) {
-          throw new HttpError(404, `the agent for "${subject}" does not serve "${server}"`);
-        }
-        // Calls are scoped by the client's session (sessionless callers share one scope per subject): a
-        // cancel names a JSON-RPC id, which every client picks for itself (issue 8, item 1).
-        const scope = session?.id ?? '';
-        return {
-          invoke: (message, options) => agent.invoke(server, message, { ...options, scope }),
-          // An agent that understands `cancel` gets a cancel frame or nothing; an older one gets the
-          // notification as it is (the existing remote's behaviour).
-          cancel: (rpcId, reason) => {
-            if (!agent.features.has('cancel')) return false;
-            agent.cancelByRpcId(server, scope, rpcId, reason);
-            return true;
-          },
+        const target = (agent: AgentEndpoint | undefined): McpTarget => {
+          // An MCP client that sees 404 in a session starts a new one: "no agent" must be 503 for it.
+          if (!agent) throw new HttpError(sessionful ? 503 : 404, `no agent is connected for "${subject}"`);
+          if (!agent.capabilities.has(server)) {
+            throw new HttpError(404, `the agent for "${subject}" does not serve "${server}"`);
+          }
+          // Calls are scoped by the client's session (sessionless callers share one scope per subject): a
+          // cancel names a JSON-RPC id, which every client picks for itself (issue 8, item 1).
+          const scope = session?.id ?? '';
+          return {
+            invoke: (message, options) => agent.invoke(server, message, { ...options, scope }),
+            // An agent that understands `cancel` gets a cancel frame or nothing; an older one gets the
+            // notification as it is (the existing remote's behaviour).
+            cancel: (rpcId, reason) => {
+              if (!agent.features.has('cancel')) return false;
+              agent.cancelByRpcId(server, scope, rpcId, reason);
+              return true;
+            },
+          };
         };
+        const agent = this.#agents.get(subject);
+        // With several relays, an agent connected to another one is reached through it.
+        if (agent || !this.#cluster) return target(agent);
+        return this.#cluster.locate(subject).then(target);
       },
     });
     this.#http = createServer((req, res) => void this.#route(req, res));
@@ -210,9 +237,11 @@ export class RelayServer {
   async listen(): Promise<URL> {
     await this.#state.connect();
     try {
+      await this.#cluster?.start();
       await this.tokens.init();
       await this.#oauth?.init();
     } catch (error) {
+      await this.#cluster?.close();
       await this.#state.close();
       throw error;
     }
@@ -225,6 +254,7 @@ export class RelayServer {
         });
       });
     } catch (error) {
+      await this.#cluster?.close();
       await this.#state.close();
       throw error;
     }
@@ -290,6 +320,7 @@ export class RelayServer {
     this.#wss.close();
     this.#http.closeAllConnections();
     await new Promise<void>((resolve) => this.#http.close(() => resolve()));
+    await this.#cluster?.close();
     await this.#state.close();
   }
 
@@ -476,12 +507,16 @@ export class RelayServer {
     const agent = new AgentConnection(channel, frame, verified.id, {
       log: this.#log,
       maxInFlight: this.#options.maxInFlightPerAgent,
-      onServerNotification: (from, server, payload) => this.#front.notify(from.subject, server, payload),
+      onServerNotification: (from, server, payload) => {
+        this.#front.notify(from.subject, server, payload);
+        this.#cluster?.publishNotification(from.subject, server, payload);
+      },
       onConsentAnswer: (from, answer) => this.#authorization?.appConsent?.answered(from, answer),
     });
     const previous = this.#agents.get(frame.subject);
     this.#agents.set(frame.subject, agent);
     if (previous) previous.close(CLOSE.superseded, 'superseded');
+    this.#cluster?.agentUp(agent);
     const endpoints = Object.fromEntries(
       frame.capabilities.map((server) => [server, this.#endpoint(base, frame.subject, server)]),
     );
@@ -504,6 +539,7 @@ export class RelayServer {
     agent.closed(reason);
     if (this.#agents.get(agent.subject) === agent) {
       this.#agents.delete(agent.subject);
+      this.#cluster?.agentDown(agent.subject);
       this.#log.info(`agent ${agent.subject} disconnected (${code})`);
     }
   }
@@ -554,7 +590,9 @@ export class RelayServer {
         );
       if (path === '/healthz' && req.method === 'GET') {
         // A relay that cannot reach its shared state must not get traffic: it would miss revocations.
-        const state = this.#state.health();
+        // ... nor one cut off from the other relays (their calls and notifications come over Redis too).
+        const connected = this.#state.health().connected && (this.#cluster?.connected() ?? true);
+        const state = { ...this.#state.health(), connected };
         return sendJson(res, state.connected ? 200 : 503, {
           ok: state.connected,
           state: state.backend,
@@ -562,6 +600,8 @@ export class RelayServer {
           agents: this.#agents.size,
           sessions: this.#front.sessions.size,
           streams: this.openStreams(),
+          // With Redis: this node's id, and the calls in flight to other nodes' agents and from other nodes.
+          ...(this.#cluster && { cluster: { node: this.#cluster.nodeId, ...this.#cluster.inFlight() } }),
         });
       }
       // Browsers may send simple cross-site POSTs without a preflight (a text/plain /manage/jwt/issue would

@@ -1,0 +1,382 @@
+// The relay's side of routing between nodes (relay-cluster.ts), against a real redis-server, with the other node
+// played by a plain ioredis connection (fault injection: a node that answers, one that goes silent, one that
+// dies, one that sends garbage). e2e/cluster.test.ts runs real relay processes; this pins the message contract
+// (src-shared/cluster.ts) and the failure paths that need a misbehaving peer.
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+
+import { type RedisFixture, startRedis } from '../e2e/support/redis.js';
+import { startRelay } from '../e2e/support/relay-fixture.js';
+import { NodeMessage } from '../src-shared/cluster.js';
+import type { RelayServer } from './relay-server.js';
+
+const PREFIX = 'mcpassistant:';
+type Json = Record<string, unknown>;
+
+/** Another relay node, played by hand: it subscribes to its channel and does what the test says. */
+class FakeNode {
+  readonly pub: Redis;
+  readonly sub: Redis;
+  readonly received: NodeMessage[] = [];
+  onMessage: (message: NodeMessage) => void = () => undefined;
+
+  constructor(
+    url: string,
+    readonly id: string,
+  ) {
+    this.pub = new Redis(url);
+    this.sub = new Redis(url);
+    this.sub.on('message', (_channel: string, text: string) => {
+      const message = NodeMessage.parse(JSON.parse(text));
+      this.received.push(message);
+      this.onMessage(message);
+    });
+  }
+
+  async join(subject: string): Promise<void> {
+    await this.sub.subscribe(`${PREFIX}node:${this.id}`);
+    await this.heartbeat();
+    const location = { node: this.id, capabilities: ['srv'], features: ['cancel'], connected_at: Date.now() };
+    await this.pub.set(`${PREFIX}agent:${subject}`, JSON.stringify(location));
+  }
+
+  heartbeat(): Promise<number> {
+    return this.pub.publish(`${PREFIX}cluster`, JSON.stringify({ type: 'heartbeat', node: this.id }));
+  }
+
+  send(to: string, message: Json): Promise<number> {
+    return this.pub.publish(`${PREFIX}node:${to}`, JSON.stringify(message));
+  }
+
+  close(): void {
+    this.pub.disconnect();
+    this.sub.disconnect();
+  }
+}
+
+describe('routing calls to another relay node', () => {
+  let redis: RedisFixture;
+  let relay: RelayServer;
+  let nodeId: string;
+  let fake: FakeNode | undefined;
+  let subject = '';
+  let n = 0;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    relay = await startRelay({ redisUrl: redis.url, requestTimeoutMs: 20_000 });
+    const health = (await (await fetch(new URL('/healthz', relay.url))).json()) as {
+      cluster: { node: string };
+    };
+    nodeId = health.cluster.node;
+  });
+  afterEach(() => fake?.close());
+  afterAll(async () => {
+    await relay?.close();
+    await redis?.close();
+  });
+
+  const newFake = async () => {
+    subject = `bob${++n}`;
+    fake = new FakeNode(redis.url, `fake-${n}`);
+    await fake.join(subject);
+    return fake;
+  };
+  const call = async (body: Json = { name: 'echo', arguments: {} }) => {
+    const token = await relay.tokens.issue(subject, ['*'], 60);
+    const started = Date.now();
+    const res = await fetch(new URL(`/${subject}/srv/mcp`, relay.url), {
+      method: 'POST',
+      headers: {
+        Authorization: `Bearer ${token}`,
+        'Content-Type': 'application/json',
+        Accept: 'application/json, text/event-stream',
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: body }),
+    });
+    return { status: res.status, text: await res.text(), ms: Date.now() - started };
+  };
+
+  it("carries a call to the holder's channel and its answer and progress back to the client", async () => {
+    const node = await newFake();
+    node.onMessage = (message) => {
+      if (message.type !== 'invoke') return;
+      const progress = {
+        jsonrpc: '2.0',
+        method: 'notifications/progress',
+        params: { progressToken: 'p1', progress: 1 },
+      };
+      void node.send(message.from, { type: 'notification', call_id: message.call_id, payload: progress });
+      void node.send(message.from, {
+        type: 'result',
+        call_id: message.call_id,
+        result: {
+          jsonrpc: '2.0',
+          id: message.payload.id,
+          result: { content: [{ type: 'text', text: 'from B' }] },
+        },
+      });
+    };
+    const answer = await call({ name: 'echo', arguments: {}, _meta: { progressToken: 'p1' } });
+    expect(answer.status).toBe(200);
+    // Asked for progress: an SSE stream, the progress first, then the result.
+    expect(answer.text.indexOf('notifications/progress')).toBeGreaterThan(-1);
+    expect(answer.text.indexOf('notifications/progress')).toBeLessThan(answer.text.indexOf('from B'));
+    expect(node.received[0]).toMatchObject({
+      type: 'invoke',
+      from: nodeId,
+      subject,
+      server: 'srv',
+      scope: '',
+      timeout_ms: 20_000,
+      // The client reads SSE: it can be asked the server's requests.
+      ask: true,
+      payload: { id: 7, method: 'tools/call' },
+    });
+  });
+
+  it('ignores malformed messages on its channels and keeps serving', async () => {
+    const node = await newFake();
+    node.onMessage = (message) => {
+      if (message.type === 'invoke')
+        void node.send(message.from, {
+          type: 'result',
+          call_id: message.call_id,
+          result: { jsonrpc: '2.0', id: message.payload.id, result: { content: [] } },
+        });
+    };
+    await node.pub.publish(`${PREFIX}node:${nodeId}`, 'not json');
+    await node.send(nodeId, { type: 'result', call_id: 42 });
+    await node.send(nodeId, { type: 'invoke', call_id: 'x' });
+    await node.pub.publish(`${PREFIX}cluster`, JSON.stringify({ type: 'agent_up', subject: 7 }));
+    await node.pub.publish(`${PREFIX}cluster`, '[]');
+    expect((await call()).status).toBe(200);
+  });
+
+  it('fails a call at once when no node listens where the location says (with a clear error)', async () => {
+    const node = await newFake();
+    await node.sub.unsubscribe();
+    const answer = await call();
+    expect(answer.status).toBe(503);
+    expect(answer.text).toMatch(/relay node that holds the agent .* stopped answering/);
+    expect(answer.ms).toBeLessThan(2000);
+  });
+
+  it('fails a call in flight within a heartbeat when the holding node dies (its connection gone from Redis)', async () => {
+    const node = await newFake();
+    node.onMessage = (message) => {
+      if (message.type === 'invoke') node.sub.disconnect(); // dies with the call in flight
+    };
+    const answer = await call();
+    expect(answer.status).toBe(503);
+    expect(answer.text).toMatch(/stopped answering/);
+    expect(answer.ms).toBeLessThan(3000);
+    const health = (await (await fetch(new URL('/healthz', relay.url))).json()) as {
+      cluster: { outgoing: number; incoming: number };
+    };
+    expect(health.cluster).toMatchObject({ outgoing: 0, incoming: 0 });
+  });
+
+  it('fails a call in flight when the holding node goes silent (no heartbeat for 5 s), well before the timeout', async () => {
+    const node = await newFake();
+    const beat = setInterval(() => void node.heartbeat(), 500);
+    node.onMessage = (message) => {
+      if (message.type === 'invoke') clearInterval(beat); // frozen: still subscribed, never answers
+    };
+    try {
+      const answer = await call();
+      expect(answer.status).toBe(503);
+      expect(answer.text).toMatch(/stopped answering/);
+      expect(answer.ms).toBeGreaterThan(3000);
+      expect(answer.ms).toBeLessThan(10_000);
+      // The caller gave up: the holder is told to abort.
+      await expect.poll(() => node.received.map((m) => m.type)).toEqual(['invoke', 'abort']);
+    } finally {
+      clearInterval(beat);
+    }
+  });
+
+  it('a client cancel goes to the holding node as a cancel of that call', async () => {
+    const node = await newFake();
+    const token = await relay.tokens.issue(subject, ['*'], 60);
+    const post = (message: Json, session?: string) =>
+      fetch(new URL(`/${subject}/srv/mcp`, relay.url), {
+        method: 'POST',
+        headers: {
+          Authorization: `Bearer ${token}`,
+          'Content-Type': 'application/json',
+          Accept: 'application/json, text/event-stream',
+          ...(session && { 'Mcp-Session-Id': session, 'MCP-Protocol-Version': '2025-11-25' }),
+        },
+        body: JSON.stringify(message),
+      });
+    node.onMessage = (message) => {
+      if (message.type === 'invoke' && message.payload.method === 'initialize')
+        void node.send(message.from, {
+          type: 'result',
+          call_id: message.call_id,
+          result: {
+            jsonrpc: '2.0',
+            id: message.payload.id,
+            result: {
+              protocolVersion: '2025-11-25',
+              capabilities: {},
+              serverInfo: { name: 'f', version: '1' },
+            },
+          },
+        });
+      if (message.type === 'cancel') {
+        const invoke = node.received.find((m) => m.type === 'invoke' && m.payload.id === 9);
+        if (invoke?.type === 'invoke')
+          void node.send(invoke.from, {
+            type: 'result',
+            call_id: message.call_id,
+            result: { jsonrpc: '2.0', id: 9, error: { code: -32800, message: 'cancelled' } },
+          });
+      }
+    };
+    const init = await post({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 't', version: '1' } },
+    });
+    const session = init.headers.get('mcp-session-id')!;
+    expect(session).toBeTruthy();
+    const pending = post({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'wait' } }, session);
+    await expect.poll(() => node.received.some((m) => m.type === 'invoke' && m.payload.id === 9)).toBe(true);
+    const cancelled = await post(
+      { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 9, reason: 'stop' } },
+      session,
+    );
+    expect(cancelled.status).toBe(202);
+    const invoke = node.received.find((m) => m.type === 'invoke' && m.payload.id === 9)!;
+    await expect.poll(() => node.received.some((m) => m.type === 'cancel')).toBe(true);
+    expect(node.received.find((m) => m.type === 'cancel')).toEqual({
+      type: 'cancel',
+      call_id: invoke.type === 'invoke' ? invoke.call_id : '',
+      reason: 'stop',
+    });
+    expect(await (await pending).text()).toMatch(/cancelled/);
+  });
+});
+
+/** A bare agent on `relay`'s /connect: registers `subject` with one server; resolves once registered. */
+async function bareAgent(
+  relay: RelayServer,
+  subject: string,
+): Promise<{ ws: WebSocket; closed: Promise<number> }> {
+  const token = await relay.tokens.issue(subject, ['*'], 60);
+  const ws = new WebSocket(new URL('/connect', relay.url.href.replace(/^http/, 'ws')), {
+    headers: { Authorization: `Bearer ${token}` },
+  });
+  const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    ws.once('error', reject);
+    ws.once('open', () => ws.send(JSON.stringify({ type: 'register', subject, capabilities: ['srv'] })));
+    ws.on('message', (data: Buffer) => {
+      if ((JSON.parse(data.toString('utf8')) as { type?: string }).type === 'registered') resolve();
+    });
+  });
+  return { ws, closed };
+}
+
+describe('one agent per subject across relays', () => {
+  it('an agent registering on another relay supersedes the older socket (1012), as on one relay', async () => {
+    const redis = await startRedis();
+    const relays = [
+      await startRelay({ redisUrl: redis.url }),
+      await startRelay({ redisUrl: redis.url }),
+    ] as const;
+    try {
+      const first = await bareAgent(relays[0], 'carol');
+      const second = await bareAgent(relays[1], 'carol');
+      expect(await first.closed).toBe(1012);
+      // The first relay now routes carol's calls to the second.
+      const health = async (relay: RelayServer) =>
+        ((await (await fetch(new URL('/healthz', relay.url))).json()) as { agents: number }).agents;
+      expect([await health(relays[0]), await health(relays[1])]).toEqual([0, 1]);
+      second.ws.close();
+      await second.closed;
+    } finally {
+      for (const relay of relays) await relay.close();
+      await redis.close();
+    }
+  });
+});
+
+describe('one agent per subject across relays, registering at once', () => {
+  it('of two agents registering on two relays at the same moment, exactly one stays (the last writer), five times over', async () => {
+    const redis = await startRedis();
+    const relays = [
+      await startRelay({ redisUrl: redis.url }),
+      await startRelay({ redisUrl: redis.url }),
+    ] as const;
+    const reader = new Redis(redis.url);
+    try {
+      for (let round = 0; round < 5; round++) {
+        const subject = `erin${round}`;
+        const agents = await Promise.all(relays.map((relay) => bareAgent(relay, subject)));
+        const outcome = await Promise.race([
+          Promise.any(agents.map(async ({ closed }, i) => ({ i, code: await closed }))),
+          new Promise<undefined>((resolve) => setTimeout(resolve, 3000)),
+        ]);
+        expect(outcome?.code).toBe(1012);
+        const survivor = agents[1 - outcome!.i]!;
+        expect(survivor.ws.readyState).toBe(WebSocket.OPEN);
+        // The survivor's relay is the one the location entry names.
+        const location = JSON.parse((await reader.get(`${PREFIX}agent:${subject}`))!) as { node: string };
+        const nodes = await Promise.all(
+          relays.map(async (relay) => {
+            const health = (await (await fetch(new URL('/healthz', relay.url))).json()) as {
+              cluster: { node: string };
+            };
+            return health.cluster.node;
+          }),
+        );
+        expect(location.node).toBe(nodes[1 - outcome!.i]);
+        survivor.ws.close();
+        await survivor.closed;
+      }
+    } finally {
+      reader.disconnect();
+      for (const relay of relays) await relay.close();
+      await redis.close();
+    }
+  });
+});
+
+describe("the caller's timeout across relays", () => {
+  it('a call the holding node does not answer in time answers 504 at the caller, and the holder is told to abort', async () => {
+    const redis = await startRedis();
+    const relay = await startRelay({ redisUrl: redis.url, requestTimeoutMs: 800 });
+    const node = new FakeNode(redis.url, 'fake-slow');
+    const beat = setInterval(() => void node.heartbeat(), 300);
+    try {
+      await node.join('dave');
+      const token = await relay.tokens.issue('dave', ['*'], 60);
+      const started = Date.now();
+      const res = await fetch(new URL('/dave/srv/mcp', relay.url), {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'slow' } }),
+      });
+      expect(res.status).toBe(504);
+      expect(Date.now() - started).toBeLessThan(3000);
+      expect(node.received[0]).toMatchObject({ type: 'invoke', timeout_ms: 800 });
+      await expect
+        .poll(() => node.received[1])
+        .toEqual({
+          type: 'abort',
+          call_id: (node.received[0] as { call_id: string }).call_id,
+          reason: 'timed out',
+        });
+    } finally {
+      clearInterval(beat);
+      node.close();
+      await relay.close();
+      await redis.close();
+    }
+  });
+});

@@ -1,0 +1,152 @@
+// Relay ⇄ relay messages (issue 13): several relays on one Redis route a client's call from the node it reached
+// (A) to the node that holds the subject's agent socket (B), over Redis pub/sub. Each node listens on its own
+// channel (`<prefix>node:<node id>`) for NodeMessage and on one shared channel (`<prefix>cluster`) for
+// ClusterMessage. A call keeps the shape it has between a relay and its agent (src-shared/wire.ts): a JSON-RPC
+// payload out, a result object back, with the notifications and server requests tied to it in between.
+// docs: README, "Shared state in Redis: restarts and several relays".
+import { z } from 'zod';
+
+import { JsonRpcMessage } from './wire.js';
+
+/** A node's id: random per relay process (a restarted relay is a new node). */
+const NodeId = z.string().min(1).max(64);
+const CallId = z.string().min(1).max(64);
+
+/**
+ * Where a subject's agent is connected: the value of `<prefix>agent:<subject>` (JSON), written by that node
+ * with a TTL it refreshes while the agent stays, deleted when the agent leaves. `capabilities` and `features`
+ * are the agent's register frame's, so that the node a client reached can answer 404 and route cancels
+ * without asking the holder.
+ */
+export const AgentLocation = z.object({
+  node: NodeId,
+  capabilities: z.array(z.string()),
+  features: z.array(z.string()),
+  /** When the agent registered (epoch ms, the holder's clock): for operators; no decision rests on it. */
+  connected_at: z.number(),
+});
+export type AgentLocation = z.infer<typeof AgentLocation>;
+
+// ── A → B: the node the client reached, to the node holding the agent ───────────────────────────────────────
+
+/**
+ * A client's call for the agent of `subject`. `scope` is the client session on A ('' sessionless): cancels by
+ * JSON-RPC id stay within it. `timeout_ms` is the caller's; `ask` says whether the caller can answer the local
+ * server's requests (sampling, elicitation, roots), else B answers them with an error at once.
+ */
+export const NodeInvoke = z.object({
+  type: z.literal('invoke'),
+  call_id: CallId,
+  from: NodeId,
+  subject: z.string().min(1),
+  server: z.string().min(1),
+  scope: z.string(),
+  payload: JsonRpcMessage,
+  timeout_ms: z.number().int().positive(),
+  ask: z.boolean(),
+});
+
+/** The caller gave up (its timeout, its stream closed, an input-required round ended): B aborts the call. */
+export const NodeAbort = z.object({ type: z.literal('abort'), call_id: CallId, reason: z.string() });
+
+/**
+ * The client sent notifications/cancelled for the call: B cancels it at the agent (a `cancel` frame) and the
+ * call stays until the agent's answer, as on one node.
+ */
+export const NodeCancel = z.object({ type: z.literal('cancel'), call_id: CallId, reason: z.string() });
+
+/** The client's answer to a server request of the call (its `id` is `ask_id`'s request's, restored by B). */
+export const NodeServerResponse = z.object({
+  type: z.literal('server_response'),
+  call_id: CallId,
+  ask_id: z.string().min(1),
+  payload: JsonRpcMessage,
+});
+
+// ── B → A ─────────────────────────────────────────────────────────────────────────────────────────────────
+
+/** The agent's result object for the call (as in ResultFrame). */
+export const NodeResult = z.object({
+  type: z.literal('result'),
+  call_id: CallId,
+  result: z.record(z.string(), z.unknown()),
+});
+
+/**
+ * The call failed at B: the agent's timeout, disconnection or in-flight limit (InvokeError's kinds), or
+ * `absent`: B does not hold the subject's agent (any more).
+ */
+export const NodeFailure = z.object({
+  type: z.literal('failure'),
+  call_id: CallId,
+  kind: z.enum(['timeout', 'disconnected', 'busy', 'absent']),
+  message: z.string(),
+});
+
+/** A notification tied to the call (progress, a log message while it runs). */
+export const NodeNotification = z.object({
+  type: z.literal('notification'),
+  call_id: CallId,
+  payload: JsonRpcMessage,
+});
+
+/** A local server's request to the call's client; A answers with NodeServerResponse under the same ask_id. */
+export const NodeServerRequest = z.object({
+  type: z.literal('server_request'),
+  call_id: CallId,
+  ask_id: z.string().min(1),
+  payload: JsonRpcMessage,
+});
+
+/** What arrives on a node's own channel. */
+export const NodeMessage = z.discriminatedUnion('type', [
+  NodeInvoke,
+  NodeAbort,
+  NodeCancel,
+  NodeServerResponse,
+  NodeResult,
+  NodeFailure,
+  NodeNotification,
+  NodeServerRequest,
+]);
+export type NodeMessage = z.infer<typeof NodeMessage>;
+
+// ── every node → every node ───────────────────────────────────────────────────────────────────────────────
+
+/** A node is alive; sent every heartbeat interval. A node silent for longer than the stale limit is dead. */
+export const NodeHeartbeat = z.object({ type: z.literal('heartbeat'), node: NodeId });
+
+/**
+ * A server-wide notification of an agent on `node` (list_changed, resources/updated …): every node hands it to
+ * its clients of that server (2025 sessions' GET streams, 2026-07-28 listen streams).
+ */
+export const ClusterServerNotification = z.object({
+  type: z.literal('server_notification'),
+  node: NodeId,
+  subject: z.string().min(1),
+  server: z.string().min(1),
+  payload: JsonRpcMessage,
+});
+
+/** An agent registered on `node`: another node with an older socket for the subject closes it (1012). */
+export const ClusterAgentUp = z.object({
+  type: z.literal('agent_up'),
+  subject: z.string().min(1),
+  location: AgentLocation,
+});
+
+/** An agent left `node`. */
+export const ClusterAgentDown = z.object({
+  type: z.literal('agent_down'),
+  node: NodeId,
+  subject: z.string().min(1),
+});
+
+/** What arrives on the shared channel. */
+export const ClusterMessage = z.discriminatedUnion('type', [
+  NodeHeartbeat,
+  ClusterServerNotification,
+  ClusterAgentUp,
+  ClusterAgentDown,
+]);
+export type ClusterMessage = z.infer<typeof ClusterMessage>;
