@@ -12,6 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import { isPlainJsonRpcMessage, JsonRpcMessage, SUPPORTED_PROTOCOL_VERSIONS } from '../src-shared/wire.js';
 import { InvokeError, type InvokeOptions } from './agent-connection.js';
+import { CredentialRequests } from './credential-requests.js';
 import { expectsJsonRpc, header, HttpError, type Json, readJson, rpcError, sendJson } from './http-util.js';
 import { type McpSession, SessionStore } from './mcp-sessions.js';
 import { hasModernEnvelope, isModernVersion, ModernFront } from './modern-front.js';
@@ -64,6 +65,8 @@ export class McpFront {
 
   /** The 2026-07-28 era on the same URL (modern-front.ts). */
   readonly #modern: ModernFront;
+  /** Open requests (SSE streams, calls in flight) by the credential that let them in, for revokeCredential. */
+  readonly #byCredential = new CredentialRequests();
 
   constructor(private readonly options: McpFrontOptions) {
     this.#modern = new ModernFront({
@@ -85,14 +88,28 @@ export class McpFront {
     return count + this.#modern.openStreams();
   }
 
-  /** `/{…}/mcp` (kind `mcp`) and the compat `POST /{…}/sse` (kind `sse`). Authorization is the caller's. */
+  /**
+   * Ends at once every request `credential` let in (see handle): its SSE streams close and its calls in flight
+   * are cancelled towards the agent with `reason`. For a revoked token or grant (issue 12). Returns how many.
+   */
+  revokeCredential(credential: string, reason: string): number {
+    return this.#byCredential.revoke(credential, reason);
+  }
+
+  /**
+   * `/{…}/mcp` (kind `mcp`) and the compat `POST /{…}/sse` (kind `sse`). Authorization is the caller's;
+   * `credential`, the id of the token or grant that let the request in (credential-requests.ts), keeps the
+   * request (and the stream it may become) open only as long as that credential is not revoked.
+   */
   async handle(
     req: IncomingMessage,
     res: ServerResponse,
     subject: string,
     server: string,
     kind: 'mcp' | 'sse',
+    credential?: string,
   ): Promise<void> {
+    const revoked = credential === undefined ? undefined : this.#byCredential.track(credential, res);
     const version = header(req, 'mcp-protocol-version');
     if (version && isModernVersion(version) && req.method === 'POST' && kind === 'mcp')
       return this.#modern.handle(req, res, subject, server, await this.#readMessage(req));
@@ -122,7 +139,7 @@ export class McpFront {
         Allow: 'GET, POST, DELETE',
       });
     }
-    return this.#post(req, res, subject, server, session, kind === 'sse');
+    return this.#post(req, res, subject, server, session, kind === 'sse', revoked);
   }
 
   /**
@@ -246,6 +263,7 @@ export class McpFront {
     message: JsonRpcMessage,
     send: ((payload: JsonRpcMessage) => void) | undefined,
     session: McpSession | undefined,
+    signal?: AbortSignal,
   ): Promise<{ response: Json; failure?: InvokeError }> {
     const asked: string[] = [];
     const onServerRequest =
@@ -258,10 +276,13 @@ export class McpFront {
           send({ ...request, id });
         }));
     try {
+      // Its credential was revoked while the request was read (the response is already gone).
+      if (signal?.aborted) throw new InvokeError('disconnected', String(signal.reason));
       const result = await target.invoke(message, {
         timeoutMs: this.options.requestTimeoutMs,
         onNotification: send,
         onServerRequest,
+        ...(signal && { signal }),
       });
       // Compat: an agent-level failure ({ok: false, error}) becomes a JSON-RPC error for the client.
       if ('jsonrpc' in result) return { response: result };
@@ -301,6 +322,7 @@ export class McpFront {
     server: string,
     session: McpSession | undefined,
     forceSse: boolean,
+    revoked?: AbortSignal,
   ): Promise<void> {
     const message = await this.#readMessage(req);
     // A 2026-07-28 envelope without its MCP-Protocol-Version header: the modern front answers (-32020).
@@ -365,6 +387,7 @@ export class McpFront {
       message,
       acceptsSse ? (payload) => deliver(payload, false) : undefined,
       owner,
+      revoked,
     );
     if (newSession) {
       const version = (response as { result?: { protocolVersion?: unknown } }).result?.protocolVersion;

@@ -18,6 +18,7 @@ import {
   socketChannel,
 } from './agent-connection.js';
 import { AuthorizationServer, type AuthorizationServerOptions } from './authorization-server.js';
+import { grantCredential } from './credential-requests.js';
 import {
   applyCors,
   bearer,
@@ -199,6 +200,8 @@ export class RelayServer {
     this.tokens.onRevoke((id) => {
       for (const agent of this.#agents.values())
         if (agent.tokenId === id) agent.close(CLOSE.unauthorized, 'token revoked');
+      // Streams and calls the revoked token (or OAuth grant, `grant:<id>`) opened end too (issue 12).
+      this.#front.revokeCredential(id, 'the client token was revoked');
     });
   }
 
@@ -237,6 +240,8 @@ export class RelayServer {
         refreshTokenDays: this.#options.oauth?.refreshTokenDays,
         store: this.#state.authorizationStore(),
         agentOf: (subject) => this.#agents.get(subject),
+        // Announced like a token's revocation (over Redis to every relay): each one ends the grant's streams.
+        onGrantRevoked: (grantId, expiresAt) => this.tokens.revokeId(grantCredential(grantId), expiresAt),
         ...this.#options.clientAuthorization,
       });
       await authorization.init();
@@ -654,9 +659,13 @@ export class RelayServer {
     );
   }
 
-  /** Verifies the bearer of a client route for `subject` (and `server`). */
-  async #authorize(req: IncomingMessage, subject: string, server?: string): Promise<void> {
-    if (this.#options.allowUnauthMcp) return;
+  /**
+   * Verifies the bearer of a client route for `subject` (and `server`). Resolves with the id its revocation
+   * would name (a JWT's TokenAuthority.idOf, or `grant:<id>` for an OAuth access token); undefined when
+   * the relay lets unauthenticated callers in.
+   */
+  async #authorize(req: IncomingMessage, subject: string, server?: string): Promise<string | undefined> {
+    if (this.#options.allowUnauthMcp) return undefined;
     const token = bearer(req);
     const authorization = server === undefined ? undefined : this.#authorization;
     // With the authorization server on, a 401 names its resource metadata (RFC 9728 section 5.1): that is how
@@ -668,7 +677,7 @@ export class RelayServer {
     if (authorization && !token.includes('.')) {
       // Not a JWT: an OAuth access token, looked up on every request (expired or revoked ones fail at once).
       const checked = await authorization.verify(token, subject, server!);
-      if (checked.ok) return;
+      if (checked.ok) return grantCredential(checked.grantId);
       const error = { code: 'invalid_token', description: checked.error };
       throw new HttpError(401, checked.error, {
         'WWW-Authenticate': authorization.challenge(subject, server!, error),
@@ -680,6 +689,7 @@ export class RelayServer {
     if (server !== undefined && !allows(verified.claims.capabilities, server)) {
       throw new HttpError(403, `this token does not allow server "${server}"`);
     }
+    return verified.id;
   }
 
   async #listAgents(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -830,8 +840,8 @@ export class RelayServer {
     server: string,
     kind: 'mcp' | 'sse',
   ): Promise<void> {
-    await this.#authorize(req, subject, server);
-    await this.#front.handle(req, res, subject, server, kind);
+    const credential = await this.#authorize(req, subject, server);
+    await this.#front.handle(req, res, subject, server, kind, credential);
   }
 }
 
