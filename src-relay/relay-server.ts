@@ -697,6 +697,10 @@ export class RelayServer {
     if (!token) throw new HttpError(401, 'missing bearer token');
     const verified = await this.tokens.verify(token);
     if (!verified.ok) throw new HttpError(401, verified.error);
+    // A client token reaches only its servers: the agent's others, their endpoints and its activity are not its
+    // business (issue 12).
+    if (verified.claims.role === 'client')
+      throw new HttpError(403, 'a client token cannot list the agent; /agents needs the agent token');
     const agent = this.#agents.get(verified.claims.sub);
     const base = this.#baseUrl(req);
     const agents = agent
