@@ -1,10 +1,21 @@
 // Faults found by an adversarial review of client access (issue 12), each pinned by a test written before its
 // fix. What was tried and held is covered by the tests beside the features (client-authorization,
 // consent-from-app, relay-server, stream-revocation).
+import { randomUUID } from 'node:crypto';
+
+import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { RelayServer } from '../src-relay/relay-server.js';
-import { type AgentFixture, linkState, slowServer, startAgent, startRelay } from './support/relay-fixture.js';
+import { closedWithin, getStream, initialize, listenStream } from './support/mcp-streams.js';
+import {
+  type AgentFixture,
+  linkState,
+  SECRET,
+  slowServer,
+  startAgent,
+  startRelay,
+} from './support/relay-fixture.js';
 
 describe('a client token stays within its servers', () => {
   let relay: RelayServer;
@@ -36,5 +47,43 @@ describe('a client token stays within its servers', () => {
     });
     expect(own.status).toBe(200);
     expect(await own.text()).toContain('secret');
+  });
+});
+
+describe('an expired client token', () => {
+  let relay: RelayServer;
+  let agent: AgentFixture;
+
+  beforeAll(async () => {
+    // Keep-alives (and so the relay's periodic checks) every 100 ms.
+    relay = await startRelay({ keepAliveMs: 100 });
+    agent = await startAgent(relay, { servers: { slow: slowServer() } });
+    await linkState(agent.gateway, 'connected');
+  }, 60_000);
+
+  afterAll(async () => {
+    await agent?.close();
+    await relay?.close();
+  });
+
+  it('ends the streams it opened once it expires, as a revocation would: an expired token is refused', async () => {
+    // A client token that expires in 2 s (the relay issues them by the minute).
+    const exp = Math.floor(Date.now() / 1000) + 2;
+    const token = await new SignJWT({ role: 'client', capabilities: ['slow'] })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('alice')
+      .setJti(randomUUID())
+      .setIssuedAt()
+      .setExpirationTime(exp)
+      .sign(new TextEncoder().encode(SECRET));
+    const lasting = await relay.tokens.issue('alice', ['slow'], 10, 'client');
+    const get = await getStream(relay, 'alice', token);
+    const listen = await listenStream(relay, 'alice', token);
+    const kept = await getStream(relay, 'alice', lasting);
+    await closedWithin([get.stream, listen], 'the expired token’s streams to end');
+    expect(Date.now()).toBeGreaterThanOrEqual(exp * 1000);
+    expect((await initialize(relay, 'alice', token)).status).toBe(401);
+    expect(kept.stream.closed).toBe(false);
+    await kept.stream.response.body?.cancel();
   });
 });
