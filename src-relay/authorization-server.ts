@@ -111,7 +111,8 @@ export interface ClientGrant {
 
 /** The outcome of checking an OAuth access token on an MCP request. */
 export type AccessCheck =
-  { ok: true; clientId: string; email: string; grantId: string } | { ok: false; error: string };
+  | { ok: true; clientId: string; email: string; grantId: string; expiresAt: number }
+  | { ok: false; error: string };
 
 export class AuthorizationServer {
   readonly issuer: string;
@@ -277,7 +278,11 @@ export class AuthorizationServer {
       return { ok: false, error: 'the access token was not granted by the owner of this subject' };
     // Every access token of the authorization code flow belongs to a grant; one without would be a bug.
     if (!found.grantId) return { ok: false, error: 'the access token belongs to no grant' };
-    return { ok: true, clientId: found.clientId ?? '', email, grantId: found.grantId };
+    // oidc-provider's exp is epoch seconds; a live token found has one.
+    const exp = (found as unknown as { exp?: unknown }).exp;
+    const expiresAt =
+      typeof exp === 'number' ? exp * 1000 : Date.now() + (this.options.accessTokenMinutes ?? 60) * 60_000;
+    return { ok: true, clientId: found.clientId ?? '', email, grantId: found.grantId, expiresAt };
   }
 
   /** Whether `token` is a live access token of this authorization server (to refuse it on /connect). */

@@ -2,7 +2,9 @@
 // open session"). Every request on an MCP route that was let in by a credential is tracked here under that
 // credential's id until its response closes: an SSE stream (the 2025 era's standalone GET stream and its
 // POST-as-SSE answers, the 2026-07-28 era's per-request streams and subscriptions/listen) as well as a plain
-// JSON call still waiting for its answer. When the credential is revoked, revoke() ends them all at once.
+// JSON call still waiting for its answer. When the credential is revoked, revoke() ends them all at once; when
+// it expires, expire() (called every keep-alive interval) does the same, so that an expired token keeps no
+// stream open either.
 //
 // The credential's id is what its revocation names: a relay JWT's id (TokenAuthority.idOf: `jti:…`, or
 // `sha256:…` for a token without a jti), or `grant:<grant id>` for an OAuth access token (grantCredential).
@@ -20,22 +22,37 @@ interface Tracked {
   readonly controller: AbortController;
 }
 
+/** The credential that let a request in: what its revocation names, and when it expires (epoch ms). */
+export interface Credential {
+  id: string;
+  /** Undefined for a credential without expiry (a legacy token without exp). */
+  expiresAt?: number;
+}
+
 export class CredentialRequests {
   readonly #byCredential = new Map<string, Set<Tracked>>();
+  /** Expiry (epoch ms) of each credential with tracked requests, where it has one. */
+  readonly #expiresAt = new Map<string, number>();
 
   /**
    * Tracks `res` (an MCP request's response) under `credential` until the response closes. Returns a signal
    * that aborts, with the revocation's reason, when the credential is revoked: pass it to the call so that it
    * is cancelled towards the agent (in the 2025 era a client's disconnect alone does not cancel a call).
    */
-  track(credential: string, res: ServerResponse): AbortSignal {
+  track({ id, expiresAt }: Credential, res: ServerResponse): AbortSignal {
     const tracked: Tracked = { res, controller: new AbortController() };
-    let set = this.#byCredential.get(credential);
-    if (!set) this.#byCredential.set(credential, (set = new Set()));
+    let set = this.#byCredential.get(id);
+    if (!set) {
+      this.#byCredential.set(id, (set = new Set()));
+      if (expiresAt !== undefined) this.#expiresAt.set(id, expiresAt);
+    }
     set.add(tracked);
     res.once('close', () => {
       set.delete(tracked);
-      if (set.size === 0 && this.#byCredential.get(credential) === set) this.#byCredential.delete(credential);
+      if (set.size === 0 && this.#byCredential.get(id) === set) {
+        this.#byCredential.delete(id);
+        this.#expiresAt.delete(id);
+      }
     });
     return tracked.controller.signal;
   }
@@ -50,11 +67,23 @@ export class CredentialRequests {
     const set = this.#byCredential.get(credential);
     if (!set) return 0;
     this.#byCredential.delete(credential);
+    this.#expiresAt.delete(credential);
     for (const { res, controller } of set) {
       controller.abort(reason);
       res.destroy();
     }
     return set.size;
+  }
+
+  /**
+   * Ends the requests of every credential expired at `now` (epoch ms), as revoke does: one pass over the
+   * credentials that have requests open, not over the requests. Returns how many requests were ended.
+   */
+  expire(now: number): number {
+    let ended = 0;
+    for (const [id, expiresAt] of this.#expiresAt)
+      if (expiresAt <= now) ended += this.revoke(id, 'the client token expired');
+    return ended;
   }
 
   /** Requests tracked (open responses), over every credential. */

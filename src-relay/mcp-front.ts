@@ -12,7 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import { isPlainJsonRpcMessage, JsonRpcMessage, SUPPORTED_PROTOCOL_VERSIONS } from '../src-shared/wire.js';
 import { InvokeError, type InvokeOptions } from './agent-connection.js';
-import { CredentialRequests } from './credential-requests.js';
+import { type Credential, CredentialRequests } from './credential-requests.js';
 import { expectsJsonRpc, header, HttpError, type Json, readJson, rpcError, sendJson } from './http-util.js';
 import { type McpSession, SessionStore } from './mcp-sessions.js';
 import { hasModernEnvelope, isModernVersion, ModernFront } from './modern-front.js';
@@ -98,8 +98,9 @@ export class McpFront {
 
   /**
    * `/{…}/mcp` (kind `mcp`) and the compat `POST /{…}/sse` (kind `sse`). Authorization is the caller's;
-   * `credential`, the id of the token or grant that let the request in (credential-requests.ts), keeps the
-   * request (and the stream it may become) open only as long as that credential is not revoked.
+   * `credential`, the token or grant that let the request in (credential-requests.ts), keeps the request (and
+   * the stream it may become) open only as long as that credential is neither revoked nor expired (checked
+   * every keep-alive interval).
    */
   async handle(
     req: IncomingMessage,
@@ -107,7 +108,7 @@ export class McpFront {
     subject: string,
     server: string,
     kind: 'mcp' | 'sse',
-    credential?: string,
+    credential?: Credential,
   ): Promise<void> {
     const revoked = credential === undefined ? undefined : this.#byCredential.track(credential, res);
     const version = header(req, 'mcp-protocol-version');
@@ -205,6 +206,7 @@ export class McpFront {
 
   /** Keep-alives and session expiry; the owner calls this every keep-alive interval. */
   tick(): void {
+    this.#byCredential.expire(Date.now());
     this.sessions.tick();
     this.#modern.tick();
     for (const set of this.#openStreams.values()) for (const res of set) writeKeepAlive(res);

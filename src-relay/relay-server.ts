@@ -18,7 +18,7 @@ import {
   socketChannel,
 } from './agent-connection.js';
 import { AuthorizationServer, type AuthorizationServerOptions } from './authorization-server.js';
-import { grantCredential } from './credential-requests.js';
+import { type Credential, grantCredential } from './credential-requests.js';
 import {
   applyCors,
   bearer,
@@ -660,11 +660,11 @@ export class RelayServer {
   }
 
   /**
-   * Verifies the bearer of a client route for `subject` (and `server`). Resolves with the id its revocation
-   * would name (a JWT's TokenAuthority.idOf, or `grant:<id>` for an OAuth access token); undefined when
-   * the relay lets unauthenticated callers in.
+   * Verifies the bearer of a client route for `subject` (and `server`). Resolves with the credential: the id
+   * its revocation would name (a JWT's TokenAuthority.idOf, or `grant:<id>` for an OAuth access token) and
+   * its expiry; undefined when the relay lets unauthenticated callers in.
    */
-  async #authorize(req: IncomingMessage, subject: string, server?: string): Promise<string | undefined> {
+  async #authorize(req: IncomingMessage, subject: string, server?: string): Promise<Credential | undefined> {
     if (this.#options.allowUnauthMcp) return undefined;
     const token = bearer(req);
     const authorization = server === undefined ? undefined : this.#authorization;
@@ -677,7 +677,7 @@ export class RelayServer {
     if (authorization && !token.includes('.')) {
       // Not a JWT: an OAuth access token, looked up on every request (expired or revoked ones fail at once).
       const checked = await authorization.verify(token, subject, server!);
-      if (checked.ok) return grantCredential(checked.grantId);
+      if (checked.ok) return { id: grantCredential(checked.grantId), expiresAt: checked.expiresAt };
       const error = { code: 'invalid_token', description: checked.error };
       throw new HttpError(401, checked.error, {
         'WWW-Authenticate': authorization.challenge(subject, server!, error),
@@ -689,7 +689,8 @@ export class RelayServer {
     if (server !== undefined && !allows(verified.claims.capabilities, server)) {
       throw new HttpError(403, `this token does not allow server "${server}"`);
     }
-    return verified.id;
+    const { exp } = verified.claims;
+    return { id: verified.id, ...(exp !== undefined && { expiresAt: exp * 1000 }) };
   }
 
   async #listAgents(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -16,6 +16,7 @@ export class OpenStream {
   closed = false;
   constructor(readonly response: Response) {
     const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+    this.close = () => void reader.cancel().catch(() => undefined);
     void (async () => {
       try {
         for (;;) {
@@ -30,6 +31,8 @@ export class OpenStream {
       }
     })();
   }
+  /** Stops reading: the client goes away. */
+  readonly close: () => void;
   has(fragment: string): Promise<void> {
     return until(() => this.text.includes(fragment), BOUND_MS, `"${fragment}" on the stream`);
   }
