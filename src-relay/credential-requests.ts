@@ -17,9 +17,17 @@ export function grantCredential(grantId: string): string {
   return `grant:${grantId}`;
 }
 
-interface Tracked {
+/**
+ * One tracked request. `onRevoke`, set by whoever runs its call, cancels that call towards the agent when the
+ * credential is revoked or expires; `ended` then says why.
+ */
+export interface TrackedRequest {
+  onRevoke?: (reason: string) => void;
+  ended?: string;
+}
+
+interface Tracked extends TrackedRequest {
   readonly res: ServerResponse;
-  readonly controller: AbortController;
 }
 
 /** The credential that let a request in: what its revocation names, and when it expires (epoch ms). */
@@ -35,12 +43,13 @@ export class CredentialRequests {
   readonly #expiresAt = new Map<string, number>();
 
   /**
-   * Tracks `res` (an MCP request's response) under `credential` until the response closes. Returns a signal
-   * that aborts, with the revocation's reason, when the credential is revoked: pass it to the call so that it
-   * is cancelled towards the agent (in the 2025 era a client's disconnect alone does not cancel a call).
+   * Tracks `res` (an MCP request's response) under `credential` until the response closes. Returns the
+   * request's entry: set its `onRevoke` to cancel the call towards the agent when the credential ends (in the
+   * 2025 era a client's disconnect alone does not cancel a call). A plain callback rather than an AbortSignal:
+   * making a signal costs ~5 µs in Node 20, a quarter of the relay's whole CPU per call.
    */
-  track({ id, expiresAt }: Credential, res: ServerResponse): AbortSignal {
-    const tracked: Tracked = { res, controller: new AbortController() };
+  track({ id, expiresAt }: Credential, res: ServerResponse): TrackedRequest {
+    const tracked: Tracked = { res };
     let set = this.#byCredential.get(id);
     if (!set) {
       this.#byCredential.set(id, (set = new Set()));
@@ -54,12 +63,12 @@ export class CredentialRequests {
         this.#expiresAt.delete(id);
       }
     });
-    return tracked.controller.signal;
+    return tracked;
   }
 
   /**
-   * Ends every request `credential` opened: their calls are aborted with `reason` (cancelled at the agent), and
-   * their responses destroyed, as a client that went away would leave them (the 2026-07-28 front aborts a call
+   * Ends every request `credential` opened: their calls are cancelled at the agent with `reason` (onRevoke),
+   * and their responses destroyed, as a client that went away would leave them (the 2026-07-28 front aborts a call
    * whose stream closes; a 2025 session forgets the stream and keeps its log, a resumption then needs a live
    * credential). Returns how many requests were ended.
    */
@@ -68,9 +77,10 @@ export class CredentialRequests {
     if (!set) return 0;
     this.#byCredential.delete(credential);
     this.#expiresAt.delete(credential);
-    for (const { res, controller } of set) {
-      controller.abort(reason);
-      res.destroy();
+    for (const tracked of set) {
+      tracked.ended = reason;
+      tracked.onRevoke?.(reason);
+      tracked.res.destroy();
     }
     return set.size;
   }

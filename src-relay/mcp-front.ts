@@ -12,7 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import { isPlainJsonRpcMessage, JsonRpcMessage, SUPPORTED_PROTOCOL_VERSIONS } from '../src-shared/wire.js';
 import { InvokeError, type InvokeOptions } from './agent-connection.js';
-import { type Credential, CredentialRequests } from './credential-requests.js';
+import { type Credential, CredentialRequests, type TrackedRequest } from './credential-requests.js';
 import { expectsJsonRpc, header, HttpError, type Json, readJson, rpcError, sendJson } from './http-util.js';
 import { type McpSession, SessionStore } from './mcp-sessions.js';
 import { hasModernEnvelope, isModernVersion, ModernFront } from './modern-front.js';
@@ -110,7 +110,7 @@ export class McpFront {
     kind: 'mcp' | 'sse',
     credential?: Credential,
   ): Promise<void> {
-    const revoked = credential === undefined ? undefined : this.#byCredential.track(credential, res);
+    const tracked = credential === undefined ? undefined : this.#byCredential.track(credential, res);
     const version = header(req, 'mcp-protocol-version');
     if (version && isModernVersion(version) && req.method === 'POST' && kind === 'mcp')
       return this.#modern.handle(req, res, subject, server, await this.#readMessage(req));
@@ -140,7 +140,7 @@ export class McpFront {
         Allow: 'GET, POST, DELETE',
       });
     }
-    return this.#post(req, res, subject, server, session, kind === 'sse', revoked);
+    return this.#post(req, res, subject, server, session, kind === 'sse', tracked);
   }
 
   /**
@@ -265,7 +265,7 @@ export class McpFront {
     message: JsonRpcMessage,
     send: ((payload: JsonRpcMessage) => void) | undefined,
     session: McpSession | undefined,
-    signal?: AbortSignal,
+    tracked?: TrackedRequest,
   ): Promise<{ response: Json; failure?: InvokeError }> {
     const asked: string[] = [];
     const onServerRequest =
@@ -279,12 +279,21 @@ export class McpFront {
         }));
     try {
       // Its credential was revoked while the request was read (the response is already gone).
-      if (signal?.aborted) throw new InvokeError('disconnected', String(signal.reason));
+      if (tracked?.ended) throw new InvokeError('disconnected', tracked.ended);
+      // Revoked during the call: cancelled at the server as the client's notifications/cancelled would be.
+      if (tracked && message.id !== undefined && message.id !== null) {
+        const requestId = message.id;
+        tracked.onRevoke = (reason) =>
+          this.#notification(target, {
+            jsonrpc: '2.0',
+            method: 'notifications/cancelled',
+            params: { requestId, reason },
+          });
+      }
       const result = await target.invoke(message, {
         timeoutMs: this.options.requestTimeoutMs,
         onNotification: send,
         onServerRequest,
-        ...(signal && { signal }),
       });
       // Compat: an agent-level failure ({ok: false, error}) becomes a JSON-RPC error for the client.
       if ('jsonrpc' in result) return { response: result };
@@ -324,7 +333,7 @@ export class McpFront {
     server: string,
     session: McpSession | undefined,
     forceSse: boolean,
-    revoked?: AbortSignal,
+    tracked?: TrackedRequest,
   ): Promise<void> {
     const message = await this.#readMessage(req);
     // A 2026-07-28 envelope without its MCP-Protocol-Version header: the modern front answers (-32020).
@@ -389,7 +398,7 @@ export class McpFront {
       message,
       acceptsSse ? (payload) => deliver(payload, false) : undefined,
       owner,
-      revoked,
+      tracked,
     );
     if (newSession) {
       const version = (response as { result?: { protocolVersion?: unknown } }).result?.protocolVersion;
