@@ -150,6 +150,23 @@ describe('one relay', () => {
     expect((await initialize(relay, subject, revoked.accessToken)).status).toBe(401);
   });
 
+  it('a grant announced revoked is refused even while its access token is still found (a request racing the revocation)', async () => {
+    // A relay can read the access token from the store just before another relay revokes its grant, and learn of
+    // the revocation (pub/sub) while it still checks the owner: the request must not open a stream after it.
+    // Announcing the revocation alone, the store untouched, is that moment held still.
+    const { subject } = alice;
+    const racing = await oauthClient(mcpUrl(relay, subject), ALICE, 'Racing client');
+    await racing.client.close();
+    const grants = (await (
+      await fetch(new URL('/manage/client-grants', relay.url), {
+        headers: { Authorization: `Bearer ${alice.agent.token}` },
+      })
+    ).json()) as { grants: { id: string; client_id: string }[] };
+    const grant = grants.grants.find((g) => g.client_id === racing.clientId)!;
+    await relay.tokens.revokeId(`grant:${grant.id}`);
+    expect((await initialize(relay, subject, racing.accessToken)).status).toBe(401);
+  });
+
   it('a refresh token used twice revokes its grant, and that ends the streams of the grant’s access token', async () => {
     const { subject } = alice;
     const flow = await toConsentPage(mcpUrl(relay, subject), ALICE, 'Reusing client');
