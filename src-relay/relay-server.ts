@@ -677,9 +677,16 @@ export class RelayServer {
     if (authorization && !token.includes('.')) {
       // Not a JWT: an OAuth access token, looked up on every request (expired or revoked ones fail at once).
       const checked = await authorization.verify(token, subject, server!);
-      if (checked.ok) return { id: grantCredential(checked.grantId), expiresAt: checked.expiresAt };
-      const error = { code: 'invalid_token', description: checked.error };
-      throw new HttpError(401, checked.error, {
+      let failure = checked.ok ? '' : checked.error;
+      if (checked.ok) {
+        const id = grantCredential(checked.grantId);
+        // The grant's revocation may have been announced while its token was checked (after the store was
+        // read): from here to the request's tracking nothing awaits, so a revocation is seen here or ends it.
+        if (!this.tokens.isRevoked(id)) return { id, expiresAt: checked.expiresAt };
+        failure = 'the access token was revoked';
+      }
+      const error = { code: 'invalid_token', description: failure };
+      throw new HttpError(401, failure, {
         'WWW-Authenticate': authorization.challenge(subject, server!, error),
       });
     }

@@ -196,6 +196,11 @@ export class TokenAuthority {
     for (const listener of this.#onRevoke) listener(id);
   }
 
+  /** Whether `id` (see idOf, or `grant:<id>` for an OAuth grant) is revoked, as this relay knows now. */
+  isRevoked(id: string): boolean {
+    return this.#revoked.has(id);
+  }
+
   onRevoke(listener: (id: string) => void): () => void {
     this.#onRevoke.add(listener);
     return () => this.#onRevoke.delete(listener);
