@@ -14,6 +14,8 @@ export const BOUND_MS = 5000;
 export class OpenStream {
   text = '';
   closed = false;
+  /** performance.now() when it ended. */
+  closedAt: number | undefined;
   constructor(readonly response: Response) {
     const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
     this.close = () => void reader.cancel().catch(() => undefined);
@@ -28,6 +30,7 @@ export class OpenStream {
         // ignore: a stream the relay destroyed breaks off ("terminated"); either way it is over
       } finally {
         this.closed = true;
+        this.closedAt = performance.now();
       }
     })();
   }
