@@ -32,6 +32,33 @@ describe('a client token stays within its servers', () => {
     await relay?.close();
   });
 
+  it('reaches its servers of its subject only, and cannot mint tokens (held: each refused before this review)', async () => {
+    const client = await relay.tokens.issue('alice', ['slow'], 10, 'client');
+    expect((await initialize(relay, 'alice', client)).status).toBe(200);
+    const on = (path: string, init: RequestInit = {}) =>
+      fetch(new URL(path, relay.url), {
+        ...init,
+        headers: {
+          Authorization: `Bearer ${client}`,
+          'Content-Type': 'application/json',
+          Accept: 'application/json',
+        },
+      }).then((r) => r.status);
+    const call = { method: 'POST', body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }) };
+    expect(await on('/alice/secret/mcp', call)).toBe(403);
+    expect(await on('/bob/slow/mcp', call)).toBe(403);
+    expect(await on('/manage/client-token', { method: 'POST', body: '{}' })).toBe(403);
+    expect(await on('/manage/jwt/issue', { method: 'POST', body: '{"subject":"alice"}' })).toBe(404);
+    // Expired: signed by the relay's secret, a minute ago.
+    const expired = await new SignJWT({ role: 'client', capabilities: ['slow'] })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('alice')
+      .setJti(randomUUID())
+      .setExpirationTime(Math.floor(Date.now() / 1000) - 60)
+      .sign(new TextEncoder().encode(SECRET));
+    expect((await initialize(relay, 'alice', expired)).status).toBe(401);
+  });
+
   it('cannot list the agent on /agents (its other servers, their endpoints, its activity)', async () => {
     const client = await relay.tokens.issue('alice', ['slow'], 10, 'client');
     const listed = await fetch(new URL('/agents', relay.url), {
