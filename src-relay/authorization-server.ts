@@ -88,6 +88,13 @@ export interface AuthorizationServerOptions {
   agentOf?: (subject: string) => ConsentAgent | undefined;
   /** How long the consent page waits for the app's answer before only its own buttons count, in ms. Default 120 000. */
   appConsentTimeoutMs?: number;
+  /**
+   * Called when a grant ends before its time: the client revoked one of its tokens (RFC 7009), reused a refresh
+   * token (oidc-provider revokes the grant), or the owner ended it (revokeGrants). `expiresAt` (epoch ms) is
+   * when the last access token it could have issued expires. The relay ends the streams the grant's access
+   * tokens opened, on every relay (issue 12). Its rejection is logged; the grant is revoked regardless.
+   */
+  onGrantRevoked?: (grantId: string, expiresAt: number) => Promise<void> | void;
 }
 
 /** A grant as GET /manage/client-grants lists it (snake_case: it is a wire shape). */
@@ -103,7 +110,9 @@ export interface ClientGrant {
 }
 
 /** The outcome of checking an OAuth access token on an MCP request. */
-export type AccessCheck = { ok: true; clientId: string; email: string } | { ok: false; error: string };
+export type AccessCheck =
+  | { ok: true; clientId: string; email: string; grantId: string; expiresAt: number }
+  | { ok: false; error: string };
 
 export class AuthorizationServer {
   readonly issuer: string;
@@ -170,6 +179,8 @@ export class AuthorizationServer {
     provider.on('revocation.error', (_ctx: unknown, error: Error) =>
       this.options.log.debug(`token revocation refused: ${error.message}`),
     );
+    // The client's revocation (RFC 7009, revokeGrantPolicy below) and a refresh token's reuse both end here.
+    provider.on('grant.revoked', (_ctx: unknown, grantId: string) => void this.#grantRevoked(grantId));
     const callback = provider.callback();
     this.#provider = provider;
     this.#serve = (req, res) => Promise.resolve(callback(req, res));
@@ -265,7 +276,13 @@ export class AuthorizationServer {
     const email = found.accountId;
     if (!email || (await this.options.subjects.owner(subject)) !== identityOwner(email))
       return { ok: false, error: 'the access token was not granted by the owner of this subject' };
-    return { ok: true, clientId: found.clientId ?? '', email };
+    // Every access token of the authorization code flow belongs to a grant; one without would be a bug.
+    if (!found.grantId) return { ok: false, error: 'the access token belongs to no grant' };
+    // oidc-provider's exp is epoch seconds; a live token found has one.
+    const exp = (found as unknown as { exp?: unknown }).exp;
+    const expiresAt =
+      typeof exp === 'number' ? exp * 1000 : Date.now() + (this.options.accessTokenMinutes ?? 60) * 60_000;
+    return { ok: true, clientId: found.clientId ?? '', email, grantId: found.grantId, expiresAt };
   }
 
   /** Whether `token` is a live access token of this authorization server (to refuse it on /connect). */
@@ -308,10 +325,21 @@ export class AuthorizationServer {
       if (clientId !== undefined && payload['clientId'] !== clientId) continue;
       await this.#store.revokeGrant(id);
       await provider.Grant.adapter.destroy(id);
+      await this.#grantRevoked(id);
       revoked++;
     }
     if (revoked) this.options.log.info(`revoked ${revoked} MCP client grant(s) on subject "${subject}"`);
     return revoked;
+  }
+
+  /** Tells onGrantRevoked; never rejects (a failure to announce is logged, the grant is gone regardless). */
+  async #grantRevoked(grantId: string): Promise<void> {
+    const expiresAt = Date.now() + (this.options.accessTokenMinutes ?? 60) * 60_000;
+    try {
+      await this.options.onGrantRevoked?.(grantId, expiresAt);
+    } catch (error) {
+      this.options.log.warn(`a revoked grant's open streams may stay open: ${(error as Error).message}`);
+    }
   }
 
   /** The servers of `subject` a stored grant covers. */

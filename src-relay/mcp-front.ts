@@ -12,6 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import { isPlainJsonRpcMessage, JsonRpcMessage, SUPPORTED_PROTOCOL_VERSIONS } from '../src-shared/wire.js';
 import { InvokeError, type InvokeOptions } from './agent-connection.js';
+import { type Credential, CredentialRequests, type TrackedRequest } from './credential-requests.js';
 import { expectsJsonRpc, header, HttpError, type Json, readJson, rpcError, sendJson } from './http-util.js';
 import { type McpSession, SessionStore } from './mcp-sessions.js';
 import { hasModernEnvelope, isModernVersion, ModernFront } from './modern-front.js';
@@ -66,6 +67,8 @@ export class McpFront {
 
   /** The 2026-07-28 era on the same URL (modern-front.ts). */
   readonly #modern: ModernFront;
+  /** Open requests (SSE streams, calls in flight) by the credential that let them in, for revokeCredential. */
+  readonly #byCredential = new CredentialRequests();
 
   constructor(private readonly options: McpFrontOptions) {
     this.#modern = new ModernFront({
@@ -88,14 +91,29 @@ export class McpFront {
     return count + this.#modern.openStreams();
   }
 
-  /** `/{…}/mcp` (kind `mcp`) and the compat `POST /{…}/sse` (kind `sse`). Authorization is the caller's. */
+  /**
+   * Ends at once every request `credential` let in (see handle): its SSE streams close and its calls in flight
+   * are cancelled towards the agent with `reason`. For a revoked token or grant (issue 12). Returns how many.
+   */
+  revokeCredential(credential: string, reason: string): number {
+    return this.#byCredential.revoke(credential, reason);
+  }
+
+  /**
+   * `/{…}/mcp` (kind `mcp`) and the compat `POST /{…}/sse` (kind `sse`). Authorization is the caller's;
+   * `credential`, the token or grant that let the request in (credential-requests.ts), keeps the request (and
+   * the stream it may become) open only as long as that credential is neither revoked nor expired (checked
+   * every keep-alive interval).
+   */
   async handle(
     req: IncomingMessage,
     res: ServerResponse,
     subject: string,
     server: string,
     kind: 'mcp' | 'sse',
+    credential?: Credential,
   ): Promise<void> {
+    const tracked = credential === undefined ? undefined : this.#byCredential.track(credential, res);
     const version = header(req, 'mcp-protocol-version');
     if (version && isModernVersion(version) && req.method === 'POST' && kind === 'mcp')
       return this.#modern.handle(req, res, subject, server, await this.#readMessage(req));
@@ -125,7 +143,7 @@ export class McpFront {
         Allow: 'GET, POST, DELETE',
       });
     }
-    return this.#post(req, res, subject, server, session, kind === 'sse');
+    return this.#post(req, res, subject, server, session, kind === 'sse', tracked);
   }
 
   /**
@@ -191,6 +209,7 @@ export class McpFront {
 
   /** Keep-alives and session expiry; the owner calls this every keep-alive interval. */
   tick(): void {
+    this.#byCredential.expire(Date.now());
     this.sessions.tick();
     this.#modern.tick();
     for (const set of this.#openStreams.values()) for (const res of set) writeKeepAlive(res);
@@ -249,6 +268,7 @@ export class McpFront {
     message: JsonRpcMessage,
     send: ((payload: JsonRpcMessage) => void) | undefined,
     session: McpSession | undefined,
+    tracked?: TrackedRequest,
   ): Promise<{ response: Json; failure?: InvokeError }> {
     const asked: string[] = [];
     const onServerRequest =
@@ -261,6 +281,18 @@ export class McpFront {
           send({ ...request, id });
         }));
     try {
+      // Its credential was revoked while the request was read (the response is already gone).
+      if (tracked?.ended) throw new InvokeError('disconnected', tracked.ended);
+      // Revoked during the call: cancelled at the server as the client's notifications/cancelled would be.
+      if (tracked && message.id !== undefined && message.id !== null) {
+        const requestId = message.id;
+        tracked.onRevoke = (reason) =>
+          this.#notification(target, {
+            jsonrpc: '2.0',
+            method: 'notifications/cancelled',
+            params: { requestId, reason },
+          });
+      }
       const result = await target.invoke(message, {
         timeoutMs: this.options.requestTimeoutMs,
         onNotification: send,
@@ -304,6 +336,7 @@ export class McpFront {
     server: string,
     session: McpSession | undefined,
     forceSse: boolean,
+    tracked?: TrackedRequest,
   ): Promise<void> {
     const message = await this.#readMessage(req);
     // A 2026-07-28 envelope without its MCP-Protocol-Version header: the modern front answers (-32020).
@@ -368,6 +401,7 @@ export class McpFront {
       message,
       acceptsSse ? (payload) => deliver(payload, false) : undefined,
       owner,
+      tracked,
     );
     if (newSession) {
       const version = (response as { result?: { protocolVersion?: unknown } }).result?.protocolVersion;

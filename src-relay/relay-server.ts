@@ -19,6 +19,7 @@ import {
   socketChannel,
 } from './agent-connection.js';
 import { AuthorizationServer, type AuthorizationServerOptions } from './authorization-server.js';
+import { type Credential, grantCredential } from './credential-requests.js';
 import {
   applyCors,
   bearer,
@@ -226,6 +227,8 @@ export class RelayServer {
     this.tokens.onRevoke((id) => {
       for (const agent of this.#agents.values())
         if (agent.tokenId === id) agent.close(CLOSE.unauthorized, 'token revoked');
+      // Streams and calls the revoked token (or OAuth grant, `grant:<id>`) opened end too (issue 12).
+      this.#front.revokeCredential(id, 'the client token was revoked');
     });
   }
 
@@ -267,6 +270,8 @@ export class RelayServer {
         refreshTokenDays: this.#options.oauth?.refreshTokenDays,
         store: this.#state.authorizationStore(),
         agentOf: (subject) => this.#agents.get(subject),
+        // Announced like a token's revocation (over Redis to every relay): each one ends the grant's streams.
+        onGrantRevoked: (grantId, expiresAt) => this.tokens.revokeId(grantCredential(grantId), expiresAt),
         ...this.#options.clientAuthorization,
       });
       await authorization.init();
@@ -694,9 +699,13 @@ export class RelayServer {
     );
   }
 
-  /** Verifies the bearer of a client route for `subject` (and `server`). */
-  async #authorize(req: IncomingMessage, subject: string, server?: string): Promise<void> {
-    if (this.#options.allowUnauthMcp) return;
+  /**
+   * Verifies the bearer of a client route for `subject` (and `server`). Resolves with the credential: the id
+   * its revocation would name (a JWT's TokenAuthority.idOf, or `grant:<id>` for an OAuth access token) and
+   * its expiry; undefined when the relay lets unauthenticated callers in.
+   */
+  async #authorize(req: IncomingMessage, subject: string, server?: string): Promise<Credential | undefined> {
+    if (this.#options.allowUnauthMcp) return undefined;
     const token = bearer(req);
     const authorization = server === undefined ? undefined : this.#authorization;
     // With the authorization server on, a 401 names its resource metadata (RFC 9728 section 5.1): that is how
@@ -708,9 +717,16 @@ export class RelayServer {
     if (authorization && !token.includes('.')) {
       // Not a JWT: an OAuth access token, looked up on every request (expired or revoked ones fail at once).
       const checked = await authorization.verify(token, subject, server!);
-      if (checked.ok) return;
-      const error = { code: 'invalid_token', description: checked.error };
-      throw new HttpError(401, checked.error, {
+      let failure = checked.ok ? '' : checked.error;
+      if (checked.ok) {
+        const id = grantCredential(checked.grantId);
+        // The grant's revocation may have been announced while its token was checked (after the store was
+        // read): from here to the request's tracking nothing awaits, so a revocation is seen here or ends it.
+        if (!this.tokens.isRevoked(id)) return { id, expiresAt: checked.expiresAt };
+        failure = 'the access token was revoked';
+      }
+      const error = { code: 'invalid_token', description: failure };
+      throw new HttpError(401, failure, {
         'WWW-Authenticate': authorization.challenge(subject, server!, error),
       });
     }
@@ -720,6 +736,8 @@ export class RelayServer {
     if (server !== undefined && !allows(verified.claims.capabilities, server)) {
       throw new HttpError(403, `this token does not allow server "${server}"`);
     }
+    const { exp } = verified.claims;
+    return { id: verified.id, ...(exp !== undefined && { expiresAt: exp * 1000 }) };
   }
 
   async #listAgents(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -727,6 +745,10 @@ export class RelayServer {
     if (!token) throw new HttpError(401, 'missing bearer token');
     const verified = await this.tokens.verify(token);
     if (!verified.ok) throw new HttpError(401, verified.error);
+    // A client token reaches only its servers: the agent's others, their endpoints and its activity are not its
+    // business (issue 12).
+    if (verified.claims.role === 'client')
+      throw new HttpError(403, 'a client token cannot list the agent; /agents needs the agent token');
     const agent = this.#agents.get(verified.claims.sub);
     const base = this.#baseUrl(req);
     const agents = agent
@@ -870,8 +892,8 @@ export class RelayServer {
     server: string,
     kind: 'mcp' | 'sse',
   ): Promise<void> {
-    await this.#authorize(req, subject, server);
-    await this.#front.handle(req, res, subject, server, kind);
+    const credential = await this.#authorize(req, subject, server);
+    await this.#front.handle(req, res, subject, server, kind, credential);
   }
 }
 

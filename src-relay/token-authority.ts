@@ -6,7 +6,9 @@
 // Revocation is by jti, or by the token's hash for tokens that have none. Revocations are held in memory (a set
 // checked on every verify, cached tokens included) and, with a shared RevocationLog (Redis, ./redis-state.ts),
 // written there and learnt from there: loaded at init(), then pushed by every relay that revokes (pub/sub), so a
-// token revoked on one relay is refused by all of them and their agents using it are disconnected.
+// token revoked on one relay is refused by all of them and their agents using it are disconnected. An MCP
+// client's OAuth grant that ends is announced through the same log as `grant:<grant id>` (never a JWT's id):
+// every relay then ends the streams it opened (credential-requests.ts, issue 12).
 import { createHash, randomUUID } from 'node:crypto';
 
 import { decodeJwt, errors as joseErrors, jwtVerify, SignJWT } from 'jose';
@@ -194,6 +196,11 @@ export class TokenAuthority {
     if (this.#revoked.has(id)) return;
     this.#revoked.add(id);
     for (const listener of this.#onRevoke) listener(id);
+  }
+
+  /** Whether `id` (see idOf, or `grant:<id>` for an OAuth grant) is revoked, as this relay knows now. */
+  isRevoked(id: string): boolean {
+    return this.#revoked.has(id);
   }
 
   onRevoke(listener: (id: string) => void): () => void {

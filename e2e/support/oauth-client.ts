@@ -120,6 +120,8 @@ export async function toConsentPage(
     /** The consent page's URL (what its meta refresh reloads). */
     pageUrl: consent.page.url,
     tokens: () => provider.tokens(),
+    /** The client_id the relay gave it (registered before the sign-in). */
+    clientId: () => provider.clientInformation()?.client_id,
     finish: async (code: string): Promise<Client> => {
       await first.finishAuth(code);
       const client = new Client({ name, version: '1.0.0' });
