@@ -212,8 +212,8 @@ export const ConsentRequestFrame = z.looseObject({
   redirect_host: z.string(),
   /** The servers of `subject` it asks for. */
   servers: z.array(z.string().min(1)).min(1),
-  /** How long the relay waits for the app's answer, in ms; later answers are ignored. */
-  timeout_ms: z.number().int().positive(),
+  /** How long the relay waits for the app's answer, in ms (at most a day); later answers are ignored. */
+  timeout_ms: z.number().int().positive().max(86_400_000),
 });
 export type ConsentRequestFrame = z.infer<typeof ConsentRequestFrame>;
 
@@ -227,6 +227,15 @@ export const ConsentClosedFrame = z.looseObject({
   outcome: z.enum(['allowed', 'denied', 'timed-out']),
 });
 export type ConsentClosedFrame = z.infer<typeof ConsentClosedFrame>;
+
+/**
+ * `text` with its control characters (C0, DEL, C1) and bidirectional overrides replaced by U+FFFD, for showing
+ * or logging what a remote party named itself (a client's `client_name`): a newline cannot forge a log line, an
+ * escape sequence cannot drive a terminal, an override cannot reorder what the owner reads.
+ */
+export function printable(text: string): string {
+  return text.replace(/[\p{Cc}\u202A-\u202E\u2066-\u2069]/gu, '\uFFFD');
+}
 
 /** Features a relay can announce in `registered.features`; an agent uses a feature only if announced. */
 export const RELAY_FEATURES = ['server-requests', 'consent'] as const;

@@ -2,6 +2,7 @@
 // allowed on this gateway's subject through the relay's OAuth consent page, and ending their access (issue 12).
 // Both speak to the relay's GET /manage/client-grants and POST /manage/client-grants/revoke with the agent
 // token; a relay without sign-in has no such clients (404).
+import { printable } from '../../src-shared/wire.js';
 import { GatewayError } from '../core/errors.js';
 import { relayOf, resolveAuthSettings } from './auth-commands.js';
 import type { CommonOptions } from './cli-support.js';
@@ -80,7 +81,8 @@ export async function clientsCommand(options: PathOptions & { json?: boolean }):
     return;
   }
   for (const grant of grants) {
-    const name = grant.client_name ? `${grant.client_name} (${grant.client_id})` : grant.client_id;
+    // A client names itself: no escape sequence of its name reaches the terminal.
+    const name = printable(grant.client_name ? `${grant.client_name} (${grant.client_id})` : grant.client_id);
     out(`${name}\n  servers: ${grant.servers.join(', ')}\n  allowed: ${grant.granted_at}`);
   }
   out(`Revoke one with \`mcpassistant-gateway clients revoke <client_id>\`, or all with --all.`);

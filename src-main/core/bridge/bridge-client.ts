@@ -17,6 +17,7 @@ import {
   isPlainJsonRpcMessage,
   type JsonRpcMessage,
   MAX_FRAME_BYTES,
+  printable,
   type RegisterFrame,
   RelayFrame,
   type ServerResponseFrame,
@@ -487,7 +488,7 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
       return;
     }
     this.#log.info(
-      `${frame.client_name ?? frame.client_id} asks for ${frame.servers.join(', ')}; waiting for the owner's answer`,
+      `${printable(frame.client_name ?? frame.client_id)} asks for ${frame.servers.join(', ')}; waiting for the owner's answer`,
     );
     consent.add(frame, (allow) => {
       if (link !== this.#link || !link.open) return false;

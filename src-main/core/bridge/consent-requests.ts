@@ -5,7 +5,7 @@
 // relay closes it (answered on the page, timed out), when its time is up, or when the link to the relay ends.
 import { EventEmitter } from 'node:events';
 
-import type { ConsentRequestFrame } from '../../../src-shared/wire.js';
+import { type ConsentRequestFrame, printable } from '../../../src-shared/wire.js';
 
 /** One open consent request, as fronts show it (no secret in it: the client's claims and where it answers). */
 export interface PendingConsent {
@@ -55,10 +55,11 @@ export class ConsentRequests extends EventEmitter<{
     const consent: PendingConsent = {
       id: frame.consent_id,
       subject: frame.subject,
-      clientId: frame.client_id,
-      ...(frame.client_name ? { clientName: frame.client_name } : {}),
-      ...(frame.client_uri ? { clientUri: frame.client_uri } : {}),
-      redirectHost: frame.redirect_host,
+      // What the client says of itself is shown and logged: no control characters (see printable).
+      clientId: printable(frame.client_id),
+      ...(frame.client_name ? { clientName: printable(frame.client_name) } : {}),
+      ...(frame.client_uri ? { clientUri: printable(frame.client_uri) } : {}),
+      redirectHost: printable(frame.redirect_host),
       servers: [...frame.servers],
       requestedAt: now,
       expiresAt: now + frame.timeout_ms,
