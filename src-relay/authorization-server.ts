@@ -88,6 +88,17 @@ export interface AuthorizationServerOptions {
   agentOf?: (subject: string) => ConsentAgent | undefined;
   /** How long the consent page waits for the app's answer before only its own buttons count, in ms. Default 120 000. */
   appConsentTimeoutMs?: number;
+  /**
+   * The key that signs oidc-provider's cookies (the interaction and session cookies, base64url). Every relay of
+   * a deployment must use the same one, kept across restarts, so that a browser's next step may reach another
+   * relay, or this one restarted. Default: random at each init() (one relay, a restart ends sign-ins).
+   */
+  cookieKey?: string;
+  /**
+   * The signing key (a private JWK as JSON) shared under `name` by every relay: returns the stored one, or
+   * stores what `make` returns (./shared-state.ts sharedValue). Default: `make()`, a new key at each init().
+   */
+  sharedValue?: (name: string, make: () => Promise<string>) => Promise<string>;
 }
 
 /** A grant as GET /manage/client-grants lists it (snake_case: it is a wire shape). */
@@ -122,7 +133,10 @@ export class AuthorizationServer {
       agentOf && new AppConsent({ agentOf, timeoutMs: options.appConsentTimeoutMs, log: options.log });
   }
 
-  /** Creates the provider (fresh signing and cookie keys, in memory). Must finish before handle/verify. */
+  /**
+   * Creates the provider (its signing and cookie keys: the options', else fresh ones in memory). Must finish
+   * before handle/verify. Rejects when the shared store cannot be reached.
+   */
   async init(): Promise<void> {
     // Loaded only when sign-in is configured: a relay without it never loads oidc-provider.
     const { default: ProviderClass, errors, interactionPolicy } = await import('oidc-provider');
@@ -146,8 +160,16 @@ export class AuthorizationServer {
       new errors.InvalidTarget(
         `${indicator} is not an MCP server of this relay (<relay>/<subject>/<server>/mcp)`,
       );
-    const { privateKey } = await generateKeyPair('RS256', { extractable: true });
-    const jwk = { ...(await exportJWK(privateKey)), kid: randomBytes(8).toString('hex'), use: 'sig' };
+    const makeKey = async () => {
+      const { privateKey } = await generateKeyPair('RS256', { extractable: true });
+      return JSON.stringify({
+        ...(await exportJWK(privateKey)),
+        kid: randomBytes(8).toString('hex'),
+        use: 'sig',
+      });
+    };
+    const shared = this.options.sharedValue ?? ((_name, make) => make());
+    const jwk = JSON.parse(await shared('oidc-signing-jwk', makeKey)) as Record<string, unknown>;
     const provider = new ProviderClass(this.issuer, this.#configuration(jwk, policy));
     // handle() names the issuer's host and scheme on every request it passes on (below): oidc-provider builds
     // its endpoint URLs and cookie flags from them, whatever Host and proxy the request came through.
@@ -395,7 +417,7 @@ export class AuthorizationServer {
         const error = url.searchParams.get('error');
         if (error !== null)
           return deny(url.searchParams.get('error_description') ?? 'the sign-in did not succeed');
-        const email = this.options.signIn.redeemConsentSignIn(
+        const email = await this.options.signIn.redeemConsentSignIn(
           url.searchParams.get('session_id') ?? '',
           url.searchParams.get('code') ?? '',
           uid,
@@ -523,7 +545,7 @@ export class AuthorizationServer {
       // supports S256 only.
       pkce: { required: () => true },
       jwks: { keys: [jwk] },
-      cookies: { keys: [randomBytes(32).toString('base64url')] },
+      cookies: { keys: [this.options.cookieKey ?? randomBytes(32).toString('base64url')] },
       routes: AUTHORIZATION_ROUTES,
       clientDefaults: {
         grant_types: ['authorization_code', 'refresh_token'],

@@ -2,7 +2,7 @@
 // McpFront (Streamable HTTP). A drop-in for the existing remote (COMPAT.md: its routes, status codes, close
 // codes and environment), and stricter by default: every route is authenticated, subjects are isolated,
 // sizes and in-flight calls are bounded.
-import { createHmac } from 'node:crypto';
+import { createHmac, hkdfSync } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -170,6 +170,7 @@ export class RelayServer {
           lifetimeMs: (options.oauth.refreshTokenDays ?? 30) * 24 * 3600_000,
           now: options.oauth.now ?? Date.now,
         }),
+        loginSessions: this.#state.loginSessions(),
       });
     this.#front = new McpFront({
       requestTimeoutMs: this.#options.requestTimeoutMs,
@@ -266,6 +267,11 @@ export class RelayServer {
         log: this.#log,
         refreshTokenDays: this.#options.oauth?.refreshTokenDays,
         store: this.#state.authorizationStore(),
+        // The same on every relay and across restarts: a browser's next step may reach another relay.
+        cookieKey: Buffer.from(
+          hkdfSync('sha256', this.#options.jwtSecret, '', 'mcpassistant authorization-server cookies', 32),
+        ).toString('base64url'),
+        sharedValue: (name, make) => this.#state.sharedValue(name, make),
         agentOf: (subject) => this.#agents.get(subject),
         ...this.#options.clientAuthorization,
       });
