@@ -27,7 +27,7 @@ import { exportJWK, generateKeyPair } from 'jose';
 import type Provider from 'oidc-provider';
 import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
 
-import { AppConsent, type ConsentAgent } from './app-consent.js';
+import { AppConsent, type AppConsentStore, type ConsentAgent } from './app-consent.js';
 import { type AuthorizationStorage, AuthorizationStore } from './authorization-store.js';
 import { HttpError, readForm, sendJson } from './http-util.js';
 import { consentPage } from './identity/consent.js';
@@ -85,7 +85,9 @@ export interface AuthorizationServerOptions {
    * Consent answered from the app (./app-consent.ts): the connected agent of a subject, asked while its owner
    * looks at the consent page when it announced the `consent` feature. Without it only the page answers.
    */
-  agentOf?: (subject: string) => ConsentAgent | undefined;
+  agentOf?: (subject: string) => ConsentAgent | undefined | Promise<ConsentAgent | undefined>;
+  /** Where app consents live (Redis: shared by every relay); default in this process. */
+  appConsentStore?: AppConsentStore;
   /** How long the consent page waits for the app's answer before only its own buttons count, in ms. Default 120 000. */
   appConsentTimeoutMs?: number;
   /**
@@ -130,7 +132,13 @@ export class AuthorizationServer {
     this.#store = options.store ?? new AuthorizationStore();
     const agentOf = options.agentOf;
     this.appConsent =
-      agentOf && new AppConsent({ agentOf, timeoutMs: options.appConsentTimeoutMs, log: options.log });
+      agentOf &&
+      new AppConsent({
+        agentOf,
+        store: options.appConsentStore,
+        timeoutMs: options.appConsentTimeoutMs,
+        log: options.log,
+      });
   }
 
   /**
@@ -485,8 +493,8 @@ export class AuthorizationServer {
       }
       // First answer wins: an answer the app gave before this click stands.
       const clicked = form.get('decision') === 'allow' ? 'allowed' : 'denied';
-      const decision = this.appConsent?.settle(uid, clicked) ?? clicked;
-      this.appConsent?.forget(uid);
+      const decision = (await this.appConsent?.settle(uid, clicked)) ?? clicked;
+      await this.appConsent?.forget(uid);
       if (decision !== 'allowed')
         return deny(clicked === decision ? 'the owner denied access' : 'the owner denied access in the app');
       return allow(clicked === decision ? 'on the consent page' : 'in the app');
@@ -495,7 +503,7 @@ export class AuthorizationServer {
     const redirectUri = stringParam(details.params['redirect_uri']);
     // Only the owner is asked in the app: someone else signed in here gets the "not yours" page alone.
     const app = owner
-      ? this.appConsent?.ask(uid, {
+      ? await this.appConsent?.ask(uid, {
           subject,
           client_id: clientId,
           ...(client.clientName ? { client_name: client.clientName } : {}),
@@ -505,7 +513,7 @@ export class AuthorizationServer {
         })
       : undefined;
     if (app === 'allowed' || app === 'denied') {
-      this.appConsent!.forget(uid);
+      await this.appConsent!.forget(uid);
       return app === 'allowed' ? allow('in the app') : deny('the owner denied access in the app');
     }
     sendPage(

@@ -19,6 +19,10 @@
 //                              compare-and-set scripts
 //   login-key:<key>            string: a pending sign-in's id by its provider key (the OIDC state)
 //   logins                     sorted set: sign-in ids by when they are forgotten (the bound on sign-ins held)
+//   consent:<uid>              hash {r: the app consent record (JSON), state}: consent asked of the owner's app
+//                              for an authorization request (./app-consent.ts), with its TTL; the state changes
+//                              from waiting once (compare-and-set: the first answer wins on every relay)
+//   consent-id:<consent id>    string: the interaction id of a consent request
 //   keys:<name>                string: a key the relays share, made by the first one (SET NX), e.g. the
 //                              authorization server's token signing key
 //   oidc:grants                set: grant ids (GET /manage/client-grants); oidc:clients: sorted set of
@@ -30,6 +34,7 @@ import { randomBytes } from 'node:crypto';
 
 import { Redis } from 'ioredis';
 
+import type { AppConsentRecord, AppConsentState, AppConsentStore } from './app-consent.js';
 import type { AuthorizationStorage, OidcAdapter, StoredPayload } from './authorization-store.js';
 import type { LoginRecord, LoginSessionStore, LoginStatus, LoginUpdate } from './login-sessions.js';
 import {
@@ -198,6 +203,27 @@ local v = redis.call('HMGET', KEYS[1], 'family', 'token')
 redis.call('HSET', KEYS[1], 'status', 'replayed')
 redis.call('HDEL', KEYS[1], 'family', 'token')
 return {v[1] or '', v[2] or ''}
+`;
+
+// Adds an app consent record unless the interaction has one; returns the one that stands.
+// KEYS[1] consent:<uid>, KEYS[2] consent-id:<id>; ARGV: record JSON, keep ms, uid.
+const CONSENT_ADD = `
+local known = redis.call('HMGET', KEYS[1], 'r', 'state')
+if known[1] then return known end
+redis.call('HSET', KEYS[1], 'r', ARGV[1], 'state', 'waiting')
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2])
+return {ARGV[1], 'waiting'}
+`;
+
+// A waiting app consent becomes ARGV[1]; returns the state that stands. KEYS[1] consent:<uid>
+const CONSENT_END = `
+local state = redis.call('HGET', KEYS[1], 'state')
+if state == 'waiting' then
+  redis.call('HSET', KEYS[1], 'state', ARGV[1])
+  return ARGV[1]
+end
+return state
 `;
 
 /** Where LoginUpdate's fields live in a login:<id> hash. */
@@ -431,6 +457,46 @@ export class RedisState implements SharedState {
       replay: async (id) => {
         const [family, tokenId] = (await client.eval(LOGIN_REPLAY, 1, key(`login:${id}`))) as string[];
         return { ...(family && { family }), ...(tokenId && { tokenId }) };
+      },
+      // Redis expires every key by its TTL.
+      prune: () => undefined,
+    };
+  }
+
+  /** App consents in flight (./app-consent.ts), seen by every relay on this Redis. */
+  appConsents(): AppConsentStore {
+    const client = this.#client;
+    const key = (name: string) => this.#prefix + name;
+    const parse = (raw: string, state: string): AppConsentRecord => ({
+      ...(JSON.parse(raw) as AppConsentRecord),
+      state: state as AppConsentState,
+    });
+    return {
+      add: async (uid, record, keepMs) => {
+        const { state: _state, ...fixed } = record;
+        const [raw, state] = (await client.eval(
+          CONSENT_ADD,
+          2,
+          key(`consent:${uid}`),
+          key(`consent-id:${record.consentId}`),
+          JSON.stringify(fixed),
+          String(keepMs),
+          uid,
+        )) as [string, string];
+        return parse(raw, state);
+      },
+      get: async (uid) => {
+        const [raw, state] = await client.hmget(key(`consent:${uid}`), 'r', 'state');
+        return raw && state ? parse(raw, state) : undefined;
+      },
+      uidOf: async (consentId) => (await client.get(key(`consent-id:${consentId}`))) ?? undefined,
+      end: async (uid, state) =>
+        ((await client.eval(CONSENT_END, 1, key(`consent:${uid}`), state)) as AppConsentState | null) ??
+        undefined,
+      forget: async (uid) => {
+        const raw = await client.hget(key(`consent:${uid}`), 'r');
+        const consentId = raw ? (JSON.parse(raw) as { consentId: string }).consentId : undefined;
+        await client.del(key(`consent:${uid}`), ...(consentId ? [key(`consent-id:${consentId}`)] : []));
       },
       // Redis expires every key by its TTL.
       prune: () => undefined,

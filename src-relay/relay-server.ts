@@ -18,6 +18,7 @@ import {
   type InProcessLink,
   socketChannel,
 } from './agent-connection.js';
+import type { ConsentAgent } from './app-consent.js';
 import { AuthorizationServer, type AuthorizationServerOptions } from './authorization-server.js';
 import {
   applyCors,
@@ -272,7 +273,8 @@ export class RelayServer {
           hkdfSync('sha256', this.#options.jwtSecret, '', 'mcpassistant authorization-server cookies', 32),
         ).toString('base64url'),
         sharedValue: (name, make) => this.#state.sharedValue(name, make),
-        agentOf: (subject) => this.#agents.get(subject),
+        agentOf: (subject) => this.#consentAgentOf(subject),
+        appConsentStore: this.#state.appConsents(),
         ...this.#options.clientAuthorization,
       });
       await authorization.init();
@@ -517,7 +519,10 @@ export class RelayServer {
         this.#front.notify(from.subject, server, payload);
         this.#cluster?.publishNotification(from.subject, server, payload);
       },
-      onConsentAnswer: (from, answer) => this.#authorization?.appConsent?.answered(from, answer),
+      onConsentAnswer: (from, answer) =>
+        void this.#authorization?.appConsent
+          ?.answered(this.#consentAgent(from), answer)
+          .catch((error: Error) => this.#log.warn(`a consent answer was lost: ${error.message}`)),
     });
     const previous = this.#agents.get(frame.subject);
     this.#agents.set(frame.subject, agent);
@@ -538,6 +543,35 @@ export class RelayServer {
     });
     this.#log.info(`agent ${frame.subject} connected with ${frame.capabilities.join(', ') || 'no servers'}`);
     return agent;
+  }
+
+  /** An agent connected here as app consent addresses it: its key names this node and when it connected. */
+  #consentAgent(agent: AgentConnection): ConsentAgent {
+    return {
+      subject: agent.subject,
+      features: agent.features,
+      key: `${this.#cluster?.nodeId ?? 'local'}:${agent.connectedAt}`,
+      send: (frame) => agent.send(frame),
+    };
+  }
+
+  /** The agent of `subject` for app consent: connected here, else (several relays) on another node. */
+  async #consentAgentOf(subject: string): Promise<ConsentAgent | undefined> {
+    const agent = this.#agents.get(subject);
+    if (agent || !this.#cluster) return agent && this.#consentAgent(agent);
+    const remote = await this.#cluster.locate(subject);
+    if (!remote) return undefined;
+    const { node, connected_at: connectedAt } = remote.location;
+    const cluster = this.#cluster;
+    return {
+      subject,
+      features: remote.features,
+      key: `${node}:${connectedAt}`,
+      send: (frame) => {
+        if (frame.type === 'consent_request' || frame.type === 'consent_closed')
+          cluster.sendToAgent(node, subject, frame);
+      },
+    };
   }
 
   /** An agent's link ended: its calls fail with `reason`, and it stops being its subject's agent. */

@@ -3,7 +3,9 @@
 // Redis (./redis-state.ts): kept across restarts and shared by every relay on the same Redis, so that a
 // revocation on one holds on all and a refresh token issued by one is accepted by another.
 // The authorization server's grants, tokens, interactions and registered clients (oidc-provider's adapter) too,
-// its token signing key, and agent sign-ins in progress (./login-sessions.ts). Not here: MCP sessions. Routing calls between relays: ./relay-cluster.ts.
+// its token signing key, agent sign-ins in progress (./login-sessions.ts) and consents asked of owners' apps
+// (./app-consent.ts). Not here: MCP sessions. Routing calls between relays: ./relay-cluster.ts.
+import { type AppConsentStore, MemoryAppConsentStore } from './app-consent.js';
 import { type AuthorizationStorage, AuthorizationStore } from './authorization-store.js';
 import { type LoginSessionStore, MemoryLoginSessionStore } from './login-sessions.js';
 import { MemoryRefreshTokenStore, type RefreshTokenStore } from './refresh-tokens.js';
@@ -28,6 +30,8 @@ export interface SharedState {
   authorizationStore(): AuthorizationStorage;
   /** Agent sign-ins in progress (between /manage/oauth/start and /complete). */
   loginSessions(): LoginSessionStore;
+  /** Consents asked of owners' apps while consent pages show (./app-consent.ts). */
+  appConsents(): AppConsentStore;
   /**
    * A value shared by every relay on the store under `name` (a signing key): the first to ask makes it with
    * `make`, the others (and a restarted relay) get the same. In memory: `make()` at each call.
@@ -54,6 +58,10 @@ export class MemoryState implements SharedState {
 
   loginSessions(): LoginSessionStore {
     return new MemoryLoginSessionStore();
+  }
+
+  appConsents(): AppConsentStore {
+    return new MemoryAppConsentStore();
   }
 
   sharedValue(_name: string, make: () => Promise<string>): Promise<string> {
