@@ -32,54 +32,54 @@ function consent(agents: Map<string, ConsentAgent>, timeoutMs = 60_000): AppCons
 const idOf = (a: { sent: RelayFrame[] }) => (a.sent[0] as { consent_id: string }).consent_id;
 
 describe('AppConsent', () => {
-  it('asks only an agent that announced consent, once per authorization request', () => {
+  it('asks only an agent that announced consent, once per authorization request', async () => {
     const old = agent('alice', ['cancel']);
-    expect(consent(new Map([['alice', old]])).ask('uid', QUESTION)).toBeUndefined();
+    expect(await consent(new Map([['alice', old]])).ask('uid', QUESTION)).toBeUndefined();
     expect(old.sent).toEqual([]);
     const app = agent();
     const c = consent(new Map([['alice', app]]));
-    expect(c.ask('uid', QUESTION)).toBe('waiting');
-    expect(c.ask('uid', QUESTION)).toBe('waiting');
+    expect(await c.ask('uid', QUESTION)).toBe('waiting');
+    expect(await c.ask('uid', QUESTION)).toBe('waiting');
     expect(app.sent).toHaveLength(1);
     expect(app.sent[0]).toMatchObject({ type: 'consent_request', ...QUESTION, timeout_ms: 60_000 });
   });
 
-  it("keeps the app's answer when the page is clicked after it, and the page's when the app answers late", () => {
+  it("keeps the app's answer when the page is clicked after it, and the page's when the app answers late", async () => {
     const app = agent();
     const c = consent(new Map([['alice', app]]));
-    c.ask('a', QUESTION);
-    c.answered(app, { type: 'consent_answer', consent_id: idOf(app), allow: false });
-    expect(c.settle('a', 'allowed')).toBe('denied');
+    await c.ask('a', QUESTION);
+    await c.answered(app, { type: 'consent_answer', consent_id: idOf(app), allow: false });
+    expect(await c.settle('a', 'allowed')).toBe('denied');
 
     const app2 = agent();
     const c2 = consent(new Map([['alice', app2]]));
-    c2.ask('b', QUESTION);
-    expect(c2.settle('b', 'allowed')).toBe('allowed');
+    await c2.ask('b', QUESTION);
+    expect(await c2.settle('b', 'allowed')).toBe('allowed');
     expect(app2.sent[1]).toEqual({ type: 'consent_closed', consent_id: idOf(app2), outcome: 'allowed' });
-    c2.answered(app2, { type: 'consent_answer', consent_id: idOf(app2), allow: false });
-    expect(c2.ask('b', QUESTION)).toBe('allowed');
+    await c2.answered(app2, { type: 'consent_answer', consent_id: idOf(app2), allow: false });
+    expect(await c2.ask('b', QUESTION)).toBe('allowed');
   });
 
-  it('ignores an answer from another agent connection, and stops waiting when the asked agent goes', () => {
+  it('ignores an answer from another agent connection, and stops waiting when the asked agent goes', async () => {
     const app = agent();
     const agents = new Map<string, ConsentAgent>([['alice', app]]);
     const c = consent(agents);
-    c.ask('a', QUESTION);
-    c.answered(agent(), { type: 'consent_answer', consent_id: idOf(app), allow: true });
-    expect(c.ask('a', QUESTION)).toBe('waiting');
+    await c.ask('a', QUESTION);
+    await c.answered(agent(), { type: 'consent_answer', consent_id: idOf(app), allow: true });
+    expect(await c.ask('a', QUESTION)).toBe('waiting');
     agents.set('alice', agent());
-    expect(c.ask('a', QUESTION)).toBe('timed-out');
+    expect(await c.ask('a', QUESTION)).toBe('timed-out');
   });
 
   it('times out: the page stops waiting and the app is told', async () => {
     const app = agent();
     const c = consent(new Map([['alice', app]]), 50);
-    c.ask('a', QUESTION);
+    await c.ask('a', QUESTION);
     await new Promise<void>((resolve) => {
       const check = () => (app.sent.length > 1 ? resolve() : setTimeout(check, 10));
       check();
     });
     expect(app.sent[1]).toMatchObject({ type: 'consent_closed', outcome: 'timed-out' });
-    expect(c.ask('a', QUESTION)).toBe('timed-out');
+    expect(await c.ask('a', QUESTION)).toBe('timed-out');
   });
 });

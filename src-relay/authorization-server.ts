@@ -27,7 +27,7 @@ import { exportJWK, generateKeyPair } from 'jose';
 import type Provider from 'oidc-provider';
 import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
 
-import { AppConsent, type ConsentAgent } from './app-consent.js';
+import { AppConsent, type AppConsentStore, type ConsentAgent } from './app-consent.js';
 import { type AuthorizationStorage, AuthorizationStore } from './authorization-store.js';
 import { HttpError, readForm, sendJson } from './http-util.js';
 import { consentPage } from './identity/consent.js';
@@ -85,7 +85,9 @@ export interface AuthorizationServerOptions {
    * Consent answered from the app (./app-consent.ts): the connected agent of a subject, asked while its owner
    * looks at the consent page when it announced the `consent` feature. Without it only the page answers.
    */
-  agentOf?: (subject: string) => ConsentAgent | undefined;
+  agentOf?: (subject: string) => ConsentAgent | undefined | Promise<ConsentAgent | undefined>;
+  /** Where app consents live (Redis: shared by every relay); default in this process. */
+  appConsentStore?: AppConsentStore;
   /** How long the consent page waits for the app's answer before only its own buttons count, in ms. Default 120 000. */
   appConsentTimeoutMs?: number;
   /**
@@ -95,6 +97,17 @@ export interface AuthorizationServerOptions {
    * tokens opened, on every relay (issue 12). Its rejection is logged; the grant is revoked regardless.
    */
   onGrantRevoked?: (grantId: string, expiresAt: number) => Promise<void> | void;
+  /**
+   * The key that signs oidc-provider's cookies (the interaction and session cookies, base64url). Every relay of
+   * a deployment must use the same one, kept across restarts, so that a browser's next step may reach another
+   * relay, or this one restarted. Default: random at each init() (one relay, a restart ends sign-ins).
+   */
+  cookieKey?: string;
+  /**
+   * The signing key (a private JWK as JSON) shared under `name` by every relay: returns the stored one, or
+   * stores what `make` returns (./shared-state.ts sharedValue). Default: `make()`, a new key at each init().
+   */
+  sharedValue?: (name: string, make: () => Promise<string>) => Promise<string>;
 }
 
 /** A grant as GET /manage/client-grants lists it (snake_case: it is a wire shape). */
@@ -128,10 +141,19 @@ export class AuthorizationServer {
     this.#store = options.store ?? new AuthorizationStore();
     const agentOf = options.agentOf;
     this.appConsent =
-      agentOf && new AppConsent({ agentOf, timeoutMs: options.appConsentTimeoutMs, log: options.log });
+      agentOf &&
+      new AppConsent({
+        agentOf,
+        store: options.appConsentStore,
+        timeoutMs: options.appConsentTimeoutMs,
+        log: options.log,
+      });
   }
 
-  /** Creates the provider (fresh signing and cookie keys, in memory). Must finish before handle/verify. */
+  /**
+   * Creates the provider (its signing and cookie keys: the options', else fresh ones in memory). Must finish
+   * before handle/verify. Rejects when the shared store cannot be reached.
+   */
   async init(): Promise<void> {
     // Loaded only when sign-in is configured: a relay without it never loads oidc-provider.
     const { default: ProviderClass, errors, interactionPolicy } = await import('oidc-provider');
@@ -155,8 +177,16 @@ export class AuthorizationServer {
       new errors.InvalidTarget(
         `${indicator} is not an MCP server of this relay (<relay>/<subject>/<server>/mcp)`,
       );
-    const { privateKey } = await generateKeyPair('RS256', { extractable: true });
-    const jwk = { ...(await exportJWK(privateKey)), kid: randomBytes(8).toString('hex'), use: 'sig' };
+    const makeKey = async () => {
+      const { privateKey } = await generateKeyPair('RS256', { extractable: true });
+      return JSON.stringify({
+        ...(await exportJWK(privateKey)),
+        kid: randomBytes(8).toString('hex'),
+        use: 'sig',
+      });
+    };
+    const shared = this.options.sharedValue ?? ((_name, make) => make());
+    const jwk = JSON.parse(await shared('oidc-signing-jwk', makeKey)) as Record<string, unknown>;
     const provider = new ProviderClass(this.issuer, this.#configuration(jwk, policy));
     // handle() names the issuer's host and scheme on every request it passes on (below): oidc-provider builds
     // its endpoint URLs and cookie flags from them, whatever Host and proxy the request came through.
@@ -423,7 +453,7 @@ export class AuthorizationServer {
         const error = url.searchParams.get('error');
         if (error !== null)
           return deny(url.searchParams.get('error_description') ?? 'the sign-in did not succeed');
-        const email = this.options.signIn.redeemConsentSignIn(
+        const email = await this.options.signIn.redeemConsentSignIn(
           url.searchParams.get('session_id') ?? '',
           url.searchParams.get('code') ?? '',
           uid,
@@ -491,8 +521,8 @@ export class AuthorizationServer {
       }
       // First answer wins: an answer the app gave before this click stands.
       const clicked = form.get('decision') === 'allow' ? 'allowed' : 'denied';
-      const decision = this.appConsent?.settle(uid, clicked) ?? clicked;
-      this.appConsent?.forget(uid);
+      const decision = (await this.appConsent?.settle(uid, clicked)) ?? clicked;
+      await this.appConsent?.forget(uid);
       if (decision !== 'allowed')
         return deny(clicked === decision ? 'the owner denied access' : 'the owner denied access in the app');
       return allow(clicked === decision ? 'on the consent page' : 'in the app');
@@ -501,7 +531,7 @@ export class AuthorizationServer {
     const redirectUri = stringParam(details.params['redirect_uri']);
     // Only the owner is asked in the app: someone else signed in here gets the "not yours" page alone.
     const app = owner
-      ? this.appConsent?.ask(uid, {
+      ? await this.appConsent?.ask(uid, {
           subject,
           client_id: clientId,
           ...(client.clientName ? { client_name: client.clientName } : {}),
@@ -511,7 +541,7 @@ export class AuthorizationServer {
         })
       : undefined;
     if (app === 'allowed' || app === 'denied') {
-      this.appConsent!.forget(uid);
+      await this.appConsent!.forget(uid);
       return app === 'allowed' ? allow('in the app') : deny('the owner denied access in the app');
     }
     sendPage(
@@ -551,7 +581,7 @@ export class AuthorizationServer {
       // supports S256 only.
       pkce: { required: () => true },
       jwks: { keys: [jwk] },
-      cookies: { keys: [randomBytes(32).toString('base64url')] },
+      cookies: { keys: [this.options.cookieKey ?? randomBytes(32).toString('base64url')] },
       routes: AUTHORIZATION_ROUTES,
       clientDefaults: {
         grant_types: ['authorization_code', 'refresh_token'],

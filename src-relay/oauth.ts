@@ -11,9 +11,9 @@
 //
 // redirect_uri must be a loopback URL (RFC 8252 section 7.3: the agent's own listener), so the code only
 // ever reaches the machine that started the sign-in; it is single-use, expires with its login session, and
-// is useless without the session id. Login sessions and codes live in memory (per relay instance: a sign-in must
-// finish on the relay that started it); refresh tokens live in the relay's state store (./shared-state.ts: in
-// memory, or in Redis where they survive a restart and are accepted by every relay on it).
+// is useless without the session id. Login sessions (with their codes' hashes) and refresh tokens live in the
+// relay's state store (./shared-state.ts: in memory, or in Redis where they survive a restart and every relay on
+// it sees them, so that each step of a sign-in may reach another relay: ./login-sessions.ts).
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
@@ -30,6 +30,7 @@ import type {
   LoginSessions,
   LoginSessionView,
 } from './identity/provider.js';
+import { type LoginRecord, type LoginSessionStore, MemoryLoginSessionStore } from './login-sessions.js';
 import {
   MemoryRefreshTokenStore,
   type RefreshTokenStore,
@@ -61,30 +62,8 @@ export interface OAuthFlowOptions {
   provider?: IdentityProvider;
   /** Where refresh tokens live (Redis: ./redis-state.ts); default in memory. Its lifetime is the store's. */
   refreshTokens?: RefreshTokenStore;
-}
-
-type Status = 'pending' | 'signed-in' | 'failed' | 'completed';
-
-interface LoginSession extends LoginSessionView {
-  /**
-   * `agent`: /manage/oauth/start, ends in /complete with agent tokens. `consent`: the owner of a subject
-   * signing in before consenting to an MCP client (./authorization-server.ts); its code is redeemed by the
-   * relay itself (redeemConsentSignIn) and never exchanged for tokens.
-   */
-  readonly purpose: 'agent' | 'consent';
-  /** For `consent`: the authorization server's interaction this sign-in belongs to. */
-  readonly interaction?: string;
-  readonly subject: string | undefined;
-  readonly capabilities: string[];
-  readonly expiryMinutes: number;
-  status: Status;
-  key?: string;
-  email?: string;
-  codeHash?: Buffer;
-  failure?: string;
-  /** What /complete issued, revoked if its code is replayed. */
-  family?: string;
-  tokenId?: string;
+  /** Where sign-ins in progress live (Redis: ./redis-state.ts); default in memory. */
+  loginSessions?: LoginSessionStore;
 }
 
 const JSON_LIMIT = 64 * 1024;
@@ -92,6 +71,18 @@ const FORM_LIMIT = 16 * 1024;
 const REDIRECT_RULE = 'http://127.0.0.1:<port>/<path> or http://localhost:<port>/<path>';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest();
+
+/** Whether `code` hashes to `codeHash` (hex), in constant time. */
+const codeMatches = (code: string, codeHash: string | undefined) =>
+  codeHash !== undefined && timingSafeEqual(sha256(code), Buffer.from(codeHash, 'hex'));
+
+/** What a provider sees of a stored sign-in (its `data` a copy: changes are saved after the request). */
+const viewOf = (record: LoginRecord): LoginSessionView => ({
+  id: record.id,
+  redirectUri: new URL(record.redirectUri),
+  expiresAt: record.expiresAt,
+  data: new Map(Object.entries(record.data)),
+});
 
 function createProvider(identity: IdentityConfig, log: RelayLogger): IdentityProvider {
   return identity.provider === 'builtin'
@@ -101,12 +92,10 @@ function createProvider(identity: IdentityConfig, log: RelayLogger): IdentityPro
 
 export class OAuthFlow {
   readonly provider: IdentityProvider;
-  readonly #sessions = new Map<string, LoginSession>();
-  readonly #byKey = new Map<string, string>();
+  readonly #store: LoginSessionStore;
   readonly #refresh: RefreshTokenStore;
   readonly #now: () => number;
   readonly #ttlMs: number;
-  readonly #lookup: LoginSessions;
 
   constructor(private readonly options: OAuthFlowOptions) {
     const { settings } = options;
@@ -119,12 +108,7 @@ export class OAuthFlow {
         lifetimeMs: (settings.refreshTokenDays ?? 30) * 24 * 3600_000,
         now: this.#now,
       });
-    const pending = (session: LoginSession | undefined) =>
-      session?.status === 'pending' && session.expiresAt > this.#now() ? session : undefined;
-    this.#lookup = {
-      get: (id) => pending(this.#sessions.get(id)),
-      byKey: (key) => pending(this.#sessions.get(this.#byKey.get(key) ?? '')),
-    };
+    this.#store = options.loginSessions ?? new MemoryLoginSessionStore();
   }
 
   init(): Promise<void> {
@@ -133,13 +117,7 @@ export class OAuthFlow {
 
   /** Forgets what has expired; the relay calls it every minute. */
   tick(): void {
-    const now = this.#now();
-    for (const [id, session] of this.#sessions) {
-      // Kept one more TTL after expiry, so that a late /complete hears "expired" rather than "unknown".
-      if (session.expiresAt + this.#ttlMs > now) continue;
-      this.#sessions.delete(id);
-      if (session.key) this.#byKey.delete(session.key);
-    }
+    this.#store.prune(this.#now());
     this.#refresh.prune();
   }
 
@@ -155,6 +133,18 @@ export class OAuthFlow {
       if (req.method !== 'POST') throw new HttpError(405, `use POST ${url.pathname}`, { Allow: 'POST' });
       return json();
     }
+    // The sign-ins the provider looked at, to save what it changed in their data (failed attempts…).
+    const seen = new Map<string, { view: LoginSessionView; before: string }>();
+    const pending = (record: LoginRecord | undefined) => {
+      if (record?.status !== 'pending' || record.expiresAt <= this.#now()) return undefined;
+      const view = viewOf(record);
+      seen.set(view.id, { view, before: JSON.stringify(record.data) });
+      return view;
+    };
+    const lookup: LoginSessions = {
+      get: async (id) => pending(id ? await this.#store.get(id) : undefined),
+      byKey: async (key) => pending(key ? await this.#store.byKey(key) : undefined),
+    };
     const result = await this.provider.browser(
       {
         method: req.method ?? 'GET',
@@ -163,10 +153,50 @@ export class OAuthFlow {
         base,
         form: () => readForm(req, FORM_LIMIT),
       },
-      this.#lookup,
+      lookup,
     );
     if (!result) throw new HttpError(404, `no route for ${req.method} ${url.pathname}`);
-    this.#browserResult(res, result);
+    for (const { view, before } of seen.values()) {
+      const data = Object.fromEntries(view.data);
+      if (JSON.stringify(data) !== before)
+        await this.#store.transition(view.id, 'pending', 'pending', { data });
+    }
+    await this.#browserResult(res, result);
+  }
+
+  /**
+   * Stores a new sign-in after its provider's begin(); returns the URL to open in the browser. Throws an
+   * HttpError (429 when too many sign-ins are in progress, 502 when the identity provider cannot be reached).
+   */
+  async #begin(
+    fields: Pick<LoginRecord, 'purpose' | 'interaction' | 'subject' | 'capabilities' | 'expiryMinutes'>,
+    redirectUri: URL,
+    base: URL,
+  ): Promise<{ id: string; authUrl: string; expiresAt: number }> {
+    this.tick();
+    const id = randomBytes(18).toString('base64url');
+    const expiresAt = this.#now() + this.#ttlMs;
+    const view: LoginSessionView = { id, redirectUri, expiresAt, data: new Map() };
+    let begun: { authUrl: string; key?: string };
+    try {
+      begun = await this.provider.begin(view, base);
+    } catch (error) {
+      this.options.log.warn(`sign-in start: the identity provider failed: ${(error as Error).message}`);
+      throw new HttpError(502, `the identity provider cannot be reached: ${(error as Error).message}`);
+    }
+    const record: LoginRecord = {
+      ...fields,
+      id,
+      redirectUri: redirectUri.href,
+      expiresAt,
+      ...(begun.key && { key: begun.key }),
+      data: Object.fromEntries(view.data),
+      status: 'pending',
+    };
+    // Kept one more TTL after expiry, so that a late /complete hears "expired" rather than "unknown".
+    if (!(await this.#store.create(record, this.#ttlMs, this.options.settings.maxLoginSessions ?? 10_000)))
+      throw new HttpError(429, 'too many sign-ins in progress on this relay; try again in a few minutes');
+    return { id, authUrl: begun.authUrl, expiresAt };
   }
 
   // ── sign-in before consent (MCP client authorization) ───────────────────────────────────────────────────
@@ -179,53 +209,35 @@ export class OAuthFlow {
    * 502 when the identity provider cannot be reached).
    */
   async beginConsentSignIn(returnTo: URL, base: URL, interaction: string): Promise<string> {
-    this.tick();
-    if (this.#sessions.size >= (this.options.settings.maxLoginSessions ?? 10_000))
-      throw new HttpError(429, 'too many sign-ins in progress on this relay; try again in a few minutes');
-    const session: LoginSession = {
-      id: randomBytes(18).toString('base64url'),
-      redirectUri: returnTo,
-      expiresAt: this.#now() + this.#ttlMs,
-      data: new Map(),
-      purpose: 'consent',
-      interaction,
-      subject: undefined,
-      capabilities: [],
-      expiryMinutes: 0,
-      status: 'pending',
-    };
-    let begun: { authUrl: string; key?: string };
-    try {
-      begun = await this.provider.begin(session, base);
-    } catch (error) {
-      this.options.log.warn(`consent sign-in: the identity provider failed: ${(error as Error).message}`);
-      throw new HttpError(502, `the identity provider cannot be reached: ${(error as Error).message}`);
-    }
-    this.#sessions.set(session.id, session);
-    if (begun.key) {
-      session.key = begun.key;
-      this.#byKey.set(begun.key, session.id);
-    }
-    return begun.authUrl;
+    const { authUrl } = await this.#begin(
+      { purpose: 'consent', interaction, capabilities: [], expiryMinutes: 0 },
+      returnTo,
+      base,
+    );
+    return authUrl;
   }
 
   /**
    * The e-mail a consent sign-in proved, once: undefined when the session is unknown, expired, failed, of
    * another interaction, already redeemed, or the code is wrong.
    */
-  redeemConsentSignIn(sessionId: string, code: string, interaction: string): string | undefined {
-    const session = this.#sessions.get(sessionId);
+  async redeemConsentSignIn(
+    sessionId: string,
+    code: string,
+    interaction: string,
+  ): Promise<string | undefined> {
+    const session = sessionId ? await this.#store.get(sessionId) : undefined;
     if (
       !session ||
       session.purpose !== 'consent' ||
       session.interaction !== interaction ||
       session.status !== 'signed-in' ||
       session.expiresAt <= this.#now() ||
-      !session.codeHash ||
-      !timingSafeEqual(sha256(code), session.codeHash)
+      !codeMatches(code, session.codeHash) ||
+      // Once, whichever relay the browser's redirect reaches first.
+      !(await this.#store.transition(session.id, 'signed-in', 'completed'))
     )
       return undefined;
-    session.status = 'completed';
     return session.email;
   }
 
@@ -245,36 +257,14 @@ export class OAuthFlow {
     if (subject !== undefined && (await this.options.subjects.owner(subject)) === 'jwt')
       throw new HttpError(409, `subject "${subject}" is already taken`);
 
-    this.tick();
-    if (this.#sessions.size >= (this.options.settings.maxLoginSessions ?? 10_000))
-      throw new HttpError(429, 'too many sign-ins in progress on this relay; try again in a few minutes');
-    const now = this.#now();
-    const session: LoginSession = {
-      id: randomBytes(18).toString('base64url'),
+    const session = await this.#begin(
+      { purpose: 'agent', subject, capabilities: capabilities as string[], expiryMinutes },
       redirectUri,
-      expiresAt: now + this.#ttlMs,
-      data: new Map(),
-      purpose: 'agent',
-      subject,
-      capabilities: capabilities as string[],
-      expiryMinutes,
-      status: 'pending',
-    };
-    let begun: { authUrl: string; key?: string };
-    try {
-      begun = await this.provider.begin(session, base);
-    } catch (error) {
-      this.options.log.warn(`sign-in start: the identity provider failed: ${(error as Error).message}`);
-      throw new HttpError(502, `the identity provider cannot be reached: ${(error as Error).message}`);
-    }
-    this.#sessions.set(session.id, session);
-    if (begun.key) {
-      session.key = begun.key;
-      this.#byKey.set(begun.key, session.id);
-    }
+      base,
+    );
     sendJson(res, 200, {
       session_id: session.id,
-      auth_url: begun.authUrl,
+      auth_url: session.authUrl,
       expires_at: new Date(session.expiresAt).toISOString(),
       provider: this.provider.name,
     });
@@ -282,26 +272,27 @@ export class OAuthFlow {
 
   // ── the browser's answer ───────────────────────────────────────────────────────────────────────────────
 
-  #browserResult(res: ServerResponse, result: BrowserResult): void {
+  async #browserResult(res: ServerResponse, result: BrowserResult): Promise<void> {
     if (result.kind === 'page') return sendPage(res, result.page);
-    const session = this.#lookup.get(result.session) as LoginSession | undefined;
-    if (!session) return sendPage(res, expiredPage());
-    if (session.key) this.#byKey.delete(session.key);
+    const session = await this.#store.get(result.session);
+    if (!session || session.expiresAt <= this.#now()) return sendPage(res, expiredPage());
+    const redirectUri = new URL(session.redirectUri);
     if (result.kind === 'failed') {
-      session.status = 'failed';
-      session.failure = result.description;
+      // The browser's answer counts once, whichever relay it reaches.
+      if (!(await this.#store.transition(session.id, 'pending', 'failed', { failure: result.description })))
+        return sendPage(res, expiredPage());
       this.options.log.info(`sign-in ${session.id.slice(0, 6)}… failed: ${result.error}`);
-      return redirect(res, session.redirectUri, {
+      return redirect(res, redirectUri, {
         session_id: session.id,
         error: result.error,
         error_description: result.description,
       });
     }
     const code = randomBytes(32).toString('base64url');
-    session.status = 'signed-in';
-    session.email = result.email;
-    session.codeHash = sha256(code);
-    redirect(res, session.redirectUri, { session_id: session.id, code });
+    const signedIn = { email: result.email, codeHash: sha256(code).toString('hex') };
+    if (!(await this.#store.transition(session.id, 'pending', 'signed-in', signedIn)))
+      return sendPage(res, expiredPage());
+    redirect(res, redirectUri, { session_id: session.id, code });
   }
 
   // ── complete ────────────────────────────────────────────────────────────────────────────────────────────
@@ -311,7 +302,7 @@ export class OAuthFlow {
     const { session_id: id, code } = body;
     if (typeof id !== 'string' || !id) throw new HttpError(400, 'session_id: required');
     if (typeof code !== 'string' || !code) throw new HttpError(400, 'code: required');
-    const session = this.#sessions.get(id);
+    const session = await this.#store.get(id);
     // A consent sign-in proves who is at the browser; it is never exchanged for agent tokens.
     if (!session || session.purpose !== 'agent')
       throw new HttpError(400, 'unknown sign-in session; start the sign-in again');
@@ -324,15 +315,12 @@ export class OAuthFlow {
     if (session.status === 'pending')
       throw new HttpError(400, 'the sign-in has not finished in the browser yet');
     if (session.status === 'failed') throw new HttpError(403, `the sign-in failed: ${session.failure}`);
-    const given = sha256(code);
-    if (!session.codeHash || !timingSafeEqual(given, session.codeHash))
+    if (!codeMatches(code, session.codeHash))
       throw new HttpError(400, 'the code is not valid for this sign-in session');
-    if (session.status === 'completed') {
+    // Redeemed once, atomically, whichever relay /complete reaches: a second presentation is a replay.
+    if (session.status !== 'signed-in' || !(await this.#store.transition(id, 'signed-in', 'completed'))) {
       // A replayed code: someone else may have it. Revoke what it was exchanged for (RFC 6749 4.1.2).
-      const { family, tokenId } = session;
-      session.family = session.tokenId = undefined;
-      if (family) await this.#revokeTokens(await this.#refresh.revokeFamily(family));
-      if (tokenId) await this.options.tokens.revokeId(tokenId, this.#now() + 1440 * 60_000);
+      await this.#revokeIssued(await this.#store.replay(id));
       throw new HttpError(
         400,
         'the code was already used; the tokens issued for it are revoked, start the sign-in again',
@@ -340,18 +328,24 @@ export class OAuthFlow {
     }
 
     const email = session.email!;
-    session.status = 'completed';
     let subject: string;
     try {
       subject = await this.#subjectFor(email, session.subject);
     } catch (error) {
-      session.status = 'signed-in';
+      await this.#store.transition(id, 'completed', 'signed-in');
       throw error;
     }
     const refresh = await this.#refresh.start({ subject, email, capabilities: session.capabilities });
     const token = await this.#issue(refresh.family, subject, session.capabilities, session.expiryMinutes);
-    session.family = refresh.family;
-    session.tokenId = TokenAuthority.idOf(token, decodeJwt(token));
+    const issued = { family: refresh.family, tokenId: TokenAuthority.idOf(token, decodeJwt(token)) };
+    // A replay that came while these were issued found nothing to revoke: revoke them here instead.
+    if (!(await this.#store.transition(id, 'completed', 'completed', issued))) {
+      await this.#revokeIssued(issued);
+      throw new HttpError(
+        400,
+        'the code was already used; the tokens issued for it are revoked, start the sign-in again',
+      );
+    }
     this.options.log.info(`signed in: ${email} as ${subject}`);
     sendJson(res, 200, {
       status: 'complete',
@@ -442,6 +436,12 @@ export class OAuthFlow {
       throw new HttpError(401, ROTATION_ERRORS.revoked);
     }
     return token;
+  }
+
+  /** Revokes what a sign-in's code was exchanged for (its refresh-token family and first access token). */
+  async #revokeIssued({ family, tokenId }: { family?: string; tokenId?: string }): Promise<void> {
+    if (family) await this.#revokeTokens(await this.#refresh.revokeFamily(family));
+    if (tokenId) await this.options.tokens.revokeId(tokenId, this.#now() + 1440 * 60_000);
   }
 
   async #revokeTokens(tokens: RevokedToken[]): Promise<void> {

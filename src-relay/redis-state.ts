@@ -13,6 +13,18 @@
 //                              grants, tokens, sessions, interactions and registered clients, with their TTLs
 //   oidc:grant:<grant id>      set: the keys of the tokens issued under a grant (revokeByGrantId)
 //   oidc:uid:<uid>             string: a session's id by its uid
+//   login:<id>                 hash {r: the sign-in's fixed fields (JSON), d: its provider's values (JSON), status,
+//                              email, code (sha256 hex), failure, family, token}: an agent sign-in in progress
+//                              (./login-sessions.ts), until its expiry and as long again; status changes are
+//                              compare-and-set scripts
+//   login-key:<key>            string: a pending sign-in's id by its provider key (the OIDC state)
+//   logins                     sorted set: sign-in ids by when they are forgotten (the bound on sign-ins held)
+//   consent:<uid>              hash {r: the app consent record (JSON), state}: consent asked of the owner's app
+//                              for an authorization request (./app-consent.ts), with its TTL; the state changes
+//                              from waiting once (compare-and-set: the first answer wins on every relay)
+//   consent-id:<consent id>    string: the interaction id of a consent request
+//   keys:<name>                string: a key the relays share, made by the first one (SET NX), e.g. the
+//                              authorization server's token signing key
 //   oidc:grants                set: grant ids (GET /manage/client-grants); oidc:clients: sorted set of
 //                              registered clients by registration time, capped (oldest dropped first)
 // Rotation, reuse detection and family revocation each run as one Lua script, so two relays presenting the same
@@ -22,7 +34,9 @@ import { randomBytes } from 'node:crypto';
 
 import { Redis } from 'ioredis';
 
+import type { AppConsentRecord, AppConsentState, AppConsentStore } from './app-consent.js';
 import type { AuthorizationStorage, OidcAdapter, StoredPayload } from './authorization-store.js';
+import type { LoginRecord, LoginSessionStore, LoginStatus, LoginUpdate } from './login-sessions.js';
 import {
   hashRefreshToken,
   type IssuedRefreshToken,
@@ -155,6 +169,72 @@ const OIDC_CONSUME = `
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'c', ARGV[1]) end
 return 1
 `;
+
+// Adds a sign-in unless `max` are held. KEYS[1] login:<id>, KEYS[2] logins; ARGV: now, max, id, forget-at (epoch
+// ms), fixed fields JSON, data JSON, login-key:<key> key ('' for none), expiry (epoch ms).
+const LOGIN_CREATE = `
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
+redis.call('HSET', KEYS[1], 'r', ARGV[5], 'd', ARGV[6], 'status', 'pending')
+redis.call('PEXPIREAT', KEYS[1], ARGV[4])
+if ARGV[7] ~= '' then
+  redis.call('SET', ARGV[7], ARGV[3])
+  redis.call('PEXPIREAT', ARGV[7], ARGV[8])
+end
+return 1
+`;
+
+// Compare-and-set of a sign-in's status. KEYS[1] login:<id>; ARGV: from, to, login-key:<key> to delete (''),
+// then field, value, field, value…
+const LOGIN_TRANSITION = `
+if redis.call('HGET', KEYS[1], 'status') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'status', ARGV[2])
+for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if ARGV[3] ~= '' then redis.call('DEL', ARGV[3]) end
+return 1
+`;
+
+// A redeemed code presented again: completed → replayed, handing back (once) what it was exchanged for.
+// KEYS[1] login:<id>
+const LOGIN_REPLAY = `
+if redis.call('HGET', KEYS[1], 'status') ~= 'completed' then return {} end
+local v = redis.call('HMGET', KEYS[1], 'family', 'token')
+redis.call('HSET', KEYS[1], 'status', 'replayed')
+redis.call('HDEL', KEYS[1], 'family', 'token')
+return {v[1] or '', v[2] or ''}
+`;
+
+// Adds an app consent record unless the interaction has one; returns the one that stands.
+// KEYS[1] consent:<uid>, KEYS[2] consent-id:<id>; ARGV: record JSON, keep ms, uid.
+const CONSENT_ADD = `
+local known = redis.call('HMGET', KEYS[1], 'r', 'state')
+if known[1] then return known end
+redis.call('HSET', KEYS[1], 'r', ARGV[1], 'state', 'waiting')
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2])
+return {ARGV[1], 'waiting'}
+`;
+
+// A waiting app consent becomes ARGV[1]; returns the state that stands. KEYS[1] consent:<uid>
+const CONSENT_END = `
+local state = redis.call('HGET', KEYS[1], 'state')
+if state == 'waiting' then
+  redis.call('HSET', KEYS[1], 'state', ARGV[1])
+  return ARGV[1]
+end
+return state
+`;
+
+/** Where LoginUpdate's fields live in a login:<id> hash. */
+const LOGIN_FIELDS = {
+  data: 'd',
+  email: 'email',
+  codeHash: 'code',
+  failure: 'failure',
+  family: 'family',
+  tokenId: 'token',
+} as const;
 
 /** Models whose instances belong to a grant (oidc-provider's revokeByGrantId). */
 const GRANTABLE = new Set([
@@ -311,6 +391,128 @@ export class RedisState implements SharedState {
       // Redis expires every key by its TTL.
       prune: () => undefined,
     };
+  }
+
+  /** Agent sign-ins in progress, shared by every relay on this Redis and kept across restarts. */
+  loginSessions(): LoginSessionStore {
+    const client = this.#client;
+    const key = (name: string) => this.#prefix + name;
+    const read = async (id: string): Promise<LoginRecord | undefined> => {
+      const hash = await client.hgetall(key(`login:${id}`));
+      if (!hash['r'] || !hash['status']) return undefined;
+      const record = {
+        ...(JSON.parse(hash['r']) as Omit<LoginRecord, 'data' | 'status'>),
+        data: JSON.parse(hash['d'] ?? '{}') as Record<string, string>,
+        status: hash['status'] as LoginStatus,
+      };
+      if (hash['email']) record.email = hash['email'];
+      if (hash['code']) record.codeHash = hash['code'];
+      if (hash['failure']) record.failure = hash['failure'];
+      if (hash['family']) record.family = hash['family'];
+      if (hash['token']) record.tokenId = hash['token'];
+      return record;
+    };
+    return {
+      create: async (record, keepMs, max) => {
+        const { data, status: _status, ...fixed } = record;
+        const created = await client.eval(
+          LOGIN_CREATE,
+          2,
+          key(`login:${record.id}`),
+          key('logins'),
+          String(Date.now()),
+          String(max),
+          record.id,
+          String(record.expiresAt + keepMs),
+          JSON.stringify(fixed),
+          JSON.stringify(data),
+          record.key ? key(`login-key:${record.key}`) : '',
+          String(record.expiresAt),
+        );
+        return created === 1;
+      },
+      get: read,
+      byKey: async (lookup) => {
+        const id = await client.get(key(`login-key:${lookup}`));
+        return id ? read(id) : undefined;
+      },
+      transition: async (id, from, to, fields: LoginUpdate = {}) => {
+        let keyKey = '';
+        if (to !== 'pending') {
+          const fixed = await client.hget(key(`login:${id}`), 'r');
+          const lookup = fixed ? (JSON.parse(fixed) as { key?: string }).key : undefined;
+          if (lookup) keyKey = key(`login-key:${lookup}`);
+        }
+        const pairs: string[] = [];
+        for (const [name, value] of Object.entries(fields)) {
+          if (value === undefined) continue;
+          pairs.push(
+            LOGIN_FIELDS[name as keyof LoginUpdate],
+            typeof value === 'string' ? value : JSON.stringify(value),
+          );
+        }
+        const done = await client.eval(LOGIN_TRANSITION, 1, key(`login:${id}`), from, to, keyKey, ...pairs);
+        return done === 1;
+      },
+      replay: async (id) => {
+        const [family, tokenId] = (await client.eval(LOGIN_REPLAY, 1, key(`login:${id}`))) as string[];
+        return { ...(family && { family }), ...(tokenId && { tokenId }) };
+      },
+      // Redis expires every key by its TTL.
+      prune: () => undefined,
+    };
+  }
+
+  /** App consents in flight (./app-consent.ts), seen by every relay on this Redis. */
+  appConsents(): AppConsentStore {
+    const client = this.#client;
+    const key = (name: string) => this.#prefix + name;
+    const parse = (raw: string, state: string): AppConsentRecord => ({
+      ...(JSON.parse(raw) as AppConsentRecord),
+      state: state as AppConsentState,
+    });
+    return {
+      add: async (uid, record, keepMs) => {
+        const { state: _state, ...fixed } = record;
+        const [raw, state] = (await client.eval(
+          CONSENT_ADD,
+          2,
+          key(`consent:${uid}`),
+          key(`consent-id:${record.consentId}`),
+          JSON.stringify(fixed),
+          String(keepMs),
+          uid,
+        )) as [string, string];
+        return parse(raw, state);
+      },
+      get: async (uid) => {
+        const [raw, state] = await client.hmget(key(`consent:${uid}`), 'r', 'state');
+        return raw && state ? parse(raw, state) : undefined;
+      },
+      uidOf: async (consentId) => (await client.get(key(`consent-id:${consentId}`))) ?? undefined,
+      end: async (uid, state) =>
+        ((await client.eval(CONSENT_END, 1, key(`consent:${uid}`), state)) as AppConsentState | null) ??
+        undefined,
+      forget: async (uid) => {
+        const raw = await client.hget(key(`consent:${uid}`), 'r');
+        const consentId = raw ? (JSON.parse(raw) as { consentId: string }).consentId : undefined;
+        await client.del(key(`consent:${uid}`), ...(consentId ? [key(`consent-id:${consentId}`)] : []));
+      },
+      // Redis expires every key by its TTL.
+      prune: () => undefined,
+    };
+  }
+
+  /**
+   * A value every relay on this Redis shares under `name`: the first relay to ask stores what `make` returns
+   * (SET NX), every other one (and this one after a restart) gets that. Kept until deleted.
+   */
+  async sharedValue(name: string, make: () => Promise<string>): Promise<string> {
+    const entry = `${this.#prefix}keys:${name}`;
+    const existing = await this.#client.get(entry);
+    if (existing) return existing;
+    await this.#client.set(entry, await make(), 'NX');
+    return (await this.#client.get(entry))!;
   }
 
   /**

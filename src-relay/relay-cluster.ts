@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 
 import { AgentLocation, ClusterMessage, NodeMessage } from '../src-shared/cluster.js';
-import type { JsonRpcMessage } from '../src-shared/wire.js';
+import type { ConsentClosedFrame, ConsentRequestFrame, JsonRpcMessage } from '../src-shared/wire.js';
 import { type AgentConnection, InvokeError, type InvokeOptions } from './agent-connection.js';
 import { redactRedisUrl } from './redis-state.js';
 import type { RelayLogger } from './relay-log.js';
@@ -412,6 +412,11 @@ export class RelayCluster {
     return false;
   }
 
+  /** Sends a consent frame to the agent of `subject` on `node` (NodeAgentFrame). */
+  sendToAgent(node: string, subject: string, frame: ConsentRequestFrame | ConsentClosedFrame): void {
+    this.#send(node, { type: 'agent_frame', subject, frame });
+  }
+
   // ── messages ──────────────────────────────────────────────────────────────────────────────────────────
 
   #send(node: string, message: NodeMessage): void {
@@ -471,6 +476,11 @@ export class RelayCluster {
 
   #nodeMessage(message: NodeMessage): void {
     switch (message.type) {
+      case 'agent_frame': {
+        const agent = this.#host.agent(message.subject);
+        if (agent?.features.has('consent')) agent.send(message.frame);
+        return;
+      }
       case 'invoke':
         return this.#invoked(message);
       case 'abort':

@@ -2,7 +2,7 @@
 // McpFront (Streamable HTTP). A drop-in for the existing remote (COMPAT.md: its routes, status codes, close
 // codes and environment), and stricter by default: every route is authenticated, subjects are isolated,
 // sizes and in-flight calls are bounded.
-import { createHmac } from 'node:crypto';
+import { createHmac, hkdfSync } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -18,6 +18,7 @@ import {
   type InProcessLink,
   socketChannel,
 } from './agent-connection.js';
+import type { ConsentAgent } from './app-consent.js';
 import { AuthorizationServer, type AuthorizationServerOptions } from './authorization-server.js';
 import { type Credential, grantCredential } from './credential-requests.js';
 import {
@@ -171,6 +172,7 @@ export class RelayServer {
           lifetimeMs: (options.oauth.refreshTokenDays ?? 30) * 24 * 3600_000,
           now: options.oauth.now ?? Date.now,
         }),
+        loginSessions: this.#state.loginSessions(),
       });
     this.#front = new McpFront({
       requestTimeoutMs: this.#options.requestTimeoutMs,
@@ -269,7 +271,13 @@ export class RelayServer {
         log: this.#log,
         refreshTokenDays: this.#options.oauth?.refreshTokenDays,
         store: this.#state.authorizationStore(),
-        agentOf: (subject) => this.#agents.get(subject),
+        // The same on every relay and across restarts: a browser's next step may reach another relay.
+        cookieKey: Buffer.from(
+          hkdfSync('sha256', this.#options.jwtSecret, '', 'mcpassistant authorization-server cookies', 32),
+        ).toString('base64url'),
+        sharedValue: (name, make) => this.#state.sharedValue(name, make),
+        agentOf: (subject) => this.#consentAgentOf(subject),
+        appConsentStore: this.#state.appConsents(),
         // Announced like a token's revocation (over Redis to every relay): each one ends the grant's streams.
         onGrantRevoked: (grantId, expiresAt) => this.tokens.revokeId(grantCredential(grantId), expiresAt),
         ...this.#options.clientAuthorization,
@@ -516,7 +524,10 @@ export class RelayServer {
         this.#front.notify(from.subject, server, payload);
         this.#cluster?.publishNotification(from.subject, server, payload);
       },
-      onConsentAnswer: (from, answer) => this.#authorization?.appConsent?.answered(from, answer),
+      onConsentAnswer: (from, answer) =>
+        void this.#authorization?.appConsent
+          ?.answered(this.#consentAgent(from), answer)
+          .catch((error: Error) => this.#log.warn(`a consent answer was lost: ${error.message}`)),
     });
     const previous = this.#agents.get(frame.subject);
     this.#agents.set(frame.subject, agent);
@@ -537,6 +548,35 @@ export class RelayServer {
     });
     this.#log.info(`agent ${frame.subject} connected with ${frame.capabilities.join(', ') || 'no servers'}`);
     return agent;
+  }
+
+  /** An agent connected here as app consent addresses it: its key names this node and when it connected. */
+  #consentAgent(agent: AgentConnection): ConsentAgent {
+    return {
+      subject: agent.subject,
+      features: agent.features,
+      key: `${this.#cluster?.nodeId ?? 'local'}:${agent.connectedAt}`,
+      send: (frame) => agent.send(frame),
+    };
+  }
+
+  /** The agent of `subject` for app consent: connected here, else (several relays) on another node. */
+  async #consentAgentOf(subject: string): Promise<ConsentAgent | undefined> {
+    const agent = this.#agents.get(subject);
+    if (agent || !this.#cluster) return agent && this.#consentAgent(agent);
+    const remote = await this.#cluster.locate(subject);
+    if (!remote) return undefined;
+    const { node, connected_at: connectedAt } = remote.location;
+    const cluster = this.#cluster;
+    return {
+      subject,
+      features: remote.features,
+      key: `${node}:${connectedAt}`,
+      send: (frame) => {
+        if (frame.type === 'consent_request' || frame.type === 'consent_closed')
+          cluster.sendToAgent(node, subject, frame);
+      },
+    };
   }
 
   /** An agent's link ended: its calls fail with `reason`, and it stops being its subject's agent. */

@@ -2,9 +2,12 @@
 // 13). Alone, a relay keeps it in memory (MemoryState: as before, forgotten on restart). With REDIS_URL it lives in
 // Redis (./redis-state.ts): kept across restarts and shared by every relay on the same Redis, so that a
 // revocation on one holds on all and a refresh token issued by one is accepted by another.
-// The authorization server's grants, tokens and registered clients (oidc-provider's adapter) too.
-// Not here (yet): login sessions in progress, MCP sessions. Routing calls between relays: ./relay-cluster.ts.
+// The authorization server's grants, tokens, interactions and registered clients (oidc-provider's adapter) too,
+// its token signing key, agent sign-ins in progress (./login-sessions.ts) and consents asked of owners' apps
+// (./app-consent.ts). Not here: MCP sessions. Routing calls between relays: ./relay-cluster.ts.
+import { type AppConsentStore, MemoryAppConsentStore } from './app-consent.js';
 import { type AuthorizationStorage, AuthorizationStore } from './authorization-store.js';
+import { type LoginSessionStore, MemoryLoginSessionStore } from './login-sessions.js';
 import { MemoryRefreshTokenStore, type RefreshTokenStore } from './refresh-tokens.js';
 import { MemorySubjectRegistry, type SubjectRegistry } from './subject-registry.js';
 import type { RevocationLog } from './token-authority.js';
@@ -25,6 +28,15 @@ export interface SharedState {
   refreshTokens(options: Readonly<{ lifetimeMs: number; now: () => number }>): RefreshTokenStore;
   /** The authorization server's storage (oidc-provider's grants, tokens, registered clients). */
   authorizationStore(): AuthorizationStorage;
+  /** Agent sign-ins in progress (between /manage/oauth/start and /complete). */
+  loginSessions(): LoginSessionStore;
+  /** Consents asked of owners' apps while consent pages show (./app-consent.ts). */
+  appConsents(): AppConsentStore;
+  /**
+   * A value shared by every relay on the store under `name` (a signing key): the first to ask makes it with
+   * `make`, the others (and a restarted relay) get the same. In memory: `make()` at each call.
+   */
+  sharedValue(name: string, make: () => Promise<string>): Promise<string>;
   /** Connects (Redis); rejects with an Error that names the URL (without its password) and the fix. */
   connect(): Promise<void>;
   health(): StateHealth;
@@ -42,6 +54,18 @@ export class MemoryState implements SharedState {
 
   authorizationStore(): AuthorizationStorage {
     return new AuthorizationStore();
+  }
+
+  loginSessions(): LoginSessionStore {
+    return new MemoryLoginSessionStore();
+  }
+
+  appConsents(): AppConsentStore {
+    return new MemoryAppConsentStore();
+  }
+
+  sharedValue(_name: string, make: () => Promise<string>): Promise<string> {
+    return make();
   }
 
   async connect(): Promise<void> {}

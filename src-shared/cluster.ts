@@ -6,7 +6,7 @@
 // docs: README, "Shared state in Redis: restarts and several relays".
 import { z } from 'zod';
 
-import { JsonRpcMessage } from './wire.js';
+import { ConsentClosedFrame, ConsentRequestFrame, JsonRpcMessage } from './wire.js';
 
 /** A node's id: random per relay process (a restarted relay is a new node). */
 const NodeId = z.string().min(1).max(64);
@@ -98,6 +98,17 @@ export const NodeServerRequest = z.object({
   payload: JsonRpcMessage,
 });
 
+/**
+ * A frame for the agent of `subject` on the receiving node (consent from the app, issue 12: the consent page is
+ * served by another node than the one holding the owner's agent). The receiver sends it to its agent of that
+ * subject when it announced `consent`, else drops it. The app's answer comes back through the shared record.
+ */
+export const NodeAgentFrame = z.object({
+  type: z.literal('agent_frame'),
+  subject: z.string().min(1),
+  frame: z.discriminatedUnion('type', [ConsentRequestFrame, ConsentClosedFrame]),
+});
+
 /** What arrives on a node's own channel. */
 export const NodeMessage = z.discriminatedUnion('type', [
   NodeInvoke,
@@ -108,6 +119,7 @@ export const NodeMessage = z.discriminatedUnion('type', [
   NodeFailure,
   NodeNotification,
   NodeServerRequest,
+  NodeAgentFrame,
 ]);
 export type NodeMessage = z.infer<typeof NodeMessage>;
 

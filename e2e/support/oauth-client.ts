@@ -94,13 +94,15 @@ export async function oauthClient(
 
 /**
  * The first half of `oauthClient`: the SDK client named `name` is refused (401) at `url`, the owner's browser
- * opens the authorization URL and `user` signs in, which stops on the consent page. `finish(code)` connects
+ * opens the authorization URL and `user` signs in (after `beforeSignIn`, when given: a test's fault between the
+ * two), which stops on the consent page. `finish(code)` connects
  * the client with the code the page's answer sent back; `tokens()` is what it holds (nothing before that).
  */
 export async function toConsentPage(
   url: URL,
   user: { email: string; password: string },
   name = 'Test MCP client',
+  options: { beforeSignIn?: () => Promise<void> } = {},
 ) {
   const provider = new MemoryOAuthProvider(name);
   const first = new StreamableHTTPClientTransport(url, { authProvider: provider });
@@ -112,6 +114,7 @@ export async function toConsentPage(
     throw new Error(`expected the relay to ask for authorization, got ${String(refused)}`);
   const browser = new TestBrowser((location) => location.startsWith(REDIRECT));
   const login = await browser.go(provider.authorizationUrl);
+  await options.beforeSignIn?.();
   const consent = await browser.submit(login.html, login.page.url, user);
   if (consent.status !== 200) throw new Error(`no consent page after sign-in: ${consent.html}`);
   return {

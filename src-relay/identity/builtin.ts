@@ -49,12 +49,12 @@ export class BuiltinProvider implements IdentityProvider {
   async browser(request: BrowserRequest, sessions: LoginSessions): Promise<BrowserResult | undefined> {
     if (request.path !== LOGIN_PATH) return undefined;
     if (request.method === 'GET') {
-      const session = sessions.get(request.query.get('session_id') ?? '');
+      const session = await sessions.get(request.query.get('session_id') ?? '');
       return { kind: 'page', page: session ? this.#form(session, request.base, 200) : expiredPage() };
     }
     if (request.method !== 'POST') return undefined;
     const form = await request.form();
-    const session = sessions.get(form.get('session_id') ?? '');
+    const session = await sessions.get(form.get('session_id') ?? '');
     if (!session) return { kind: 'page', page: expiredPage() };
     if (form.get('action') === 'cancel') {
       return {

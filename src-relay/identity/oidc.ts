@@ -63,7 +63,7 @@ export class OidcProvider implements IdentityProvider {
 
   async browser(request: BrowserRequest, sessions: LoginSessions): Promise<BrowserResult | undefined> {
     if (request.path !== CALLBACK_PATH || request.method !== 'GET') return undefined;
-    const session = sessions.byKey(request.query.get('state') ?? '');
+    const session = await sessions.byKey(request.query.get('state') ?? '');
     if (!session) return { kind: 'page', page: expiredPage() };
     const fail = (error: string, description: string): BrowserResult => ({
       kind: 'failed',

@@ -10,15 +10,18 @@ export interface LoginSessionView {
   /** The agent's loopback redirect_uri (the built-in page lets its form redirect there: CSP form-action). */
   readonly redirectUri: URL;
   readonly expiresAt: number;
-  /** The provider's own values for this session (PKCE verifier, nonce, failed attempts…), set by begin(). */
+  /**
+   * The provider's own values for this session (PKCE verifier, nonce, failed attempts…), set by begin(); what
+   * browser() changes is saved with the session (a shared store: every relay sees it).
+   */
   readonly data: Map<string, string>;
 }
 
 export interface LoginSessions {
   /** A session still waiting for its browser sign-in (unknown, expired and finished ones are undefined). */
-  get(id: string): LoginSessionView | undefined;
+  get(id: string): Promise<LoginSessionView | undefined>;
   /** The same, by the key that begin() returned (the OIDC `state`). */
-  byKey(key: string): LoginSessionView | undefined;
+  byKey(key: string): Promise<LoginSessionView | undefined>;
 }
 
 /** A browser request under /manage/oauth/ that is not one of the flow's own JSON endpoints. */
