@@ -195,7 +195,10 @@ export class OAuthFlow {
     };
     // Kept one more TTL after expiry, so that a late /complete hears "expired" rather than "unknown".
     if (!(await this.#store.create(record, this.#ttlMs, this.options.settings.maxLoginSessions ?? 10_000)))
-      throw new HttpError(429, 'too many sign-ins in progress on this relay; try again in a few minutes');
+      throw new HttpError(
+        429,
+        'too many sign-ins in progress on this relay (on all relays sharing its Redis); try again in a few minutes',
+      );
     return { id, authUrl: begun.authUrl, expiresAt };
   }
 

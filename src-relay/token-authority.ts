@@ -64,7 +64,9 @@ const VERIFIED_CACHE_SIZE = 1024;
 
 export class TokenAuthority {
   readonly #key: Uint8Array;
-  readonly #revoked = new Set<string>();
+  /** Revoked ids and until when (epoch ms) they need remembering: past a token's expiry it is refused anyway. */
+  readonly #revoked = new Map<string, number>();
+  #nextPrune = 0;
   readonly #verified = new Map<string, Extract<Verified, { ok: true }>>();
   readonly #onRevoke = new Set<(id: string) => void>();
 
@@ -188,14 +190,23 @@ export class TokenAuthority {
    * ms) bounds how long the revocation is kept (default: a year, the longest lifetime of a token issued here).
    */
   async revokeId(id: string, expiresAt = Date.now() + DEFAULT_REVOCATION_MS): Promise<void> {
-    this.#applyRevocation(id);
+    this.#applyRevocation(id, expiresAt);
     await this.options.revocations?.add(id, expiresAt);
   }
 
-  #applyRevocation(id: string): void {
+  /** `expiresAt` of a revocation another relay announced is not told: kept as long as the longest token. */
+  #applyRevocation(id: string, expiresAt = Date.now() + DEFAULT_REVOCATION_MS): void {
+    this.#prune();
     if (this.#revoked.has(id)) return;
-    this.#revoked.add(id);
+    this.#revoked.set(id, expiresAt);
     for (const listener of this.#onRevoke) listener(id);
+  }
+
+  /** Forgets, at most once a minute, the revocations whose tokens have expired: the set stays bounded. */
+  #prune(now = Date.now()): void {
+    if (now < this.#nextPrune) return;
+    this.#nextPrune = now + 60_000;
+    for (const [id, until] of this.#revoked) if (until <= now) this.#revoked.delete(id);
   }
 
   /** Whether `id` (see idOf, or `grant:<id>` for an OAuth grant) is revoked, as this relay knows now. */
