@@ -33,6 +33,7 @@ import {
 } from './http-util.js';
 import { McpFront, type McpTarget } from './mcp-front.js';
 import { OAuthFlow, type OAuthSettings } from './oauth.js';
+import { RedisSessions } from './redis-sessions.js';
 import { RedisState } from './redis-state.js';
 import { type AgentEndpoint, RelayCluster } from './relay-cluster.js';
 import type { RelayLogger } from './relay-log.js';
@@ -121,6 +122,7 @@ export class RelayServer {
   readonly #subjects: SubjectRegistry;
   /** With Redis: the other relays, and calls routed to the agents connected to them (relay-cluster.ts). */
   readonly #cluster: RelayCluster | undefined;
+  readonly #sessionShare: RedisSessions | undefined;
   readonly #oauth: OAuthFlow | undefined;
   /** The authorization server for MCP clients: created by listen() (its issuer is the relay's URL). */
   #authorization: AuthorizationServer | undefined;
@@ -144,7 +146,7 @@ export class RelayServer {
             log: options.log,
             host: {
               agent: (subject) => this.#agents.get(subject),
-              notify: (subject, server, payload) => this.#front.notify(subject, server, payload),
+              notify: (subject, server, payload) => this.#front.notify(subject, server, payload, false),
               supersede: (agent) => {
                 if (this.#agents.get(agent.subject) === agent) agent.close(CLOSE.superseded, 'superseded');
               },
@@ -171,7 +173,18 @@ export class RelayServer {
           now: options.oauth.now ?? Date.now,
         }),
       });
+    // With Redis, 2025-era sessions live there: a client's requests may reach any node (redis-sessions.ts).
+    this.#sessionShare =
+      this.#cluster &&
+      new RedisSessions({
+        url: options.redisUrl!,
+        keyPrefix: options.redisKeyPrefix,
+        node: this.#cluster.nodeId,
+        idleMs: this.#options.sessionIdleMs,
+        log: options.log,
+      });
     this.#front = new McpFront({
+      sessionShare: this.#sessionShare,
       requestTimeoutMs: this.#options.requestTimeoutMs,
       maxBodyBytes: this.#options.maxBodyBytes,
       sessionIdleMs: this.#options.sessionIdleMs,
@@ -238,10 +251,12 @@ export class RelayServer {
     await this.#state.connect();
     try {
       await this.#cluster?.start();
+      await this.#sessionShare?.start();
       await this.tokens.init();
       await this.#oauth?.init();
     } catch (error) {
       await this.#cluster?.close();
+      await this.#sessionShare?.close();
       await this.#state.close();
       throw error;
     }
@@ -255,6 +270,7 @@ export class RelayServer {
       });
     } catch (error) {
       await this.#cluster?.close();
+      await this.#sessionShare?.close();
       await this.#state.close();
       throw error;
     }
@@ -321,6 +337,7 @@ export class RelayServer {
     this.#http.closeAllConnections();
     await new Promise<void>((resolve) => this.#http.close(() => resolve()));
     await this.#cluster?.close();
+    await this.#sessionShare?.close();
     await this.#state.close();
   }
 
@@ -729,6 +746,23 @@ export class RelayServer {
     if (!verified.ok) throw new HttpError(401, verified.error);
     const agent = this.#agents.get(verified.claims.sub);
     const base = this.#baseUrl(req);
+    // With several relays: the subject's agent may be connected to another node (its location in Redis).
+    const remote = agent || !this.#cluster ? undefined : await this.#cluster.locate(verified.claims.sub);
+    if (remote) {
+      const { location } = remote;
+      const agents = [
+        {
+          subject: remote.subject,
+          capabilities: location.capabilities,
+          connected_at: new Date(location.connected_at).toISOString(),
+          node: location.node,
+          endpoints: Object.fromEntries(
+            location.capabilities.map((s) => [s, this.#endpoint(base, remote.subject, s)]),
+          ),
+        },
+      ];
+      return sendJson(res, 200, { agents });
+    }
     const agents = agent
       ? [
           {

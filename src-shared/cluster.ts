@@ -150,3 +150,33 @@ export const ClusterMessage = z.discriminatedUnion('type', [
   ClusterAgentDown,
 ]);
 export type ClusterMessage = z.infer<typeof ClusterMessage>;
+
+// ── 2025-era MCP sessions shared by every node (src-relay/redis-sessions.ts) ─────────────────────────────────
+
+const SessionId = z.string().min(1).max(128);
+
+/** A session ended (DELETE on `node`): every node closes its streams of it and forgets it. */
+export const SessionEnded = z.object({ type: z.literal('session_end'), node: NodeId, session: SessionId });
+
+/** `node` now holds the session's standalone GET stream: any other node ends its own (one GET stream each). */
+export const SessionStreamTaken = z.object({
+  type: z.literal('session_stream'),
+  node: NodeId,
+  session: SessionId,
+});
+
+/**
+ * A server-wide notification, already logged (for Last-Event-ID replay) in each listed session's log under the
+ * given event id (`seq`): the node holding that session's GET stream writes it there, the others ignore it.
+ */
+export const SessionEvent = z.object({
+  type: z.literal('session_event'),
+  /** session id, event id, session id, event id … */
+  events: z.array(z.union([SessionId, z.number().int().nonnegative()])),
+  /** The JSON-RPC message, as JSON text (written to the streams as it is). */
+  data: z.string(),
+});
+
+/** What arrives on `<prefix>sessions`. */
+export const SessionMessage = z.discriminatedUnion('type', [SessionEnded, SessionStreamTaken, SessionEvent]);
+export type SessionMessage = z.infer<typeof SessionMessage>;
