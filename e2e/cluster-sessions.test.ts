@@ -107,8 +107,13 @@ describe.sequential('2025-era sessions on three relays, without sticky routing',
     await client.connect(transport);
     closers.push(() => client.close());
     const updates: string[] = [];
-    client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => void updates.push(n.params.uri));
-    return { client, transport, session: transport.sessionId!, updates };
+    /** When each update arrived (ms): server-everything sends one every 5 s, so a duplicate comes within ms. */
+    const arrivals: number[] = [];
+    client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => {
+      updates.push(n.params.uri);
+      arrivals.push(performance.now());
+    });
+    return { client, transport, session: transport.sessionId!, updates, arrivals };
   };
 
   /** A plain JSON POST of tools/list in `session` to `node`: its HTTP status. */
@@ -180,7 +185,7 @@ describe.sequential('2025-era sessions on three relays, without sticky routing',
     const others = roundRobin([nodes.a, nodes.b, nodes.c]);
     pick = ({ method, rpc }) =>
       rpc === 'initialize' ? nodes.a : method === 'GET' ? nodes.c : rpc === 'tools/call' ? nodes.b : others();
-    const { client, session, updates } = await connect();
+    const { client, session, updates, arrivals } = await connect();
     const echoed = await client.callTool({ name: 'echo', arguments: { message: 'across nodes' } });
     expect(JSON.stringify(echoed)).toContain('across nodes');
     const { resources } = await client.listResources();
@@ -204,6 +209,7 @@ describe.sequential('2025-era sessions on three relays, without sticky routing',
     );
     expect(onStream.length).toBe(updates.length);
     expect(new Set(onStream.map((s) => s.id)).size).toBe(onStream.length);
+    for (let i = 1; i < arrivals.length; i++) expect(arrivals[i]! - arrivals[i - 1]!).toBeGreaterThan(2000);
     await client.close();
   }, 60_000);
 
