@@ -7,14 +7,14 @@
 // Last-Event-ID, getting the updates sent while it was away from the session's log in Redis.
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { ElicitRequestSchema, ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { type GatewayAgent, startGatewayAt } from './support/gateway-agent.js';
 import { serverEverything } from './support/mcp-fixtures.js';
 import { type RedisFixture, startRedis } from './support/redis.js';
-import { linkState, SECRET } from './support/relay-fixture.js';
+import { askingServer, linkState, SECRET } from './support/relay-fixture.js';
 import { FailoverProxy, type RelayNode, startRelayNode } from './support/relay-nodes.js';
 import { until, waitForStatus } from './support/wait.js';
 
@@ -49,7 +49,7 @@ describe.sequential('2025-era sessions on three relays, without sticky routing',
   /** Picks the node of each request; each test sets its own. */
   let pick: (request: Omit<Routed, 'node'>) => RelayNode | Promise<RelayNode>;
   const nameOf = (node: RelayNode) => Object.entries(nodes).find(([, n]) => n === node)?.[0] ?? '?';
-  const endpoint = (node: RelayNode) => new URL('/alice/everything/mcp', node.url);
+  const endpoint = (node: RelayNode, server = 'everything') => new URL(`/alice/${server}/mcp`, node.url);
 
   /** Reads a GET stream's events (a tee of what the client reads) into `seen`. */
   const watch = async (node: string, session: string, body: ReadableStream) => {
@@ -98,12 +98,19 @@ describe.sequential('2025-era sessions on three relays, without sticky routing',
     return new Response(mine, { status: res.status, statusText: res.statusText, headers: res.headers });
   };
 
-  const connect = async () => {
-    const transport = new StreamableHTTPClientTransport(endpoint(nodes.a), {
+  const connect = async (server = 'everything') => {
+    const transport = new StreamableHTTPClientTransport(endpoint(nodes.a, server), {
       requestInit: { headers },
       fetch: routingFetch,
     });
-    const client = new Client({ name: 'cluster-sessions', version: '1.0.0' });
+    const client = new Client(
+      { name: 'cluster-sessions', version: '1.0.0' },
+      { capabilities: { elicitation: {} } },
+    );
+    client.setRequestHandler(ElicitRequestSchema, (request) => ({
+      action: 'accept',
+      content: { answer: `yes to ${request.params.message}` },
+    }));
     await client.connect(transport);
     closers.push(() => client.close());
     const updates: string[] = [];
@@ -159,9 +166,14 @@ describe.sequential('2025-era sessions on three relays, without sticky routing',
     headers = { Authorization: `Bearer ${token}` };
     // The agent reaches node B (then C, then A if B is down).
     proxy = await FailoverProxy.start([nodes.b, nodes.c, nodes.a].map((node) => Number(node.url.port)));
-    agent = await startGatewayAt({ wsUrl: proxy.wsUrl, token, servers: { everything: serverEverything() } });
+    agent = await startGatewayAt({
+      wsUrl: proxy.wsUrl,
+      token,
+      servers: { everything: serverEverything(), asking: askingServer() },
+    });
     await linkState(agent.gateway, 'connected');
-    await waitForStatus(agent.gateway.servers, 'everything', (s) => s.state === 'running');
+    for (const name of ['everything', 'asking'])
+      await waitForStatus(agent.gateway.servers, name, (s) => s.state === 'running');
   }, 90_000);
 
   afterAll(async () => {
@@ -177,7 +189,9 @@ describe.sequential('2025-era sessions on three relays, without sticky routing',
     for (const node of Object.values(nodes)) {
       const res = await fetch(new URL('/agents', node.url), { headers });
       const { agents } = (await res.json()) as { agents: { subject: string; capabilities: string[] }[] };
-      expect(agents).toMatchObject([{ subject: 'alice', capabilities: ['everything'] }]);
+      expect(agents).toHaveLength(1);
+      expect(agents[0]!.subject).toBe('alice');
+      expect([...agents[0]!.capabilities].sort()).toEqual(['asking', 'everything']);
     }
   });
 
@@ -212,6 +226,19 @@ describe.sequential('2025-era sessions on three relays, without sticky routing',
     for (let i = 1; i < arrivals.length; i++) expect(arrivals[i]! - arrivals[i - 1]!).toBeGreaterThan(2000);
     await client.close();
   }, 60_000);
+
+  it("a local server's request goes out on node A and the client's answer, posted to node C, reaches it", async () => {
+    const first = routed.length;
+    pick = ({ method, rpc }) =>
+      method === 'POST' && rpc === undefined ? nodes.c : rpc === 'tools/call' ? nodes.a : nodes.b;
+    const { client, session } = await connect('asking');
+    const result = await client.callTool({ name: 'ask', arguments: { question: 'Across?' } });
+    expect(JSON.stringify(result)).toContain('accept: yes to Across?');
+    const mine = routed.slice(first).filter((r) => r.session === session);
+    expect(mine.find((r) => r.rpc === 'tools/call')?.node).toBe('a');
+    expect(mine.filter((r) => r.method === 'POST' && r.rpc === undefined).map((r) => r.node)).toEqual(['c']);
+    await client.close();
+  }, 30_000);
 
   it('DELETE on one node ends the session on all: 404 on the others, even those that had it cached', async () => {
     pick = roundRobin([nodes.a, nodes.b, nodes.c]);

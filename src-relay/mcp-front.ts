@@ -80,6 +80,7 @@ export class McpFront {
       expireOpenSessions: options.expireOpenSessions,
       onEnd: (session) => options.onSessionEnd?.(session),
       share: options.sessionShare,
+      onAnswer: (session, payload) => void this.#answered(payload, session),
     });
   }
 
@@ -305,11 +306,12 @@ export class McpFront {
   }
 
   /** Whether `message` is a client's answer to a server request of this front (then it is delivered). */
-  #answered(message: JsonRpcMessage, session: McpSession | undefined): boolean {
+  #answered(message: JsonRpcMessage, session: McpSession | string | undefined): boolean {
     if (message.method !== undefined || (typeof message.id !== 'string' && typeof message.id !== 'number'))
       return false;
     const asked = this.#asked.get(String(message.id));
-    if (!asked || asked.session !== session?.id) return false;
+    const sessionId = typeof session === 'string' ? session : session?.id;
+    if (!asked || asked.session !== sessionId) return false;
     this.#asked.delete(String(message.id));
     asked.answer(message);
     return true;
@@ -330,6 +332,11 @@ export class McpFront {
     const initialize = message.method === 'initialize' && !session;
     const sessionful = session !== undefined || message.method === 'initialize';
     if (this.#answered(message, session)) return void res.writeHead(202).end();
+    // Shared: an answer to a server request another node sent (its ids are ours: "mcpgw-…") goes to that node.
+    if (session && this.sessions.share && isAnswerToUs(message)) {
+      this.sessions.share.answer(session.id, message);
+      return void res.writeHead(202).end();
+    }
     if (!isRequest(message)) {
       const target = await this.options.target(subject, server, { session, sessionful });
       res.writeHead(202).end();
@@ -436,6 +443,11 @@ export class McpFront {
     res.write(': connected\n\n');
     res.on('close', () => set.delete(res));
   }
+}
+
+/** Whether `message` is a response to a server request of a front (ids made by #invoke). */
+function isAnswerToUs(message: JsonRpcMessage): boolean {
+  return message.method === undefined && typeof message.id === 'string' && message.id.startsWith('mcpgw-');
 }
 
 function isRequest(message: JsonRpcMessage): boolean {

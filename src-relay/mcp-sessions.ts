@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 
 import type { SessionMessage } from '../src-shared/cluster.js';
+import type { JsonRpcMessage } from '../src-shared/wire.js';
 import { writeEvent, writeKeepAlive, writePriming } from './sse-stream.js';
 
 /**
@@ -63,6 +64,8 @@ export interface SessionShare {
   notify(subject: string, server: string, data: string): void;
   /** This node now holds the session's GET stream: the others end theirs. */
   takeStream(id: string): void;
+  /** A client's answer to a server request this node did not send: to the node that did (`session_answer`). */
+  answer(id: string, payload: JsonRpcMessage): void;
   /** Messages of other nodes (and this node's session_event messages). */
   listen(listener: (message: SessionMessage) => void): void;
 }
@@ -309,6 +312,8 @@ export interface SessionStoreOptions {
    * when idle here, when ended on another node, or when the store no longer has them).
    */
   share?: SessionShare;
+  /** A client's answer to a server request, sent to another node of the session (`session_answer`). */
+  onAnswer?: (session: string, payload: JsonRpcMessage) => void;
 }
 
 /** How often (at most) a node refreshes a shared session's expiry in the store while it is used, in ms. */
@@ -408,6 +413,10 @@ export class SessionStore {
         if (stream && !stream.writableEnded) stream.end();
         return;
       }
+      case 'session_answer':
+        if (message.node !== this.options.share?.node)
+          this.options.onAnswer?.(message.session, message.payload);
+        return;
       case 'session_event':
         for (let i = 0; i + 1 < message.events.length; i += 2) {
           const session = this.#sessions.get(String(message.events[i]));

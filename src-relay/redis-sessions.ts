@@ -16,6 +16,7 @@
 import { Redis } from 'ioredis';
 
 import { SessionMessage } from '../src-shared/cluster.js';
+import type { JsonRpcMessage } from '../src-shared/wire.js';
 import {
   EVENT_LOG_BYTES,
   EVENT_LOG_SIZE,
@@ -242,6 +243,13 @@ export class RedisSessions implements SessionShare {
 
   takeStream(id: string): void {
     const message: SessionMessage = { type: 'session_stream', node: this.node, session: id };
+    this.#client
+      .publish(this.#key('sessions'), JSON.stringify(message))
+      .catch((error: Error) => this.#log.debug(`sessions: cannot publish: ${error.message}`));
+  }
+
+  answer(id: string, payload: JsonRpcMessage): void {
+    const message: SessionMessage = { type: 'session_answer', node: this.node, session: id, payload };
     this.#client
       .publish(this.#key('sessions'), JSON.stringify(message))
       .catch((error: Error) => this.#log.debug(`sessions: cannot publish: ${error.message}`));

@@ -177,6 +177,22 @@ export const SessionEvent = z.object({
   data: z.string(),
 });
 
+/**
+ * A client's answer to a server request (sampling, elicitation, roots) sent on a session's stream by another
+ * node: the node that asked (the one whose front issued the request id) hands it to the call waiting for it.
+ */
+export const SessionAnswer = z.object({
+  type: z.literal('session_answer'),
+  node: NodeId,
+  session: SessionId,
+  payload: JsonRpcMessage,
+});
+
 /** What arrives on `<prefix>sessions`. */
-export const SessionMessage = z.discriminatedUnion('type', [SessionEnded, SessionStreamTaken, SessionEvent]);
+export const SessionMessage = z.discriminatedUnion('type', [
+  SessionEnded,
+  SessionStreamTaken,
+  SessionEvent,
+  SessionAnswer,
+]);
 export type SessionMessage = z.infer<typeof SessionMessage>;
