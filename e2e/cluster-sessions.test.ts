@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type GatewayAgent, startGatewayAt } from './support/gateway-agent.js';
 import { serverEverything } from './support/mcp-fixtures.js';
 import { type RedisFixture, startRedis } from './support/redis.js';
-import { askingServer, linkState, SECRET } from './support/relay-fixture.js';
+import { askingServer, linkState, SECRET, slowServer } from './support/relay-fixture.js';
 import { FailoverProxy, type RelayNode, startRelayNode } from './support/relay-nodes.js';
 import { until, waitForStatus } from './support/wait.js';
 
@@ -169,10 +169,10 @@ describe.sequential('2025-era sessions on three relays, without sticky routing',
     agent = await startGatewayAt({
       wsUrl: proxy.wsUrl,
       token,
-      servers: { everything: serverEverything(), asking: askingServer() },
+      servers: { everything: serverEverything(), asking: askingServer(), slow: slowServer() },
     });
     await linkState(agent.gateway, 'connected');
-    for (const name of ['everything', 'asking'])
+    for (const name of ['everything', 'asking', 'slow'])
       await waitForStatus(agent.gateway.servers, name, (s) => s.state === 'running');
   }, 90_000);
 
@@ -191,7 +191,7 @@ describe.sequential('2025-era sessions on three relays, without sticky routing',
       const { agents } = (await res.json()) as { agents: { subject: string; capabilities: string[] }[] };
       expect(agents).toHaveLength(1);
       expect(agents[0]!.subject).toBe('alice');
-      expect([...agents[0]!.capabilities].sort()).toEqual(['asking', 'everything']);
+      expect([...agents[0]!.capabilities].sort()).toEqual(['asking', 'everything', 'slow']);
     }
   });
 
@@ -237,6 +237,26 @@ describe.sequential('2025-era sessions on three relays, without sticky routing',
     const mine = routed.slice(first).filter((r) => r.session === session);
     expect(mine.find((r) => r.rpc === 'tools/call')?.node).toBe('a');
     expect(mine.filter((r) => r.method === 'POST' && r.rpc === undefined).map((r) => r.node)).toEqual(['c']);
+    await client.close();
+  }, 30_000);
+
+  it("a call made through node A is cancelled by the client's notifications/cancelled posted to node C", async () => {
+    const logged = (line: string) => agent.logs.recent().some((e) => e.message.includes(line));
+    pick = ({ rpc }) =>
+      rpc === 'notifications/cancelled' ? nodes.c : rpc === 'tools/call' ? nodes.a : nodes.b;
+    const { client, session } = await connect('slow');
+    const controller = new AbortController();
+    const call = client.callTool(
+      { name: 'wait', arguments: { ms: 20_000, label: 'sessions-cancel' } },
+      undefined,
+      { signal: controller.signal },
+    );
+    await until(() => logged('started: sessions-cancel'), 10_000, 'the call to reach the server');
+    controller.abort('user pressed stop');
+    await expect(call).rejects.toThrow();
+    await until(() => logged('cancelled: sessions-cancel'), 10_000, 'the server to see the cancellation');
+    const cancels = routed.filter((r) => r.session === session && r.rpc === 'notifications/cancelled');
+    expect(cancels.map((r) => r.node)).toEqual(['c']);
     await client.close();
   }, 30_000);
 

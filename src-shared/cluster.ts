@@ -55,6 +55,20 @@ export const NodeAbort = z.object({ type: z.literal('abort'), call_id: CallId, r
  */
 export const NodeCancel = z.object({ type: z.literal('cancel'), call_id: CallId, reason: z.string() });
 
+/**
+ * The client sent notifications/cancelled to a node that did not carry the call (a session's requests may reach
+ * any node): the node holding the agent cancels the call of `scope` with JSON-RPC id `rpc_id`, whichever node
+ * it came through.
+ */
+export const NodeCancelRpc = z.object({
+  type: z.literal('cancel_rpc'),
+  subject: z.string().min(1),
+  server: z.string().min(1),
+  scope: z.string(),
+  rpc_id: z.union([z.string(), z.number()]),
+  reason: z.string(),
+});
+
 /** The client's answer to a server request of the call (its `id` is `ask_id`'s request's, restored by B). */
 export const NodeServerResponse = z.object({
   type: z.literal('server_response'),
@@ -103,6 +117,7 @@ export const NodeMessage = z.discriminatedUnion('type', [
   NodeInvoke,
   NodeAbort,
   NodeCancel,
+  NodeCancelRpc,
   NodeServerResponse,
   NodeResult,
   NodeFailure,
