@@ -3,7 +3,8 @@
 // Redis (./redis-state.ts): kept across restarts and shared by every relay on the same Redis, so that a
 // revocation on one holds on all and a refresh token issued by one is accepted by another.
 // The authorization server's grants, tokens and registered clients (oidc-provider's adapter) too.
-// Not here (yet): login sessions in progress, MCP sessions. Routing calls between relays: ./relay-cluster.ts.
+// Not here (yet): login sessions in progress. 2025-era MCP sessions: ./redis-sessions.ts. Routing calls between
+// relays: ./relay-cluster.ts.
 import { type AuthorizationStorage, AuthorizationStore } from './authorization-store.js';
 import { MemoryRefreshTokenStore, type RefreshTokenStore } from './refresh-tokens.js';
 import { MemorySubjectRegistry, type SubjectRegistry } from './subject-registry.js';
