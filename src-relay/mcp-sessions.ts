@@ -183,8 +183,10 @@ export class McpSession {
   /** Writes one event of a shared session on `stream`, if it is open here. */
   #write(stream: string, data: string, seq: number, final: boolean): void {
     const res = this.streams.get(stream);
+    // A finished POST stream is never written again here: its entry would only grow the map.
+    if (final) this.#written.delete(stream);
     if (!res || res.writableEnded) return;
-    if (seq > 0) this.#written.set(stream, seq);
+    if (seq > 0 && !final) this.#written.set(stream, seq);
     writeEvent(res, data, seq > 0 ? seq : undefined);
     if (final) {
       this.streams.delete(stream);

@@ -746,8 +746,12 @@ export class RelayServer {
     if (!verified.ok) throw new HttpError(401, verified.error);
     const agent = this.#agents.get(verified.claims.sub);
     const base = this.#baseUrl(req);
-    // With several relays: the subject's agent may be connected to another node (its location in Redis).
-    const remote = agent || !this.#cluster ? undefined : await this.#cluster.locate(verified.claims.sub);
+    // With several relays: the subject's agent may be connected to another node (its location in Redis). While
+    // Redis is away, this node's own agents only.
+    const remote =
+      agent || !this.#cluster
+        ? undefined
+        : await this.#cluster.locate(verified.claims.sub).catch(() => undefined);
     if (remote) {
       const { location } = remote;
       const agents = [
