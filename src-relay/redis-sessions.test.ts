@@ -90,6 +90,30 @@ describe('RedisSessions', () => {
     expect(await b.log(ended)).toEqual([]);
   });
 
+  it('a session unused for its idle limit expires; one touched in time does not', async () => {
+    const quick = new RedisSessions({ url: redis.url, node: randomUUID(), idleMs: 400, log: silentLogger });
+    await quick.start();
+    try {
+      const [idle, used] = [randomUUID(), randomUUID()];
+      await quick.create(idle, record);
+      await quick.create(used, record);
+      const started = Date.now();
+      await until(
+        async () => {
+          quick.touch(used, record);
+          return (await quick.load(idle)) === undefined;
+        },
+        5000,
+        'the idle session to expire',
+      );
+      // The TTL is the idle limit plus the touch interval (a tenth of it).
+      expect(Date.now() - started).toBeGreaterThanOrEqual(400);
+      expect(await quick.load(used)).toMatchObject({ subject: 'alice' });
+    } finally {
+      await quick.close();
+    }
+  });
+
   it('ending a session removes it for every node and tells them', async () => {
     const id = randomUUID();
     await a.create(id, record);
