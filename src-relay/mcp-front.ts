@@ -348,7 +348,10 @@ export class McpFront {
     try {
       target = await this.options.target(subject, server, { session: owner, sessionful });
       // Shared: recorded before its id is handed out, as the client's next request may reach another node.
-      if (newSession) await this.sessions.share?.create(newSession.id, newSession.record);
+      if (newSession)
+        await this.sessions.share?.create(newSession.id, newSession.record).catch(() => {
+          throw new HttpError(503, 'the relay cannot reach its session store (Redis) now; try again shortly');
+        });
     } catch (error) {
       if (newSession) this.sessions.delete(newSession.id);
       throw error;
