@@ -14,7 +14,7 @@ import { isPlainJsonRpcMessage, JsonRpcMessage, SUPPORTED_PROTOCOL_VERSIONS } fr
 import { InvokeError, type InvokeOptions } from './agent-connection.js';
 import { type Credential, CredentialRequests, type TrackedRequest } from './credential-requests.js';
 import { expectsJsonRpc, header, HttpError, type Json, readJson, rpcError, sendJson } from './http-util.js';
-import { type McpSession, SessionStore } from './mcp-sessions.js';
+import { type McpSession, type SessionShare, SessionStore } from './mcp-sessions.js';
 import { hasModernEnvelope, isModernVersion, ModernFront } from './modern-front.js';
 import { openSse, writeEvent, writeKeepAlive } from './sse-stream.js';
 
@@ -50,6 +50,8 @@ export interface McpFrontOptions {
   target(subject: string, server: string, context: TargetContext): McpTarget | Promise<McpTarget>;
   /** Called when a session ends (DELETE, expiry, its legacy stream closing, shutdown). */
   onSessionEnd?(session: McpSession): void;
+  /** Several relays on one Redis: 2025-era sessions live there, usable from every node (SessionShare). */
+  sessionShare?: SessionShare;
 }
 
 export class McpFront {
@@ -80,6 +82,8 @@ export class McpFront {
       idleMs: options.sessionIdleMs,
       expireOpenSessions: options.expireOpenSessions,
       onEnd: (session) => options.onSessionEnd?.(session),
+      share: options.sessionShare,
+      onAnswer: (session, payload) => void this.#answered(payload, session),
     });
   }
 
@@ -124,17 +128,19 @@ export class McpFront {
       );
     }
     const sessionId = header(req, 'mcp-session-id');
-    const session = sessionId ? this.sessions.get(sessionId) : undefined;
+    let session = sessionId ? this.sessions.get(sessionId) : undefined;
+    // With several relays, a session made (or last used) on another node comes from the share.
+    if (sessionId && !session) session = await this.#load(sessionId);
     if (sessionId && (!session || session.subject !== subject || session.server !== server)) {
       // -32001: the code the SDK's servers give an unknown session.
       throw new HttpError(404, 'unknown or expired session; initialize a new one', {}, -32001);
     }
-    if (session) session.lastSeen = Date.now();
+    if (session) this.sessions.touch(session);
 
     if (req.method === 'GET' && kind === 'mcp') return this.#getStream(req, res, subject, server, session);
     if (req.method === 'DELETE' && kind === 'mcp') {
       if (!session) throw new HttpError(400, 'DELETE needs an Mcp-Session-Id');
-      this.sessions.delete(session.id);
+      await this.sessions.end(session.id);
       res.writeHead(204).end();
       return;
     }
@@ -160,14 +166,13 @@ export class McpFront {
     if (!(header(req, 'accept') ?? 'text/event-stream').includes('text/event-stream')) {
       throw new HttpError(405, 'GET needs Accept: text/event-stream', { Allow: 'GET' });
     }
-    const session = this.sessions.create(subject, server);
+    const session = this.sessions.create(subject, server, true);
     try {
       await this.options.target(subject, server, { session, sessionful: true });
     } catch (error) {
       this.sessions.delete(session.id);
       throw error;
     }
-    session.legacy = true;
     openSse(res);
     res.write(`event: endpoint\ndata: ${messagePath}?sessionId=${encodeURIComponent(session.id)}\n\n`);
     session.attach('get', res);
@@ -198,8 +203,13 @@ export class McpFront {
     session.send('get', result.response);
   }
 
-  /** A server-wide notification (list_changed, logging …) to every client of that server. */
-  notify(subject: string, server: string, payload: JsonRpcMessage): void {
+  /**
+   * A server-wide notification (list_changed, logging …) to every client of that server. `here`: it comes
+   * from an agent on this node (then shared sessions get it through the share, on whichever node holds their
+   * GET stream), not from another node's (which gave it to the share itself).
+   */
+  notify(subject: string, server: string, payload: JsonRpcMessage, here = true): void {
+    if (here) this.sessions.share?.notify(subject, server, JSON.stringify(payload));
     this.#modern.notify(subject, server, payload);
     for (const session of this.sessions.of(subject, server)) session.send('get', payload);
     for (const res of this.#openStreams.get(`${subject}/${server}`) ?? []) {
@@ -220,6 +230,15 @@ export class McpFront {
     this.#modern.close();
     for (const streams of this.#openStreams.values()) for (const res of streams) res.end();
     this.#openStreams.clear();
+  }
+
+  /** A session from the share (several relays); 503 when it cannot be reached. */
+  async #load(id: string): Promise<McpSession | undefined> {
+    try {
+      return await this.sessions.load(id);
+    } catch {
+      throw new HttpError(503, 'the relay cannot reach its session store (Redis) now; try again shortly');
+    }
   }
 
   async #readMessage(req: IncomingMessage): Promise<JsonRpcMessage> {
@@ -319,11 +338,12 @@ export class McpFront {
   }
 
   /** Whether `message` is a client's answer to a server request of this front (then it is delivered). */
-  #answered(message: JsonRpcMessage, session: McpSession | undefined): boolean {
+  #answered(message: JsonRpcMessage, session: McpSession | string | undefined): boolean {
     if (message.method !== undefined || (typeof message.id !== 'string' && typeof message.id !== 'number'))
       return false;
     const asked = this.#asked.get(String(message.id));
-    if (!asked || asked.session !== session?.id) return false;
+    const sessionId = typeof session === 'string' ? session : session?.id;
+    if (!asked || asked.session !== sessionId) return false;
     this.#asked.delete(String(message.id));
     asked.answer(message);
     return true;
@@ -345,6 +365,11 @@ export class McpFront {
     const initialize = message.method === 'initialize' && !session;
     const sessionful = session !== undefined || message.method === 'initialize';
     if (this.#answered(message, session)) return void res.writeHead(202).end();
+    // Shared: an answer to a server request another node sent (its ids are ours: "mcpgw-…") goes to that node.
+    if (session && this.sessions.share && isAnswerToUs(message)) {
+      this.sessions.share.answer(session.id, message);
+      return void res.writeHead(202).end();
+    }
     if (!isRequest(message)) {
       const target = await this.options.target(subject, server, { session, sessionful });
       res.writeHead(202).end();
@@ -355,6 +380,11 @@ export class McpFront {
     let target: McpTarget;
     try {
       target = await this.options.target(subject, server, { session: owner, sessionful });
+      // Shared: recorded before its id is handed out, as the client's next request may reach another node.
+      if (newSession)
+        await this.sessions.share?.create(newSession.id, newSession.record).catch(() => {
+          throw new HttpError(503, 'the relay cannot reach its session store (Redis) now; try again shortly');
+        });
     } catch (error) {
       if (newSession) this.sessions.delete(newSession.id);
       throw error;
@@ -406,7 +436,11 @@ export class McpFront {
     if (newSession) {
       const version = (response as { result?: { protocolVersion?: unknown } }).result?.protocolVersion;
       newSession.protocolVersion = typeof version === 'string' ? version : undefined;
-      if ('error' in response) this.sessions.delete(newSession.id);
+      if ('error' in response) await this.sessions.end(newSession.id).catch(() => undefined);
+      else if (this.sessions.share)
+        await this.sessions.share
+          .setVersion(newSession.id, newSession.protocolVersion)
+          .catch(() => undefined);
     }
     if (sse) return deliver(response, true);
     // A timeout or a lost agent keeps its HTTP status (compat); a JSON-RPC caller reads the call's own error.
@@ -432,9 +466,11 @@ export class McpFront {
     const lastEventId = header(req, 'last-event-id');
     openSse(res);
     if (session) {
-      if (lastEventId !== undefined && session.resume(Number(lastEventId), res)) return;
+      if (lastEventId !== undefined && (await session.resume(Number(lastEventId), res))) return;
       if (primes(header(req, 'mcp-protocol-version') ?? session.protocolVersion)) session.prime('get', res);
       else session.attach('get', res);
+      // Shared: one GET stream per session, on the node that opened it last.
+      if (!session.legacy) this.sessions.share?.takeStream(session.id);
       return;
     }
     // Compat: a sessionless stream (the existing remote's GET) gets the server's notifications, no replay.
@@ -444,6 +480,11 @@ export class McpFront {
     res.write(': connected\n\n');
     res.on('close', () => set.delete(res));
   }
+}
+
+/** Whether `message` is a response to a server request of a front (ids made by #invoke). */
+function isAnswerToUs(message: JsonRpcMessage): boolean {
+  return message.method === undefined && typeof message.id === 'string' && message.id.startsWith('mcpgw-');
 }
 
 function isRequest(message: JsonRpcMessage): boolean {

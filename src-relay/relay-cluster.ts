@@ -111,7 +111,7 @@ export class RemoteAgent implements AgentEndpoint {
   }
 
   cancelByRpcId(server: string, scope: string, rpcId: unknown, reason: string): boolean {
-    return this.cluster.cancelByRpcId(this.location.node, server, scope, rpcId, reason);
+    return this.cluster.cancelByRpcId(this.location.node, server, scope, rpcId, reason, this.subject);
   }
 }
 
@@ -401,15 +401,28 @@ export class RelayCluster {
     });
   }
 
-  /** RemoteAgent.cancelByRpcId: finds the call and asks its node to cancel it at the agent. */
-  cancelByRpcId(node: string, server: string, scope: string, rpcId: unknown, reason: string): boolean {
+  /**
+   * RemoteAgent.cancelByRpcId: finds the call and asks its node to cancel it at the agent. A call of a shared
+   * session (`subject` given) that went through another node is cancelled by its id at the agent's node.
+   */
+  cancelByRpcId(
+    node: string,
+    server: string,
+    scope: string,
+    rpcId: unknown,
+    reason: string,
+    subject?: string,
+  ): boolean {
     for (const [callId, call] of this.#outgoing) {
       if (call.node === node && call.server === server && call.scope === scope && call.rpcId === rpcId) {
         this.#send(node, { type: 'cancel', call_id: callId, reason });
         return true;
       }
     }
-    return false;
+    if (subject === undefined || scope === '' || (typeof rpcId !== 'string' && typeof rpcId !== 'number'))
+      return false;
+    this.#send(node, { type: 'cancel_rpc', subject, server, scope, rpc_id: rpcId, reason });
+    return true;
   }
 
   /** Sends a consent frame to the agent of `subject` on `node` (NodeAgentFrame). */
@@ -490,6 +503,10 @@ export class RelayCluster {
         call?.agent.cancelByRpcId(call.server, call.scope, call.rpcId, message.reason);
         return;
       }
+      case 'cancel_rpc':
+        return void this.#host
+          .agent(message.subject)
+          ?.cancelByRpcId(message.server, message.scope, message.rpc_id, message.reason);
       case 'server_response': {
         const call = this.#incoming.get(message.call_id);
         const answer = call?.asks.get(message.ask_id);

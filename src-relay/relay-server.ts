@@ -35,6 +35,7 @@ import {
 } from './http-util.js';
 import { McpFront, type McpTarget } from './mcp-front.js';
 import { OAuthFlow, type OAuthSettings } from './oauth.js';
+import { RedisSessions } from './redis-sessions.js';
 import { RedisState } from './redis-state.js';
 import { type AgentEndpoint, RelayCluster } from './relay-cluster.js';
 import type { RelayLogger } from './relay-log.js';
@@ -123,6 +124,7 @@ export class RelayServer {
   readonly #subjects: SubjectRegistry;
   /** With Redis: the other relays, and calls routed to the agents connected to them (relay-cluster.ts). */
   readonly #cluster: RelayCluster | undefined;
+  readonly #sessionShare: RedisSessions | undefined;
   readonly #oauth: OAuthFlow | undefined;
   /** The authorization server for MCP clients: created by listen() (its issuer is the relay's URL). */
   #authorization: AuthorizationServer | undefined;
@@ -146,7 +148,7 @@ export class RelayServer {
             log: options.log,
             host: {
               agent: (subject) => this.#agents.get(subject),
-              notify: (subject, server, payload) => this.#front.notify(subject, server, payload),
+              notify: (subject, server, payload) => this.#front.notify(subject, server, payload, false),
               supersede: (agent) => {
                 if (this.#agents.get(agent.subject) === agent) agent.close(CLOSE.superseded, 'superseded');
               },
@@ -174,7 +176,18 @@ export class RelayServer {
         }),
         loginSessions: this.#state.loginSessions(),
       });
+    // With Redis, 2025-era sessions live there: a client's requests may reach any node (redis-sessions.ts).
+    this.#sessionShare =
+      this.#cluster &&
+      new RedisSessions({
+        url: options.redisUrl!,
+        keyPrefix: options.redisKeyPrefix,
+        node: this.#cluster.nodeId,
+        idleMs: this.#options.sessionIdleMs,
+        log: options.log,
+      });
     this.#front = new McpFront({
+      sessionShare: this.#sessionShare,
       requestTimeoutMs: this.#options.requestTimeoutMs,
       maxBodyBytes: this.#options.maxBodyBytes,
       sessionIdleMs: this.#options.sessionIdleMs,
@@ -243,10 +256,12 @@ export class RelayServer {
     await this.#state.connect();
     try {
       await this.#cluster?.start();
+      await this.#sessionShare?.start();
       await this.tokens.init();
       await this.#oauth?.init();
     } catch (error) {
       await this.#cluster?.close();
+      await this.#sessionShare?.close();
       await this.#state.close();
       throw error;
     }
@@ -260,6 +275,7 @@ export class RelayServer {
       });
     } catch (error) {
       await this.#cluster?.close();
+      await this.#sessionShare?.close();
       await this.#state.close();
       throw error;
     }
@@ -334,6 +350,7 @@ export class RelayServer {
     this.#http.closeAllConnections();
     await new Promise<void>((resolve) => this.#http.close(() => resolve()));
     await this.#cluster?.close();
+    await this.#sessionShare?.close();
     await this.#state.close();
   }
 
@@ -791,6 +808,27 @@ export class RelayServer {
       throw new HttpError(403, 'a client token cannot list the agent; /agents needs the agent token');
     const agent = this.#agents.get(verified.claims.sub);
     const base = this.#baseUrl(req);
+    // With several relays: the subject's agent may be connected to another node (its location in Redis). While
+    // Redis is away, this node's own agents only.
+    const remote =
+      agent || !this.#cluster
+        ? undefined
+        : await this.#cluster.locate(verified.claims.sub).catch(() => undefined);
+    if (remote) {
+      const { location } = remote;
+      const agents = [
+        {
+          subject: remote.subject,
+          capabilities: location.capabilities,
+          connected_at: new Date(location.connected_at).toISOString(),
+          node: location.node,
+          endpoints: Object.fromEntries(
+            location.capabilities.map((s) => [s, this.#endpoint(base, remote.subject, s)]),
+          ),
+        },
+      ];
+      return sendJson(res, 200, { agents });
+    }
     const agents = agent
       ? [
           {

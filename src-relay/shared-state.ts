@@ -4,7 +4,7 @@
 // revocation on one holds on all and a refresh token issued by one is accepted by another.
 // The authorization server's grants, tokens, interactions and registered clients (oidc-provider's adapter) too,
 // its token signing key, agent sign-ins in progress (./login-sessions.ts) and consents asked of owners' apps
-// (./app-consent.ts). Not here: MCP sessions. Routing calls between relays: ./relay-cluster.ts.
+// (./app-consent.ts). 2025-era MCP sessions: ./redis-sessions.ts. Routing calls between relays: ./relay-cluster.ts.
 import { type AppConsentStore, MemoryAppConsentStore } from './app-consent.js';
 import { type AuthorizationStorage, AuthorizationStore } from './authorization-store.js';
 import { type LoginSessionStore, MemoryLoginSessionStore } from './login-sessions.js';

@@ -55,6 +55,20 @@ export const NodeAbort = z.object({ type: z.literal('abort'), call_id: CallId, r
  */
 export const NodeCancel = z.object({ type: z.literal('cancel'), call_id: CallId, reason: z.string() });
 
+/**
+ * The client sent notifications/cancelled to a node that did not carry the call (a session's requests may reach
+ * any node): the node holding the agent cancels the call of `scope` with JSON-RPC id `rpc_id`, whichever node
+ * it came through.
+ */
+export const NodeCancelRpc = z.object({
+  type: z.literal('cancel_rpc'),
+  subject: z.string().min(1),
+  server: z.string().min(1),
+  scope: z.string(),
+  rpc_id: z.union([z.string(), z.number()]),
+  reason: z.string(),
+});
+
 /** The client's answer to a server request of the call (its `id` is `ask_id`'s request's, restored by B). */
 export const NodeServerResponse = z.object({
   type: z.literal('server_response'),
@@ -114,6 +128,7 @@ export const NodeMessage = z.discriminatedUnion('type', [
   NodeInvoke,
   NodeAbort,
   NodeCancel,
+  NodeCancelRpc,
   NodeServerResponse,
   NodeResult,
   NodeFailure,
@@ -162,3 +177,49 @@ export const ClusterMessage = z.discriminatedUnion('type', [
   ClusterAgentDown,
 ]);
 export type ClusterMessage = z.infer<typeof ClusterMessage>;
+
+// ── 2025-era MCP sessions shared by every node (src-relay/redis-sessions.ts) ─────────────────────────────────
+
+const SessionId = z.string().min(1).max(128);
+
+/** A session ended (DELETE on `node`): every node closes its streams of it and forgets it. */
+export const SessionEnded = z.object({ type: z.literal('session_end'), node: NodeId, session: SessionId });
+
+/** `node` now holds the session's standalone GET stream: any other node ends its own (one GET stream each). */
+export const SessionStreamTaken = z.object({
+  type: z.literal('session_stream'),
+  node: NodeId,
+  session: SessionId,
+});
+
+/**
+ * A server-wide notification, already logged (for Last-Event-ID replay) in each listed session's log under the
+ * given event id (`seq`): the node holding that session's GET stream writes it there, the others ignore it.
+ */
+export const SessionEvent = z.object({
+  type: z.literal('session_event'),
+  /** session id, event id, session id, event id … */
+  events: z.array(z.union([SessionId, z.number().int().nonnegative()])),
+  /** The JSON-RPC message, as JSON text (written to the streams as it is). */
+  data: z.string(),
+});
+
+/**
+ * A client's answer to a server request (sampling, elicitation, roots) sent on a session's stream by another
+ * node: the node that asked (the one whose front issued the request id) hands it to the call waiting for it.
+ */
+export const SessionAnswer = z.object({
+  type: z.literal('session_answer'),
+  node: NodeId,
+  session: SessionId,
+  payload: JsonRpcMessage,
+});
+
+/** What arrives on `<prefix>sessions`. */
+export const SessionMessage = z.discriminatedUnion('type', [
+  SessionEnded,
+  SessionStreamTaken,
+  SessionEvent,
+  SessionAnswer,
+]);
+export type SessionMessage = z.infer<typeof SessionMessage>;
