@@ -157,7 +157,7 @@ export async function clientTokenCommand(
     ?.split(',')
     .map((s) => s.trim())
     .filter(Boolean);
-  // Remembered in the runtime state (as the window's are), so that `clients list` lists it and `clients revoke` revokes it.
+  // Remembered in the runtime state (as the window's are), for `clients list` and `clients revoke`.
   const name = options.name?.trim() || `CLI ${new Date().toISOString().slice(0, 16).replace('T', ' ')}`;
   const issued = await createClientToken(settings.paths.state.path, relay, token, {
     name,

@@ -1,6 +1,6 @@
-// `client-tokens` and `client-tokens revoke <id>` (older names, kept for scripts: `clients list|revoke` cover them): the client tokens this gateway asked its relay for (with
-// `client-token` or from the window), as remembered in the runtime state, and revoking one at the relay so
-// that it stops working at once (issue 12).
+// `client-tokens` and `client-tokens revoke <id>`: older names, kept for scripts (`clients list|revoke` cover
+// them). The client tokens this gateway asked its relay for (with `client-token`, `clients add` or from the
+// window), as remembered in the runtime state, and revoking one at the relay so that it stops working at once.
 import { loadClientTokens, publicClientToken, revokeClientToken } from '../control/client-access.js';
 import { GatewayError } from '../core/errors.js';
 import { resolveAuthSettings } from './auth-commands.js';

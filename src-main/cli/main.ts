@@ -157,7 +157,10 @@ export function buildProgram(): Command {
     .option('--json', 'print one JSON object: {relay, subject, tokens, grants, grantsNote?}')
     .addOption(configOption())
     .addOption(stateOption())
-    .action((options: CommonOptions & { json?: boolean }) => clientsListCommand(options));
+    // `clients --json list` and `clients list --json` alike: the parent's options count too.
+    .action((_options: unknown, command: Command) =>
+      clientsListCommand(command.optsWithGlobals<CommonOptions & { json?: boolean }>()),
+    );
   clients
     .command('add')
     .description(
@@ -174,11 +177,13 @@ export function buildProgram(): Command {
     .option('--json', 'print {token, header, endpoints, config} instead of text')
     .addOption(configOption())
     .addOption(stateOption())
-    .action(
-      (
-        name: string,
-        options: CommonOptions & { server?: string[]; servers?: string; days: number; json?: boolean },
-      ) => clientsAddCommand(name, options),
+    .action((name: string, _options: unknown, command: Command) =>
+      clientsAddCommand(
+        name,
+        command.optsWithGlobals<
+          CommonOptions & { server?: string[]; servers?: string; days: number; json?: boolean }
+        >(),
+      ),
     );
   clients
     .command('revoke')
@@ -189,8 +194,8 @@ export function buildProgram(): Command {
     .option('--all', 'revoke every client token created here and every OAuth client allowed on this agent')
     .addOption(configOption())
     .addOption(stateOption())
-    .action((id: string | undefined, options: CommonOptions & { all?: boolean }) =>
-      clientsRevokeCommand(id, options),
+    .action((id: string | undefined, _options: unknown, command: Command) =>
+      clientsRevokeCommand(id, command.optsWithGlobals<CommonOptions & { all?: boolean }>()),
     );
 
   // Older names, kept for scripts (hidden from --help): `client-token` is `clients add`, `client-tokens`
