@@ -717,6 +717,36 @@ describe('mcpassistant-gateway clients', () => {
       await rm(sandbox.dir, { recursive: true, force: true });
     }
   });
+
+  it('revokes every client token and every OAuth client with --all', async () => {
+    const oauth = new TestOAuthClient();
+    const { client } = await authorizedClient(oauth, bob.subject, 'everything', BOB);
+    await client.close();
+    const accessToken = oauth.tokens()!.access_token;
+    const sandbox = await createSandbox();
+    const env = { AGENT_JWT: bob.agent.token, REMOTE_SERVER_BASE_URL: relay.url.origin };
+    try {
+      const added = await runCli(['clients', 'add', 'tablet', '--servers', 'everything,slow'], sandbox, env);
+      expect(added.code, added.stderr).toBe(0);
+      const bearer = /^Authorization: Bearer (\S+)$/m.exec(added.stdout)![1]!;
+      expect(added.stdout).toContain(`slow  ${relay.url.origin}/${bob.subject}/slow/mcp`);
+      expect((await mcpPost(bob.subject, 'everything', bearer)).status).toBe(200);
+      expect((await mcpPost(bob.subject, 'everything', accessToken)).status).toBe(200);
+
+      const all = await runCli(['clients', 'revoke', '--all'], sandbox, env);
+      expect(all.code, all.stderr).toBe(0);
+      expect(all.stdout).toContain('Revoked 1 client token.');
+      expect(all.stdout).toMatch(/Revoked [1-9]\d* OAuth client grants?\./);
+      expect((await mcpPost(bob.subject, 'everything', bearer)).status).toBe(401);
+      expect((await mcpPost(bob.subject, 'everything', accessToken)).status).toBe(401);
+      const after = ClientAccess.parse(
+        JSON.parse((await runCli(['clients', '--json'], sandbox, env)).stdout),
+      );
+      expect(after).toMatchObject({ tokens: [], grants: [] });
+    } finally {
+      await rm(sandbox.dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('consent after signing in at an OpenID Connect provider', () => {
