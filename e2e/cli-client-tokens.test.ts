@@ -206,3 +206,43 @@ it('keeps the older names client-token and client-tokens working for scripts', a
   expect(help.stdout).toMatch(/^\s+clients\b/m);
   expect(help.stdout).not.toMatch(/client-token/);
 }, 60_000);
+
+it('lists a token of the local endpoint, and says only the running gateway revokes it (no relay configured)', async () => {
+  // What the window's Clients view remembers for the local endpoint (subject "local"): written as it would.
+  const state = join(sandbox.dir, 'local-state.json');
+  const expires = new Date(Date.now() + 86_400_000).toISOString();
+  await writeFile(
+    state,
+    JSON.stringify({
+      client_tokens: [
+        {
+          id: 'local-1',
+          name: 'editor',
+          subject: 'local',
+          relay: 'http://127.0.0.1:1',
+          servers: ['notes'],
+          created_at: new Date().toISOString(),
+          expires_at: expires,
+          token: 'not-a-real-token',
+        },
+      ],
+    }),
+    { mode: 0o600 },
+  );
+  const local = { AGENT_STATE_PATH: state, AGENT_CONFIG_PATH: env['AGENT_CONFIG_PATH']! };
+  const listed = await runCli(['clients', 'list', '--json'], sandbox, local);
+  expect(listed.code, listed.stderr).toBe(0);
+  const access = ClientAccess.parse(JSON.parse(listed.stdout));
+  expect(access).toMatchObject({ relay: null, local: true, grants: null });
+  expect(access.tokens).toEqual([
+    expect.objectContaining({ id: 'local-1', subject: 'local', expiresAt: expires }),
+  ]);
+  expect(listed.stdout).not.toContain('not-a-real-token');
+
+  const revoke = await runCli(['clients', 'revoke', 'editor'], sandbox, local);
+  expect(revoke.code).toBe(2);
+  expect(revoke.stderr).toContain('"editor" is a token of the local endpoint');
+  expect(revoke.stderr).toContain('`mcpassistant-gateway ui` → Clients');
+  // Still remembered: nothing was revoked.
+  expect(await readFile(state, 'utf8')).toContain('local-1');
+}, 60_000);
