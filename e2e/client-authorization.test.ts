@@ -33,6 +33,7 @@ import WebSocket from 'ws';
 
 import { hashPassword } from '../src-relay/identity/password.js';
 import type { RelayServer } from '../src-relay/relay-server.js';
+import { ClientAccess } from '../src-shared/control.js';
 import { createSandbox, runCli } from './support/cli.js';
 import { IDP_CLIENT, signInAtIdp, startIdp } from './support/oidc-idp.js';
 import {
@@ -639,7 +640,7 @@ describe('the owner revokes', () => {
 });
 
 describe('mcpassistant-gateway clients', () => {
-  it('lists the allowed clients and revokes one; the revoked token fails at once', async () => {
+  it('adds a client token that calls a tool, lists it with the OAuth clients, revokes each (401 at once)', async () => {
     const oauth = new TestOAuthClient();
     const { client } = await authorizedClient(oauth, alice.subject, 'everything');
     await client.close();
@@ -648,30 +649,100 @@ describe('mcpassistant-gateway clients', () => {
     const sandbox = await createSandbox();
     const env = { AGENT_JWT: alice.agent.token, REMOTE_SERVER_BASE_URL: relay.url.origin };
     try {
-      const listed = await runCli(['clients', '--json'], sandbox, env);
-      expect(listed.code, listed.stderr).toBe(0);
-      expect(JSON.parse(listed.stdout)).toContainEqual(
-        expect.objectContaining({
-          client_id: clientId,
-          client_name: 'Test MCP client',
-          servers: ['everything'],
+      const added = await runCli(
+        ['clients', 'add', 'laptop', '--server', 'everything', '--json'],
+        sandbox,
+        env,
+      );
+      expect(added.code, added.stderr).toBe(0);
+      const created = JSON.parse(added.stdout) as {
+        token: { id: string };
+        header: string;
+        endpoints: Record<string, string>;
+        config: { mcpServers: Record<string, { url: string; headers: Record<string, string> }> };
+      };
+      const url = `${relay.url.origin}/${alice.subject}/everything/mcp`;
+      expect(created.endpoints).toEqual({ everything: url });
+      expect(created.config.mcpServers['everything']).toEqual({
+        url,
+        headers: { Authorization: created.header },
+      });
+      // The printed config works as a client would use it: a tool call through the relay to the agent.
+      const withToken = new Client({ name: 'cli-token', version: '1.0.0' });
+      await withToken.connect(
+        new StreamableHTTPClientTransport(new URL(url), {
+          requestInit: { headers: created.config.mcpServers['everything']!.headers },
         }),
       );
+      const echoed = await withToken.callTool({ name: 'echo', arguments: { message: 'via a client token' } });
+      expect(JSON.stringify(echoed.content)).toContain('via a client token');
+      await withToken.close();
+      const bearer = created.header.slice('Bearer '.length);
+
+      const listed = await runCli(['clients', 'list', '--json'], sandbox, env);
+      expect(listed.code, listed.stderr).toBe(0);
+      expect(listed.stdout).not.toContain(bearer);
+      const access = ClientAccess.parse(JSON.parse(listed.stdout));
+      expect(access.tokens).toEqual([
+        expect.objectContaining({ id: created.token.id, name: 'laptop', servers: ['everything'] }),
+      ]);
+      expect(access.grants).toContainEqual(
+        expect.objectContaining({ clientId, clientName: 'Test MCP client', servers: ['everything'] }),
+      );
       const text = await runCli(['clients'], sandbox, env);
-      expect(text.stdout).toContain(`Test MCP client (${clientId})`);
+      expect(text.stdout).toContain(`laptop (id ${created.token.id})`);
+      expect(text.stdout).toContain(`Test MCP client (client_id ${clientId})`);
 
       const usage = await runCli(['clients', 'revoke'], sandbox, env);
       expect(usage.code).toBe(2);
       expect(usage.stderr).toContain('or pass --all');
 
+      // A token id revokes the token; the OAuth client keeps its access.
+      const token = await runCli(['clients', 'revoke', created.token.id], sandbox, env);
+      expect(token.code, token.stderr).toBe(0);
+      expect(token.stdout).toContain('Revoked the client token "laptop"');
+      expect((await mcpPost(alice.subject, 'everything', bearer)).status).toBe(401);
+      expect((await mcpPost(alice.subject, 'everything', accessToken)).status).toBe(200);
+
+      // A client_id ends that client's grants.
       const revoked = await runCli(['clients', 'revoke', clientId], sandbox, env);
       expect(revoked.code, revoked.stderr).toBe(0);
-      expect(revoked.stdout).toContain('Revoked 1 grant');
+      expect(revoked.stdout).toContain('Revoked 1 grant of the OAuth client');
       expect((await mcpPost(alice.subject, 'everything', accessToken)).status).toBe(401);
 
       const again = await runCli(['clients', 'revoke', clientId], sandbox, env);
       expect(again.code).toBe(2);
-      expect(again.stderr).toContain(`no MCP client "${clientId}"`);
+      expect(again.stderr).toContain(`no client token or OAuth client "${clientId}"`);
+    } finally {
+      await rm(sandbox.dir, { recursive: true, force: true });
+    }
+  });
+
+  it('revokes every client token and every OAuth client with --all', async () => {
+    const oauth = new TestOAuthClient();
+    const { client } = await authorizedClient(oauth, bob.subject, 'everything', BOB);
+    await client.close();
+    const accessToken = oauth.tokens()!.access_token;
+    const sandbox = await createSandbox();
+    const env = { AGENT_JWT: bob.agent.token, REMOTE_SERVER_BASE_URL: relay.url.origin };
+    try {
+      const added = await runCli(['clients', 'add', 'tablet', '--servers', 'everything,slow'], sandbox, env);
+      expect(added.code, added.stderr).toBe(0);
+      const bearer = /^Authorization: Bearer (\S+)$/m.exec(added.stdout)![1]!;
+      expect(added.stdout).toContain(`slow  ${relay.url.origin}/${bob.subject}/slow/mcp`);
+      expect((await mcpPost(bob.subject, 'everything', bearer)).status).toBe(200);
+      expect((await mcpPost(bob.subject, 'everything', accessToken)).status).toBe(200);
+
+      const all = await runCli(['clients', 'revoke', '--all'], sandbox, env);
+      expect(all.code, all.stderr).toBe(0);
+      expect(all.stdout).toContain('Revoked 1 client token.');
+      expect(all.stdout).toMatch(/Revoked [1-9]\d* OAuth client grants?\./);
+      expect((await mcpPost(bob.subject, 'everything', bearer)).status).toBe(401);
+      expect((await mcpPost(bob.subject, 'everything', accessToken)).status).toBe(401);
+      const after = ClientAccess.parse(
+        JSON.parse((await runCli(['clients', '--json'], sandbox, env)).stdout),
+      );
+      expect(after).toMatchObject({ tokens: [], grants: [] });
     } finally {
       await rm(sandbox.dir, { recursive: true, force: true });
     }

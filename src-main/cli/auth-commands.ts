@@ -157,7 +157,7 @@ export async function clientTokenCommand(
     ?.split(',')
     .map((s) => s.trim())
     .filter(Boolean);
-  // Remembered in the runtime state (as the window's are), so that `client-tokens` lists and revokes it.
+  // Remembered in the runtime state (as the window's are), for `clients list` and `clients revoke`.
   const name = options.name?.trim() || `CLI ${new Date().toISOString().slice(0, 16).replace('T', ' ')}`;
   const issued = await createClientToken(settings.paths.state.path, relay, token, {
     name,
@@ -168,6 +168,6 @@ export async function clientTokenCommand(
   process.stderr.write(
     `A client token "${name}" for "${issued.subject}" on ${relay.origin}, for ${issued.servers.join(', ')}, valid until ${issued.expires_at}. ` +
       'It calls the endpoints only; it cannot connect as the agent. ' +
-      `Revoke it with \`mcpassistant-gateway client-tokens revoke ${issued.id}\`.\n`,
+      `Revoke it with \`mcpassistant-gateway clients revoke ${issued.id}\`.\n`,
   );
 }

@@ -1,6 +1,6 @@
-// `client-tokens` and `client-tokens revoke <id>`: the client tokens this gateway asked its relay for (with
-// `client-token` or from the window), as remembered in the runtime state, and revoking one at the relay so
-// that it stops working at once (issue 12).
+// `client-tokens` and `client-tokens revoke <id>`: older names, kept for scripts (`clients list|revoke` cover
+// them). The client tokens this gateway asked its relay for (with `client-token`, `clients add` or from the
+// window), as remembered in the runtime state, and revoking one at the relay so that it stops working at once.
 import { loadClientTokens, publicClientToken, revokeClientToken } from '../control/client-access.js';
 import { GatewayError } from '../core/errors.js';
 import { resolveAuthSettings } from './auth-commands.js';
@@ -18,7 +18,7 @@ export async function clientTokensCommand(options: PathOptions & { json?: boolea
     return;
   }
   if (!tokens.length) {
-    out('No client tokens were created here: `mcpassistant-gateway client-token --name NAME` creates one.');
+    out('No client tokens were created here: `mcpassistant-gateway clients add NAME` creates one.');
     return;
   }
   for (const t of tokens) {
@@ -26,7 +26,7 @@ export async function clientTokensCommand(options: PathOptions & { json?: boolea
     out(`  subject: ${t.subject} at ${t.relay}; servers: ${t.servers.join(', ')}`);
     out(`  ${t.expired ? 'expired' : 'valid until'} ${t.expiresAt}`);
   }
-  out('Revoke one with `mcpassistant-gateway client-tokens revoke <id>`.');
+  out('Revoke one with `mcpassistant-gateway clients revoke <id>`.');
 }
 
 /** `client-tokens revoke <id>`: revokes the token at its relay and forgets it. */
@@ -34,7 +34,7 @@ export async function clientTokensRevokeCommand(id: string | undefined, options:
   if (!id)
     throw new GatewayError(
       'usage',
-      'name the client token to revoke: its id from `mcpassistant-gateway client-tokens`',
+      'name the client token to revoke: its id from `mcpassistant-gateway clients list`',
     );
   const settings = await resolveAuthSettings(options);
   const statePath = settings.paths.state.path;
@@ -42,7 +42,7 @@ export async function clientTokensRevokeCommand(id: string | undefined, options:
   if (!entry)
     throw new GatewayError(
       'usage',
-      `no client token "${id}" was created here (see \`mcpassistant-gateway client-tokens\`)`,
+      `no client token "${id}" was created here (see \`mcpassistant-gateway clients list\`)`,
     );
   await revokeClientToken(statePath, entry.id);
   out(`Revoked the client token "${entry.name}": clients that send it are refused from now on.`);

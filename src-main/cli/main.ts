@@ -10,7 +10,7 @@ import { LOG_LEVELS } from '../core/logging/log-hub.js';
 import { clientTokenCommand, loginCommand, logoutCommand, whoamiCommand } from './auth-commands.js';
 import type { CommonOptions } from './cli-support.js';
 import { clientTokensCommand, clientTokensRevokeCommand } from './client-tokens-command.js';
-import { clientsCommand, clientsRevokeCommand } from './clients-command.js';
+import { clientsAddCommand, clientsListCommand, clientsRevokeCommand } from './clients-command.js';
 import {
   configPathCommand,
   configSetCommand,
@@ -45,6 +45,11 @@ function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('expected a whole number.');
   return n;
+}
+
+/** Commander's collector for a repeatable option (`--server a --server b`). */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
 function positiveSeconds(value: string): number {
@@ -135,52 +140,91 @@ export function buildProgram(): Command {
     .addOption(configOption())
     .addOption(stateOption())
     .action((options: CommonOptions & { json?: boolean }) => whoamiCommand(options));
+  const clients = program
+    .command('clients')
+    .description(
+      'who has access to this agent: the client tokens created here and the OAuth clients allowed on the relay (list, add, revoke)',
+    )
+    .option('--json', 'print JSON instead of text')
+    .addOption(configOption())
+    .addOption(stateOption())
+    .action((options: CommonOptions & { json?: boolean }) => clientsListCommand(options));
+  clients
+    .command('list')
+    .description(
+      'the client tokens created here (name, id, servers, expiry) and the OAuth clients allowed (default)',
+    )
+    .option('--json', 'print one JSON object: {relay, subject, tokens, grants, grantsNote?}')
+    .addOption(configOption())
+    .addOption(stateOption())
+    // `clients --json list` and `clients list --json` alike: the parent's options count too.
+    .action((_options: unknown, command: Command) =>
+      clientsListCommand(command.optsWithGlobals<CommonOptions & { json?: boolean }>()),
+    );
+  clients
+    .command('add')
+    .description(
+      'create a client token for MCP clients (not the agent token) and print it once, with a client config',
+    )
+    .argument('<name>', 'what to call it in `clients list` and the window, e.g. "laptop Claude Code"')
+    .option(
+      '--server <name>',
+      'a server it may reach; repeat for more (default: all the agent may serve)',
+      collect,
+    )
+    .option('--servers <names>', 'the same, comma-separated')
+    .option('--days <days>', 'lifetime of the token (1-365)', positiveInt, 30)
+    .option('--json', 'print {token, header, endpoints, config} instead of text')
+    .addOption(configOption())
+    .addOption(stateOption())
+    .action((name: string, _options: unknown, command: Command) =>
+      clientsAddCommand(
+        name,
+        command.optsWithGlobals<
+          CommonOptions & { server?: string[]; servers?: string; days: number; json?: boolean }
+        >(),
+      ),
+    );
+  clients
+    .command('revoke')
+    .description(
+      "revoke a client token (by id) or an OAuth client's grants (by client_id); clients are refused at once",
+    )
+    .argument('[id]', 'a client token id (or name) or an OAuth client_id, as `clients list` shows them')
+    .option('--all', 'revoke every client token created here and every OAuth client allowed on this agent')
+    .addOption(configOption())
+    .addOption(stateOption())
+    .action((id: string | undefined, _options: unknown, command: Command) =>
+      clientsRevokeCommand(id, command.optsWithGlobals<CommonOptions & { all?: boolean }>()),
+    );
+
+  // Older names, kept for scripts (hidden from --help): `client-token` is `clients add`, `client-tokens`
+  // lists only the tokens (a JSON array), `client-tokens revoke` revokes only a token.
   program
-    .command('client-token')
-    .description('print a bearer token for MCP clients of the relay (a client token, not the agent token)')
+    .command('client-token', { hidden: true })
+    .description('older name of `clients add`: print a client token for MCP clients of the relay')
     .option('--days <days>', 'lifetime of the token (1-365)', positiveInt, 30)
     .option('--servers <names>', 'comma-separated servers it may reach (default: all the agent may serve)')
-    .option('--name <name>', 'what to call it in `client-tokens` and the window (default: CLI and the time)')
+    .option('--name <name>', 'what to call it in `clients list` and the window (default: CLI and the time)')
     .addOption(configOption())
     .addOption(stateOption())
     .action((options: CommonOptions & { days: number; servers?: string; name?: string }) =>
       clientTokenCommand(options),
     );
-
   const clientTokens = program
-    .command('client-tokens')
-    .description('the client tokens created here (name, id, servers, expiry), and revoking them')
+    .command('client-tokens', { hidden: true })
+    .description('older name of `clients list` for the client tokens only')
     .option('--json', 'print JSON instead of text')
     .addOption(configOption())
     .addOption(stateOption())
     .action((options: CommonOptions & { json?: boolean }) => clientTokensCommand(options));
   clientTokens
     .command('revoke')
-    .description('revoke a client token at the relay: clients that send it are refused at once')
-    .argument('[id]', 'the id (or name) `client-tokens` lists')
+    .description('older name of `clients revoke <id>` for a client token')
+    .argument('[id]', 'the id (or name) `clients list` shows')
     .addOption(configOption())
     .addOption(stateOption())
     .action((id: string | undefined, options: CommonOptions) => clientTokensRevokeCommand(id, options));
-
-  const clients = program
-    .command('clients')
-    .description(
-      'the MCP clients (connectors) you allowed on this agent through the relay, and revoking them',
-    )
-    .option('--json', 'print JSON instead of text')
-    .addOption(configOption())
-    .addOption(stateOption())
-    .action((options: CommonOptions & { json?: boolean }) => clientsCommand(options));
-  clients
-    .command('revoke')
-    .description("end a client's access (its tokens stop working at once); --all for every client")
-    .argument('[client_id]', 'the client_id `clients` lists')
-    .option('--all', 'revoke every client allowed on this agent')
-    .addOption(configOption())
-    .addOption(stateOption())
-    .action((clientId: string | undefined, options: CommonOptions & { all?: boolean }) =>
-      clientsRevokeCommand(clientId, options),
-    );
 
   program
     .command('menu')
@@ -217,7 +261,7 @@ export function buildProgram(): Command {
     .addOption(stateOption())
     .action((names: string[], options: { state?: string }) => configUnsetCommand(names, options));
 
-  for (const command of [program, ...program.commands, ...config.commands]) {
+  for (const command of [program, ...program.commands, ...config.commands, ...clients.commands]) {
     command.exitOverride().showSuggestionAfterError();
   }
   return program;
