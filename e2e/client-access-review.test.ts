@@ -7,7 +7,14 @@ import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { RelayServer } from '../src-relay/relay-server.js';
-import { closedWithin, getStream, initialize, listenStream } from './support/mcp-streams.js';
+import {
+  closedWithin,
+  getStream,
+  initialize,
+  listenStream,
+  mcpUrl,
+  post2025,
+} from './support/mcp-streams.js';
 import {
   type AgentFixture,
   linkState,
@@ -57,6 +64,29 @@ describe('a client token stays within its servers', () => {
       .setExpirationTime(Math.floor(Date.now() / 1000) - 60)
       .sign(new TextEncoder().encode(SECRET));
     expect((await initialize(relay, 'alice', expired)).status).toBe(401);
+  });
+
+  it("cannot use another client's 2025 session of the same server, whose id it learned (session hijacking)", async () => {
+    const owner = await relay.tokens.issue('alice', ['slow'], 10, 'client');
+    const other = await relay.tokens.issue('alice', ['slow'], 10, 'client');
+    const { stream, headers } = await getStream(relay, 'alice', owner);
+    const ping = { id: 2, method: 'ping' };
+    // The other client is told the session does not exist, on every method; its stream cannot be taken.
+    expect((await post2025(relay, 'alice', other, ping, headers)).status).toBe(404);
+    const stolen = await fetch(mcpUrl(relay, 'alice'), {
+      headers: { Authorization: `Bearer ${other}`, Accept: 'text/event-stream', ...headers },
+    });
+    expect(stolen.status).toBe(404);
+    const ended = await fetch(mcpUrl(relay, 'alice'), {
+      method: 'DELETE',
+      headers: { Authorization: `Bearer ${other}`, ...headers },
+    });
+    expect(ended.status).toBe(404);
+    // The session is untouched: its own client goes on, its stream still open.
+    const own = await post2025(relay, 'alice', owner, ping, headers);
+    expect(own.status).toBe(200);
+    expect(stream.closed).toBe(false);
+    stream.close();
   });
 
   it('cannot list the agent on /agents (its other servers, their endpoints, its activity)', async () => {

@@ -131,7 +131,16 @@ export class McpFront {
     let session = sessionId ? this.sessions.get(sessionId) : undefined;
     // With several relays, a session made (or last used) on another node comes from the share.
     if (sessionId && !session) session = await this.#load(sessionId);
-    if (sessionId && (!session || session.subject !== subject || session.server !== server)) {
+    // A session is bound to its subject, its server and the credential that opened it: another client of the
+    // same subject that learned its id cannot read its stream or speak in it (spec 2025-11-25, Security Best
+    // Practices, "Session Hijacking"). It is told the session is unknown, as for any id it has no right to.
+    if (
+      sessionId &&
+      (!session ||
+        session.subject !== subject ||
+        session.server !== server ||
+        (session.credential !== undefined && session.credential !== credential?.id))
+    ) {
       // -32001: the code the SDK's servers give an unknown session.
       throw new HttpError(404, 'unknown or expired session; initialize a new one', {}, -32001);
     }
@@ -149,7 +158,7 @@ export class McpFront {
         Allow: 'GET, POST, DELETE',
       });
     }
-    return this.#post(req, res, subject, server, session, kind === 'sse', tracked);
+    return this.#post(req, res, subject, server, session, kind === 'sse', tracked, credential?.id);
   }
 
   /**
@@ -357,6 +366,7 @@ export class McpFront {
     session: McpSession | undefined,
     forceSse: boolean,
     tracked?: TrackedRequest,
+    credential?: string,
   ): Promise<void> {
     const message = await this.#readMessage(req);
     // A 2026-07-28 envelope without its MCP-Protocol-Version header: the modern front answers (-32020).
@@ -375,7 +385,7 @@ export class McpFront {
       res.writeHead(202).end();
       return this.#notification(target, message);
     }
-    const newSession = initialize ? this.sessions.create(subject, server) : undefined;
+    const newSession = initialize ? this.sessions.create(subject, server, false, credential) : undefined;
     const owner = session ?? newSession;
     let target: McpTarget;
     try {

@@ -22,6 +22,11 @@ export interface SharedSessionRecord {
   server: string;
   /** The version initialize negotiated; undefined until it answered. */
   protocolVersion: string | undefined;
+  /**
+   * The id of the credential that opened the session (./credential-requests.ts: a JWT's id, or `grant:<id>`);
+   * its requests must come with the same one. Undefined where callers are not authenticated.
+   */
+  credential?: string;
 }
 
 /** One event of a shared session's log, as stored (./redis-sessions.ts). */
@@ -112,6 +117,8 @@ export class McpSession {
     readonly server: string,
     share?: SessionShare,
     id: string = randomUUID(),
+    /** See SharedSessionRecord.credential. */
+    readonly credential?: string,
   ) {
     this.#share = share;
     this.id = id;
@@ -119,7 +126,12 @@ export class McpSession {
 
   /** What every node knows of this session (shared sessions). */
   get record(): SharedSessionRecord {
-    return { subject: this.subject, server: this.server, protocolVersion: this.protocolVersion };
+    return {
+      subject: this.subject,
+      server: this.server,
+      protocolVersion: this.protocolVersion,
+      ...(this.credential !== undefined && { credential: this.credential }),
+    };
   }
 
   newPostStream(): string {
@@ -335,10 +347,19 @@ export class SessionStore {
     return this.options.share;
   }
 
-  /** A new session; a shared one is recorded by the caller (share.create) before its id is handed out. */
-  create(subject: string, server: string, legacy = false): McpSession {
+  /**
+   * A new session, bound to `credential` (see SharedSessionRecord) when given; a shared one is recorded by the
+   * caller (share.create) before its id is handed out.
+   */
+  create(subject: string, server: string, legacy = false, credential?: string): McpSession {
     // Legacy HTTP+SSE sessions live as long as their one stream: they stay on its node.
-    const session = new McpSession(subject, server, legacy ? undefined : this.options.share);
+    const session = new McpSession(
+      subject,
+      server,
+      legacy ? undefined : this.options.share,
+      undefined,
+      credential,
+    );
     session.legacy = legacy;
     this.#sessions.set(session.id, session);
     return session;
@@ -372,7 +393,7 @@ export class SessionStore {
     }
     let session = this.#sessions.get(id);
     if (!session) {
-      session = new McpSession(record.subject, record.server, share, id);
+      session = new McpSession(record.subject, record.server, share, id, record.credential);
       this.#sessions.set(id, session);
     }
     session.protocolVersion = record.protocolVersion;

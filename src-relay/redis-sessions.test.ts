@@ -44,6 +44,12 @@ describe('RedisSessions', () => {
     expect(await b.load(id)).toEqual({ ...record, protocolVersion: '2025-11-25' });
   });
 
+  it('a session keeps the credential it is bound to on every node (another client cannot take it over there)', async () => {
+    const id = randomUUID();
+    await a.create(id, { ...record, credential: 'jti:owner' });
+    expect((await b.load(id))?.credential).toBe('jti:owner');
+  });
+
   it('keeps at most EVENT_LOG_SIZE events, ids increasing across nodes', async () => {
     const id = randomUUID();
     await a.create(id, record);

@@ -156,7 +156,13 @@ export class RedisSessions implements SessionShare {
     const hash = this.#key(`mcp:${id}`);
     await this.#client
       .multi()
-      .hset(hash, 'subject', record.subject, 'server', record.server, 'seq', '0', 'bytes', '0')
+      .hset(hash, {
+        subject: record.subject,
+        server: record.server,
+        seq: '0',
+        bytes: '0',
+        ...(record.credential !== undefined && { credential: record.credential }),
+      })
       .eval(TOUCH, 3, hash, `${hash}:log`, this.#setOf(record), this.#ttlMs, Date.now() + this.#ttlMs, id)
       .exec();
   }
@@ -166,14 +172,15 @@ export class RedisSessions implements SessionShare {
   }
 
   async load(id: string): Promise<SharedSessionRecord | undefined> {
-    const [subject, server, version] = await this.#client.hmget(
+    const [subject, server, version, credential] = await this.#client.hmget(
       this.#key(`mcp:${id}`),
       'subject',
       'server',
       'v',
+      'credential',
     );
     if (!subject || !server) return undefined;
-    return { subject, server, protocolVersion: version ?? undefined };
+    return { subject, server, protocolVersion: version ?? undefined, ...(credential && { credential }) };
   }
 
   touch(id: string, record: SharedSessionRecord): void {
