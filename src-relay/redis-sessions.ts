@@ -99,6 +99,9 @@ if redis.call('PTTL', KEYS[3]) < tonumber(ARGV[1]) then redis.call('PEXPIRE', KE
 return 1
 `;
 
+/** The shape of the session ids the relay issues (randomUUID, McpSession). */
+const ISSUED_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 /** 2025-era sessions in Redis, shared by every relay on it (see the top of this file). */
 export class RedisSessions implements SessionShare {
   readonly node: string;
@@ -171,7 +174,14 @@ export class RedisSessions implements SessionShare {
     if (version !== undefined) await this.#client.hset(this.#key(`mcp:${id}`), 'v', version);
   }
 
+  /**
+   * The session `id` (a client's Mcp-Session-Id), or undefined when there is none. An id the relay did not
+   * issue (a UUID, McpSession) is none, without asking Redis: it could name another of the session's keys
+   * (`<id>:log`, `of:…`), which would fail as a store error (WRONGTYPE) rather than as an unknown session.
+   * Rejects when Redis cannot be reached.
+   */
   async load(id: string): Promise<SharedSessionRecord | undefined> {
+    if (!ISSUED_ID.test(id)) return undefined;
     const [subject, server, version, credential] = await this.#client.hmget(
       this.#key(`mcp:${id}`),
       'subject',
