@@ -193,11 +193,17 @@ export class RedisSessions implements SessionShare {
     return { subject, server, protocolVersion: version ?? undefined, ...(credential && { credential }) };
   }
 
-  touch(id: string, record: SharedSessionRecord): void {
+  touch(id: string, record: SharedSessionRecord): Promise<boolean> {
     const hash = this.#key(`mcp:${id}`);
-    this.#client
+    return this.#client
       .eval(TOUCH, 3, hash, `${hash}:log`, this.#setOf(record), this.#ttlMs, Date.now() + this.#ttlMs, id)
-      .catch((error: Error) => this.#log.debug(`sessions: cannot refresh a session: ${error.message}`));
+      .then(
+        (touched) => touched !== 0,
+        (error: Error) => {
+          this.#log.debug(`sessions: cannot refresh a session: ${error.message}`);
+          return true;
+        },
+      );
   }
 
   async end(id: string, record: SharedSessionRecord): Promise<void> {

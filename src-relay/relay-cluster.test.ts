@@ -380,3 +380,78 @@ describe("the caller's timeout across relays", () => {
     }
   });
 });
+
+describe('a 2025-era session ended while a node missed the news', () => {
+  it('a node that used the session stops serving it once the store says it is gone (a session_end it did not hear)', async () => {
+    // Pub/sub delivers at most once: a node whose subscriber was reconnecting when the session was deleted (or
+    // whose load raced the DELETE) keeps it in memory. It must not serve it for as long as it is used.
+    const redis = await startRedis();
+    const store = new Redis(redis.url);
+    const idleMs = 2000;
+    const relays = [
+      await startRelay({ redisUrl: redis.url, sessionIdleMs: idleMs }),
+      await startRelay({ redisUrl: redis.url, sessionIdleMs: idleMs }),
+    ] as const;
+    const node = new FakeNode(redis.url, 'fake-sessions');
+    const beat = setInterval(() => void node.heartbeat(), 500);
+    try {
+      await node.join('dave');
+      node.onMessage = (message) => {
+        if (message.type !== 'invoke') return;
+        const result =
+          message.payload.method === 'initialize'
+            ? {
+                protocolVersion: '2025-11-25',
+                capabilities: { tools: {} },
+                serverInfo: { name: 'f', version: '1' },
+              }
+            : { tools: [] };
+        void node.send(message.from, {
+          type: 'result',
+          call_id: message.call_id,
+          result: { jsonrpc: '2.0', id: message.payload.id, result },
+        });
+      };
+      const token = await relays[0].tokens.issue('dave', ['*'], 60);
+      const post = (relay: RelayServer, message: Json, session?: string) =>
+        fetch(new URL('/dave/srv/mcp', relay.url), {
+          method: 'POST',
+          headers: {
+            Authorization: `Bearer ${token}`,
+            'Content-Type': 'application/json',
+            Accept: 'application/json, text/event-stream',
+            ...(session && { 'Mcp-Session-Id': session, 'MCP-Protocol-Version': '2025-11-25' }),
+          },
+          body: JSON.stringify(message),
+        });
+      const init = await post(relays[0], {
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 't', version: '1' } },
+      });
+      const session = init.headers.get('mcp-session-id')!;
+      expect(session).toBeTruthy();
+      const list = async (relay: RelayServer) =>
+        (await post(relay, { jsonrpc: '2.0', id: 2, method: 'tools/list' }, session)).status;
+      expect(await list(relays[1])).toBe(200);
+      // The session ends in the store, and neither relay is told (as if their subscribers were away).
+      await store.del(`${PREFIX}mcp:${session}`, `${PREFIX}mcp:${session}:log`);
+      // Relay 1 keeps being used well within the idle limit: it must find out at its next refresh of the
+      // session in the store (every idle/10 = 200 ms here), not serve it on and on.
+      const started = Date.now();
+      let status = 200;
+      while (status === 200 && Date.now() - started < 3 * idleMs) {
+        status = await list(relays[1]);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(status).toBe(404);
+    } finally {
+      clearInterval(beat);
+      node.close();
+      store.disconnect();
+      for (const relay of relays) await relay.close();
+      await redis.close();
+    }
+  });
+});
