@@ -8,7 +8,11 @@ import WebSocket from 'ws';
 
 import { type RedisFixture, startRedis } from '../e2e/support/redis.js';
 import { startRelay } from '../e2e/support/relay-fixture.js';
+import { until } from '../e2e/support/wait.js';
 import { NodeMessage } from '../src-shared/cluster.js';
+import type { AgentConnection } from './agent-connection.js';
+import { RelayCluster } from './relay-cluster.js';
+import { silentLogger } from './relay-log.js';
 import type { RelayServer } from './relay-server.js';
 
 const PREFIX = 'mcpassistant:';
@@ -451,6 +455,42 @@ describe('a 2025-era session ended while a node missed the news', () => {
       node.close();
       store.disconnect();
       for (const relay of relays) await relay.close();
+      await redis.close();
+    }
+  });
+});
+
+describe('Redis restarted (empty) while a node holds an agent', () => {
+  it("the node writes its agents' locations again as soon as it is back, not at its next refresh", async () => {
+    let redis = await startRedis();
+    const store = new Redis(redis.url, { maxRetriesPerRequest: null });
+    const agent = {
+      subject: 'frank',
+      capabilities: new Set(['srv']),
+      features: new Set<string>(),
+      connectedAt: 1,
+    };
+    const cluster = new RelayCluster({
+      url: redis.url,
+      host: { agent: () => undefined, notify: () => undefined, supersede: () => undefined },
+      log: silentLogger,
+      // Refreshed every 20 s: the test would wait that long for the entry without the fix.
+      locationTtlMs: 60_000,
+    });
+    try {
+      await cluster.start();
+      cluster.agentUp(agent as unknown as AgentConnection);
+      await until(async () => (await store.get(`${PREFIX}agent:frank`)) !== null, 2000, 'the location');
+      // A Redis without persistence restarts: every key is gone, the node's connections come back by themselves.
+      await redis.close();
+      await until(() => !cluster.connected(), 5000, 'the node to see Redis gone');
+      redis = await startRedis(redis.port);
+      await until(() => cluster.connected(), 10_000, 'the node to reconnect');
+      // Other nodes route the agent's calls here again at once (else 404 "no agent" for up to a third of the TTL).
+      await until(async () => (await store.get(`${PREFIX}agent:frank`)) !== null, 2000, 'the location again');
+    } finally {
+      await cluster.close();
+      store.disconnect();
       await redis.close();
     }
   });

@@ -156,6 +156,9 @@ export class RelayCluster {
     const where = redactRedisUrl(options.url);
     // ignore: RedisState reports the state of the same Redis (and /healthz says it); one warning is enough.
     this.#client.on('error', () => undefined);
+    // Back after Redis went away: it may have restarted empty (no persistence), and the other nodes would answer
+    // "no agent" for the agents here until the next refresh (a third of the TTL): write their locations now.
+    this.#client.on('ready', () => this.#refreshLocations());
     let ready = false;
     this.#subscriber.on('error', (error: Error) =>
       this.#log.debug(`cluster: Redis at ${where}: ${error.message}`),
