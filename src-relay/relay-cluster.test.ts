@@ -495,3 +495,53 @@ describe('Redis restarted (empty) while a node holds an agent', () => {
     }
   });
 });
+
+describe('an arrival on another node that this node did not hear of', () => {
+  it("the node's refresh does not take the location back: its own socket is the older one and goes (1012)", async () => {
+    // Pub/sub is at most once: a node whose subscriber was away when the agent registered elsewhere keeps its
+    // older socket. Its refresh must not write its location over the newer one (calls would then flip between
+    // the two nodes every refresh, and both sockets stay for ever).
+    const redis = await startRedis();
+    const store = new Redis(redis.url);
+    const agent = {
+      subject: 'gina',
+      capabilities: new Set(['srv']),
+      features: new Set<string>(),
+      connectedAt: 1,
+    };
+    const superseded: unknown[] = [];
+    const cluster = new RelayCluster({
+      url: redis.url,
+      host: {
+        agent: (subject) => (subject === 'gina' ? (agent as unknown as AgentConnection) : undefined),
+        notify: () => undefined,
+        supersede: (local) => {
+          superseded.push(local);
+          cluster.agentDown(local.subject);
+        },
+      },
+      log: silentLogger,
+      locationTtlMs: 900, // refreshed every 300 ms
+    });
+    try {
+      await cluster.start();
+      cluster.agentUp(agent as unknown as AgentConnection);
+      const key = `${PREFIX}agent:gina`;
+      await until(async () => (await store.get(key)) !== null, 2000, 'the location');
+      const newer = JSON.stringify({
+        node: 'other-node',
+        capabilities: ['srv'],
+        features: [],
+        connected_at: 2,
+      });
+      await store.set(key, newer, 'PX', 60_000); // written by the other node; its agent_up lost
+      await until(() => superseded.length > 0, 3000, 'the older socket to be superseded');
+      expect(superseded).toEqual([agent]);
+      expect(await store.get(key)).toBe(newer);
+    } finally {
+      await cluster.close();
+      store.disconnect();
+      await redis.close();
+    }
+  });
+});

@@ -65,6 +65,15 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `;
 
+// Refreshes a location entry if it is still the one this node wrote, or writes it if it is gone; returns 0 (and
+// leaves it) when another node wrote it since. KEYS: the entry. ARGV: this node's value, TTL in ms.
+const REFRESH_IF_OURS = `
+local current = redis.call('GET', KEYS[1])
+if current and current ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`;
+
 /** A call this node sent to another node (A's side). */
 interface OutgoingCall {
   node: string;
@@ -643,14 +652,29 @@ export class RelayCluster {
     );
   }
 
+  /**
+   * Refreshes the TTL of the location entries this node wrote, or writes them again where they are gone (Redis
+   * restarted empty, an entry expired). An entry another node wrote since means the agent registered there after
+   * it did here, and this node missed that node's agent_up (pub/sub delivers at most once): its socket here is
+   * the older one and is superseded, as agent_up would have done, instead of taking the entry back.
+   */
   #refreshLocations(): void {
     if (this.#held.size === 0) return;
+    const held = [...this.#held];
     const pipeline = this.#client.pipeline();
-    for (const [subject, value] of this.#held)
-      pipeline.set(this.#key(`agent:${subject}`), value, 'PX', this.#locationTtlMs);
-    pipeline
-      .exec()
-      .catch((error: Error) => this.#log.debug(`cluster: cannot refresh locations: ${error.message}`));
+    for (const [subject, value] of held)
+      pipeline.eval(REFRESH_IF_OURS, 1, this.#key(`agent:${subject}`), value, this.#locationTtlMs);
+    pipeline.exec().then(
+      (replies) =>
+        replies?.forEach(([error, written], i) => {
+          const [subject, value] = held[i]!;
+          if (error || written !== 0 || this.#held.get(subject) !== value) return;
+          this.#log.info(`cluster: agent ${subject} registered on another node since: its socket here goes`);
+          const local = this.#host.agent(subject);
+          if (local) this.#host.supersede(local);
+        }),
+      (error: Error) => this.#log.debug(`cluster: cannot refresh locations: ${error.message}`),
+    );
   }
 }
 
