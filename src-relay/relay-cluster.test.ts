@@ -167,6 +167,30 @@ describe('routing calls to another relay node', () => {
     expect(answer.ms).toBeLessThan(2000);
   });
 
+  it("fails a call in flight at once when this node's own subscription to Redis drops (its answer may be lost)", async () => {
+    // Pub/sub delivers at most once: an answer published while this node's subscriber reconnects is gone, and
+    // the holding node, alive and listening, gives no other sign. The caller must not wait for its timeout.
+    const node = await newFake();
+    const beat = setInterval(() => void node.heartbeat(), 500);
+    try {
+      node.onMessage = (message) => {
+        if (message.type !== 'invoke') return;
+        void (async () => {
+          const clients = (await node.pub.client('LIST')) as string;
+          const line = clients.split('\n').find((l) => / name=mcpassistant-cluster-sub /.test(l));
+          expect(line).toBeDefined();
+          await node.pub.client('KILL', 'ID', /\bid=(\d+)/.exec(line!)![1]!);
+        })();
+      };
+      const answer = await call();
+      expect(answer.status).toBe(503);
+      expect(answer.text).toMatch(/lost its connection to Redis .* try again/);
+      expect(answer.ms).toBeLessThan(5000);
+    } finally {
+      clearInterval(beat);
+    }
+  });
+
   it('fails a call in flight within a heartbeat when the holding node dies (its connection gone from Redis)', async () => {
     const node = await newFake();
     node.onMessage = (message) => {

@@ -156,12 +156,17 @@ export class RelayCluster {
     this.#staleAfterMs = options.staleAfterMs ?? 5 * this.#heartbeatMs;
     this.#locationTtlMs = options.locationTtlMs ?? 30_000;
     // Calls of one event-loop turn leave in one write (auto-pipelining): the hot path is one PUBLISH per call.
+    // Named, so that an operator tells them apart in CLIENT LIST.
     this.#client = new Redis(options.url, {
       lazyConnect: true,
       maxRetriesPerRequest: 1,
       enableAutoPipelining: true,
+      connectionName: 'mcpassistant-cluster',
     });
-    this.#subscriber = new Redis(options.url, { lazyConnect: true });
+    this.#subscriber = new Redis(options.url, {
+      lazyConnect: true,
+      connectionName: 'mcpassistant-cluster-sub',
+    });
     const where = redactRedisUrl(options.url);
     // ignore: RedisState reports the state of the same Redis (and /healthz says it); one warning is enough.
     this.#client.on('error', () => undefined);
@@ -172,6 +177,19 @@ export class RelayCluster {
     this.#subscriber.on('error', (error: Error) =>
       this.#log.debug(`cluster: Redis at ${where}: ${error.message}`),
     );
+    // Answers published to this node while its subscriber is away are lost (pub/sub delivers at most once), and
+    // the holding node gives no other sign: the calls in flight fail now rather than at their timeout.
+    this.#subscriber.on('close', () => {
+      if (this.#closed) return;
+      for (const call of [...this.#outgoing.values()])
+        call.fail(
+          new InvokeError(
+            'disconnected',
+            `the relay lost its connection to Redis while the agent of "${call.subject}" (on another relay node) ` +
+              'had the call, so its answer may be lost; try again shortly',
+          ),
+        );
+    });
     this.#subscriber.on('ready', () => {
       // Arrivals and departures may have been missed while away: look locations up again.
       if (ready) this.#locations.clear();
