@@ -77,6 +77,11 @@ export interface SessionShare {
   answer(id: string, payload: JsonRpcMessage): void;
   /** Messages of other nodes (and this node's session_event messages). */
   listen(listener: (message: SessionMessage) => void): void;
+  /**
+   * `listener` is called when messages may have been missed: the subscription to them dropped and is back
+   * (pub/sub delivers at most once).
+   */
+  onGap?(listener: () => void): void;
 }
 
 interface LoggedEvent {
@@ -344,6 +349,14 @@ export class SessionStore {
 
   constructor(private readonly options: SessionStoreOptions) {
     options.share?.listen((message) => this.#shared(message));
+    // Notifications announced while away were logged but not written: the GET streams here end, and their
+    // clients resume with Last-Event-ID, which replays them from the log.
+    options.share?.onGap?.(() => {
+      for (const session of this.#sessions.values()) {
+        const stream = session.streams.get('get');
+        if (stream && !stream.writableEnded && !session.legacy) stream.end();
+      }
+    });
   }
 
   /** Where sessions live besides this node (several relays), if anywhere. */

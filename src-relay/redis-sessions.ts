@@ -111,6 +111,7 @@ export class RedisSessions implements SessionShare {
   /** A session's TTL in Redis (ms): the idle limit, plus the interval at which a node in use refreshes it. */
   readonly #ttlMs: number;
   readonly #listeners: ((message: SessionMessage) => void)[] = [];
+  readonly #gapListeners: (() => void)[] = [];
   readonly #log: RelayLogger;
 
   constructor(options: RedisSessionsOptions) {
@@ -124,7 +125,11 @@ export class RedisSessions implements SessionShare {
       maxRetriesPerRequest: 1,
       enableAutoPipelining: true,
     });
-    this.#subscriber = new Redis(options.url, { lazyConnect: true });
+    // Named, so that an operator tells them apart in CLIENT LIST.
+    this.#subscriber = new Redis(options.url, {
+      lazyConnect: true,
+      connectionName: 'mcpassistant-sessions-sub',
+    });
     const where = redactRedisUrl(options.url);
     // ignore: RedisState reports the state of the same Redis (and /healthz says it).
     this.#client.on('error', () => undefined);
@@ -132,6 +137,11 @@ export class RedisSessions implements SessionShare {
       this.#log.debug(`sessions: Redis at ${where}: ${error.message}`),
     );
     this.#subscriber.on('messageBuffer', (_channel: Buffer, message: Buffer) => this.#receive(message));
+    let subscribed = false;
+    this.#subscriber.on('ready', () => {
+      if (subscribed) for (const listener of this.#gapListeners) listener();
+      subscribed = true;
+    });
   }
 
   #key(name: string): string {
@@ -280,6 +290,10 @@ export class RedisSessions implements SessionShare {
 
   listen(listener: (message: SessionMessage) => void): void {
     this.#listeners.push(listener);
+  }
+
+  onGap(listener: () => void): void {
+    this.#gapListeners.push(listener);
   }
 
   #receive(text: Buffer): void {

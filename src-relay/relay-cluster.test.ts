@@ -569,3 +569,81 @@ describe('an arrival on another node that this node did not hear of', () => {
     }
   });
 });
+
+describe("a node's subscription to the sessions channel drops", () => {
+  it('the GET streams it holds end, so their clients resume from the log what was announced while it was away', async () => {
+    // A notification logged while the subscriber reconnects is announced (session_event) to nobody: the stream
+    // stays open and silently misses it. Ended, the client reconnects with Last-Event-ID and gets it replayed.
+    const redis = await startRedis();
+    const store = new Redis(redis.url);
+    const relay = await startRelay({ redisUrl: redis.url });
+    const node = new FakeNode(redis.url, 'fake-get');
+    const beat = setInterval(() => void node.heartbeat(), 500);
+    try {
+      await node.join('hank');
+      node.onMessage = (message) => {
+        if (message.type !== 'invoke') return;
+        void node.send(message.from, {
+          type: 'result',
+          call_id: message.call_id,
+          result: {
+            jsonrpc: '2.0',
+            id: message.payload.id,
+            result: {
+              protocolVersion: '2025-11-25',
+              capabilities: {},
+              serverInfo: { name: 'f', version: '1' },
+            },
+          },
+        });
+      };
+      const token = await relay.tokens.issue('hank', ['*'], 60);
+      const url = new URL('/hank/srv/mcp', relay.url);
+      const init = await fetch(url, {
+        method: 'POST',
+        headers: {
+          Authorization: `Bearer ${token}`,
+          'Content-Type': 'application/json',
+          Accept: 'application/json, text/event-stream',
+        },
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 1,
+          method: 'initialize',
+          params: {
+            protocolVersion: '2025-11-25',
+            capabilities: {},
+            clientInfo: { name: 't', version: '1' },
+          },
+        }),
+      });
+      const session = init.headers.get('mcp-session-id')!;
+      await init.text();
+      const get = await fetch(url, {
+        headers: {
+          Authorization: `Bearer ${token}`,
+          Accept: 'text/event-stream',
+          'Mcp-Session-Id': session,
+          'MCP-Protocol-Version': '2025-11-25',
+        },
+      });
+      expect(get.status).toBe(200);
+      const ended = get.text().then(() => true);
+      const clients = (await store.client('LIST')) as string;
+      const line = clients.split('\n').find((l) => / name=mcpassistant-sessions-sub /.test(l));
+      expect(line).toBeDefined();
+      await store.client('KILL', 'ID', /\bid=(\d+)/.exec(line!)![1]!);
+      const outcome = await Promise.race([
+        ended,
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 5000).unref()),
+      ]);
+      expect(outcome).toBe(true);
+    } finally {
+      clearInterval(beat);
+      node.close();
+      store.disconnect();
+      await relay.close();
+      await redis.close();
+    }
+  });
+});
