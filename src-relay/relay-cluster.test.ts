@@ -521,10 +521,10 @@ describe('Redis restarted (empty) while a node holds an agent', () => {
 });
 
 describe('an arrival on another node that this node did not hear of', () => {
-  it("the node's refresh does not take the location back: its own socket is the older one and goes (1012)", async () => {
+  it("the node's refresh leaves a live node's newer location entry, and takes back a dead node's", async () => {
     // Pub/sub is at most once: a node whose subscriber was away when the agent registered elsewhere keeps its
-    // older socket. Its refresh must not write its location over the newer one (calls would then flip between
-    // the two nodes every refresh, and both sockets stay for ever).
+    // older socket. Its refresh must not write its location over the newer one every time (calls would flip
+    // between the two nodes), nor close its socket (a superseded gateway stops for good).
     const redis = await startRedis();
     const store = new Redis(redis.url);
     const agent = {
@@ -534,35 +534,49 @@ describe('an arrival on another node that this node did not hear of', () => {
       connectedAt: 1,
     };
     const superseded: unknown[] = [];
+    let refreshes = 0;
     const cluster = new RelayCluster({
       url: redis.url,
       host: {
         agent: (subject) => (subject === 'gina' ? (agent as unknown as AgentConnection) : undefined),
         notify: () => undefined,
-        supersede: (local) => {
-          superseded.push(local);
-          cluster.agentDown(local.subject);
-        },
+        supersede: (local) => superseded.push(local),
       },
-      log: silentLogger,
+      log: {
+        ...silentLogger,
+        debug: (line) => void (/registered on node/.test(String(line)) && refreshes++),
+      },
+      heartbeatMs: 100, // a node silent for 500 ms is dead
       locationTtlMs: 900, // refreshed every 300 ms
     });
+    const other = { node: 'other-node', capabilities: ['srv'], features: [], connected_at: 2 };
+    const beat = setInterval(
+      () => void store.publish(`${PREFIX}cluster`, JSON.stringify({ type: 'heartbeat', node: other.node })),
+      100,
+    );
     try {
       await cluster.start();
       cluster.agentUp(agent as unknown as AgentConnection);
       const key = `${PREFIX}agent:gina`;
-      await until(async () => (await store.get(key)) !== null, 2000, 'the location');
-      const newer = JSON.stringify({
-        node: 'other-node',
-        capabilities: ['srv'],
-        features: [],
-        connected_at: 2,
-      });
-      await store.set(key, newer, 'PX', 60_000); // written by the other node; its agent_up lost
-      await until(() => superseded.length > 0, 3000, 'the older socket to be superseded');
-      expect(superseded).toEqual([agent]);
-      expect(await store.get(key)).toBe(newer);
+      const ours = await (async () => {
+        await until(async () => (await store.get(key)) !== null, 2000, 'the location');
+        return (await store.get(key))!;
+      })();
+      await store.set(key, JSON.stringify(other), 'PX', 60_000); // written by the other node; its agent_up lost
+      // Three refreshes that found it, or one that wrote over it.
+      await until(
+        async () => refreshes >= 3 || (await store.get(key)) !== JSON.stringify(other),
+        3000,
+        'three refreshes',
+      );
+      expect(await store.get(key)).toBe(JSON.stringify(other));
+      expect(superseded).toEqual([]);
+      // The other node dies (no more heartbeats): its entry is stale, and this node's agent is reachable again.
+      clearInterval(beat);
+      await until(async () => (await store.get(key)) === ours, 3000, 'the location taken back');
+      expect(superseded).toEqual([]);
     } finally {
+      clearInterval(beat);
       await cluster.close();
       store.disconnect();
       await redis.close();

@@ -65,12 +65,19 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `;
 
-// Refreshes a location entry if it is still the one this node wrote, or writes it if it is gone; returns 0 (and
-// leaves it) when another node wrote it since. KEYS: the entry. ARGV: this node's value, TTL in ms.
+// Refreshes a location entry if it is still the one this node wrote, or writes it if it is gone; returns 1, or
+// the entry another node wrote since (left as it is). KEYS: the entry. ARGV: this node's value, TTL in ms.
 const REFRESH_IF_OURS = `
 local current = redis.call('GET', KEYS[1])
-if current and current ~= ARGV[1] then return 0 end
+if current and current ~= ARGV[1] then return current end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`;
+
+// Replaces a location entry if it is still ARGV[1] (a dead node's). ARGV: expected, this node's value, TTL ms.
+const REPLACE_IF = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1
 `;
 
@@ -672,9 +679,11 @@ export class RelayCluster {
 
   /**
    * Refreshes the TTL of the location entries this node wrote, or writes them again where they are gone (Redis
-   * restarted empty, an entry expired). An entry another node wrote since means the agent registered there after
-   * it did here, and this node missed that node's agent_up (pub/sub delivers at most once): its socket here is
-   * the older one and is superseded, as agent_up would have done, instead of taking the entry back.
+   * restarted empty, an entry expired) or where a node that is no longer alive wrote them. An entry a live node
+   * wrote since means the agent registered there after it did here and this node missed its agent_up (pub/sub
+   * delivers at most once): it is left to that node (taking it back every refresh would flip calls between two
+   * sockets). The socket here is not closed on that ground: a superseded gateway stops for good, and after a
+   * Redis outage "live" is uncertain for a heartbeat; it is written again once that node's entry is gone.
    */
   #refreshLocations(): void {
     if (this.#held.size === 0) return;
@@ -684,12 +693,17 @@ export class RelayCluster {
       pipeline.eval(REFRESH_IF_OURS, 1, this.#key(`agent:${subject}`), value, this.#locationTtlMs);
     pipeline.exec().then(
       (replies) =>
-        replies?.forEach(([error, written], i) => {
+        replies?.forEach(([error, current], i) => {
           const [subject, value] = held[i]!;
-          if (error || written !== 0 || this.#held.get(subject) !== value) return;
-          this.#log.info(`cluster: agent ${subject} registered on another node since: its socket here goes`);
-          const local = this.#host.agent(subject);
-          if (local) this.#host.supersede(local);
+          if (error || typeof current !== 'string' || this.#held.get(subject) !== value) return;
+          const holder = parseLocation(current);
+          if (holder && this.#alive(holder.node)) {
+            this.#log.debug(`cluster: agent ${subject} registered on node ${holder.node.slice(0, 8)} since`);
+            return;
+          }
+          this.#client
+            .eval(REPLACE_IF, 1, this.#key(`agent:${subject}`), current, value, this.#locationTtlMs)
+            .catch((e: Error) => this.#log.debug(`cluster: cannot record agent ${subject}: ${e.message}`));
         }),
       (error: Error) => this.#log.debug(`cluster: cannot refresh locations: ${error.message}`),
     );
