@@ -54,8 +54,12 @@ export interface SessionShare {
   setVersion(id: string, version: string | undefined): Promise<void>;
   /** The session's record, or undefined when it ended or expired. Rejects when the store cannot be reached. */
   load(id: string): Promise<SharedSessionRecord | undefined>;
-  /** The session was used: its idle expiry starts again (fire and forget). */
-  touch(id: string, record: SharedSessionRecord): void;
+  /**
+   * The session was used: its idle expiry starts again. Resolves false when the session is gone from the store
+   * (ended or expired: a node that missed its `session_end` learns it here), true otherwise, also when the store
+   * cannot be reached (never rejects).
+   */
+  touch(id: string, record: SharedSessionRecord): Promise<boolean>;
   /** Ends the session on every node (its record and log go). */
   end(id: string, record: SharedSessionRecord): Promise<void>;
   /** Logs one event of `stream`; resolves with its id (0 when the session is gone: nothing logged). */
@@ -73,6 +77,11 @@ export interface SessionShare {
   answer(id: string, payload: JsonRpcMessage): void;
   /** Messages of other nodes (and this node's session_event messages). */
   listen(listener: (message: SessionMessage) => void): void;
+  /**
+   * `listener` is called when messages may have been missed: the subscription to them dropped and is back
+   * (pub/sub delivers at most once).
+   */
+  onGap?(listener: () => void): void;
 }
 
 interface LoggedEvent {
@@ -340,6 +349,14 @@ export class SessionStore {
 
   constructor(private readonly options: SessionStoreOptions) {
     options.share?.listen((message) => this.#shared(message));
+    // Notifications announced while away were logged but not written: the GET streams here end, and their
+    // clients resume with Last-Event-ID, which replays them from the log.
+    options.share?.onGap?.(() => {
+      for (const session of this.#sessions.values()) {
+        const stream = session.streams.get('get');
+        if (stream && !stream.writableEnded && !session.legacy) stream.end();
+      }
+    });
   }
 
   /** Where sessions live besides this node (several relays), if anywhere. */
@@ -407,7 +424,11 @@ export class SessionStore {
     const share = this.options.share;
     if (!share || session.legacy || now - session.touchedAt < touchInterval(this.options.idleMs)) return;
     session.touchedAt = now;
-    share.touch(session.id, session.record);
+    // Gone from the store while this node still holds it (a session_end missed: pub/sub delivers at most once,
+    // or a load that raced the DELETE): it stops being served here too.
+    void share.touch(session.id, session.record).then((alive) => {
+      if (!alive && this.#sessions.get(session.id) === session) this.#forget(session.id);
+    });
   }
 
   /** Ends a session everywhere (DELETE): here, and with a share on every node. */

@@ -106,7 +106,7 @@ describe('RedisSessions', () => {
       const started = Date.now();
       await until(
         async () => {
-          quick.touch(used, record);
+          await quick.touch(used, record);
           return (await quick.load(idle)) === undefined;
         },
         5000,
@@ -129,7 +129,22 @@ describe('RedisSessions', () => {
     expect(await b.load(id)).toBeUndefined();
     expect(await b.log(id)).toEqual([]);
     expect(await b.record(id, 'get', '{}', false)).toBe(0);
+    // A node that missed the session_end learns it at its next refresh.
+    expect(await b.touch(id, record)).toBe(false);
     await until(() => heardByB.some((m) => m.type === 'session_end'), 5000, 'the session_end');
     expect(heardByB).toContainEqual({ type: 'session_end', node: a.node, session: id });
+  });
+
+  it("a client's session id naming another of the session's keys (its log, a server's set) is unknown, not a store failure", async () => {
+    // The id comes from the client's Mcp-Session-Id header: `<id>:log` is the session's log (a list) and
+    // `of:[…]` a server's set, so reading them as a session's hash fails with WRONGTYPE, which the front
+    // answers 503 "cannot reach its session store", sending the client to retry forever instead of 404.
+    const id = randomUUID();
+    await a.create(id, record);
+    await a.record(id, 'get', '{}', false);
+    expect(await b.load(`${id}:log`)).toBeUndefined();
+    expect(await b.load(`of:${JSON.stringify([record.subject, record.server])}`)).toBeUndefined();
+    expect(await b.load('*')).toBeUndefined();
+    expect(await b.load(id)).toEqual(record);
   });
 });

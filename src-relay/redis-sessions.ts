@@ -99,6 +99,9 @@ if redis.call('PTTL', KEYS[3]) < tonumber(ARGV[1]) then redis.call('PEXPIRE', KE
 return 1
 `;
 
+/** The shape of the session ids the relay issues (randomUUID, McpSession). */
+const ISSUED_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 /** 2025-era sessions in Redis, shared by every relay on it (see the top of this file). */
 export class RedisSessions implements SessionShare {
   readonly node: string;
@@ -108,6 +111,7 @@ export class RedisSessions implements SessionShare {
   /** A session's TTL in Redis (ms): the idle limit, plus the interval at which a node in use refreshes it. */
   readonly #ttlMs: number;
   readonly #listeners: ((message: SessionMessage) => void)[] = [];
+  readonly #gapListeners: (() => void)[] = [];
   readonly #log: RelayLogger;
 
   constructor(options: RedisSessionsOptions) {
@@ -121,7 +125,11 @@ export class RedisSessions implements SessionShare {
       maxRetriesPerRequest: 1,
       enableAutoPipelining: true,
     });
-    this.#subscriber = new Redis(options.url, { lazyConnect: true });
+    // Named, so that an operator tells them apart in CLIENT LIST.
+    this.#subscriber = new Redis(options.url, {
+      lazyConnect: true,
+      connectionName: 'mcpassistant-sessions-sub',
+    });
     const where = redactRedisUrl(options.url);
     // ignore: RedisState reports the state of the same Redis (and /healthz says it).
     this.#client.on('error', () => undefined);
@@ -129,6 +137,11 @@ export class RedisSessions implements SessionShare {
       this.#log.debug(`sessions: Redis at ${where}: ${error.message}`),
     );
     this.#subscriber.on('messageBuffer', (_channel: Buffer, message: Buffer) => this.#receive(message));
+    let subscribed = false;
+    this.#subscriber.on('ready', () => {
+      if (subscribed) for (const listener of this.#gapListeners) listener();
+      subscribed = true;
+    });
   }
 
   #key(name: string): string {
@@ -171,7 +184,14 @@ export class RedisSessions implements SessionShare {
     if (version !== undefined) await this.#client.hset(this.#key(`mcp:${id}`), 'v', version);
   }
 
+  /**
+   * The session `id` (a client's Mcp-Session-Id), or undefined when there is none. An id the relay did not
+   * issue (a UUID, McpSession) is none, without asking Redis: it could name another of the session's keys
+   * (`<id>:log`, `of:…`), which would fail as a store error (WRONGTYPE) rather than as an unknown session.
+   * Rejects when Redis cannot be reached.
+   */
   async load(id: string): Promise<SharedSessionRecord | undefined> {
+    if (!ISSUED_ID.test(id)) return undefined;
     const [subject, server, version, credential] = await this.#client.hmget(
       this.#key(`mcp:${id}`),
       'subject',
@@ -183,11 +203,17 @@ export class RedisSessions implements SessionShare {
     return { subject, server, protocolVersion: version ?? undefined, ...(credential && { credential }) };
   }
 
-  touch(id: string, record: SharedSessionRecord): void {
+  touch(id: string, record: SharedSessionRecord): Promise<boolean> {
     const hash = this.#key(`mcp:${id}`);
-    this.#client
+    return this.#client
       .eval(TOUCH, 3, hash, `${hash}:log`, this.#setOf(record), this.#ttlMs, Date.now() + this.#ttlMs, id)
-      .catch((error: Error) => this.#log.debug(`sessions: cannot refresh a session: ${error.message}`));
+      .then(
+        (touched) => touched !== 0,
+        (error: Error) => {
+          this.#log.debug(`sessions: cannot refresh a session: ${error.message}`);
+          return true;
+        },
+      );
   }
 
   async end(id: string, record: SharedSessionRecord): Promise<void> {
@@ -264,6 +290,10 @@ export class RedisSessions implements SessionShare {
 
   listen(listener: (message: SessionMessage) => void): void {
     this.#listeners.push(listener);
+  }
+
+  onGap(listener: () => void): void {
+    this.#gapListeners.push(listener);
   }
 
   #receive(text: Buffer): void {

@@ -8,7 +8,11 @@ import WebSocket from 'ws';
 
 import { type RedisFixture, startRedis } from '../e2e/support/redis.js';
 import { startRelay } from '../e2e/support/relay-fixture.js';
+import { until } from '../e2e/support/wait.js';
 import { NodeMessage } from '../src-shared/cluster.js';
+import type { AgentConnection } from './agent-connection.js';
+import { RelayCluster } from './relay-cluster.js';
+import { silentLogger } from './relay-log.js';
 import type { RelayServer } from './relay-server.js';
 
 const PREFIX = 'mcpassistant:';
@@ -161,6 +165,30 @@ describe('routing calls to another relay node', () => {
     expect(answer.status).toBe(503);
     expect(answer.text).toMatch(/relay node that holds the agent .* stopped answering/);
     expect(answer.ms).toBeLessThan(2000);
+  });
+
+  it("fails a call in flight at once when this node's own subscription to Redis drops (its answer may be lost)", async () => {
+    // Pub/sub delivers at most once: an answer published while this node's subscriber reconnects is gone, and
+    // the holding node, alive and listening, gives no other sign. The caller must not wait for its timeout.
+    const node = await newFake();
+    const beat = setInterval(() => void node.heartbeat(), 500);
+    try {
+      node.onMessage = (message) => {
+        if (message.type !== 'invoke') return;
+        void (async () => {
+          const clients = (await node.pub.client('LIST')) as string;
+          const line = clients.split('\n').find((l) => / name=mcpassistant-cluster-sub /.test(l));
+          expect(line).toBeDefined();
+          await node.pub.client('KILL', 'ID', /\bid=(\d+)/.exec(line!)![1]!);
+        })();
+      };
+      const answer = await call();
+      expect(answer.status).toBe(503);
+      expect(answer.text).toMatch(/lost its connection to Redis .* try again/);
+      expect(answer.ms).toBeLessThan(5000);
+    } finally {
+      clearInterval(beat);
+    }
   });
 
   it('fails a call in flight within a heartbeat when the holding node dies (its connection gone from Redis)', async () => {
@@ -375,6 +403,259 @@ describe("the caller's timeout across relays", () => {
     } finally {
       clearInterval(beat);
       node.close();
+      await relay.close();
+      await redis.close();
+    }
+  });
+});
+
+describe('a 2025-era session ended while a node missed the news', () => {
+  it('a node that used the session stops serving it once the store says it is gone (a session_end it did not hear)', async () => {
+    // Pub/sub delivers at most once: a node whose subscriber was reconnecting when the session was deleted (or
+    // whose load raced the DELETE) keeps it in memory. It must not serve it for as long as it is used.
+    const redis = await startRedis();
+    const store = new Redis(redis.url);
+    const idleMs = 2000;
+    const relays = [
+      await startRelay({ redisUrl: redis.url, sessionIdleMs: idleMs }),
+      await startRelay({ redisUrl: redis.url, sessionIdleMs: idleMs }),
+    ] as const;
+    const node = new FakeNode(redis.url, 'fake-sessions');
+    const beat = setInterval(() => void node.heartbeat(), 500);
+    try {
+      await node.join('dave');
+      node.onMessage = (message) => {
+        if (message.type !== 'invoke') return;
+        const result =
+          message.payload.method === 'initialize'
+            ? {
+                protocolVersion: '2025-11-25',
+                capabilities: { tools: {} },
+                serverInfo: { name: 'f', version: '1' },
+              }
+            : { tools: [] };
+        void node.send(message.from, {
+          type: 'result',
+          call_id: message.call_id,
+          result: { jsonrpc: '2.0', id: message.payload.id, result },
+        });
+      };
+      const token = await relays[0].tokens.issue('dave', ['*'], 60);
+      const post = (relay: RelayServer, message: Json, session?: string) =>
+        fetch(new URL('/dave/srv/mcp', relay.url), {
+          method: 'POST',
+          headers: {
+            Authorization: `Bearer ${token}`,
+            'Content-Type': 'application/json',
+            Accept: 'application/json, text/event-stream',
+            ...(session && { 'Mcp-Session-Id': session, 'MCP-Protocol-Version': '2025-11-25' }),
+          },
+          body: JSON.stringify(message),
+        });
+      const init = await post(relays[0], {
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 't', version: '1' } },
+      });
+      const session = init.headers.get('mcp-session-id')!;
+      expect(session).toBeTruthy();
+      const list = async (relay: RelayServer) =>
+        (await post(relay, { jsonrpc: '2.0', id: 2, method: 'tools/list' }, session)).status;
+      expect(await list(relays[1])).toBe(200);
+      // The session ends in the store, and neither relay is told (as if their subscribers were away).
+      await store.del(`${PREFIX}mcp:${session}`, `${PREFIX}mcp:${session}:log`);
+      // Relay 1 keeps being used well within the idle limit: it must find out at its next refresh of the
+      // session in the store (every idle/10 = 200 ms here), not serve it on and on.
+      const started = Date.now();
+      let status = 200;
+      while (status === 200 && Date.now() - started < 3 * idleMs) {
+        status = await list(relays[1]);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(status).toBe(404);
+    } finally {
+      clearInterval(beat);
+      node.close();
+      store.disconnect();
+      for (const relay of relays) await relay.close();
+      await redis.close();
+    }
+  });
+});
+
+describe('Redis restarted (empty) while a node holds an agent', () => {
+  it("the node writes its agents' locations again as soon as it is back, not at its next refresh", async () => {
+    let redis = await startRedis();
+    const store = new Redis(redis.url, { maxRetriesPerRequest: null });
+    const agent = {
+      subject: 'frank',
+      capabilities: new Set(['srv']),
+      features: new Set<string>(),
+      connectedAt: 1,
+    };
+    const cluster = new RelayCluster({
+      url: redis.url,
+      host: { agent: () => undefined, notify: () => undefined, supersede: () => undefined },
+      log: silentLogger,
+      // Refreshed every 20 s: the test would wait that long for the entry without the fix.
+      locationTtlMs: 60_000,
+    });
+    try {
+      await cluster.start();
+      cluster.agentUp(agent as unknown as AgentConnection);
+      await until(async () => (await store.get(`${PREFIX}agent:frank`)) !== null, 2000, 'the location');
+      // A Redis without persistence restarts: every key is gone, the node's connections come back by themselves.
+      await redis.close();
+      await until(() => !cluster.connected(), 5000, 'the node to see Redis gone');
+      redis = await startRedis(redis.port);
+      await until(() => cluster.connected(), 10_000, 'the node to reconnect');
+      // Other nodes route the agent's calls here again at once (else 404 "no agent" for up to a third of the TTL).
+      await until(async () => (await store.get(`${PREFIX}agent:frank`)) !== null, 2000, 'the location again');
+    } finally {
+      await cluster.close();
+      store.disconnect();
+      await redis.close();
+    }
+  });
+});
+
+describe('an arrival on another node that this node did not hear of', () => {
+  it("the node's refresh leaves a live node's newer location entry, and takes back a dead node's", async () => {
+    // Pub/sub is at most once: a node whose subscriber was away when the agent registered elsewhere keeps its
+    // older socket. Its refresh must not write its location over the newer one every time (calls would flip
+    // between the two nodes), nor close its socket (a superseded gateway stops for good).
+    const redis = await startRedis();
+    const store = new Redis(redis.url);
+    const agent = {
+      subject: 'gina',
+      capabilities: new Set(['srv']),
+      features: new Set<string>(),
+      connectedAt: 1,
+    };
+    const superseded: unknown[] = [];
+    let refreshes = 0;
+    const cluster = new RelayCluster({
+      url: redis.url,
+      host: {
+        agent: (subject) => (subject === 'gina' ? (agent as unknown as AgentConnection) : undefined),
+        notify: () => undefined,
+        supersede: (local) => superseded.push(local),
+      },
+      log: {
+        ...silentLogger,
+        debug: (line) => void (/registered on node/.test(String(line)) && refreshes++),
+      },
+      heartbeatMs: 100, // a node silent for 500 ms is dead
+      locationTtlMs: 900, // refreshed every 300 ms
+    });
+    const other = { node: 'other-node', capabilities: ['srv'], features: [], connected_at: 2 };
+    const beat = setInterval(
+      () => void store.publish(`${PREFIX}cluster`, JSON.stringify({ type: 'heartbeat', node: other.node })),
+      100,
+    );
+    try {
+      await cluster.start();
+      cluster.agentUp(agent as unknown as AgentConnection);
+      const key = `${PREFIX}agent:gina`;
+      const ours = await (async () => {
+        await until(async () => (await store.get(key)) !== null, 2000, 'the location');
+        return (await store.get(key))!;
+      })();
+      await store.set(key, JSON.stringify(other), 'PX', 60_000); // written by the other node; its agent_up lost
+      // Three refreshes that found it, or one that wrote over it.
+      await until(
+        async () => refreshes >= 3 || (await store.get(key)) !== JSON.stringify(other),
+        3000,
+        'three refreshes',
+      );
+      expect(await store.get(key)).toBe(JSON.stringify(other));
+      expect(superseded).toEqual([]);
+      // The other node dies (no more heartbeats): its entry is stale, and this node's agent is reachable again.
+      clearInterval(beat);
+      await until(async () => (await store.get(key)) === ours, 3000, 'the location taken back');
+      expect(superseded).toEqual([]);
+    } finally {
+      clearInterval(beat);
+      await cluster.close();
+      store.disconnect();
+      await redis.close();
+    }
+  });
+});
+
+describe("a node's subscription to the sessions channel drops", () => {
+  it('the GET streams it holds end, so their clients resume from the log what was announced while it was away', async () => {
+    // A notification logged while the subscriber reconnects is announced (session_event) to nobody: the stream
+    // stays open and silently misses it. Ended, the client reconnects with Last-Event-ID and gets it replayed.
+    const redis = await startRedis();
+    const store = new Redis(redis.url);
+    const relay = await startRelay({ redisUrl: redis.url });
+    const node = new FakeNode(redis.url, 'fake-get');
+    const beat = setInterval(() => void node.heartbeat(), 500);
+    try {
+      await node.join('hank');
+      node.onMessage = (message) => {
+        if (message.type !== 'invoke') return;
+        void node.send(message.from, {
+          type: 'result',
+          call_id: message.call_id,
+          result: {
+            jsonrpc: '2.0',
+            id: message.payload.id,
+            result: {
+              protocolVersion: '2025-11-25',
+              capabilities: {},
+              serverInfo: { name: 'f', version: '1' },
+            },
+          },
+        });
+      };
+      const token = await relay.tokens.issue('hank', ['*'], 60);
+      const url = new URL('/hank/srv/mcp', relay.url);
+      const init = await fetch(url, {
+        method: 'POST',
+        headers: {
+          Authorization: `Bearer ${token}`,
+          'Content-Type': 'application/json',
+          Accept: 'application/json, text/event-stream',
+        },
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 1,
+          method: 'initialize',
+          params: {
+            protocolVersion: '2025-11-25',
+            capabilities: {},
+            clientInfo: { name: 't', version: '1' },
+          },
+        }),
+      });
+      const session = init.headers.get('mcp-session-id')!;
+      await init.text();
+      const get = await fetch(url, {
+        headers: {
+          Authorization: `Bearer ${token}`,
+          Accept: 'text/event-stream',
+          'Mcp-Session-Id': session,
+          'MCP-Protocol-Version': '2025-11-25',
+        },
+      });
+      expect(get.status).toBe(200);
+      const ended = get.text().then(() => true);
+      const clients = (await store.client('LIST')) as string;
+      const line = clients.split('\n').find((l) => / name=mcpassistant-sessions-sub /.test(l));
+      expect(line).toBeDefined();
+      await store.client('KILL', 'ID', /\bid=(\d+)/.exec(line!)![1]!);
+      const outcome = await Promise.race([
+        ended,
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 5000).unref()),
+      ]);
+      expect(outcome).toBe(true);
+    } finally {
+      clearInterval(beat);
+      node.close();
+      store.disconnect();
       await relay.close();
       await redis.close();
     }

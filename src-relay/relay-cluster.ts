@@ -65,6 +65,22 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `;
 
+// Refreshes a location entry if it is still the one this node wrote, or writes it if it is gone; returns 1, or
+// the entry another node wrote since (left as it is). KEYS: the entry. ARGV: this node's value, TTL in ms.
+const REFRESH_IF_OURS = `
+local current = redis.call('GET', KEYS[1])
+if current and current ~= ARGV[1] then return current end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`;
+
+// Replaces a location entry if it is still ARGV[1] (a dead node's). ARGV: expected, this node's value, TTL ms.
+const REPLACE_IF = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+`;
+
 /** A call this node sent to another node (A's side). */
 interface OutgoingCall {
   node: string;
@@ -147,19 +163,40 @@ export class RelayCluster {
     this.#staleAfterMs = options.staleAfterMs ?? 5 * this.#heartbeatMs;
     this.#locationTtlMs = options.locationTtlMs ?? 30_000;
     // Calls of one event-loop turn leave in one write (auto-pipelining): the hot path is one PUBLISH per call.
+    // Named, so that an operator tells them apart in CLIENT LIST.
     this.#client = new Redis(options.url, {
       lazyConnect: true,
       maxRetriesPerRequest: 1,
       enableAutoPipelining: true,
+      connectionName: 'mcpassistant-cluster',
     });
-    this.#subscriber = new Redis(options.url, { lazyConnect: true });
+    this.#subscriber = new Redis(options.url, {
+      lazyConnect: true,
+      connectionName: 'mcpassistant-cluster-sub',
+    });
     const where = redactRedisUrl(options.url);
     // ignore: RedisState reports the state of the same Redis (and /healthz says it); one warning is enough.
     this.#client.on('error', () => undefined);
+    // Back after Redis went away: it may have restarted empty (no persistence), and the other nodes would answer
+    // "no agent" for the agents here until the next refresh (a third of the TTL): write their locations now.
+    this.#client.on('ready', () => this.#refreshLocations());
     let ready = false;
     this.#subscriber.on('error', (error: Error) =>
       this.#log.debug(`cluster: Redis at ${where}: ${error.message}`),
     );
+    // Answers published to this node while its subscriber is away are lost (pub/sub delivers at most once), and
+    // the holding node gives no other sign: the calls in flight fail now rather than at their timeout.
+    this.#subscriber.on('close', () => {
+      if (this.#closed) return;
+      for (const call of [...this.#outgoing.values()])
+        call.fail(
+          new InvokeError(
+            'disconnected',
+            `the relay lost its connection to Redis while the agent of "${call.subject}" (on another relay node) ` +
+              'had the call, so its answer may be lost; try again shortly',
+          ),
+        );
+    });
     this.#subscriber.on('ready', () => {
       // Arrivals and departures may have been missed while away: look locations up again.
       if (ready) this.#locations.clear();
@@ -640,14 +677,36 @@ export class RelayCluster {
     );
   }
 
+  /**
+   * Refreshes the TTL of the location entries this node wrote, or writes them again where they are gone (Redis
+   * restarted empty, an entry expired) or where a node that is no longer alive wrote them. An entry a live node
+   * wrote since means the agent registered there after it did here and this node missed its agent_up (pub/sub
+   * delivers at most once): it is left to that node (taking it back every refresh would flip calls between two
+   * sockets). The socket here is not closed on that ground: a superseded gateway stops for good, and after a
+   * Redis outage "live" is uncertain for a heartbeat; it is written again once that node's entry is gone.
+   */
   #refreshLocations(): void {
     if (this.#held.size === 0) return;
+    const held = [...this.#held];
     const pipeline = this.#client.pipeline();
-    for (const [subject, value] of this.#held)
-      pipeline.set(this.#key(`agent:${subject}`), value, 'PX', this.#locationTtlMs);
-    pipeline
-      .exec()
-      .catch((error: Error) => this.#log.debug(`cluster: cannot refresh locations: ${error.message}`));
+    for (const [subject, value] of held)
+      pipeline.eval(REFRESH_IF_OURS, 1, this.#key(`agent:${subject}`), value, this.#locationTtlMs);
+    pipeline.exec().then(
+      (replies) =>
+        replies?.forEach(([error, current], i) => {
+          const [subject, value] = held[i]!;
+          if (error || typeof current !== 'string' || this.#held.get(subject) !== value) return;
+          const holder = parseLocation(current);
+          if (holder && this.#alive(holder.node)) {
+            this.#log.debug(`cluster: agent ${subject} registered on node ${holder.node.slice(0, 8)} since`);
+            return;
+          }
+          this.#client
+            .eval(REPLACE_IF, 1, this.#key(`agent:${subject}`), current, value, this.#locationTtlMs)
+            .catch((e: Error) => this.#log.debug(`cluster: cannot record agent ${subject}: ${e.message}`));
+        }),
+      (error: Error) => this.#log.debug(`cluster: cannot refresh locations: ${error.message}`),
+    );
   }
 }
 

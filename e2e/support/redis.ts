@@ -23,11 +23,12 @@ async function freePort(): Promise<number> {
 
 /**
  * Starts redis-server on 127.0.0.1 and resolves once it accepts connections. Throws when the binary is missing
- * (with the command that installs it) or when it exits before it is ready (with its output).
+ * (with the command that installs it) or when it exits before it is ready (with its output). `fixedPort`: on that
+ * port (Redis restarted, empty, where the relays expect it), else on a free one.
  */
-export async function startRedis(): Promise<RedisFixture> {
+export async function startRedis(fixedPort?: number): Promise<RedisFixture> {
   for (let attempt = 0; ; attempt++) {
-    const port = await freePort();
+    const port = fixedPort ?? (await freePort());
     const child = spawn(
       'redis-server',
       [
@@ -76,7 +77,7 @@ export async function startRedis(): Promise<RedisFixture> {
       };
     }
     // Another process took the port between our check and redis binding it: try another, a few times.
-    if (attempt >= 3 || !/Address already in use/i.test(output))
+    if (fixedPort !== undefined || attempt >= 3 || !/Address already in use/i.test(output))
       throw new Error(`redis-server exited before it was ready:\n${output}`);
   }
 }
