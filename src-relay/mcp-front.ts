@@ -234,6 +234,15 @@ export class McpFront {
     for (const set of this.#openStreams.values()) for (const res of set) writeKeepAlive(res);
   }
 
+  /**
+   * Notifications from other relays may have been missed (the cluster's subscription dropped and is back): the
+   * 2026-07-28 listen streams end, so that their clients listen again. (A 2025 session's GET stream is ended
+   * by its session store, whose log lets the client's resumption replay what it missed.)
+   */
+  missedNotifications(): void {
+    this.#modern.endListenStreams();
+  }
+
   close(): void {
     this.sessions.closeAll();
     this.#modern.close();

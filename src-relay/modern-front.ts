@@ -286,8 +286,16 @@ export class ModernFront {
   }
 
   close(): void {
-    for (const set of this.#listening.values()) for (const stream of set) stream.res.end();
+    this.endListenStreams();
     this.#listening.clear();
+  }
+
+  /**
+   * Ends every listen stream (each one's close handler forgets it and unsubscribes its resources): with
+   * several relays, notifications may have been missed, and a client that listens again misses nothing more.
+   */
+  endListenStreams(): void {
+    for (const set of this.#listening.values()) for (const stream of set) stream.res.end();
   }
 
   /** Answers one POSTed message of a modern client. Never throws: every failure is a JSON-RPC error. */

@@ -496,7 +496,12 @@ describe('Redis restarted (empty) while a node holds an agent', () => {
     };
     const cluster = new RelayCluster({
       url: redis.url,
-      host: { agent: () => undefined, notify: () => undefined, supersede: () => undefined },
+      host: {
+        agent: () => undefined,
+        notify: () => undefined,
+        supersede: () => undefined,
+        missedNotifications: () => undefined,
+      },
       log: silentLogger,
       // Refreshed every 20 s: the test would wait that long for the entry without the fix.
       locationTtlMs: 60_000,
@@ -541,6 +546,7 @@ describe('an arrival on another node that this node did not hear of', () => {
         agent: (subject) => (subject === 'gina' ? (agent as unknown as AgentConnection) : undefined),
         notify: () => undefined,
         supersede: (local) => superseded.push(local),
+        missedNotifications: () => undefined,
       },
       log: {
         ...silentLogger,
@@ -579,6 +585,64 @@ describe('an arrival on another node that this node did not hear of', () => {
       clearInterval(beat);
       await cluster.close();
       store.disconnect();
+      await redis.close();
+    }
+  });
+});
+
+describe("a node's subscription to the cluster channel drops", () => {
+  it('its 2026-07-28 listen streams end, so their clients listen again rather than silently miss notifications', async () => {
+    // A server notification of an agent on another node is broadcast on the cluster channel: one sent while the
+    // subscriber reconnects reaches nobody here, and a listen stream left open would wait for it in vain.
+    const redis = await startRedis();
+    const store = new Redis(redis.url);
+    const relay = await startRelay({ redisUrl: redis.url });
+    const node = new FakeNode(redis.url, 'fake-listen');
+    const beat = setInterval(() => void node.heartbeat(), 500);
+    try {
+      await node.join('ivan');
+      const token = await relay.tokens.issue('ivan', ['*'], 60);
+      const meta = {
+        'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+        'io.modelcontextprotocol/clientCapabilities': {},
+      };
+      const listen = await fetch(new URL('/ivan/srv/mcp', relay.url), {
+        method: 'POST',
+        headers: {
+          Authorization: `Bearer ${token}`,
+          'Content-Type': 'application/json',
+          Accept: 'application/json, text/event-stream',
+          'MCP-Protocol-Version': '2026-07-28',
+          'Mcp-Method': 'subscriptions/listen',
+        },
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 1,
+          method: 'subscriptions/listen',
+          params: { notifications: { toolsListChanged: true }, _meta: meta },
+        }),
+      });
+      expect(listen.headers.get('content-type')).toMatch(/^text\/event-stream/);
+      const reader = listen.body!.getReader();
+      const first = new TextDecoder().decode((await reader.read()).value);
+      expect(first).toContain('notifications/subscriptions/acknowledged');
+      const ended = (async () => {
+        for (;;) if ((await reader.read()).done) return true;
+      })();
+      const clients = (await store.client('LIST')) as string;
+      const line = clients.split('\n').find((l) => / name=mcpassistant-cluster-sub /.test(l));
+      expect(line).toBeDefined();
+      await store.client('KILL', 'ID', /\bid=(\d+)/.exec(line!)![1]!);
+      const outcome = await Promise.race([
+        ended,
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 5000).unref()),
+      ]);
+      expect(outcome).toBe(true);
+    } finally {
+      clearInterval(beat);
+      node.close();
+      store.disconnect();
+      await relay.close();
       await redis.close();
     }
   });

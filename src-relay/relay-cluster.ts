@@ -39,6 +39,11 @@ export interface ClusterHost {
   notify(subject: string, server: string, payload: JsonRpcMessage): void;
   /** `agent`, connected here, registered again on another node: its socket here closes (1012), if still current. */
   supersede(agent: AgentConnection): void;
+  /**
+   * This node's subscription dropped and is back: server-wide notifications of other nodes' agents sent
+   * meanwhile were lost (pub/sub delivers at most once), so the streams that wait for them should end.
+   */
+  missedNotifications(): void;
 }
 
 export interface RelayClusterOptions {
@@ -198,8 +203,12 @@ export class RelayCluster {
         );
     });
     this.#subscriber.on('ready', () => {
-      // Arrivals and departures may have been missed while away: look locations up again.
-      if (ready) this.#locations.clear();
+      // Arrivals and departures, and notifications, may have been missed while away: look locations up again,
+      // and let the streams that wait for notifications know.
+      if (ready) {
+        this.#locations.clear();
+        this.#host.missedNotifications();
+      }
       ready = true;
     });
     this.#subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) =>

@@ -149,6 +149,7 @@ export class RelayServer {
             host: {
               agent: (subject) => this.#agents.get(subject),
               notify: (subject, server, payload) => this.#front.notify(subject, server, payload, false),
+              missedNotifications: () => this.#front.missedNotifications(),
               supersede: (agent) => {
                 if (this.#agents.get(agent.subject) === agent) agent.close(CLOSE.superseded, 'superseded');
               },
