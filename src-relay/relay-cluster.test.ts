@@ -525,6 +525,64 @@ describe('Redis restarted (empty) while a node holds an agent', () => {
   });
 });
 
+describe('a node that shuts down with calls of other nodes in flight', () => {
+  it('tells their callers at once, instead of letting them wait for its missed heartbeats', async () => {
+    const redis = await startRedis();
+    const agent = {
+      subject: 'iris',
+      capabilities: new Set(['srv']),
+      features: new Set<string>(),
+      connectedAt: 1,
+      invoke: (_s: string, _p: unknown, options: { signal: AbortSignal }) =>
+        new Promise((_resolve, reject) =>
+          options.signal.addEventListener('abort', () => reject(new Error('x'))),
+        ),
+    };
+    const cluster = new RelayCluster({
+      url: redis.url,
+      host: {
+        agent: (subject) => (subject === 'iris' ? (agent as unknown as AgentConnection) : undefined),
+        notify: () => undefined,
+        supersede: () => undefined,
+        missedNotifications: () => undefined,
+      },
+      log: silentLogger,
+      heartbeatMs: 60_000, // its heartbeats alone would tell the caller nothing for minutes
+    });
+    const caller = new FakeNode(redis.url, 'caller-node');
+    try {
+      await cluster.start();
+      await caller.join('someone-else');
+      const payload = { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'slow' } };
+      await caller.send(cluster.nodeId, {
+        type: 'invoke',
+        call_id: 'call-1',
+        from: caller.id,
+        subject: 'iris',
+        server: 'srv',
+        scope: '',
+        payload,
+        timeout_ms: 60_000,
+        ask: false,
+      });
+      await until(() => cluster.inFlight().incoming === 1, 5000, 'the call to reach the node');
+      await cluster.close();
+      await until(
+        () => caller.received.some((m) => m.type === 'failure' && m.call_id === 'call-1'),
+        2000,
+        'the caller to hear the call failed',
+      );
+      const failure = caller.received.find((m) => m.type === 'failure')!;
+      expect(failure).toMatchObject({ kind: 'disconnected' });
+      expect(JSON.stringify(failure)).toContain('shutting down');
+    } finally {
+      caller.close();
+      await cluster.close();
+      await redis.close();
+    }
+  });
+});
+
 describe('an arrival on another node that this node did not hear of', () => {
   it("the node's refresh leaves a live node's newer location entry, and takes back a dead node's", async () => {
     // Pub/sub is at most once: a node whose subscriber was away when the agent registered elsewhere keeps its

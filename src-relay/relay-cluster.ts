@@ -248,8 +248,20 @@ export class RelayCluster {
     for (const timer of this.#timers) clearInterval(timer);
     for (const call of [...this.#outgoing.values()])
       call.reject(new InvokeError('disconnected', 'the relay is shutting down'));
-    for (const call of this.#incoming.values()) call.controller.abort('the relay is shutting down');
+    const leaving =
+      'the relay holding the agent is shutting down; try again shortly (the agent reconnects to another)';
+    // Their callers are told now, not when this node's heartbeats are missed (awaited before QUIT below).
+    const told = [...this.#incoming].map(([callId, call]) => {
+      call.controller.abort(leaving);
+      return this.#publish(call.from, {
+        type: 'failure',
+        call_id: callId,
+        kind: 'disconnected',
+        message: leaving,
+      });
+    });
     if (this.#client.status === 'ready') {
+      await Promise.all(told);
       // The other nodes stop routing here at once (not when their cached locations expire).
       const deleting = [...this.#held].map(([subject, value]) => {
         this.#broadcast({ type: 'agent_down', node: this.nodeId, subject });
@@ -479,11 +491,15 @@ export class RelayCluster {
   // ── messages ──────────────────────────────────────────────────────────────────────────────────────────
 
   #send(node: string, message: NodeMessage): void {
-    this.#client
-      .publish(this.#key(`node:${node}`), JSON.stringify(message))
-      .catch((error: Error) =>
-        this.#log.debug(`cluster: cannot reach node ${node.slice(0, 8)}: ${error.message}`),
-      );
+    void this.#publish(node, message);
+  }
+
+  /** Publishes `message` to `node`; resolves once Redis has it (never rejects: a failure is logged). */
+  #publish(node: string, message: NodeMessage): Promise<void> {
+    return this.#client.publish(this.#key(`node:${node}`), JSON.stringify(message)).then(
+      () => undefined,
+      (error: Error) => this.#log.debug(`cluster: cannot reach node ${node.slice(0, 8)}: ${error.message}`),
+    );
   }
 
   #broadcast(message: ClusterMessage): void {
