@@ -59,6 +59,18 @@ class FakeNode {
   }
 }
 
+/** Kills the Redis connection named `name` (CLIENT KILL): a subscriber dropping as in a network blip. */
+async function killConnection(redis: Redis, name: string): Promise<void> {
+  const clients = (await redis.client('LIST')) as string;
+  const line = clients.split('\n').find((l) => l.includes(` name=${name} `));
+  expect(line, `a Redis connection named ${name}`).toBeDefined();
+  await redis.client('KILL', 'ID', /\bid=(\d+)/.exec(line!)![1]!);
+}
+
+/** `promise`'s value, or false when it has not settled within `ms`. */
+const settlesWithin = (promise: Promise<boolean>, ms: number): Promise<boolean> =>
+  Promise.race([promise, new Promise<boolean>((resolve) => setTimeout(() => resolve(false), ms).unref())]);
+
 describe('routing calls to another relay node', () => {
   let redis: RedisFixture;
   let relay: RelayServer;
@@ -176,10 +188,7 @@ describe('routing calls to another relay node', () => {
       node.onMessage = (message) => {
         if (message.type !== 'invoke') return;
         void (async () => {
-          const clients = (await node.pub.client('LIST')) as string;
-          const line = clients.split('\n').find((l) => / name=mcpassistant-cluster-sub /.test(l));
-          expect(line).toBeDefined();
-          await node.pub.client('KILL', 'ID', /\bid=(\d+)/.exec(line!)![1]!);
+          await killConnection(node.pub, 'mcpassistant-cluster-sub');
         })();
       };
       const answer = await call();
@@ -687,15 +696,8 @@ describe("a node's subscription to the cluster channel drops", () => {
       const ended = (async () => {
         for (;;) if ((await reader.read()).done) return true;
       })();
-      const clients = (await store.client('LIST')) as string;
-      const line = clients.split('\n').find((l) => / name=mcpassistant-cluster-sub /.test(l));
-      expect(line).toBeDefined();
-      await store.client('KILL', 'ID', /\bid=(\d+)/.exec(line!)![1]!);
-      const outcome = await Promise.race([
-        ended,
-        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 5000).unref()),
-      ]);
-      expect(outcome).toBe(true);
+      await killConnection(store, 'mcpassistant-cluster-sub');
+      expect(await settlesWithin(ended, 5000)).toBe(true);
     } finally {
       clearInterval(beat);
       node.close();
@@ -765,15 +767,8 @@ describe("a node's subscription to the sessions channel drops", () => {
       });
       expect(get.status).toBe(200);
       const ended = get.text().then(() => true);
-      const clients = (await store.client('LIST')) as string;
-      const line = clients.split('\n').find((l) => / name=mcpassistant-sessions-sub /.test(l));
-      expect(line).toBeDefined();
-      await store.client('KILL', 'ID', /\bid=(\d+)/.exec(line!)![1]!);
-      const outcome = await Promise.race([
-        ended,
-        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 5000).unref()),
-      ]);
-      expect(outcome).toBe(true);
+      await killConnection(store, 'mcpassistant-sessions-sub');
+      expect(await settlesWithin(ended, 5000)).toBe(true);
     } finally {
       clearInterval(beat);
       node.close();
