@@ -136,7 +136,13 @@ export interface InvokeOptions {
    * to replace) and resolves with the client's JSON-RPC response. Absent when the client cannot be asked (it
    * reads a plain JSON answer): the server then gets an error.
    */
-  onServerRequest?: (request: JsonRpcMessage) => Promise<JsonRpcMessage>;
+  onServerRequest?: (request: JsonRpcMessage, inputKey?: string) => Promise<JsonRpcMessage>;
+  /**
+   * `modern` when the call comes from a 2026-07-28 client: the agent speaks to a local server of both eras in
+   * that era (invoke's `client_era`), so the server's own input-required results, input keys included
+   * (`onServerRequest`'s `inputKey`), reach the client. Absent for a 2025-era client.
+   */
+  clientEra?: 'modern';
 }
 
 export class AgentConnection {
@@ -210,6 +216,7 @@ export class AgentConnection {
       });
       const frame: InvokeFrame = { type: 'invoke', request_id: requestId, mcp_server: server, payload };
       if (options.scope && this.features.has('activity')) frame.client_session = sessionLabel(options.scope);
+      if (options.clientEra === 'modern') frame.client_era = 'modern';
       this.channel.send(frame);
       options.signal?.addEventListener(
         'abort',
@@ -339,7 +346,7 @@ export class AgentConnection {
           : 'the call this request belongs to has ended',
       );
     }
-    ask(frame.payload).then(
+    ask(frame.payload, frame.input_key).then(
       (response) => answer({ ...response, id: server_request_id }),
       (error: unknown) => fail(error instanceof Error ? error.message : String(error)),
     );

@@ -11,7 +11,8 @@
 // they asked for.
 //
 // A local server's elicitation, sampling or roots request during a 2026-era call becomes an input-required
-// result; the client's retry runs the call again and its answers reach the server (see #call).
+// result; the client's retry runs the call again and its answers reach the server (see #call). A 2026-07-28
+// server's requests keep the input keys it gave them (the agent passes them on); a 2025 server's are named here.
 //
 // Not served yet: tasks (an extension).
 import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
@@ -542,7 +543,7 @@ export class ModernFront {
    * A local server's requests to its client during `tools/call`, `prompts/get` or `resources/read` (2025 era:
    * elicitation, sampling, roots) become an input-required result (2026-07-28, "Multi round-trip requests"),
    * the stateless way that revision intends: the run at the agent is cancelled, the client gets the questions
-   * (keyed by what they ask, see inputKey) and a signed requestState holding the answers given so far, and its
+   * (under the local server's own input keys when it gave them, else keyed by what they ask: see inputKey) and a signed requestState holding the answers given so far, and its
    * retry runs the call again, answering each question the server repeats from those answers and the retry's
    * `inputResponses`. Nothing waits at the relay or the agent between rounds, so a client that never retries
    * leaves nothing behind. The price: a 2025 server's tool runs again from its start in every round.
@@ -698,12 +699,17 @@ export class ModernFront {
         ROUND_SETTLE_MS,
       );
     };
-    const onServerRequest = (request: JsonRpcMessage) =>
+    const onServerRequest = (request: JsonRpcMessage, serverKey?: string) =>
       new Promise<JsonRpcMessage>((answer) => {
-        const key = inputKey(request);
-        // Its own key; else the one answer, not used yet in this run, to a question of the same method asked in
-        // an earlier round (a server whose question differs a little every run: a time, a random id).
-        const spare = Object.keys(answers).filter((k) => issued[k] === request.method && !(k in used));
+        // A 2026-07-28 local server's own key, as it named the request (SEP-2322); ours for a 2025 server's.
+        const key = serverKey ?? inputKey(request);
+        // Its own key; else, for a key of ours, the one answer, not used yet in this run, to a question of the same
+        // method asked in an earlier round (a server whose question differs a little every run: a time, a random
+        // id). A server's own key names its question: no other answer stands in for it.
+        const spare =
+          serverKey === undefined
+            ? Object.keys(answers).filter((k) => issued[k] === request.method && !(k in used))
+            : [];
         const answeredAs = key in answers ? key : spare.length === 1 ? spare[0] : undefined;
         if (answeredAs !== undefined) {
           used[answeredAs] = answers[answeredAs];
@@ -725,6 +731,8 @@ export class ModernFront {
         if (sse && !res.writableEnded) writeEvent(res, JSON.stringify(payload));
       },
       onServerRequest: MRTR_METHODS.has(message.method ?? '') ? onServerRequest : undefined,
+      // A local server of both eras is spoken to in this client's era, so its own input keys reach it.
+      clientEra: 'modern',
     }).then((response): Round => ({ kind: 'response', response }));
     try {
       const round = await Promise.race([running, settled]);
@@ -851,7 +859,7 @@ export class ModernFront {
   async #invoke(
     target: McpTarget,
     message: JsonRpcMessage,
-    options: Pick<InvokeOptions, 'signal' | 'onNotification' | 'onServerRequest'>,
+    options: Pick<InvokeOptions, 'signal' | 'onNotification' | 'onServerRequest' | 'clientEra'>,
   ): Promise<Json> {
     try {
       const result = await target.invoke(message, { timeoutMs: this.options.requestTimeoutMs, ...options });

@@ -440,6 +440,7 @@ export class RelayCluster {
             payload,
             timeout_ms: Math.max(1, Math.round(options.timeoutMs)),
             ask: options.onServerRequest !== undefined,
+            ...(options.clientEra === 'modern' ? { client_era: 'modern' } : {}),
           } satisfies NodeMessage),
         )
         .then(
@@ -604,7 +605,7 @@ export class RelayCluster {
             id: message.payload.id ?? null,
             error: { code: -32603, message: 'the client of this call cannot be asked' },
           });
-        ask(message.payload).then(answer, (error: unknown) =>
+        ask(message.payload, message.input_key).then(answer, (error: unknown) =>
           answer({
             jsonrpc: '2.0',
             id: message.payload.id ?? null,
@@ -635,11 +636,17 @@ export class RelayCluster {
     };
     this.#incoming.set(callId, call);
     const onServerRequest = message.ask
-      ? (request: JsonRpcMessage) =>
+      ? (request: JsonRpcMessage, inputKey?: string) =>
           new Promise<JsonRpcMessage>((resolve) => {
             const askId = randomUUID();
             call.asks.set(askId, resolve);
-            this.#send(from, { type: 'server_request', call_id: callId, ask_id: askId, payload: request });
+            this.#send(from, {
+              type: 'server_request',
+              call_id: callId,
+              ask_id: askId,
+              payload: request,
+              ...(inputKey === undefined ? {} : { input_key: inputKey }),
+            });
           })
       : undefined;
     agent
@@ -650,6 +657,7 @@ export class RelayCluster {
         onNotification: (notification) =>
           this.#send(from, { type: 'notification', call_id: callId, payload: notification }),
         onServerRequest,
+        ...(message.client_era === 'modern' ? { clientEra: 'modern' as const } : {}),
       })
       .then(
         (result) => this.#send(from, { type: 'result', call_id: callId, result }),

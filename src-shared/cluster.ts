@@ -44,6 +44,8 @@ export const NodeInvoke = z.object({
   payload: JsonRpcMessage,
   timeout_ms: z.number().int().positive(),
   ask: z.boolean(),
+  /** The caller's protocol era, `modern` for a 2026-07-28 client (InvokeFrame's `client_era`); else absent. */
+  client_era: z.string().optional(),
 });
 
 /** The caller gave up (its timeout, its stream closed, an input-required round ended): B aborts the call. */
@@ -110,6 +112,8 @@ export const NodeServerRequest = z.object({
   call_id: CallId,
   ask_id: z.string().min(1),
   payload: JsonRpcMessage,
+  /** The local server's input key for it (ServerRequestFrame's `input_key`), when the agent gave one. */
+  input_key: z.string().optional(),
 });
 
 /**

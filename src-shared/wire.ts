@@ -97,6 +97,9 @@ export const ServersFrame = z.looseObject({
 });
 export type ServersFrame = z.infer<typeof ServersFrame>;
 
+/** The longest input key (characters) a `server_request` frame carries (`input_key`). */
+export const MAX_INPUT_KEY_CHARS = 256;
+
 /**
  * Extension: a local server's request to the client of one invoke (`sampling/createMessage`,
  * `elicitation/create`, `roots/list`), 2025 era. `payload.id` is `server_request_id`, chosen by the agent. Sent
@@ -108,6 +111,14 @@ export const ServerRequestFrame = z.looseObject({
   mcp_server: z.string().min(1),
   server_request_id: z.string().min(1),
   payload: JsonRpcMessage,
+  /**
+   * Extension: the input key a 2026-07-28 local server gave this request in its `input_required` result
+   * (SEP-2322: the server names its input requests, and reads the answers under the same keys). A relay that
+   * turns the request into an input-required result for a 2026-07-28 client uses it as the key there, so the
+   * client sees the server's own names; without it (a 2025-era server request, an old agent) the relay names
+   * the request itself. Keys over MAX_INPUT_KEY_CHARS are not sent.
+   */
+  input_key: z.string().min(1).max(MAX_INPUT_KEY_CHARS).optional(),
 });
 export type ServerRequestFrame = z.infer<typeof ServerRequestFrame>;
 
@@ -150,6 +161,13 @@ export const InvokeFrame = z
      * announce the `activity` feature; absent for sessionless callers and from the existing remote.
      */
     client_session: z.string().min(1).max(64).optional(),
+    /**
+     * Extension: the protocol era of the client the call comes from, `modern` for a 2026-07-28 client (the
+     * relay's modern front); absent for a 2025-era client and from the existing remote. An agent that reaches
+     * a local server of both eras sends the call to it in this era (docs/protocol.md, "Eras"); other values
+     * are read as absent, and agents that predate it ignore it.
+     */
+    client_era: z.string().max(32).optional(),
   })
   .refine((frame) => frame.mcp_server ?? frame.capability, {
     message: 'invoke needs mcp_server (or capability)',

@@ -93,24 +93,6 @@ export const ALTERNATIVES: Record<string, Alternative> = {
   'server-server-sse-polling/server-sse-priming-event': JSON_ANSWER,
   'server-server-sse-polling/server-sse-retry-field': JSON_ANSWER,
   'server-server-sse-polling/server-sse-disconnect-resume': JSON_ANSWER,
-  // 2026-07-28 input-required results from a 2025 server: the agent reaches the fixture in the 2025 era, where a
-  // server request carries no input key, so a front names each question itself, by what it asks (the spec
-  // leaves the keys to the server; modern-front.ts, inputKey). This scenario insists on the fixture's own key.
-  'server-input-required-result-basic-elicitation/sep-2322-elicitation-incomplete': {
-    reason: 'the scenario wants the key "user_name"; a front names its input requests itself',
-    relayed: ['FAILURE'],
-  },
-  'server-input-required-result-basic-elicitation/sep-2322-elicitation-complete': {
-    reason: 'its scenario stops after the previous check (same reason)',
-    relayed: ['not run'],
-  },
-  'server-input-required-result-ignore-extra-params/sep-2322-ignore-unexpected-params': {
-    reason:
-      'a first request that carries answers under keys a front never issued ("user_name"): they answer ' +
-      'nothing, so a front asks again (input-required, as the spec prescribes for a missing answer), which ' +
-      'the scenario reports as a WARNING (a server "SHOULD" complete)',
-    relayed: ['WARNING'],
-  },
 };
 
 /** The checks that fail in `run`, as `scenario/check-id`. */

@@ -17,6 +17,7 @@ import {
   isPlainJsonRpcMessage,
   type JsonRpcMessage,
   MAX_FRAME_BYTES,
+  MAX_INPUT_KEY_CHARS,
   printable,
   type RegisterFrame,
   RelayFrame,
@@ -499,7 +500,7 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
 
   async #invoke(link: Link, frame: InvokeFrame): Promise<void> {
     const server = (frame.mcp_server ?? frame.capability)!;
-    const { payload, request_id, client_session } = frame;
+    const { payload, request_id, client_session, client_era } = frame;
     // Compat: the existing remote forwards a client's notifications/cancelled verbatim. It has no sessions,
     // so the id can only be matched among that server's calls. A relay that acknowledged the registration is
     // ours: it sends `cancel` frames scoped to the client's session, and a verbatim one never aborts a call
@@ -518,10 +519,18 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
         signal: controller.signal,
         timeoutMs: this.options.requestTimeoutMs,
         ...(client_session ? { clientSession: client_session } : {}),
+        ...(client_era === 'modern' ? { clientEra: 'modern' as const } : {}),
         notify: (notification) =>
           this.#send(link, { type: 'notification', mcp_server: server, request_id, payload: notification }),
-        ask: (request, signal) =>
-          this.#ask(link, server, request_id, request, AbortSignal.any([signal, controller.signal])),
+        ask: (request, signal, inputKey) =>
+          this.#ask(
+            link,
+            server,
+            request_id,
+            request,
+            AbortSignal.any([signal, controller.signal]),
+            inputKey,
+          ),
       });
       this.#sendResult(link, request_id, server, payload, result);
     } finally {
@@ -532,7 +541,9 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
   /**
    * Sends a local server's request to the client of invoke `requestId` (`server_request`) and resolves with
    * the client's answer (`server_response`). Rejects when the relay does not relay server requests, or when
-   * `signal` aborts (the server cancelled it, or the call ended or was cancelled).
+   * `signal` aborts (the server cancelled it, or the call ended or was cancelled). `inputKey`, a 2026-07-28
+   * server's name for the request, goes with it (`input_key`) when it fits the frame's limit; the answer maps
+   * back to the server's key at the agent either way.
    */
   #ask(
     link: Link,
@@ -540,6 +551,7 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
     requestId: string,
     request: JsonRpcMessage,
     signal: AbortSignal,
+    inputKey?: string,
   ): Promise<JsonRpcMessage> {
     if (!this.#relayFeatures.has('server-requests')) {
       return Promise.reject(
@@ -568,6 +580,7 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
         mcp_server: server,
         server_request_id: id,
         payload: { ...request, id },
+        ...(inputKey && inputKey.length <= MAX_INPUT_KEY_CHARS ? { input_key: inputKey } : {}),
       });
     });
   }

@@ -27,6 +27,11 @@ export interface InvokeContext {
   ask?: ServerRequestAsker;
   /** The relay's label of the caller's client session (`client_session`), when it gives one. */
   clientSession?: string;
+  /**
+   * `modern` when the caller is a 2026-07-28 client (the relay's `client_era`): a local server of both eras is
+   * then spoken to in that era (ManagedServer.request).
+   */
+  clientEra?: 'modern';
 }
 
 /** The JSON-RPC error for an agent-side failure; -32000 as the existing agent uses. */
@@ -151,7 +156,7 @@ export class Dispatcher {
         const result = await server.request(
           client,
           { method, params: params },
-          { signal: ctx.signal, timeoutMs: ctx.timeoutMs, ask: ctx.ask },
+          { signal: ctx.signal, timeoutMs: ctx.timeoutMs, ask: ctx.ask, clientEra: ctx.clientEra },
         );
         return { jsonrpc: '2.0', id, result };
       } finally {

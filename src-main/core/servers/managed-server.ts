@@ -14,6 +14,7 @@ import {
   Client,
   type InputRequiredResult,
   isInputRequiredResult,
+  type McpSubscription,
   type Notification,
   type PriorDiscovery,
   type ProgressNotification,
@@ -113,15 +114,41 @@ const STATE_ONLY_ROUND_PAUSE_MS = 250;
 /**
  * Asks a remote client, through the call it is making, a request of the local server (sampling, elicitation,
  * roots: `id` is the asker's to choose) and resolves with the client's JSON-RPC response. `signal` aborts when
- * the local server cancels its request.
+ * the local server cancels its request. `inputKey` is the key a 2026-07-28 server gave the request in its
+ * `input_required` result (SEP-2322); absent for a 2025-era server request, which has none.
  */
-export type ServerRequestAsker = (request: JsonRpcMessage, signal: AbortSignal) => Promise<JsonRpcMessage>;
+export type ServerRequestAsker = (
+  request: JsonRpcMessage,
+  signal: AbortSignal,
+  inputKey?: string,
+) => Promise<JsonRpcMessage>;
+
+/**
+ * How long the `server/discover` probe after a Streamable HTTP server's `initialize` may take before the server
+ * is taken for a 2025-era one only (ms). A server that speaks both eras answers it as fast as any request.
+ */
+export const DUAL_ERA_PROBE_TIMEOUT_MS = 5_000;
+
+/** The 2026-07-28 revision a server of both eras is spoken to in, for callers of that era. */
+const MODERN_REVISION = '2026-07-28';
 
 export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notification: [Notification] }> {
   #config: ServerConfigResult;
   #status: ServerStatus;
   #client: Client | undefined;
   #transport: Transport | undefined;
+  /**
+   * A Streamable HTTP server that speaks both eras: a second, stateless client pinned to 2026-07-28 on the same
+   * URL, for 2026-07-28 callers (request's `clientEra`); #client keeps the 2025 session for everyone else.
+   */
+  #modernClient: Client | undefined;
+  /** The listen stream of #modernClient, while one is open. */
+  #modernListen: McpSubscription | undefined;
+  /** The resource URIs subscribed on a both-eras server's 2025 session (#subscribeBoth). */
+  readonly #subscribedUris = new Set<string>();
+  /** The x-mcp-header arguments of each tool of a 2026-07-28 connection, by tool name (#paramHeaders). */
+  #toolHeaders:
+    { client: Client; tools: Promise<Map<string, { argument: string; header: string }[]>> } | undefined;
   /** Bumped by every launch and stop, so callbacks of an older launch do nothing. */
   #generation = 0;
   #attempt = 0;
@@ -226,12 +253,30 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
    * `timeoutMs` bounds the whole call, rounds included. Rejects with the SDK's ProtocolError for a JSON-RPC
    * error (the server's, or the caller's answer to a question), SdkError for a timeout, a cancellation or a
    * lost connection.
+   *
+   * `clientEra: 'modern'` (a 2026-07-28 caller) sends the request to a server of both eras in the 2026-07-28
+   * era, on the second client #connectModern made, so that its own input_required results, keys and all, reach
+   * the caller; a 2025-era caller, and every caller of a one-era server, uses `client`.
    */
   async request(
     client: Client,
     request: { method: string; params?: Record<string, unknown> },
-    options: { signal: AbortSignal; timeoutMs: number; ask?: ServerRequestAsker },
+    options: { signal: AbortSignal; timeoutMs: number; ask?: ServerRequestAsker; clientEra?: 'modern' },
   ): Promise<Record<string, unknown>> {
+    const modern = this.#modernClient;
+    if (modern && client === this.#client) {
+      if (options.clientEra === 'modern') {
+        try {
+          return await this.#requestModern(modern, request, options);
+        } catch (error) {
+          // A method the 2026-07-28 era lacks (the SDK refuses it before sending) stays the 2025 session's.
+          if (!(error instanceof SdkError && error.code === SdkErrorCode.MethodNotSupportedByProtocolVersion))
+            throw error;
+        }
+      } else if (request.method === 'resources/subscribe' || request.method === 'resources/unsubscribe') {
+        return this.#subscribeBoth(client, modern, request, options);
+      }
+    }
     if (client.getProtocolEra() !== 'modern') {
       const leave = options.ask && this.askVia(options.ask);
       try {
@@ -243,18 +288,43 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
         leave?.();
       }
     }
+    return this.#requestModern(client, request, options);
+  }
+
+  /** request() on a 2026-07-28 connection: input_required rounds, SEP-2243 headers, in-band errors. */
+  async #requestModern(
+    client: Client,
+    request: { method: string; params?: Record<string, unknown> },
+    options: { signal: AbortSignal; timeoutMs: number; ask?: ServerRequestAsker },
+  ): Promise<Record<string, unknown>> {
     const deadline = Date.now() + options.timeoutMs;
     let params = request.params;
+    // SEP-2243 headers exist on HTTP only (stdio has no headers to mirror arguments in).
+    const mirrored = request.method === 'tools/call' && this.#status.transport === 'streamable-http';
+    let headersRead = !mirrored;
     for (let round = 0; ; round++) {
-      const result: Record<string, unknown> = await client.request(
-        { method: request.method, params },
-        AnyResult,
-        {
+      const send = async () =>
+        client.request({ method: request.method, params }, AnyResult, {
           signal: options.signal,
           timeout: Math.max(1, deadline - Date.now()),
           allowInputRequired: true,
-        },
-      );
+          headers: mirrored ? await this.#paramHeaders(client, request.params) : undefined,
+        });
+      let result: Record<string, unknown>;
+      try {
+        result = await send().catch((error: unknown) => {
+          throw inBandError(error);
+        });
+      } catch (error) {
+        // SEP-2243: the server's tools changed their x-mcp-header arguments since they were read: read them
+        // again, once, and send again.
+        if (!(error instanceof ProtocolError && error.code === HEADER_MISMATCH) || headersRead) throw error;
+        headersRead = true;
+        this.#toolHeaders = undefined;
+        result = await send().catch((error: unknown) => {
+          throw inBandError(error);
+        });
+      }
       if (!isInputRequiredResult(result)) return result;
       if (round + 1 >= MAX_INPUT_ROUNDS) {
         throw new ProtocolError(
@@ -269,6 +339,95 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
         ...(responses === undefined ? {} : { inputResponses: responses }),
         ...(result.requestState === undefined ? {} : { requestState: result.requestState }),
       };
+    }
+  }
+
+  /**
+   * The `Mcp-Param-<name>` headers a 2026-07-28 server wants with a tools/call (SEP-2243): one for every argument
+   * the tool's input schema marks `x-mcp-header`, when the call gives it a primitive value; the value as is when
+   * it is visible ASCII without leading or trailing spaces, else `=?base64?<UTF-8 in Base64>?=`. The tools'
+   * marks come from one tools/list (every page) on `client`, kept until a tools/list_changed or a -32020.
+   */
+  async #paramHeaders(
+    client: Client,
+    params: Record<string, unknown> | undefined,
+  ): Promise<Record<string, string> | undefined> {
+    const name = params?.['name'];
+    if (typeof name !== 'string') return undefined;
+    let known = this.#toolHeaders;
+    if (known?.client !== client) {
+      const tools = listParamHeaders(client).catch((error: unknown) => {
+        this.#log.debug(`could not read the tools' x-mcp-header arguments: ${errorMessage(error)}`);
+        if (this.#toolHeaders === known) this.#toolHeaders = undefined;
+        return new Map<string, { argument: string; header: string }[]>();
+      });
+      known = { client, tools };
+      this.#toolHeaders = known;
+    }
+    const args = (params?.['arguments'] ?? {}) as Record<string, unknown>;
+    const headers: Record<string, string> = {};
+    for (const { argument, header } of (await known.tools).get(name) ?? []) {
+      const value = args[argument];
+      if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') continue;
+      const text = String(value);
+      headers[`Mcp-Param-${header}`] = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/.test(text)
+        ? text
+        : `=?base64?${Buffer.from(text, 'utf8').toString('base64')}?=`;
+    }
+    return Object.keys(headers).length > 0 ? headers : undefined;
+  }
+
+  /**
+   * resources/subscribe or resources/unsubscribe from a 2025 caller (or the relay's own, for a 2026-07-28 listen
+   * stream) on a server of both eras: on the 2025 session as always, and the 2026-07-28 connection's listen
+   * stream follows it (its resourceSubscriptions), so an update the server publishes only to that era's
+   * listeners (a change made by a 2026-07-28 caller) reaches the subscriber too.
+   */
+  async #subscribeBoth(
+    client: Client,
+    modern: Client,
+    request: { method: string; params?: Record<string, unknown> },
+    options: { signal: AbortSignal; timeoutMs: number },
+  ): Promise<Record<string, unknown>> {
+    const result = await client.request(request, AnyResult, {
+      signal: options.signal,
+      timeout: options.timeoutMs,
+    });
+    const uri = request.params?.['uri'];
+    if (typeof uri === 'string') {
+      if (request.method === 'resources/subscribe') this.#subscribedUris.add(uri);
+      else this.#subscribedUris.delete(uri);
+      await this.#listenModern(modern);
+    }
+    return result;
+  }
+
+  /**
+   * (Re)opens the listen stream of a both-eras server's 2026-07-28 connection: the list changes its server can
+   * announce and the URIs subscribed on the 2025 session. A server that refuses costs a warning.
+   */
+  async #listenModern(modern: Client): Promise<void> {
+    const previous = this.#modernListen;
+    this.#modernListen = undefined;
+    await previous?.close().catch(() => undefined); // ignore: it may have ended already
+    const caps = modern.getServerCapabilities() ?? {};
+    const filter = {
+      ...(caps.tools?.listChanged ? { toolsListChanged: true } : {}),
+      ...(caps.prompts?.listChanged ? { promptsListChanged: true } : {}),
+      ...(caps.resources?.listChanged ? { resourcesListChanged: true } : {}),
+      ...(this.#subscribedUris.size > 0 && caps.resources?.subscribe
+        ? { resourceSubscriptions: [...this.#subscribedUris] }
+        : {}),
+    };
+    if (Object.keys(filter).length === 0 || this.#modernClient !== modern) return;
+    try {
+      const subscription = await modern.listen(filter, {
+        timeout: this.options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS,
+      });
+      if (this.#modernClient === modern) this.#modernListen = subscription;
+      else await subscription.close().catch(() => undefined); // ignore: stopped meanwhile
+    } catch (error) {
+      this.#log.warn(`could not open a 2026-07-28 listen stream: ${errorMessage(error)}`);
     }
   }
 
@@ -302,6 +461,7 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
             const response = await ask(
               { jsonrpc: '2.0', id: 0, method: embedded.method, params: embedded.params },
               round.signal,
+              key,
             );
             return [key, resultOf(response, embedded.method)] as const;
           } catch (error) {
@@ -619,6 +779,7 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     };
     client.fallbackNotificationHandler = forward;
     const listChanged = (notification: Notification) => {
+      if (notification.method === 'notifications/tools/list_changed') this.#toolHeaders = undefined;
       void this.#refreshCounts(generation);
       return forward(notification);
     };
@@ -662,7 +823,72 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     }
     this.#set({ era });
     if (era === 'modern') await this.#listen(client);
+    else if (kind === 'streamable-http' && spec.transport.kind === 'http')
+      await this.#connectModern(spec.transport, generation);
     return client;
+  }
+
+  /**
+   * After a Streamable HTTP server accepted `initialize`: whether it also speaks 2026-07-28, asked once per start
+   * with one `server/discover` POST (a second SDK client pinned to that revision on the same URL: the SDK probes
+   * with server/discover at connect, and a 2025-only server's refusal fails it). If it does, that client stays
+   * (#modernClient) for 2026-07-28 callers, stateless (the 2026 era has no session), while the 2025 session
+   * serves 2025 callers and carries the server's notifications (the agent's own list-change and resource
+   * subscriptions stay there). A refusal, or silence for DUAL_ERA_PROBE_TIMEOUT_MS, only means 2025 only.
+   * stdio servers are not asked: a second process would be a second server, with its own state.
+   */
+  async #connectModern(
+    t: Extract<ServerSpec['transport'], { kind: 'http' }>,
+    generation: number,
+  ): Promise<void> {
+    const timeout = Math.min(
+      DUAL_ERA_PROBE_TIMEOUT_MS,
+      this.options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS,
+    );
+    const client = new Client(this.options.clientInfo, {
+      capabilities: { sampling: {}, elicitation: {}, roots: {} },
+      versionNegotiation: { mode: { pin: MODERN_REVISION }, probe: { timeoutMs: timeout, maxRetries: 0 } },
+    });
+    client.setNotificationHandler('notifications/progress', (notification) => {
+      this.#progressRoutes.get(String(notification.params.progressToken))?.(notification.params);
+    });
+    // What the server announces to this era's listeners (a change a 2026-07-28 caller made) is announced as the
+    // 2025 session's notifications are. A server that tells both eras of one change is heard twice: a list
+    // change said twice only makes a client list again.
+    const forward = (notification: Notification) => {
+      if (generation === this.#generation) this.emit('notification', withoutSubscriptionId(notification));
+      return Promise.resolve();
+    };
+    client.fallbackNotificationHandler = forward;
+    const listChanged = (notification: Notification) => {
+      if (notification.method === 'notifications/tools/list_changed') this.#toolHeaders = undefined;
+      void this.#refreshCounts(generation);
+      return forward(notification);
+    };
+    client.setNotificationHandler('notifications/tools/list_changed', listChanged);
+    client.setNotificationHandler('notifications/resources/list_changed', listChanged);
+    client.setNotificationHandler('notifications/prompts/list_changed', listChanged);
+    try {
+      await client.connect(
+        new StreamableHTTPClientTransport(new URL(t.url), { requestInit: { headers: t.headers } }),
+        {
+          timeout,
+        },
+      );
+    } catch (error) {
+      await client.close().catch(() => undefined); // ignore: it never connected
+      this.#log.debug(`does not speak ${MODERN_REVISION} as well (${errorMessage(error)})`);
+      return;
+    }
+    if (generation !== this.#generation || this.#client === undefined) {
+      await client.close().catch(() => undefined); // ignore: stopped meanwhile
+      return;
+    }
+    this.#modernClient = client;
+    await this.#listenModern(client);
+    this.#log.info(
+      `also speaks ${MODERN_REVISION}: its 2026-07-28 callers are served in that era, the others in the 2025 one`,
+    );
   }
 
   /**
@@ -850,8 +1076,15 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
   async #teardown(): Promise<void> {
     const client = this.#client;
     const transport = this.#transport;
+    const modern = this.#modernClient;
     this.#client = undefined;
     this.#transport = undefined;
+    this.#modernClient = undefined;
+    this.#modernListen = undefined;
+    this.#subscribedUris.clear();
+    this.#toolHeaders = undefined;
+    // Stateless: closing it only ends its open requests (a 2026-07-28 cancellation).
+    await modern?.close().catch(() => undefined); // ignore: nothing is left to clean up
     this.#connected = false;
     // A server started through a wrapper (npx, a shell script) has children of its own; the SDK only
     // signals the direct child. Note the tree now, and end whatever of it outlives the close.
@@ -1010,6 +1243,50 @@ function withoutSubscriptionId(notification: Notification): Notification {
   const { 'io.modelcontextprotocol/subscriptionId': _dropped, ...rest } = meta;
   const { _meta: _tagged, ...params } = notification.params ?? {};
   return { ...notification, params: Object.keys(rest).length === 0 ? params : { ...params, _meta: rest } };
+}
+
+/** SEP-2243's error code: the request's headers and body disagree (a stale x-mcp-header list, here). */
+const HEADER_MISMATCH = -32020;
+
+/**
+ * A 2026-07-28 server's JSON-RPC error, as the SDK's ProtocolError: that era answers errors with an HTTP status
+ * (404 for an unknown method, 400 for a header mismatch), which the SDK's HTTP transport reports as an
+ * SdkHttpError carrying the body. Any other error as it is.
+ */
+function inBandError(error: unknown): unknown {
+  if (!(error instanceof SdkHttpError) || typeof error.data['text'] !== 'string') return error;
+  try {
+    const body = JSON.parse(error.data['text']) as {
+      error?: { code?: unknown; message?: unknown; data?: unknown };
+    };
+    const rpc = body.error;
+    if (!rpc || typeof rpc.code !== 'number' || typeof rpc.message !== 'string') return error;
+    return new ProtocolError(rpc.code, rpc.message, rpc.data);
+  } catch {
+    return error; // not a JSON-RPC body: the HTTP failure is the error
+  }
+}
+
+/** The x-mcp-header arguments (SEP-2243) of every tool `client`'s server lists, by tool name (all pages). */
+async function listParamHeaders(
+  client: Client,
+): Promise<Map<string, { argument: string; header: string }[]>> {
+  const found = new Map<string, { argument: string; header: string }[]>();
+  let cursor: string | undefined;
+  do {
+    const page = await client.listTools(cursor === undefined ? undefined : { cursor });
+    for (const tool of page.tools) {
+      const properties = (tool.inputSchema as { properties?: Record<string, unknown> }).properties ?? {};
+      const marked: { argument: string; header: string }[] = [];
+      for (const [argument, schema] of Object.entries(properties)) {
+        const header = (schema as { 'x-mcp-header'?: unknown } | null)?.['x-mcp-header'];
+        if (typeof header === 'string' && header.length > 0) marked.push({ argument, header });
+      }
+      if (marked.length > 0) found.set(tool.name, marked);
+    }
+    cursor = page.nextCursor;
+  } while (cursor);
+  return found;
 }
 
 /** Results are passed through untouched: the remote client validates them, not us. */
