@@ -36,6 +36,8 @@ const LOCAL = {
   legacy: { era: 'legacy', tool: 'last_outcome', args: {}, answer: /^nothing asked yet$|: / },
   modern: { era: 'modern', tool: 'echo', args: { message: 'hi' }, answer: /^modern: hi$/ },
   'modern-http': { era: 'modern', tool: 'echo', args: { message: 'hi' }, answer: /^modern: hi$/ },
+  // Both eras over HTTP: the agent's session is a 2025 one, and 2026-07-28 callers are served in their era.
+  'both-http': { era: 'legacy', tool: 'echo', args: { message: 'hi' }, answer: /^modern: hi$/ },
 } as const;
 type Local = keyof typeof LOCAL;
 
@@ -43,6 +45,7 @@ describe('the agent speaks to each local server in its own era', () => {
   let relay: RelayServer;
   let agent: AgentFixture;
   let modernHttp: HttpFixture & { stderr(): string };
+  let bothHttp: HttpFixture;
   let headers: Record<string, string>;
   const starts = join(tmpdir(), `modern-starts-${process.pid}-${Date.now()}`);
   const closers: (() => Promise<void>)[] = [];
@@ -51,12 +54,14 @@ describe('the agent speaks to each local server in its own era', () => {
 
   beforeAll(async () => {
     modernHttp = await startModernHttpServer();
+    bothHttp = await startModernHttpServer('both');
     relay = await startRelay();
     agent = await startAgent(relay, {
       servers: {
         legacy: askingServer(),
         modern: modernServer(starts),
         'modern-http': { url: modernHttp.url },
+        'both-http': { url: bothHttp.url },
       },
     });
     await linkState(agent.gateway, 'connected');
@@ -70,6 +75,7 @@ describe('the agent speaks to each local server in its own era', () => {
     await agent?.close();
     await relay?.close();
     await modernHttp?.close();
+    await bothHttp?.close();
   });
 
   const connect = {
@@ -93,11 +99,19 @@ describe('the agent speaks to each local server in its own era', () => {
 
   it("reports each server's era, learned once", async () => {
     const era = (name: string) => agent.gateway.servers.get(name)?.status.era;
-    expect({ legacy: era('legacy'), modern: era('modern'), 'modern-http': era('modern-http') }).toEqual({
+    expect({
+      legacy: era('legacy'),
+      modern: era('modern'),
+      'modern-http': era('modern-http'),
+      'both-http': era('both-http'),
+    }).toEqual({
       legacy: 'legacy',
       modern: 'modern',
       'modern-http': 'modern',
+      'both-http': 'legacy',
     });
+    // The server of both eras was asked once whether it speaks 2026-07-28 too, after its initialize.
+    expect(agent.logs.recent().filter((e) => e.message.includes('also speaks 2026-07-28'))).toHaveLength(1);
     // A first start tries initialize (the 2025 era, no probe); the 2026-only server refused it, so the stdio
     // probe ran on one sibling process, then the server itself started once: three processes.
     expect(await startCount()).toBe(3);
@@ -115,7 +129,7 @@ describe('the agent speaks to each local server in its own era', () => {
     }
   }
 
-  for (const local of ['modern', 'modern-http'] as const) {
+  for (const local of ['modern', 'modern-http', 'both-http'] as const) {
     it(`the ${local} server's input_required reaches an SDK v1 client as an elicitation request, and the answer reaches the server`, async () => {
       const { client, asked } = await askedClient(
         url(local),
@@ -128,39 +142,55 @@ describe('the agent speaks to each local server in its own era', () => {
       expect(asked).toEqual(['Deploy now?']);
     });
 
-    it(`the ${local} server's input_required reaches a 2026-07-28 client as input-required, and the answer reaches the server`, async () => {
-      // On the wire first: the remote client's call is answered input_required, naming an elicitation.
-      const raw = await fetch(url(local), {
-        method: 'POST',
-        headers: {
-          ...headers,
-          'Content-Type': 'application/json',
-          Accept: 'application/json, text/event-stream',
-          'MCP-Protocol-Version': '2026-07-28',
-          'Mcp-Method': 'tools/call',
-          'Mcp-Name': 'ask',
-        },
-        body: JSON.stringify({
-          jsonrpc: '2.0',
-          id: 1,
-          method: 'tools/call',
-          params: {
-            name: 'ask',
-            arguments: { question: 'raw?' },
-            _meta: {
-              'io.modelcontextprotocol/protocolVersion': '2026-07-28',
-              'io.modelcontextprotocol/clientCapabilities': { elicitation: {} },
-            },
+    it(`the ${local} server's input_required reaches a 2026-07-28 client as input-required under the server's own key, and the answer reaches the server`, async () => {
+      // On the wire first: the remote client's call is answered input_required, naming an elicitation under
+      // the key the server gave it ("answer", modern-server.mjs), and the retry answering that key completes it.
+      const post = (params: Record<string, unknown>) =>
+        fetch(url(local), {
+          method: 'POST',
+          headers: {
+            ...headers,
+            'Content-Type': 'application/json',
+            Accept: 'application/json, text/event-stream',
+            'MCP-Protocol-Version': '2026-07-28',
+            'Mcp-Method': 'tools/call',
+            'Mcp-Name': 'ask',
           },
-        }),
-      });
-      const first = (await raw.json()) as {
-        result: { resultType: string; inputRequests: Record<string, { method: string; params: unknown }> };
+          body: JSON.stringify({
+            jsonrpc: '2.0',
+            id: 1,
+            method: 'tools/call',
+            params: {
+              name: 'ask',
+              arguments: { question: 'raw?' },
+              ...params,
+              _meta: {
+                'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+                'io.modelcontextprotocol/clientCapabilities': { elicitation: {} },
+              },
+            },
+          }),
+        });
+      const first = (await (await post({})).json()) as {
+        result: {
+          resultType: string;
+          inputRequests: Record<string, { method: string; params: unknown }>;
+          requestState: string;
+        };
       };
       expect(first.result.resultType).toBe('input_required');
+      expect(Object.keys(first.result.inputRequests)).toEqual(['answer']);
       const embedded = Object.values(first.result.inputRequests);
       expect(embedded.map((request) => request.method)).toEqual(['elicitation/create']);
       expect(embedded[0]?.params).toMatchObject({ message: 'raw?' });
+      const retry = (await (
+        await post({
+          inputResponses: { answer: { action: 'accept', content: { answer: 'raw yes' } } },
+          requestState: first.result.requestState,
+        })
+      ).json()) as { result: { resultType: string } };
+      expect(retry.result.resultType).toBe('complete');
+      expect(text(retry.result)).toBe('answered: raw yes');
       // Then an SDK v2 client, which answers input-required through its elicitation handler.
       const client = await connect.modern(local, { elicitation: {} });
       const asked: string[] = [];

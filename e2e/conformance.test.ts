@@ -5,8 +5,9 @@
 //
 // Both revisions are asserted in full, in the same run: nothing fails (or goes unreached) through the relay that
 // passes directly, unless it is a listed alternative, and at least as many checks pass. The fixture serves both
-// eras (conformance-server.ts); the agent reaches it in the 2025 era, and the relay's modern front serves
-// 2026-07-28 clients in front of it (modern-front.ts).
+// eras (conformance-server.ts); the agent keeps a 2025 session with it for 2025 callers and reaches it in the
+// 2026-07-28 era for the relay's modern front's calls (managed-server.ts, #connectModern), so its own
+// input-required results, keys included, reach 2026-07-28 clients.
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 

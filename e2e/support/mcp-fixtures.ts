@@ -112,13 +112,20 @@ export async function startSseServer(): Promise<HttpFixture> {
 
 /**
  * ./modern-server.mjs over Streamable HTTP in a child process: a server of the 2026-07-28 era only
- * (createMcpHandler with `legacy: 'reject'`), on 127.0.0.1 at a free port. stderr() is what it wrote there so
- * far; close() ends the process.
+ * (createMcpHandler with `legacy: 'reject'`), or with `eras: 'both'` one that also serves 2025-era clients
+ * (in sessions: the SDK's legacy shim turns its input_required into elicitation requests for them), on
+ * 127.0.0.1 at a free port. stderr() is what it wrote there so far; close() ends the process.
  */
-export async function startModernHttpServer(): Promise<HttpFixture & { stderr(): string }> {
+export async function startModernHttpServer(
+  eras: 'modern' | 'both' = 'modern',
+): Promise<HttpFixture & { stderr(): string }> {
   const child = spawn(
     process.execPath,
-    [new URL('./modern-server.mjs', import.meta.url).pathname, '--http'],
+    [
+      new URL('./modern-server.mjs', import.meta.url).pathname,
+      '--http',
+      ...(eras === 'both' ? ['--both'] : []),
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let stderr = '';

@@ -1,21 +1,25 @@
-// A small 2026-07-28 MCP server (SDK v2 @modelcontextprotocol/server) that refuses the 2025 era, so a client
-// that reaches its tools spoke 2026-07-28 to it. `echo` answers at once; `ask` asks its caller through
+// A small 2026-07-28 MCP server (SDK v2 @modelcontextprotocol/server) that refuses the 2025 era (unless
+// `--both`), so a client that reaches its tools spoke 2026-07-28 to it. `echo` answers at once; `ask` asks its caller through
 // input_required (an elicitation) and answers with what came back; `count` reports progress; `wait` waits (and says on stderr
 // when a call starts and whether it was cancelled); `grow` adds a tool
 // (`grown`), and the list change goes to the connection's subscriptions/listen streams.
 // Run as a script it serves stdio (serveStdio); with `--http` it serves Streamable HTTP (createMcpHandler) on
-// 127.0.0.1 at a free port and prints `listening <url>` on stdout. With MODERN_SERVER_STARTS set, every
+// 127.0.0.1 at a free port and prints `listening <url>` on stdout; `--http --both` serves the 2025 era too
+// (in sessions, see bothEras), a server of both eras. With MODERN_SERVER_STARTS set, every
 // process start appends its pid to that file, so a test can count the processes an era probe spawned.
+import { randomUUID } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
 
 import {
   acceptedContent,
+  classifyInboundRequest,
   createMcpHandler,
   inputRequired,
   inputResponse,
   McpServer,
+  WebStandardStreamableHTTPServerTransport,
 } from '@modelcontextprotocol/server';
 import { serveStdio } from '@modelcontextprotocol/server/stdio';
 import { z } from 'zod';
@@ -77,6 +81,47 @@ export function modernServer() {
   return server;
 }
 
+/**
+ * A fetch-shaped handler of both eras: 2026-07-28 requests (as the SDK classifies them) go to a modern-only
+ * handler; 2025-era ones to a session of their own (initialize creates it), where the SDK's legacy shim turns the
+ * `ask` tool's input_required into an elicitation/create request on the session's stream.
+ */
+function bothEras() {
+  const modern = createMcpHandler(() => modernServer(), { legacy: 'reject' });
+  const sessions = new Map();
+  return {
+    async fetch(request) {
+      const body =
+        request.method === 'POST'
+          ? await request
+              .clone()
+              .json()
+              .catch(() => undefined)
+          : undefined;
+      const route = classifyInboundRequest({
+        httpMethod: request.method,
+        protocolVersionHeader: request.headers.get('mcp-protocol-version') ?? undefined,
+        mcpMethodHeader: request.headers.get('mcp-method') ?? undefined,
+        mcpNameHeader: request.headers.get('mcp-name') ?? undefined,
+        body,
+      });
+      if (route.kind !== 'legacy') return modern.fetch(request);
+      const id = request.headers.get('mcp-session-id');
+      if (id !== null) {
+        const session = sessions.get(id);
+        return session ? session.handleRequest(request) : new Response('no such session', { status: 404 });
+      }
+      const transport = new WebStandardStreamableHTTPServerTransport({
+        sessionIdGenerator: () => randomUUID(),
+        onsessioninitialized: (sessionId) => void sessions.set(sessionId, transport),
+      });
+      transport.onclose = () => sessions.delete(transport.sessionId);
+      await modernServer().connect(transport);
+      return transport.handleRequest(request);
+    },
+  };
+}
+
 /** Serves the fetch-shaped `handler` on 127.0.0.1 (a free port); resolves with the server's /mcp URL. */
 async function serveHttp(handler) {
   const http = createServer(async (req, res) => {
@@ -118,7 +163,11 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const starts = process.env['MODERN_SERVER_STARTS'];
   if (starts) appendFileSync(starts, `${process.pid}\n`);
   if (process.argv.includes('--http')) {
-    const url = await serveHttp(createMcpHandler(() => modernServer(), { legacy: 'reject' }));
+    const url = await serveHttp(
+      process.argv.includes('--both')
+        ? bothEras()
+        : createMcpHandler(() => modernServer(), { legacy: 'reject' }),
+    );
     process.stdout.write(`listening ${url}\n`);
   } else {
     serveStdio(() => modernServer(), { legacy: 'reject' });
