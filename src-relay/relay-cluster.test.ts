@@ -152,6 +152,69 @@ describe('routing calls to another relay node', () => {
     });
   });
 
+  it("carries a 2026-07-28 caller's era to the holder, and the local server's input key back to the client", async () => {
+    const node = await newFake();
+    node.onMessage = (message) => {
+      if (message.type !== 'invoke') return;
+      // The front reads the tools' x-mcp-header marks first.
+      if (message.payload.method === 'tools/list') {
+        void node.send(message.from, {
+          type: 'result',
+          call_id: message.call_id,
+          result: { jsonrpc: '2.0', id: message.payload.id, result: { tools: [] } },
+        });
+        return;
+      }
+      // The agent behind B names the question as the local server did.
+      void node.send(message.from, {
+        type: 'server_request',
+        call_id: message.call_id,
+        ask_id: 'ask-1',
+        input_key: 'user_name',
+        payload: {
+          jsonrpc: '2.0',
+          id: 'ask-1',
+          method: 'elicitation/create',
+          params: { message: 'Your name?', requestedSchema: { type: 'object', properties: {} } },
+        },
+      });
+    };
+    const token = await relay.tokens.issue(subject, ['*'], 60);
+    const res = await fetch(new URL(`/${subject}/srv/mcp`, relay.url), {
+      method: 'POST',
+      headers: {
+        Authorization: `Bearer ${token}`,
+        'Content-Type': 'application/json',
+        Accept: 'application/json, text/event-stream',
+        'MCP-Protocol-Version': '2026-07-28',
+        'Mcp-Method': 'tools/call',
+        'Mcp-Name': 'greet',
+      },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 8,
+        method: 'tools/call',
+        params: {
+          name: 'greet',
+          arguments: {},
+          _meta: {
+            'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+            'io.modelcontextprotocol/clientCapabilities': { elicitation: {} },
+          },
+        },
+      }),
+    });
+    const answer = (await res.json()) as {
+      result?: { resultType?: string; inputRequests?: Record<string, { method: string }> };
+    };
+    expect(answer.result?.resultType).toBe('input_required');
+    expect(Object.keys(answer.result?.inputRequests ?? {})).toEqual(['user_name']);
+    const invoke = node.received.find(
+      (message) => message.type === 'invoke' && message.payload.method === 'tools/call',
+    );
+    expect(invoke).toMatchObject({ type: 'invoke', client_era: 'modern', ask: true });
+  });
+
   it('ignores malformed messages on its channels and keeps serving', async () => {
     const node = await newFake();
     node.onMessage = (message) => {
