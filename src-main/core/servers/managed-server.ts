@@ -2,7 +2,8 @@
 // (Streamable HTTP, falling back to legacy SSE), spoken to in the server's own protocol era: the first start
 // probes with `server/discover` (2026-07-28) and falls back to `initialize` (2025), and the verdict is kept for
 // later starts of the same entry (issue 11). It restarts after a crash or a failed start with capped
-// exponential backoff, reports its status on every change, and never outlives stop().
+// exponential backoff, reports its status on every change, and never outlives stop(). A Streamable HTTP server
+// of both eras also gets a stateless 2026-07-28 client, for callers of that era (#connectModern).
 import { EventEmitter } from 'node:events';
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
@@ -636,12 +637,12 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
 
   /**
    * Connects in the era learned for this entry; a first start goes straight to `initialize` (the 2025 era, no
-   * probe), and only a server that refuses it is probed for 2026-07-28. A server of both eras is so spoken to
-   * in the 2025 one, which is what the relay sends the agent (its modern front serves 2026-07-28 clients): in
-   * that era its in-call requests, logging/setLevel and resources/subscribe pass as they are, where the 2026 era
-   * needs translations the agent does not all make (docs/protocol.md). server/discover cannot tell which
-   * servers also speak 2025: a server of both eras lists only its 2026 revisions there. And most servers today
-   * are 2025-era: they start without the probe's extra process or its wait.
+   * probe), and only a server that refuses it is probed for 2026-07-28. A server of both eras so gets a 2025
+   * session, for 2025-era callers: in that era its in-call requests, logging/setLevel and resources/subscribe
+   * pass as they are. server/discover cannot tell which servers also speak 2025 (a server of both eras lists
+   * only its 2026 revisions there), so a Streamable HTTP server is asked afterwards whether it also speaks
+   * 2026-07-28 (#connectModern), for 2026-07-28 callers; a stdio one is not (docs/protocol.md, "Protocol eras").
+   * And most servers today are 2025-era: they start without the probe's extra process or its wait.
    */
   async #connect(spec: ServerSpec, generation: number): Promise<Client> {
     const learned =
