@@ -145,6 +145,8 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
   #modernClient: Client | undefined;
   /** The listen stream of #modernClient, while one is open. */
   #modernListen: McpSubscription | undefined;
+  /** The last (re)opening of #modernListen, settled either way (#listenModern runs them one at a time). */
+  #relistening: Promise<void> = Promise.resolve();
   /** The resource URIs subscribed on a both-eras server's 2025 session (#subscribeBoth). */
   readonly #subscribedUris = new Set<string>();
   /** The x-mcp-header arguments of each tool of a 2026-07-28 connection, by tool name (#paramHeaders). */
@@ -405,9 +407,17 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
 
   /**
    * (Re)opens the listen stream of a both-eras server's 2026-07-28 connection: the list changes its server can
-   * announce and the URIs subscribed on the 2025 session. A server that refuses costs a warning.
+   * announce and the URIs subscribed on the 2025 session. One at a time (a subscribe and an unsubscribe at once
+   * must not leave two streams). A server that refuses, or does not acknowledge within
+   * DUAL_ERA_PROBE_TIMEOUT_MS, costs a warning.
    */
-  async #listenModern(modern: Client): Promise<void> {
+  #listenModern(modern: Client): Promise<void> {
+    const next = this.#relistening.then(() => this.#openModernListen(modern));
+    this.#relistening = next;
+    return next;
+  }
+
+  async #openModernListen(modern: Client): Promise<void> {
     const previous = this.#modernListen;
     this.#modernListen = undefined;
     await previous?.close().catch(() => undefined); // ignore: it may have ended already
@@ -423,7 +433,7 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     if (Object.keys(filter).length === 0 || this.#modernClient !== modern) return;
     try {
       const subscription = await modern.listen(filter, {
-        timeout: this.options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS,
+        timeout: Math.min(DUAL_ERA_PROBE_TIMEOUT_MS, this.options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS),
       });
       if (this.#modernClient === modern) this.#modernListen = subscription;
       else await subscription.close().catch(() => undefined); // ignore: stopped meanwhile
@@ -1084,8 +1094,6 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     this.#modernListen = undefined;
     this.#subscribedUris.clear();
     this.#toolHeaders = undefined;
-    // Stateless: closing it only ends its open requests (a 2026-07-28 cancellation).
-    await modern?.close().catch(() => undefined); // ignore: nothing is left to clean up
     this.#connected = false;
     // A server started through a wrapper (npx, a shell script) has children of its own; the SDK only
     // signals the direct child. Note the tree now, and end whatever of it outlives the close.
@@ -1102,6 +1110,8 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
       // closing the transport itself is what stops the SDK from going on to spawn the server (a second close
       // of a closed transport does nothing).
       await transport?.close();
+      // Stateless: closing it only ends its open requests (a 2026-07-28 cancellation).
+      if (modern) await modern.close();
     } catch (error) {
       this.#log.warn(`error while closing: ${errorMessage(error)}`); // cleanup: nothing more to do
     }
