@@ -201,6 +201,22 @@ export class McpSession {
     }
   }
 
+  /**
+   * Ends `stream`'s response now while its call goes on (the local server closed its own stream mid-call,
+   * SEP-1699), after the events sent before. The client resumes with Last-Event-ID (the priming id at least):
+   * what the stream gets later is logged, and reaches the resumed response (resume).
+   */
+  closeStream(stream: string): void {
+    const end = () => {
+      const res = this.streams.get(stream);
+      if (!res) return;
+      this.streams.delete(stream);
+      if (!res.writableEnded) res.end();
+    };
+    if (this.#share) void this.#queue(end);
+    else end();
+  }
+
   /** Writes one event of a shared session on `stream`, if it is open here. */
   #write(stream: string, data: string, seq: number, final: boolean): void {
     const res = this.streams.get(stream);

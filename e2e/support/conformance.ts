@@ -76,23 +76,11 @@ export interface Alternative {
   relayed: readonly ('FAILURE' | 'WARNING' | 'INFO' | 'not run')[];
 }
 
-const JSON_ANSWER: Alternative = {
-  reason:
-    'a front answers a POST that accepts both JSON and SSE with JSON (spec 2025-11-25, "Sending Messages to ' +
-    'the Server": either is valid; JSON is cheaper); the check reports INFO for it, or its scenario stops ' +
-    'before the priming/retry checks ("not applicable")',
-  relayed: ['INFO', 'not run'],
-};
-
 /**
  * Checks where a front takes another valid option than the fixture, with the reason and the outcomes that
  * option gives. They are counted on neither side; any other outcome through a front is a loss.
  */
 export const ALTERNATIVES: Record<string, Alternative> = {
-  'server-server-sse-multiple-streams/server-sse-streams-functional': JSON_ANSWER,
-  'server-server-sse-polling/server-sse-priming-event': JSON_ANSWER,
-  'server-server-sse-polling/server-sse-retry-field': JSON_ANSWER,
-  'server-server-sse-polling/server-sse-disconnect-resume': JSON_ANSWER,
   // 2026-07-28 input-required results from a 2025 server: the agent reaches the fixture in the 2025 era, where a
   // server request carries no input key, so a front names each question itself, by what it asks (the spec
   // leaves the keys to the server; modern-front.ts, inputKey). This scenario insists on the fixture's own key.

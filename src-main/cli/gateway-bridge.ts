@@ -254,7 +254,10 @@ export class GatewayBridge {
     // Scoped by session (and server, for sessionless callers): ids are chosen by each client.
     const key = (rpcId: unknown) => `${session?.id ?? `-:${server}`}:${JSON.stringify(rpcId)}`;
     return {
-      invoke: async (message: JsonRpcMessage, { timeoutMs, onNotification, onServerRequest, signal }) => {
+      invoke: async (
+        message: JsonRpcMessage,
+        { timeoutMs, onNotification, onServerRequest, onStreamClosed, signal },
+      ) => {
         const controller = new AbortController();
         signal?.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
         const id = key(message.id);
@@ -265,6 +268,7 @@ export class GatewayBridge {
             timeoutMs,
             notify: onNotification ?? (() => undefined),
             ask: onServerRequest,
+            streamClosed: onStreamClosed,
           });
         } finally {
           if (this.#inFlight.get(id) === controller) this.#inFlight.delete(id);

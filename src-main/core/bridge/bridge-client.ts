@@ -522,6 +522,9 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
           this.#send(link, { type: 'notification', mcp_server: server, request_id, payload: notification }),
         ask: (request, signal) =>
           this.#ask(link, server, request_id, request, AbortSignal.any([signal, controller.signal])),
+        streamClosed: this.#relayFeatures.has('stream-close')
+          ? () => this.#send(link, { type: 'stream_closed', request_id, mcp_server: server })
+          : undefined,
       });
       this.#sendResult(link, request_id, server, payload, result);
     } finally {

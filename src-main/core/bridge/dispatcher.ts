@@ -27,6 +27,11 @@ export interface InvokeContext {
   ask?: ServerRequestAsker;
   /** The relay's label of the caller's client session (`client_session`), when it gives one. */
   clientSession?: string;
+  /**
+   * The local server closed this call's SSE stream before its answer (SEP-1699; ManagedServer.request's
+   * `onStreamClosed`): the caller may close its own client's stream too, which then resumes it.
+   */
+  streamClosed?: () => void;
 }
 
 /** The JSON-RPC error for an agent-side failure; -32000 as the existing agent uses. */
@@ -151,7 +156,7 @@ export class Dispatcher {
         const result = await server.request(
           client,
           { method, params: params },
-          { signal: ctx.signal, timeoutMs: ctx.timeoutMs, ask: ctx.ask },
+          { signal: ctx.signal, timeoutMs: ctx.timeoutMs, ask: ctx.ask, onStreamClosed: ctx.streamClosed },
         );
         return { jsonrpc: '2.0', id, result };
       } finally {
