@@ -1,6 +1,8 @@
 // The MCP Streamable HTTP front (spec 2025-11-25; 2025-06-18 and 2025-03-26 clients too), shared by the
 // relay (calls go to an agent over /connect) and mcpassistant-gateway-bridge (calls go to a local server):
-// POST answered as JSON or SSE per Accept, Mcp-Session-Id issued on initialize and checked when sent, a GET
+// POST answered as JSON or SSE per Accept and version (a 2025-11-25 session's as resumable SSE, whose stream
+// also closes mid-call when the local server closes its own), Mcp-Session-Id issued on initialize and checked
+// when sent, a GET
 // stream with priming, keep-alives and server notifications, Last-Event-ID replay, DELETE; plus the legacy
 // HTTP+SSE pair (GET /sse, POST /message) and the existing remote's sessionless JSON POST.
 //
