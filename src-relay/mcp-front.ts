@@ -2,9 +2,8 @@
 // relay (calls go to an agent over /connect) and mcpassistant-gateway-bridge (calls go to a local server):
 // POST answered as JSON or SSE per Accept and version (a 2025-11-25 session's as resumable SSE, whose stream
 // also closes mid-call when the local server closes its own), Mcp-Session-Id issued on initialize and checked
-// when sent, a GET
-// stream with priming, keep-alives and server notifications, Last-Event-ID replay, DELETE; plus the legacy
-// HTTP+SSE pair (GET /sse, POST /message) and the existing remote's sessionless JSON POST.
+// when sent, a GET stream with priming, keep-alives and server notifications, Last-Event-ID replay, DELETE;
+// plus the legacy HTTP+SSE pair (GET /sse, POST /message) and the existing remote's sessionless JSON POST.
 //
 // Hand-written rather than built on the SDK's StreamableHTTPServerTransport: a front only forwards JSON-RPC,
 // and DESIGN.md's measurements put the SDK transport at ~0.24 ms CPU per call against ~0.02 ms for a plain
