@@ -253,7 +253,7 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
         return await client.request(request, AnyResult, {
           signal: options.signal,
           timeout: options.timeoutMs,
-          ...(watch && { onresumptiontoken: watch.token }),
+          onresumptiontoken: watch?.token,
         });
       } finally {
         leave?.();
