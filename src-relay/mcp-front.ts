@@ -17,7 +17,7 @@ import { type Credential, CredentialRequests, type TrackedRequest } from './cred
 import { expectsJsonRpc, header, HttpError, type Json, readJson, rpcError, sendJson } from './http-util.js';
 import { type McpSession, type SessionShare, SessionStore } from './mcp-sessions.js';
 import { hasModernEnvelope, isModernVersion, ModernFront } from './modern-front.js';
-import { hold, openSse, SSE_HOLD_MS, writeEvent, writeKeepAlive } from './sse-stream.js';
+import { endWithEvent, hold, openSse, SSE_HOLD_MS, writeEvent, writeKeepAlive } from './sse-stream.js';
 
 /** Where a front's calls for one server go. */
 export interface McpTarget {
@@ -454,8 +454,8 @@ export class McpFront {
       if (!sse) open();
       if (owner && stream) owner.send(stream, payload, final);
       else if (sse && !res.writableEnded) {
-        writeEvent(res, JSON.stringify(payload));
-        if (final) res.end();
+        if (final) endWithEvent(res, JSON.stringify(payload));
+        else writeEvent(res, JSON.stringify(payload));
       }
       release?.();
     };

@@ -6,7 +6,7 @@ import type { ServerResponse } from 'node:http';
 
 import type { SessionMessage } from '../src-shared/cluster.js';
 import type { JsonRpcMessage } from '../src-shared/wire.js';
-import { writeEvent, writeKeepAlive, writePriming } from './sse-stream.js';
+import { endWithEvent, writeEvent, writeKeepAlive, writePriming } from './sse-stream.js';
 
 /**
  * A session's log of sent events, for resumption: at most this many events and this many bytes of data (the
@@ -194,11 +194,9 @@ export class McpSession {
     const res = this.streams.get(stream);
     if (final) this.#finished.add(stream);
     if (!res || res.writableEnded) return;
-    writeEvent(res, data, seq);
-    if (final) {
-      this.streams.delete(stream);
-      res.end();
-    }
+    if (!final) return writeEvent(res, data, seq);
+    this.streams.delete(stream);
+    endWithEvent(res, data, seq);
   }
 
   /**
@@ -224,11 +222,9 @@ export class McpSession {
     if (final) this.#written.delete(stream);
     if (!res || res.writableEnded) return;
     if (seq > 0 && !final) this.#written.set(stream, seq);
-    writeEvent(res, data, seq > 0 ? seq : undefined);
-    if (final) {
-      this.streams.delete(stream);
-      res.end();
-    }
+    if (!final) return writeEvent(res, data, seq > 0 ? seq : undefined);
+    this.streams.delete(stream);
+    endWithEvent(res, data, seq > 0 ? seq : undefined);
   }
 
   /**

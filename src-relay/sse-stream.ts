@@ -69,6 +69,15 @@ export function writeEvent(res: ServerResponse, data: string, id?: number): void
   res.write(`${id === undefined ? '' : `id: ${id}\n`}event: message\ndata: ${data}\n\n`);
 }
 
+/** Writes one last event and ends the stream, in one write (see writeEvent for the backlog). */
+export function endWithEvent(res: ServerResponse, data: string, id?: number): void {
+  if (res.writableLength > MAX_SSE_BACKLOG_BYTES) {
+    res.destroy();
+    return;
+  }
+  res.end(`${id === undefined ? '' : `id: ${id}\n`}event: message\ndata: ${data}\n\n`);
+}
+
 /** The spec's priming event (2025-11-25): an id and empty data, so the client can resume from here. */
 export function writePriming(res: ServerResponse, id: number): void {
   res.write(`id: ${id}\ndata: \n\n`);
