@@ -182,10 +182,12 @@ export class McpSession {
     const data = JSON.stringify(message);
     const share = this.#share;
     if (share) {
-      if (final) this.#producing.delete(stream);
       void this.#queue(async () => {
         // A store that cannot be reached loses the event's resumption, not the event.
         const seq = await share.record(this.id, stream, data, final).catch(() => 0);
+        // Only now: a resumption queued before this step, whose log lacks the final event, must still take the
+        // stream for one whose call runs here (and so get that event), not end it empty.
+        if (final) this.#producing.delete(stream);
         this.#write(stream, data, seq, final);
       });
       return;
