@@ -5,6 +5,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { RelayServer } from '../src-relay/relay-server.js';
+import { startConformanceServer } from './support/conformance-server.js';
 import { type GatewayAgent, legacyToken, startGatewayAt } from './support/gateway-agent.js';
 import { LegacyAgent, LegacyRemote, type LegacyRemoteConnection } from './support/legacy-peers.js';
 import { serverEverything } from './support/mcp-fixtures.js';
@@ -166,6 +167,33 @@ describe('our agent, with a server that asks its client, driven by the existing 
     } finally {
       await agent.close();
       await remote.close();
+    }
+  });
+
+  it('never sends it a stream_closed frame: a local server closing its stream mid-call just answers later', async () => {
+    const fixture = await startConformanceServer();
+    const remote = await LegacyRemote.start(SECRET);
+    const agent = await startGatewayAt({
+      wsUrl: remote.url,
+      token: await legacyToken(SECRET, { sub: 'compat-user', capabilities: ['conformance'] }),
+      servers: { conformance: { url: fixture.url } },
+    });
+    try {
+      const link = await remote.connection(0);
+      await linkState(agent.gateway, 'connected');
+      await waitForStatus(agent.gateway.servers, 'conformance', (s) => s.state === 'running');
+      const call = await link.invoke('conformance', {
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/call',
+        params: { name: 'test_reconnection', arguments: {} },
+      });
+      expect(text(call['result'])).toBe('the result after the client resumed the stream');
+      expect(link.frames.map((f) => f.json?.['type'])).not.toContain('stream_closed');
+    } finally {
+      await agent.close();
+      await remote.close();
+      await fixture.close();
     }
   });
 });

@@ -117,6 +117,7 @@ interface Pending {
   reject(error: InvokeError): void;
   onNotification?: (payload: JsonRpcMessage) => void;
   onServerRequest?: InvokeOptions['onServerRequest'];
+  onStreamClosed?: InvokeOptions['onStreamClosed'];
   timer: NodeJS.Timeout;
   server: string;
   /** The client session the call belongs to ('' for sessionless callers). */
@@ -143,6 +144,11 @@ export interface InvokeOptions {
    * (`onServerRequest`'s `inputKey`), reach the client. Absent for a 2025-era client.
    */
   clientEra?: 'modern';
+  /**
+   * The local server closed the call's SSE stream before its answer (a `stream_closed` frame, SEP-1699): the
+   * call goes on, and the caller may close its client's stream too if that client can resume it.
+   */
+  onStreamClosed?: () => void;
 }
 
 export class AgentConnection {
@@ -209,6 +215,7 @@ export class AgentConnection {
         reject,
         onNotification: options.onNotification,
         onServerRequest: options.onServerRequest,
+        onStreamClosed: options.onStreamClosed,
         timer,
         server,
         scope: options.scope ?? '',
@@ -281,7 +288,8 @@ export class AgentConnection {
         type === 'notification' ||
         type === 'servers' ||
         type === 'register' ||
-        type === 'server_request'
+        type === 'server_request' ||
+        type === 'stream_closed'
       )
         return false;
       this.options.log.debug(
@@ -322,6 +330,9 @@ export class AgentConnection {
         return true;
       case 'consent_answer':
         this.options.onConsentAnswer?.(this, frame);
+        return true;
+      case 'stream_closed':
+        this.#pending.get(frame.request_id)?.onStreamClosed?.();
         return true;
     }
   }

@@ -1,8 +1,9 @@
 // The MCP Streamable HTTP front (spec 2025-11-25; 2025-06-18 and 2025-03-26 clients too), shared by the
 // relay (calls go to an agent over /connect) and mcpassistant-gateway-bridge (calls go to a local server):
-// POST answered as JSON or SSE per Accept, Mcp-Session-Id issued on initialize and checked when sent, a GET
-// stream with priming, keep-alives and server notifications, Last-Event-ID replay, DELETE; plus the legacy
-// HTTP+SSE pair (GET /sse, POST /message) and the existing remote's sessionless JSON POST.
+// POST answered as JSON or SSE per Accept and version (a 2025-11-25 session's as resumable SSE, whose stream
+// also closes mid-call when the local server closes its own), Mcp-Session-Id issued on initialize and checked
+// when sent, a GET stream with priming, keep-alives and server notifications, Last-Event-ID replay, DELETE;
+// plus the legacy HTTP+SSE pair (GET /sse, POST /message) and the existing remote's sessionless JSON POST.
 //
 // Hand-written rather than built on the SDK's StreamableHTTPServerTransport: a front only forwards JSON-RPC,
 // and DESIGN.md's measurements put the SDK transport at ~0.24 ms CPU per call against ~0.02 ms for a plain
@@ -16,7 +17,7 @@ import { type Credential, CredentialRequests, type TrackedRequest } from './cred
 import { expectsJsonRpc, header, HttpError, type Json, readJson, rpcError, sendJson } from './http-util.js';
 import { type McpSession, type SessionShare, SessionStore } from './mcp-sessions.js';
 import { hasModernEnvelope, isModernVersion, ModernFront } from './modern-front.js';
-import { openSse, writeEvent, writeKeepAlive } from './sse-stream.js';
+import { endWithEvent, hold, openSse, SSE_HOLD_MS, writeEvent, writeKeepAlive } from './sse-stream.js';
 
 /** Where a front's calls for one server go. */
 export interface McpTarget {
@@ -306,6 +307,7 @@ export class McpFront {
     send: ((payload: JsonRpcMessage) => void) | undefined,
     session: McpSession | undefined,
     tracked?: TrackedRequest,
+    onStreamClosed?: () => void,
   ): Promise<{ response: Json; failure?: InvokeError }> {
     const asked: string[] = [];
     const onServerRequest =
@@ -334,6 +336,7 @@ export class McpFront {
         timeoutMs: this.options.requestTimeoutMs,
         onNotification: send,
         onServerRequest,
+        onStreamClosed,
       });
       // Compat: an agent-level failure ({ok: false, error}) becomes a JSON-RPC error for the client.
       if ('jsonrpc' in result) return { response: result };
@@ -415,35 +418,55 @@ export class McpFront {
       undefined;
     const acceptsSse = forceSse || accept.includes('text/event-stream');
     const headers: Record<string, string> = newSession ? { 'Mcp-Session-Id': newSession.id } : {};
+    // The version this request speaks: its header, else the session's, else initialize's own request.
+    const version =
+      header(req, 'mcp-protocol-version') ??
+      owner?.protocolVersion ??
+      (initialize
+        ? (message.params as { protocolVersion?: unknown } | undefined)?.protocolVersion
+        : undefined);
+    // A client in a session whose version gets priming events (2025-11-25 on) and that accepts SSE gets its
+    // answer as a resumable SSE stream, as from the SDK's own server: the priming event (an id to resume from)
+    // first, then the answer, and the stream survives a break or a local server closing its own stream mid-call
+    // (SEP-1699). Other clients that accept both get JSON (cheaper), unless they asked for progress or
+    // something other than the result comes first (a log message, a server request): then the answer becomes
+    // an SSE stream. Not initialize: the version is not agreed before its answer, and a client of an older one
+    // fails on priming.
+    const resumable = acceptsSse && session !== undefined && primes(version);
 
-    // A client that accepts both gets JSON (cheaper), unless it asked for progress or something other than
-    // the result comes first (a log message, a server request): then the answer becomes an SSE stream.
     let sse = false;
     let stream: string | undefined;
+    let release: (() => void) | undefined;
     const open = () => {
       sse = true;
+      // In memory, the stream's start and a quick answer leave in one socket write (a shared session's events
+      // wait for Redis anyway).
+      if (!this.sessions.share) release = hold(res, SSE_HOLD_MS);
       openSse(res, headers);
       if (!owner) return;
       stream = owner.newPostStream();
-      // The version this request speaks: its header, else the session's, else initialize's own request.
-      const version =
-        header(req, 'mcp-protocol-version') ??
-        owner.protocolVersion ??
-        (initialize
-          ? (message.params as { protocolVersion?: unknown } | undefined)?.protocolVersion
-          : undefined);
       if (primes(version)) owner.prime(stream, res);
       else owner.attach(stream, res);
     };
-    if (forceSse || (acceptsSse && (wantsProgress || !accept.includes('application/json')))) open();
+    if (forceSse || (acceptsSse && (resumable || wantsProgress || !accept.includes('application/json'))))
+      open();
     const deliver = (payload: object, final: boolean) => {
       if (!sse) open();
       if (owner && stream) owner.send(stream, payload, final);
       else if (sse && !res.writableEnded) {
-        writeEvent(res, JSON.stringify(payload));
-        if (final) res.end();
+        if (final) endWithEvent(res, JSON.stringify(payload));
+        else writeEvent(res, JSON.stringify(payload));
       }
+      release?.();
     };
+    // The local server closed its stream of this call before the answer: so does the front, after what the
+    // client got; the client resumes with Last-Event-ID and gets the rest, the answer included, when it comes.
+    const onStreamClosed = resumable
+      ? () => {
+          release?.();
+          if (owner && stream) owner.closeStream(stream);
+        }
+      : undefined;
 
     const { response, failure } = await this.#invoke(
       target,
@@ -451,6 +474,7 @@ export class McpFront {
       acceptsSse ? (payload) => deliver(payload, false) : undefined,
       owner,
       tracked,
+      onStreamClosed,
     );
     if (newSession) {
       const version = (response as { result?: { protocolVersion?: unknown } }).result?.protocolVersion;

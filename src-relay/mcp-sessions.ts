@@ -6,7 +6,7 @@ import type { ServerResponse } from 'node:http';
 
 import type { SessionMessage } from '../src-shared/cluster.js';
 import type { JsonRpcMessage } from '../src-shared/wire.js';
-import { writeEvent, writeKeepAlive, writePriming } from './sse-stream.js';
+import { endWithEvent, writeEvent, writeKeepAlive, writePriming } from './sse-stream.js';
 
 /**
  * A session's log of sent events, for resumption: at most this many events and this many bytes of data (the
@@ -182,10 +182,12 @@ export class McpSession {
     const data = JSON.stringify(message);
     const share = this.#share;
     if (share) {
-      if (final) this.#producing.delete(stream);
       void this.#queue(async () => {
         // A store that cannot be reached loses the event's resumption, not the event.
         const seq = await share.record(this.id, stream, data, final).catch(() => 0);
+        // Only now: a resumption queued before this step, whose log lacks the final event, must still take the
+        // stream for one whose call runs here (and so get that event), not end it empty.
+        if (final) this.#producing.delete(stream);
         this.#write(stream, data, seq, final);
       });
       return;
@@ -194,11 +196,25 @@ export class McpSession {
     const res = this.streams.get(stream);
     if (final) this.#finished.add(stream);
     if (!res || res.writableEnded) return;
-    writeEvent(res, data, seq);
-    if (final) {
+    if (!final) return writeEvent(res, data, seq);
+    this.streams.delete(stream);
+    endWithEvent(res, data, seq);
+  }
+
+  /**
+   * Ends `stream`'s response now while its call goes on (the local server closed its own stream mid-call,
+   * SEP-1699), after the events sent before. The client resumes with Last-Event-ID (the priming id at least):
+   * what the stream gets later is logged, and reaches the resumed response (resume).
+   */
+  closeStream(stream: string): void {
+    const end = () => {
+      const res = this.streams.get(stream);
+      if (!res) return;
       this.streams.delete(stream);
-      res.end();
-    }
+      if (!res.writableEnded) res.end();
+    };
+    if (this.#share) void this.#queue(end);
+    else end();
   }
 
   /** Writes one event of a shared session on `stream`, if it is open here. */
@@ -208,11 +224,9 @@ export class McpSession {
     if (final) this.#written.delete(stream);
     if (!res || res.writableEnded) return;
     if (seq > 0 && !final) this.#written.set(stream, seq);
-    writeEvent(res, data, seq > 0 ? seq : undefined);
-    if (final) {
-      this.streams.delete(stream);
-      res.end();
-    }
+    if (!final) return writeEvent(res, data, seq > 0 ? seq : undefined);
+    this.streams.delete(stream);
+    endWithEvent(res, data, seq > 0 ? seq : undefined);
   }
 
   /**

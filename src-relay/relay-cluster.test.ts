@@ -360,6 +360,69 @@ describe('routing calls to another relay node', () => {
     });
     expect(await (await pending).text()).toMatch(/cancelled/);
   });
+
+  it("passes the holder's stream_closed on: the client's stream ends, and its resumption gets the result", async () => {
+    const node = await newFake();
+    const token = await relay.tokens.issue(subject, ['*'], 60);
+    const url = new URL(`/${subject}/srv/mcp`, relay.url);
+    const headers = (session?: string): Record<string, string> => ({
+      Authorization: `Bearer ${token}`,
+      'Content-Type': 'application/json',
+      Accept: 'application/json, text/event-stream',
+      ...(session && { 'Mcp-Session-Id': session, 'MCP-Protocol-Version': '2025-11-25' }),
+    });
+    const post = (message: Json, session?: string) =>
+      fetch(url, { method: 'POST', headers: headers(session), body: JSON.stringify(message) });
+    let finish: (() => void) | undefined;
+    node.onMessage = (message) => {
+      if (message.type !== 'invoke' || message.payload.id === undefined) return;
+      const answer = (result: Json) =>
+        void node.send(message.from, {
+          type: 'result',
+          call_id: message.call_id,
+          result: { jsonrpc: '2.0', id: message.payload.id, result },
+        });
+      if (message.payload.method === 'initialize')
+        return answer({
+          protocolVersion: '2025-11-25',
+          capabilities: {},
+          serverInfo: { name: 'f', version: '1' },
+        });
+      // The local server closed its stream of the call: the result comes later, when the test says.
+      void node.send(message.from, { type: 'stream_closed', call_id: message.call_id });
+      finish = () => answer({ content: [{ type: 'text', text: 'after the resumption' }] });
+    };
+    const init = await post({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 't', version: '1' } },
+    });
+    const session = init.headers.get('mcp-session-id')!;
+    const call = await post(
+      { jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name: 'poll' } },
+      session,
+    );
+    expect(call.headers.get('content-type')).toBe('text/event-stream');
+    // The stream ends after its priming event, the call still in flight at the holder.
+    const before = await call.text();
+    expect(before).not.toContain('"id":5');
+    const primingId = /^id: (\d+)$/m.exec(before)?.[1];
+    expect(primingId).toBeDefined();
+    // The caller asked for it: an older node, which does not send stream_closed, is never asked.
+    expect(node.received.find((m) => m.type === 'invoke' && m.payload.id === 5)).toMatchObject({
+      stream_close: true,
+    });
+    expect(finish).toBeDefined();
+    const resumed = await fetch(url, {
+      headers: { ...headers(session), Accept: 'text/event-stream', 'Last-Event-ID': primingId! },
+    });
+    expect(resumed.headers.get('content-type')).toBe('text/event-stream');
+    finish!();
+    const after = await resumed.text();
+    expect(after).toContain('after the resumption');
+    expect(after).toContain('"id":5');
+  });
 });
 
 /** A bare agent on `relay`'s /connect: registers `subject` with one server; resolves once registered. */

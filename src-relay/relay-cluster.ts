@@ -95,6 +95,7 @@ interface OutgoingCall {
   rpcId: unknown;
   onNotification: InvokeOptions['onNotification'];
   onServerRequest: InvokeOptions['onServerRequest'];
+  onStreamClosed: InvokeOptions['onStreamClosed'];
   resolve(result: Record<string, unknown>): void;
   reject(error: InvokeError): void;
   /** Rejects, and tells the node to abort the call (in case it is only slow, not dead). */
@@ -394,6 +395,7 @@ export class RelayCluster {
         rpcId: payload.id,
         onNotification: options.onNotification,
         onServerRequest: options.onServerRequest,
+        onStreamClosed: options.onStreamClosed,
         resolve: (result) => {
           if (done) return;
           end();
@@ -441,6 +443,7 @@ export class RelayCluster {
             timeout_ms: Math.max(1, Math.round(options.timeoutMs)),
             ask: options.onServerRequest !== undefined,
             ...(options.clientEra === 'modern' ? { client_era: 'modern' } : {}),
+            ...(options.onStreamClosed && { stream_close: true }),
           } satisfies NodeMessage),
         )
         .then(
@@ -588,6 +591,8 @@ export class RelayCluster {
       }
       case 'notification':
         return this.#outgoing.get(message.call_id)?.onNotification?.(message.payload);
+      case 'stream_closed':
+        return this.#outgoing.get(message.call_id)?.onStreamClosed?.();
       case 'server_request': {
         const call = this.#outgoing.get(message.call_id);
         if (!call) return;
@@ -658,6 +663,9 @@ export class RelayCluster {
           this.#send(from, { type: 'notification', call_id: callId, payload: notification }),
         onServerRequest,
         ...(message.client_era === 'modern' ? { clientEra: 'modern' as const } : {}),
+        onStreamClosed: message.stream_close
+          ? () => this.#send(from, { type: 'stream_closed', call_id: callId })
+          : undefined,
       })
       .then(
         (result) => this.#send(from, { type: 'result', call_id: callId, result }),

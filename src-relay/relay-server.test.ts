@@ -536,7 +536,12 @@ describe('RelayServer with a real agent', () => {
           'MCP-Protocol-Version': version,
         });
         expect(res.status, version).toBe(200);
-        expect(await res.json()).toEqual({ jsonrpc: '2.0', id: version, result: {} });
+        // A 2025-11-25 client that accepts both gets a resumable SSE stream; older ones get JSON.
+        const sse = version === '2025-11-25';
+        expect(res.headers.get('content-type'), version).toBe(sse ? 'text/event-stream' : 'application/json');
+        const text = await res.text();
+        const body = sse ? text.match(/^data: (\{.*)$/m)?.[1] : text;
+        expect(JSON.parse(body ?? 'null')).toEqual({ jsonrpc: '2.0', id: version, result: {} });
       }
     });
 
@@ -1044,7 +1049,7 @@ describe('RelayServer options', () => {
         notes: 'https://public.example/relay/gina/notes/mcp',
       },
       max_frame_bytes: MAX_FRAME_BYTES,
-      features: ['server-requests'],
+      features: ['server-requests', 'stream-close'],
     });
   });
 });
@@ -1182,7 +1187,7 @@ describe('/manage/jwt/issue and /manage/jwt/revoke', () => {
       subject: 'frank',
       endpoints: { everything: `${relay.url.origin}/frank/everything/mcp` },
       max_frame_bytes: MAX_FRAME_BYTES,
-      features: ['server-requests'],
+      features: ['server-requests', 'stream-close'],
     });
     // Before revocation the token passes auth (an agent that never answers: a notification is enough).
     const before = await post(url, { jsonrpc: '2.0', method: 'notifications/initialized' }, auth(token));

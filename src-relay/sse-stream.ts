@@ -10,9 +10,47 @@ export const SSE_HEADERS = {
   'X-Accel-Buffering': 'no',
 } as const;
 
-export function openSse(res: ServerResponse, headers: Record<string, string> = {}, retryMs = 3000): void {
+/**
+ * The `retry:` every stream starts with: how long a client waits before it reconnects or resumes a stream that
+ * ended (SEP-1699: the server paces reconnection), in ms. 3 s: a POST stream the front ends mid-call belongs to
+ * a call whose local server closed its own stream, so the answer comes no sooner than that server's own retry
+ * interval; and the same value paces reconnection after a relay restarts or a cluster node is lost, where the
+ * TypeScript SDK, once a server gave a value, retries at that fixed interval (no backoff) and only twice by
+ * default: 3 tries over ~9 s outlast a restart, where 1 s would give up after 3 s.
+ */
+export const SSE_RETRY_MS = 3000;
+
+/**
+ * How long a new POST stream's start (head, `retry:`, priming event) is held back for the first message, in
+ * ms: a call answered within it leaves in one socket write, as a JSON answer does; a slower one shows its
+ * start (and its priming id, to resume from) after this.
+ */
+export const SSE_HOLD_MS = 50;
+
+export function openSse(
+  res: ServerResponse,
+  headers: Record<string, string> = {},
+  retryMs = SSE_RETRY_MS,
+): void {
   res.writeHead(200, { ...SSE_HEADERS, ...headers });
   res.write(`retry: ${retryMs}\n\n`);
+}
+
+/**
+ * Holds what is written on `res` (corked) until the returned function is called or `ms` pass, whichever is
+ * first, so that several writes leave in one. Ending `res` releases it too (Node uncorks on end()).
+ */
+export function hold(res: ServerResponse, ms: number): () => void {
+  res.cork();
+  let timer: NodeJS.Timeout | undefined;
+  const release = () => {
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    timer = undefined;
+    if (!res.writableEnded && !res.destroyed) res.uncork();
+  };
+  timer = setTimeout(release, ms);
+  return release;
 }
 
 /**
@@ -29,6 +67,15 @@ export function writeEvent(res: ServerResponse, data: string, id?: number): void
     return;
   }
   res.write(`${id === undefined ? '' : `id: ${id}\n`}event: message\ndata: ${data}\n\n`);
+}
+
+/** Writes one last event and ends the stream, in one write (see writeEvent for the backlog). */
+export function endWithEvent(res: ServerResponse, data: string, id?: number): void {
+  if (res.writableLength > MAX_SSE_BACKLOG_BYTES) {
+    res.destroy();
+    return;
+  }
+  res.end(`${id === undefined ? '' : `id: ${id}\n`}event: message\ndata: ${data}\n\n`);
 }
 
 /** The spec's priming event (2025-11-25): an id and empty data, so the client can resume from here. */

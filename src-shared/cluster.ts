@@ -46,6 +46,11 @@ export const NodeInvoke = z.object({
   ask: z.boolean(),
   /** The caller's protocol era, `modern` for a 2026-07-28 client (InvokeFrame's `client_era`); else absent. */
   client_era: z.string().optional(),
+  /**
+   * The caller wants to hear when the local server closes the call's stream before its answer
+   * (NodeStreamClosed). Absent from older nodes, which do not understand that message either.
+   */
+  stream_close: z.boolean().optional(),
 });
 
 /** The caller gave up (its timeout, its stream closed, an input-required round ended): B aborts the call. */
@@ -117,6 +122,12 @@ export const NodeServerRequest = z.object({
 });
 
 /**
+ * The local server closed the call's SSE stream before its answer (the agent's `stream_closed` frame); the call
+ * goes on. Sent only for an invoke that carried `stream_close`.
+ */
+export const NodeStreamClosed = z.object({ type: z.literal('stream_closed'), call_id: CallId });
+
+/**
  * A frame for the agent of `subject` on the receiving node (consent from the app, issue 12: the consent page is
  * served by another node than the one holding the owner's agent). The receiver sends it to its agent of that
  * subject when it announced `consent`, else drops it. The app's answer comes back through the shared record.
@@ -139,6 +150,7 @@ export const NodeMessage = z.discriminatedUnion('type', [
   NodeNotification,
   NodeServerRequest,
   NodeAgentFrame,
+  NodeStreamClosed,
 ]);
 export type NodeMessage = z.infer<typeof NodeMessage>;
 

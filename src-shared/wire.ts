@@ -123,6 +123,20 @@ export const ServerRequestFrame = z.looseObject({
 export type ServerRequestFrame = z.infer<typeof ServerRequestFrame>;
 
 /**
+ * Extension: the local server closed the SSE stream of invoke `request_id` before its answer (spec 2025-11-25
+ * "Resumability and Redelivery", SEP-1699: a server MAY close a stream mid-call, and the client resumes it with
+ * Last-Event-ID). The call goes on: its result frame follows when the agent has it. A relay may close its own
+ * client's stream of that call in turn, for a client that can resume it. Sent only to relays whose
+ * `registered` frame lists the `stream-close` feature.
+ */
+export const StreamClosedFrame = z.looseObject({
+  type: z.literal('stream_closed'),
+  request_id: z.string().min(1),
+  mcp_server: z.string().min(1),
+});
+export type StreamClosedFrame = z.infer<typeof StreamClosedFrame>;
+
+/**
  * Extension: the owner's answer, given in the app, to a `consent_request` (issue 12). `allow: true` lets the
  * client in as if the owner had clicked Allow on the relay's consent page; `false` sends it `access_denied`.
  * The first answer wins (the page's buttons or the app): a late one is ignored. Sent only for a request the
@@ -142,6 +156,7 @@ export const AgentFrame = z.discriminatedUnion('type', [
   ServersFrame,
   ServerRequestFrame,
   ConsentAnswerFrame,
+  StreamClosedFrame,
 ]);
 export type AgentFrame = z.infer<typeof AgentFrame>;
 
@@ -256,7 +271,7 @@ export function printable(text: string): string {
 }
 
 /** Features a relay can announce in `registered.features`; an agent uses a feature only if announced. */
-export const RELAY_FEATURES = ['server-requests', 'consent'] as const;
+export const RELAY_FEATURES = ['server-requests', 'consent', 'stream-close'] as const;
 
 export const RelayFrame = z.union([
   InvokeFrame,

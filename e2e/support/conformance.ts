@@ -69,32 +69,6 @@ export const UNSCORED = [
   'server-tasks-',
 ];
 
-/** What an ALTERNATIVE check may end in through a front, and why that is another valid option. */
-export interface Alternative {
-  reason: string;
-  /** The outcomes allowed through a front besides SUCCESS ('not run': the scenario stops before it). */
-  relayed: readonly ('FAILURE' | 'WARNING' | 'INFO' | 'not run')[];
-}
-
-const JSON_ANSWER: Alternative = {
-  reason:
-    'a front answers a POST that accepts both JSON and SSE with JSON (spec 2025-11-25, "Sending Messages to ' +
-    'the Server": either is valid; JSON is cheaper); the check reports INFO for it, or its scenario stops ' +
-    'before the priming/retry checks ("not applicable")',
-  relayed: ['INFO', 'not run'],
-};
-
-/**
- * Checks where a front takes another valid option than the fixture, with the reason and the outcomes that
- * option gives. They are counted on neither side; any other outcome through a front is a loss.
- */
-export const ALTERNATIVES: Record<string, Alternative> = {
-  'server-server-sse-multiple-streams/server-sse-streams-functional': JSON_ANSWER,
-  'server-server-sse-polling/server-sse-priming-event': JSON_ANSWER,
-  'server-server-sse-polling/server-sse-retry-field': JSON_ANSWER,
-  'server-server-sse-polling/server-sse-disconnect-resume': JSON_ANSWER,
-};
-
 /** The checks that fail in `run`, as `scenario/check-id`. */
 export const failing = (run: ConformanceRun): string[] =>
   [...run.checks].filter(([, status]) => status === 'FAILURE').map(([id]) => id);
@@ -104,21 +78,13 @@ export const scored = (id: string): boolean => !UNSCORED.some((prefix) => id.sta
 
 /**
  * Checks that pass in `direct` and not in `through` (a front before the same server: they fail, are not
- * reached, or end in a WARNING or INFO there) other than ALTERNATIVES ending as they may, each as
- * `scenario/check-id: <status through the front> <its message>`.
+ * reached, or end in a WARNING or INFO there), each as `scenario/check-id: <status through the front> <its
+ * message>`. Nothing is set aside: a front must not lose what the fixture does, scored or not.
  */
 export const lost = (direct: ConformanceRun, through: ConformanceRun): string[] =>
   [...direct.checks]
-    .filter(([id, status]) => {
-      const there = through.checks.get(id) ?? 'not run';
-      if (status !== 'SUCCESS' || there === 'SUCCESS') return false;
-      return !(ALTERNATIVES[id]?.relayed as readonly string[] | undefined)?.includes(there);
-    })
+    .filter(([id, status]) => status === 'SUCCESS' && through.checks.get(id) !== 'SUCCESS')
     .map(([id]) => `${id}: ${through.checks.get(id) ?? 'not run'} ${through.messages.get(id) ?? ''}`.trim());
-
-/** Checks that pass, other than the ALTERNATIVES (scored or not: a front must not lose what the fixture does). */
-export const comparablePasses = (run: ConformanceRun): number =>
-  [...run.checks].filter(([id, status]) => status === 'SUCCESS' && !(id in ALTERNATIVES)).length;
 
 export interface BearerProxy {
   /** `target`'s URL with this proxy's origin: the suite is pointed here. */

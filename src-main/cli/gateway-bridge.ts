@@ -256,7 +256,7 @@ export class GatewayBridge {
     return {
       invoke: async (
         message: JsonRpcMessage,
-        { timeoutMs, onNotification, onServerRequest, signal, clientEra },
+        { timeoutMs, onNotification, onServerRequest, onStreamClosed, signal, clientEra },
       ) => {
         const controller = new AbortController();
         signal?.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
@@ -269,6 +269,7 @@ export class GatewayBridge {
             notify: onNotification ?? (() => undefined),
             ask: onServerRequest && ((request, _signal, inputKey) => onServerRequest(request, inputKey)),
             ...(clientEra ? { clientEra } : {}),
+            streamClosed: onStreamClosed,
           });
         } finally {
           if (this.#inFlight.get(id) === controller) this.#inFlight.delete(id);

@@ -531,6 +531,9 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
             AbortSignal.any([signal, controller.signal]),
             inputKey,
           ),
+        streamClosed: this.#relayFeatures.has('stream-close')
+          ? () => this.#send(link, { type: 'stream_closed', request_id, mcp_server: server })
+          : undefined,
       });
       this.#sendResult(link, request_id, server, payload, result);
     } finally {

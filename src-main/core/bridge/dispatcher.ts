@@ -32,6 +32,11 @@ export interface InvokeContext {
    * then spoken to in that era (ManagedServer.request).
    */
   clientEra?: 'modern';
+  /**
+   * The local server closed this call's SSE stream before its answer (SEP-1699; ManagedServer.request's
+   * `onStreamClosed`): the caller may close its own client's stream too, which then resumes it.
+   */
+  streamClosed?: () => void;
 }
 
 /** The JSON-RPC error for an agent-side failure; -32000 as the existing agent uses. */
@@ -156,7 +161,13 @@ export class Dispatcher {
         const result = await server.request(
           client,
           { method, params: params },
-          { signal: ctx.signal, timeoutMs: ctx.timeoutMs, ask: ctx.ask, clientEra: ctx.clientEra },
+          {
+            signal: ctx.signal,
+            timeoutMs: ctx.timeoutMs,
+            ask: ctx.ask,
+            clientEra: ctx.clientEra,
+            onStreamClosed: ctx.streamClosed,
+          },
         );
         return { jsonrpc: '2.0', id, result };
       } finally {

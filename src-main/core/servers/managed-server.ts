@@ -175,6 +175,8 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
   readonly #log: Logger;
   /** The SDK's disposable sibling process that runs a stdio server's era probe, while one exists. */
   #probe: StdioClientTransport | undefined;
+  /** Streamable HTTP: the calls whose response stream closed before their answer can be told (see request). */
+  readonly #resumable = new ResumableCalls();
 
   constructor(
     config: ServerConfigResult,
@@ -260,11 +262,21 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
    * `clientEra: 'modern'` (a 2026-07-28 caller) sends the request to a server of both eras in the 2026-07-28
    * era, on the second client #connectModern made, so that its own input_required results, keys and all, reach
    * the caller; a 2025-era caller, and every caller of a one-era server, uses `client`.
+   *
+   * `onStreamClosed` (2025 era, Streamable HTTP): called each time the server closed the call's SSE stream
+   * before its answer and the SDK resumes it (GET with Last-Event-ID, spec 2025-11-25 "Resumability and
+   * Redelivery", SEP-1699 polling); the answer still resolves this call when it comes.
    */
   async request(
     client: Client,
     request: { method: string; params?: Record<string, unknown> },
-    options: { signal: AbortSignal; timeoutMs: number; ask?: ServerRequestAsker; clientEra?: 'modern' },
+    options: {
+      signal: AbortSignal;
+      timeoutMs: number;
+      ask?: ServerRequestAsker;
+      clientEra?: 'modern';
+      onStreamClosed?: () => void;
+    },
   ): Promise<Record<string, unknown>> {
     const modern = this.#modernClient;
     if (modern && client === this.#client) {
@@ -282,13 +294,19 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     }
     if (client.getProtocolEra() !== 'modern') {
       const leave = options.ask && this.askVia(options.ask);
+      const watch =
+        options.onStreamClosed && this.#transport instanceof StreamableHTTPClientTransport
+          ? this.#resumable.watch(options.onStreamClosed)
+          : undefined;
       try {
         return await client.request(request, AnyResult, {
           signal: options.signal,
           timeout: options.timeoutMs,
+          onresumptiontoken: watch?.token,
         });
       } finally {
         leave?.();
+        watch?.end();
       }
     }
     return this.#requestModern(client, request, options);
@@ -702,7 +720,7 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     let status: number | undefined;
     try {
       return await this.#initialize(
-        new StreamableHTTPClientTransport(new URL(t.url), { requestInit }),
+        new StreamableHTTPClientTransport(new URL(t.url), { requestInit, fetch: this.#resumable.fetch }),
         generation,
         'streamable-http',
         spec,
@@ -1124,6 +1142,44 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     if (patch.target) patch.target = this.options.redactor.redact(patch.target);
     this.#status = { ...this.#status, ...patch };
     this.emit('status', this.status);
+  }
+}
+
+/**
+ * The calls of one Streamable HTTP server whose SSE response stream the server closed before their answer
+ * (SEP-1699: a server MAY close a stream mid-call; the client resumes it). The SDK resumes such a stream on its
+ * own, with a GET carrying the last event id it saw on it, after the server's `retry` interval; it tells no
+ * one. Each watched call notes the event ids of its stream (the SDK's per-request `onresumptiontoken`), and
+ * the fetch given to the SDK's transport recognises the GET that resumes one of them: the moment the SDK has
+ * concluded that the stream ended without the answer. Event ids are the server's, unique per server (spec
+ * 2025-11-25: "globally unique across all streams within that session").
+ */
+class ResumableCalls {
+  /** The newest event id seen on each watched call's stream, to that call's listener. */
+  readonly #byToken = new Map<string, () => void>();
+
+  /** The fetch for the SDK's StreamableHTTPClientTransport: plain fetch, noting resumptions of watched calls. */
+  readonly fetch = (url: string | URL, init?: RequestInit): Promise<Response> => {
+    if (this.#byToken.size > 0 && init?.method === 'GET') {
+      const lastEventId = new Headers(init.headers).get('last-event-id');
+      if (lastEventId !== null) this.#byToken.get(lastEventId)?.();
+    }
+    return fetch(url, init);
+  };
+
+  /** Watches one call: `token` goes to the SDK's onresumptiontoken; `end` when the call ended. */
+  watch(onStreamClosed: () => void): { token: (id: string) => void; end: () => void } {
+    let last: string | undefined;
+    return {
+      token: (id) => {
+        if (last !== undefined) this.#byToken.delete(last);
+        last = id;
+        this.#byToken.set(id, onStreamClosed);
+      },
+      end: () => {
+        if (last !== undefined) this.#byToken.delete(last);
+      },
+    };
   }
 }
 
