@@ -144,7 +144,8 @@ describe('the agent speaks to each local server in its own era', () => {
 
     it(`the ${local} server's input_required reaches a 2026-07-28 client as input-required under the server's own key, and the answer reaches the server`, async () => {
       // On the wire first: the remote client's call is answered input_required, naming an elicitation under
-      // the key the server gave it ("answer", modern-server.mjs), and the retry answering that key completes it.
+      // the key the server gave it (here "constructor", an Object.prototype name, modern-server.mjs), and the
+      // retry answering that key completes it; a stray `__proto__` answer changes nothing.
       const post = (params: Record<string, unknown>) =>
         fetch(url(local), {
           method: 'POST',
@@ -162,7 +163,7 @@ describe('the agent speaks to each local server in its own era', () => {
             method: 'tools/call',
             params: {
               name: 'ask',
-              arguments: { question: 'raw?' },
+              arguments: { question: 'raw?', key: 'constructor' },
               ...params,
               _meta: {
                 'io.modelcontextprotocol/protocolVersion': '2026-07-28',
@@ -179,13 +180,16 @@ describe('the agent speaks to each local server in its own era', () => {
         };
       };
       expect(first.result.resultType).toBe('input_required');
-      expect(Object.keys(first.result.inputRequests)).toEqual(['answer']);
+      expect(Object.keys(first.result.inputRequests)).toEqual(['constructor']);
       const embedded = Object.values(first.result.inputRequests);
       expect(embedded.map((request) => request.method)).toEqual(['elicitation/create']);
       expect(embedded[0]?.params).toMatchObject({ message: 'raw?' });
       const retry = (await (
         await post({
-          inputResponses: { answer: { action: 'accept', content: { answer: 'raw yes' } } },
+          inputResponses: JSON.parse(
+            '{"__proto__": {"constructor": {"action": "decline"}},' +
+              '"constructor": {"action": "accept", "content": {"answer": "raw yes"}}}',
+          ) as Record<string, unknown>,
           requestState: first.result.requestState,
         })
       ).json()) as { result: { resultType: string } };

@@ -161,6 +161,14 @@ function inputKey(request: JsonRpcMessage): string {
   return `${kind}-${digest(canonical([request.method, asked])).slice(0, 12)}`;
 }
 
+/**
+ * An object with no prototype, for maps keyed by input keys (the server's or the client's strings): a key such
+ * as `__proto__` or `constructor` is then an entry like any other, never Object.prototype's.
+ */
+function dictionary<T>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
+}
+
 /** A local server's request that the client is to answer in the next round. */
 interface Ask {
   key: string;
@@ -573,7 +581,7 @@ export class ModernFront {
     const { answers, issued } =
       typeof params['requestState'] === 'string'
         ? this.#openState(params['requestState'], binding)
-        : { answers: {}, issued: {} };
+        : { answers: dictionary<unknown>(), issued: dictionary<string>() };
     const responses = params['inputResponses'];
     if (
       responses !== undefined &&
@@ -685,7 +693,7 @@ export class ModernFront {
     const missing = new Set<string>();
     /** The server requests still waiting for an answer: answered with an error when the run ends. */
     const waiting = new Set<(response: JsonRpcMessage) => void>();
-    const used: Record<string, unknown> = {};
+    const used = dictionary<unknown>();
     let settle: (round: Round) => void = () => undefined;
     const settled = new Promise<Round>((resolve) => (settle = resolve));
     let quiet: NodeJS.Timeout | undefined;
@@ -848,7 +856,10 @@ export class ModernFront {
     };
     if (sealed.binding !== binding) throw invalid('issued for another request');
     if (sealed.expires < Date.now()) throw invalid('expired: call again without it');
-    return { answers: { ...sealed.answers }, issued: sealed.issued };
+    return {
+      answers: Object.assign(dictionary<unknown>(), sealed.answers),
+      issued: Object.assign(dictionary<string>(), sealed.issued),
+    };
   }
 
   #sign(text: string): string {

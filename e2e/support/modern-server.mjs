@@ -36,13 +36,17 @@ export function modernServer() {
   server.registerTool('echo', { inputSchema: z.object({ message: z.string() }) }, ({ message }) =>
     text(`modern: ${message}`),
   );
-  server.registerTool('ask', { inputSchema: z.object({ question: z.string() }) }, ({ question }, ctx) => {
-    const view = inputResponse(ctx.mcpReq.inputResponses, 'answer');
+  // `key`: the input key it asks under ("answer" unless given; a test gives one that is an Object.prototype name).
+  const Ask = z.object({ question: z.string(), key: z.string().optional() });
+  server.registerTool('ask', { inputSchema: Ask }, ({ question, key = 'answer' }, ctx) => {
+    const responses = ctx.mcpReq.inputResponses;
+    const given = responses !== undefined && Object.hasOwn(responses, key);
+    const view = given ? inputResponse(responses, key) : { kind: 'none' };
     if (view.kind === 'elicit' && view.action !== 'accept') return text(`${view.action}`);
-    const answered = acceptedContent(ctx.mcpReq.inputResponses, 'answer', Answer);
+    const answered = given ? acceptedContent(responses, key, Answer) : undefined;
     if (answered) return text(`answered: ${answered.answer}`);
     return inputRequired({
-      inputRequests: { answer: inputRequired.elicit({ message: question, requestedSchema: Answer }) },
+      inputRequests: { [key]: inputRequired.elicit({ message: question, requestedSchema: Answer }) },
     });
   });
   server.registerTool('count', { inputSchema: z.object({ to: z.number() }) }, async ({ to }, ctx) => {
