@@ -38,6 +38,7 @@ import { needsRestart } from '../config/mcp-config.js';
 import { errorMessage, GatewayError } from '../errors.js';
 import type { Logger } from '../logging/log-hub.js';
 import type { Redactor } from '../logging/redactor.js';
+import { LegacyCalls, PASS_THROUGH_METHODS } from './legacy-calls.js';
 import { limitStdioLines, LineReadBuffer } from './line-read-buffer.js';
 import { loginShellPath, mergePath } from './login-shell-path.js';
 
@@ -235,6 +236,9 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
     if (client.getProtocolEra() !== 'modern') {
       const leave = options.ask && this.askVia(options.ask);
       try {
+        // The common methods skip the SDK client's per-request validation (legacy-calls.ts says why).
+        const calls = PASS_THROUGH_METHODS.has(request.method) ? legacyCalls(client) : undefined;
+        if (calls) return await calls.request(request.method, request.params, options);
         return await client.request(request, AnyResult, {
           signal: options.signal,
           timeout: options.timeoutMs,
@@ -1010,6 +1014,20 @@ function withoutSubscriptionId(notification: Notification): Notification {
   const { 'io.modelcontextprotocol/subscriptionId': _dropped, ...rest } = meta;
   const { _meta: _tagged, ...params } = notification.params ?? {};
   return { ...notification, params: Object.keys(rest).length === 0 ? params : { ...params, _meta: rest } };
+}
+
+/** The passed-through calls of each connected 2025-era client (made at its first such call). */
+const passThrough = new WeakMap<Client, LegacyCalls>();
+
+/** `client`'s LegacyCalls, on the transport it is connected on; undefined once it is closed. */
+function legacyCalls(client: Client): LegacyCalls | undefined {
+  let calls = passThrough.get(client);
+  if (calls) return calls;
+  const transport = client.transport;
+  if (!transport) return undefined;
+  calls = new LegacyCalls(transport);
+  passThrough.set(client, calls);
+  return calls;
 }
 
 /** Results are passed through untouched: the remote client validates them, not us. */
