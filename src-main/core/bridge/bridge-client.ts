@@ -598,8 +598,10 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
     // In-process nothing is serialised, so no frame limit applies (the HTTP answer has its own).
     if (!sendText) return void (link.open && link.deliver({ type: 'result', request_id: requestId, result }));
     const text = JSON.stringify({ type: 'result', request_id: requestId, result });
-    const size = Buffer.byteLength(text);
     const limit = this.#frameLimit();
+    // A UTF-16 code unit is at most 3 bytes of UTF-8: most frames need no byte count.
+    if (text.length * 3 <= limit) return sendText(text);
+    const size = Buffer.byteLength(text);
     if (size <= limit) return sendText(text);
     const why = `the result of ${payload.method ?? 'the call'} from server "${server}" is ${formatBytes(size)}, over the ${formatBytes(limit)} limit of a message between agent and relay`;
     this.#log.warn(why);
@@ -615,7 +617,7 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
     if (!sendText) return void (link.open && link.deliver(frame));
     const text = JSON.stringify(frame);
     const limit = this.#frameLimit();
-    if (Buffer.byteLength(text) > limit) {
+    if (text.length * 3 > limit && Buffer.byteLength(text) > limit) {
       // A notification this big (a log message, progress) is dropped rather than closing the link.
       const type = (frame as { type?: string }).type;
       return this.#log.warn(
