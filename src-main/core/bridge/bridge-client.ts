@@ -25,6 +25,7 @@ import {
 } from '../../../src-shared/wire.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logging/log-hub.js';
+import { CallAbort } from './call-abort.js';
 import type { ConsentRequests } from './consent-requests.js';
 import type { Dispatcher } from './dispatcher.js';
 import type { AttachAgent, InProcessLink } from './local-endpoint.js';
@@ -136,7 +137,7 @@ function socketLink(ws: WebSocket): Link {
 }
 
 interface InFlight {
-  controller: AbortController;
+  controller: CallAbort;
   server: string;
   rpcId: JsonRpcMessage['id'];
 }
@@ -511,11 +512,14 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
         if (call.server === server && call.rpcId === params?.requestId) call.controller.abort(reason);
       }
     }
-    const controller = new AbortController();
+    const controller = new CallAbort();
     this.#inFlight.set(request_id, { controller, server, rpcId: payload.id });
     try {
       const result = await this.options.dispatcher.handle(server, payload, {
-        signal: controller.signal,
+        get signal() {
+          return controller.signal;
+        },
+        abort: controller,
         timeoutMs: this.options.requestTimeoutMs,
         ...(client_session ? { clientSession: client_session } : {}),
         notify: (notification) =>

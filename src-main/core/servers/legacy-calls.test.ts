@@ -14,6 +14,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 
 import { until } from '../../../e2e/support/wait.js';
+import { CallAbort } from '../bridge/call-abort.js';
 import { isPassThroughResponse, LegacyCalls } from './legacy-calls.js';
 
 const SLOW_SERVER = fileURLToPath(new URL('../../../e2e/support/slow-server.mjs', import.meta.url));
@@ -99,6 +100,20 @@ describe('LegacyCalls', () => {
     controller.abort('the client went away');
     await expect(call).rejects.toThrow('the client went away');
     await until(() => stderr().includes('cancelled: cancel-me (reason: the client went away)'), 5000);
+  });
+
+  it('is cancelled by a CallAbort as by a signal, which it never makes', async () => {
+    const { calls, stderr } = await connect();
+    const abort = new CallAbort();
+    const params = { name: 'wait', arguments: { ms: 20_000, label: 'call-abort' } };
+    const call = calls.request('tools/call', params, { signal: abort, timeoutMs: 30_000 });
+    await until(() => stderr().includes('started: call-abort'), 5000);
+    abort.abort('stopped by the relay');
+    await expect(call).rejects.toThrow('stopped by the relay');
+    await until(() => stderr().includes('cancelled: call-abort (reason: stopped by the relay)'), 5000);
+    // A signal read afterwards follows the call.
+    expect(abort.signal.aborted).toBe(true);
+    expect(abort.signal.reason).toBe('stopped by the relay');
   });
 
   it('fails the calls in flight when the connection closes, and refuses new ones', async () => {

@@ -65,6 +65,17 @@ export function isPassThroughResponse(message: unknown): boolean {
   return Number.isInteger(m.error['code']) && typeof m.error['message'] === 'string';
 }
 
+/**
+ * What a call's cancellation offers: an AbortSignal, or a CallAbort (core/bridge/call-abort.ts), which makes no
+ * AbortSignal unless asked for one.
+ */
+export interface CallSignal {
+  readonly aborted: boolean;
+  readonly reason: unknown;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
 interface Pending {
   resolve(result: Record<string, unknown>): void;
   reject(error: Error): void;
@@ -107,7 +118,7 @@ export class LegacyCalls {
   request(
     method: string,
     params: Record<string, unknown> | undefined,
-    options: { signal: AbortSignal; timeoutMs: number },
+    options: { signal: CallSignal; timeoutMs: number },
   ): Promise<Record<string, unknown>> {
     const { signal, timeoutMs } = options;
     if (this.#closed) return Promise.reject(new SdkError(SdkErrorCode.NotConnected, 'Not connected'));

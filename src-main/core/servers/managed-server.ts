@@ -38,7 +38,7 @@ import { needsRestart } from '../config/mcp-config.js';
 import { errorMessage, GatewayError } from '../errors.js';
 import type { Logger } from '../logging/log-hub.js';
 import type { Redactor } from '../logging/redactor.js';
-import { LegacyCalls, PASS_THROUGH_METHODS } from './legacy-calls.js';
+import { type CallSignal, LegacyCalls, PASS_THROUGH_METHODS } from './legacy-calls.js';
 import { limitStdioLines, LineReadBuffer } from './line-read-buffer.js';
 import { loginShellPath, mergePath } from './login-shell-path.js';
 
@@ -231,14 +231,20 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
   async request(
     client: Client,
     request: { method: string; params?: Record<string, unknown> },
-    options: { signal: AbortSignal; timeoutMs: number; ask?: ServerRequestAsker },
+    options: { signal: AbortSignal; timeoutMs: number; ask?: ServerRequestAsker; abort?: CallSignal },
   ): Promise<Record<string, unknown>> {
     if (client.getProtocolEra() !== 'modern') {
       const leave = options.ask && this.askVia(options.ask);
       try {
         // The common methods skip the SDK client's per-request validation (legacy-calls.ts says why).
         const calls = PASS_THROUGH_METHODS.has(request.method) ? legacyCalls(client) : undefined;
-        if (calls) return await calls.request(request.method, request.params, options);
+        if (calls) {
+          const signal = options.abort ?? options.signal;
+          return await calls.request(request.method, request.params, {
+            signal,
+            timeoutMs: options.timeoutMs,
+          });
+        }
         return await client.request(request, AnyResult, {
           signal: options.signal,
           timeout: options.timeoutMs,
