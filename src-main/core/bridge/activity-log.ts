@@ -26,7 +26,9 @@ export interface CallRecord {
 export const ACTIVITY_CAPACITY = 500;
 
 export class ActivityLog extends EventEmitter<{ call: [CallRecord] }> {
+  /** A ring: `#next` is where the next record goes once it is full (a shift per call showed in profiles). */
   readonly #ring: CallRecord[] = [];
+  #next = 0;
   #seq = 0;
 
   constructor(private readonly capacity = ACTIVITY_CAPACITY) {
@@ -36,13 +38,16 @@ export class ActivityLog extends EventEmitter<{ call: [CallRecord] }> {
   /** Stores a finished call (dropping the oldest past capacity) and emits `call`. */
   add(record: Omit<CallRecord, 'seq'>): void {
     const full: CallRecord = { ...record, seq: ++this.#seq };
-    this.#ring.push(full);
-    if (this.#ring.length > this.capacity) this.#ring.shift();
+    if (this.#ring.length < this.capacity) this.#ring.push(full);
+    else if (this.capacity > 0) {
+      this.#ring[this.#next] = full;
+      this.#next = (this.#next + 1) % this.capacity;
+    }
     this.emit('call', full);
   }
 
   /** The kept calls, oldest first. */
   recent(): CallRecord[] {
-    return [...this.#ring];
+    return [...this.#ring.slice(this.#next), ...this.#ring.slice(0, this.#next)];
   }
 }

@@ -26,6 +26,7 @@ import {
 } from '../../../src-shared/wire.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logging/log-hub.js';
+import { CallAbort } from './call-abort.js';
 import type { ConsentRequests } from './consent-requests.js';
 import type { Dispatcher } from './dispatcher.js';
 import type { AttachAgent, InProcessLink } from './local-endpoint.js';
@@ -137,7 +138,7 @@ function socketLink(ws: WebSocket): Link {
 }
 
 interface InFlight {
-  controller: AbortController;
+  controller: CallAbort;
   server: string;
   rpcId: JsonRpcMessage['id'];
 }
@@ -512,11 +513,14 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
         if (call.server === server && call.rpcId === params?.requestId) call.controller.abort(reason);
       }
     }
-    const controller = new AbortController();
+    const controller = new CallAbort();
     this.#inFlight.set(request_id, { controller, server, rpcId: payload.id });
     try {
       const result = await this.options.dispatcher.handle(server, payload, {
-        signal: controller.signal,
+        get signal() {
+          return controller.signal;
+        },
+        abort: controller,
         timeoutMs: this.options.requestTimeoutMs,
         ...(client_session ? { clientSession: client_session } : {}),
         ...(client_era === 'modern' ? { clientEra: 'modern' as const } : {}),
@@ -614,8 +618,10 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
     // In-process nothing is serialised, so no frame limit applies (the HTTP answer has its own).
     if (!sendText) return void (link.open && link.deliver({ type: 'result', request_id: requestId, result }));
     const text = JSON.stringify({ type: 'result', request_id: requestId, result });
-    const size = Buffer.byteLength(text);
     const limit = this.#frameLimit();
+    // A UTF-16 code unit is at most 3 bytes of UTF-8: most frames need no byte count.
+    if (text.length * 3 <= limit) return sendText(text);
+    const size = Buffer.byteLength(text);
     if (size <= limit) return sendText(text);
     const why = `the result of ${payload.method ?? 'the call'} from server "${server}" is ${formatBytes(size)}, over the ${formatBytes(limit)} limit of a message between agent and relay`;
     this.#log.warn(why);
@@ -631,7 +637,7 @@ export class BridgeClient extends EventEmitter<{ state: [BridgeState] }> {
     if (!sendText) return void (link.open && link.deliver(frame));
     const text = JSON.stringify(frame);
     const limit = this.#frameLimit();
-    if (Buffer.byteLength(text) > limit) {
+    if (text.length * 3 > limit && Buffer.byteLength(text) > limit) {
       // A notification this big (a log message, progress) is dropped rather than closing the link.
       const type = (frame as { type?: string }).type;
       return this.#log.warn(

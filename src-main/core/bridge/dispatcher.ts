@@ -11,6 +11,7 @@ import { SUPPORTED_PROTOCOL_VERSIONS } from '../../../src-shared/wire.js';
 import { errorMessage } from '../errors.js';
 import type { ManagedServer, ServerRequestAsker, ServerStatus } from '../servers/managed-server.js';
 import type { ActivityLog } from './activity-log.js';
+import type { CallAbort } from './call-abort.js';
 
 /** The servers a dispatcher calls: the ServerManager, or one session's own server (gateway-bridge isolate). */
 export interface ServerSource {
@@ -19,7 +20,10 @@ export interface ServerSource {
 }
 
 export interface InvokeContext {
-  signal: AbortSignal;
+  /** Aborts the call. With `abort`, read only when a real AbortSignal is needed (it may be made on demand). */
+  readonly signal: AbortSignal;
+  /** The call's cancellation without an AbortSignal (the BridgeClient's); the dispatcher prefers it to `signal`. */
+  abort?: CallAbort;
   timeoutMs: number;
   /** Sends a notification that belongs to this request (progress) back to the caller. */
   notify(payload: JsonRpcMessage): void;
@@ -113,9 +117,11 @@ export class Dispatcher {
     if (id === undefined || id === null || method === undefined) return {};
 
     // A server that is starting or restarting after a crash is waited for, within the call's own budget.
-    const client = await server.ready(ctx.timeoutMs, ctx.signal);
+    // What says the call was cancelled, without making an AbortSignal for it when there is none yet.
+    const cancel = ctx.abort ?? ctx.signal;
+    const client = server.client ?? (await server.ready(ctx.timeoutMs, ctx.signal));
     // A call cancelled while its server was (re)starting: say so, not "not running".
-    if (ctx.signal.aborted) return rpcError(id, -32000, `cancelled: ${errorMessage(ctx.signal.reason)}`);
+    if (cancel.aborted) return rpcError(id, -32000, `cancelled: ${errorMessage(cancel.reason)}`);
     if (!client) {
       const status = server.status;
       const why = status.lastError ? `: ${status.lastError}` : '';
@@ -162,7 +168,10 @@ export class Dispatcher {
           client,
           { method, params: params },
           {
-            signal: ctx.signal,
+            get signal() {
+              return ctx.signal;
+            },
+            abort: ctx.abort,
             timeoutMs: ctx.timeoutMs,
             ask: ctx.ask,
             clientEra: ctx.clientEra,
@@ -177,7 +186,7 @@ export class Dispatcher {
       // The server's own JSON-RPC error (or the caller's answer to its question) goes back as it was.
       if (error instanceof ProtocolError) return rpcError(id, error.code, error.message, error.data);
       // The SDK reports a cancelled request as timed out: say which it was.
-      if (ctx.signal.aborted) return rpcError(id, -32000, `cancelled: ${errorMessage(ctx.signal.reason)}`);
+      if (cancel.aborted) return rpcError(id, -32000, `cancelled: ${errorMessage(cancel.reason)}`);
       // -32001 is what the 2025-era SDK answered a timed-out request with; callers may know it.
       if (error instanceof SdkError && error.code === SdkErrorCode.RequestTimeout) {
         return rpcError(id, -32001, `"${serverName}" did not answer ${method} in time: ${error.message}`);

@@ -4,9 +4,10 @@
 // the size is never said (issue 8, item 2). This reader skips an oversized line as it streams in (keeping
 // only its first and last bytes, not the whole line), and turns it into a JSON-RPC error for the request it
 // answered, naming the size and the limit.
-import { deserializeMessage, type JSONRPCMessage } from '@modelcontextprotocol/client';
+import { type JSONRPCMessage, parseJSONRPCMessage } from '@modelcontextprotocol/client';
 
 import { formatBytes } from '../../../src-shared/wire.js';
+import { isPassThroughResponse } from './legacy-calls.js';
 
 /** How much of an oversized line is kept at each end to find its JSON-RPC id. */
 const EDGE_BYTES = 512;
@@ -50,7 +51,12 @@ export class LineReadBuffer {
   readMessage(): JSONRPCMessage | null {
     const entry = this.#ready.shift();
     if (!entry) return null;
-    if ('line' in entry) return deserializeMessage(entry.line.replace(/\r$/, ''));
+    if ('line' in entry) {
+      // What the SDK's deserializeMessage does, except that an answer to a passed-through call (legacy-calls.ts)
+      // skips the schema's parse: LegacyCalls checks the little it reads of it.
+      const message: unknown = JSON.parse(entry.line.replace(/\r$/, ''));
+      return isPassThroughResponse(message) ? (message as JSONRPCMessage) : parseJSONRPCMessage(message);
+    }
     const id = parseId(entry.head, ID_AT_START) ?? parseId(entry.tail, ID_AT_END);
     this.onOversized(entry.oversized, id);
     const message = `the server's message is ${formatBytes(entry.oversized)}, over the ${formatBytes(this.maxLineBytes)} limit of a stdio message`;

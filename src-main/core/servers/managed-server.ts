@@ -40,6 +40,7 @@ import { needsRestart } from '../config/mcp-config.js';
 import { errorMessage, GatewayError } from '../errors.js';
 import type { Logger } from '../logging/log-hub.js';
 import type { Redactor } from '../logging/redactor.js';
+import { type CallSignal, LegacyCalls, PASS_THROUGH_METHODS } from './legacy-calls.js';
 import { limitStdioLines, LineReadBuffer } from './line-read-buffer.js';
 import { loginShellPath, mergePath } from './login-shell-path.js';
 
@@ -274,6 +275,7 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
       signal: AbortSignal;
       timeoutMs: number;
       ask?: ServerRequestAsker;
+      abort?: CallSignal;
       clientEra?: 'modern';
       onStreamClosed?: () => void;
     },
@@ -299,6 +301,16 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
           ? this.#resumable.watch(options.onStreamClosed)
           : undefined;
       try {
+        // The common methods skip the SDK client's per-request validation (legacy-calls.ts says why).
+        const calls = PASS_THROUGH_METHODS.has(request.method) ? legacyCalls(client) : undefined;
+        if (calls) {
+          const signal = options.abort ?? options.signal;
+          return await calls.request(request.method, request.params, {
+            signal,
+            timeoutMs: options.timeoutMs,
+            onresumptiontoken: watch?.token,
+          });
+        }
         return await client.request(request, AnyResult, {
           signal: options.signal,
           timeout: options.timeoutMs,
@@ -1354,6 +1366,20 @@ async function listParamHeaders(
     cursor = page.nextCursor;
   } while (cursor);
   return found;
+}
+
+/** The passed-through calls of each connected 2025-era client (made at its first such call). */
+const passThrough = new WeakMap<Client, LegacyCalls>();
+
+/** `client`'s LegacyCalls, on the transport it is connected on; undefined once it is closed. */
+function legacyCalls(client: Client): LegacyCalls | undefined {
+  let calls = passThrough.get(client);
+  if (calls) return calls;
+  const transport = client.transport;
+  if (!transport) return undefined;
+  calls = new LegacyCalls(transport);
+  passThrough.set(client, calls);
+  return calls;
 }
 
 /** Results are passed through untouched: the remote client validates them, not us. */
