@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RelayServer } from '../src-relay/relay-server.js';
 import { askedClient } from './support/asked-client.js';
 import { type HttpFixture, modernServer, startModernHttpServer } from './support/mcp-fixtures.js';
+import { callAsk } from './support/modern-ask.js';
 import {
   type AgentFixture,
   askingServer,
@@ -147,31 +148,7 @@ describe('the agent speaks to each local server in its own era', () => {
       // the key the server gave it (here "constructor", an Object.prototype name, modern-server.mjs), and the
       // retry answering that key completes it; a stray `__proto__` answer changes nothing.
       const post = (params: Record<string, unknown>) =>
-        fetch(url(local), {
-          method: 'POST',
-          headers: {
-            ...headers,
-            'Content-Type': 'application/json',
-            Accept: 'application/json, text/event-stream',
-            'MCP-Protocol-Version': '2026-07-28',
-            'Mcp-Method': 'tools/call',
-            'Mcp-Name': 'ask',
-          },
-          body: JSON.stringify({
-            jsonrpc: '2.0',
-            id: 1,
-            method: 'tools/call',
-            params: {
-              name: 'ask',
-              arguments: { question: 'raw?', key: 'constructor' },
-              ...params,
-              _meta: {
-                'io.modelcontextprotocol/protocolVersion': '2026-07-28',
-                'io.modelcontextprotocol/clientCapabilities': { elicitation: {} },
-              },
-            },
-          }),
-        });
+        callAsk(url(local), headers, { question: 'raw?', key: 'constructor' }, params);
       const first = (await (await post({})).json()) as {
         result: {
           resultType: string;

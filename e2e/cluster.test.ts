@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { askedClient } from './support/asked-client.js';
 import { type GatewayAgent, startGatewayAt } from './support/gateway-agent.js';
 import { serverEverything } from './support/mcp-fixtures.js';
+import { callAsk } from './support/modern-ask.js';
 import { type RedisFixture, startRedis } from './support/redis.js';
 import { askingServer, linkState, SECRET, slowServer } from './support/relay-fixture.js';
 import { FailoverProxy, type RelayNode, startRelayNode } from './support/relay-nodes.js';
@@ -288,28 +289,7 @@ describe.sequential('three relays on one Redis', () => {
 
     it('a retry with the requestState of node A completes at node C (no sticky routing needed)', async () => {
       const call = (node: RelayNode, extra: Json) =>
-        fetch(url(node, 'asking'), {
-          method: 'POST',
-          headers: {
-            ...headers,
-            'Content-Type': 'application/json',
-            Accept: 'application/json, text/event-stream',
-            'MCP-Protocol-Version': '2026-07-28',
-            'Mcp-Method': 'tools/call',
-            'Mcp-Name': 'ask',
-          },
-          body: JSON.stringify({
-            jsonrpc: '2.0',
-            id: 3,
-            method: 'tools/call',
-            params: {
-              name: 'ask',
-              arguments: { question: 'Which node?' },
-              _meta: { ...META, 'io.modelcontextprotocol/clientCapabilities': { elicitation: {} } },
-              ...extra,
-            },
-          }),
-        });
+        callAsk(url(node, 'asking'), headers, { question: 'Which node?' }, extra);
       const first = (await (await call(a, {})).json()) as {
         result: { resultType: string; requestState: string; inputRequests: Record<string, unknown> };
       };

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { RelayServer } from '../src-relay/relay-server.js';
 import { serverEverything } from './support/mcp-fixtures.js';
+import { callAsk } from './support/modern-ask.js';
 import {
   type AgentFixture,
   askingServer,
@@ -179,28 +180,7 @@ describe('the 2026-07-28 era through relay and agent', () => {
 
   it('a requestState that was altered is refused (-32602, HTTP 400)', async () => {
     const asking = new URL('/alice/asking/mcp', relay.url);
-    const meta = {
-      'io.modelcontextprotocol/protocolVersion': '2026-07-28',
-      'io.modelcontextprotocol/clientCapabilities': { elicitation: {} },
-    };
-    const call = (extra: Record<string, unknown>) =>
-      fetch(asking, {
-        method: 'POST',
-        headers: {
-          ...headers,
-          'Content-Type': 'application/json',
-          Accept: 'application/json, text/event-stream',
-          'MCP-Protocol-Version': '2026-07-28',
-          'Mcp-Method': 'tools/call',
-          'Mcp-Name': 'ask',
-        },
-        body: JSON.stringify({
-          jsonrpc: '2.0',
-          id: 7,
-          method: 'tools/call',
-          params: { name: 'ask', arguments: { question: 'tamper?' }, _meta: meta, ...extra },
-        }),
-      });
+    const call = (extra: Record<string, unknown>) => callAsk(asking, headers, { question: 'tamper?' }, extra);
     const first = (await (await call({})).json()) as {
       result: { resultType: string; requestState: string; inputRequests: Record<string, { method: string }> };
     };

@@ -676,6 +676,30 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
   }
 
   /**
+   * Passes `client`'s notifications on while `generation` is current: progress to the call that asked for it
+   * (routeProgress), every other one as a `notification` event (the bridge forwards them to remote clients);
+   * list changes also refresh the counts in the status and forget the tools' SEP-2243 headers.
+   */
+  #passNotifications(client: Client, generation: number): void {
+    const forward = (notification: Notification) => {
+      if (generation === this.#generation) this.emit('notification', withoutSubscriptionId(notification));
+      return Promise.resolve();
+    };
+    client.fallbackNotificationHandler = forward;
+    const listChanged = (notification: Notification) => {
+      if (notification.method === 'notifications/tools/list_changed') this.#toolHeaders = undefined;
+      void this.#refreshCounts(generation);
+      return forward(notification);
+    };
+    client.setNotificationHandler('notifications/progress', (notification) => {
+      this.#progressRoutes.get(String(notification.params.progressToken))?.(notification.params);
+    });
+    client.setNotificationHandler('notifications/tools/list_changed', listChanged);
+    client.setNotificationHandler('notifications/resources/list_changed', listChanged);
+    client.setNotificationHandler('notifications/prompts/list_changed', listChanged);
+  }
+
+  /**
    * Connects in the era learned for this entry; a first start goes straight to `initialize` (the 2025 era, no
    * probe), and only a server that refuses it is probed for 2026-07-28. A server of both eras so gets a 2025
    * session, for 2025-era callers: in that era its in-call requests, logging/setLevel and resources/subscribe
@@ -812,24 +836,7 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
         }
       });
     };
-    // Every notification is passed on (the bridge forwards them to remote clients); list changes also
-    // refresh the counts in the status.
-    const forward = (notification: Notification) => {
-      if (generation === this.#generation) this.emit('notification', withoutSubscriptionId(notification));
-      return Promise.resolve();
-    };
-    client.fallbackNotificationHandler = forward;
-    const listChanged = (notification: Notification) => {
-      if (notification.method === 'notifications/tools/list_changed') this.#toolHeaders = undefined;
-      void this.#refreshCounts(generation);
-      return forward(notification);
-    };
-    client.setNotificationHandler('notifications/progress', (notification) => {
-      this.#progressRoutes.get(String(notification.params.progressToken))?.(notification.params);
-    });
-    client.setNotificationHandler('notifications/tools/list_changed', listChanged);
-    client.setNotificationHandler('notifications/resources/list_changed', listChanged);
-    client.setNotificationHandler('notifications/prompts/list_changed', listChanged);
+    this.#passNotifications(client, generation);
     this.#connected = false;
     // stop() abandons a connect in progress: a transport closed mid-start does not always settle it (the SDK's
     // SSE transport waits for an `endpoint` event forever), and an await on a promise that never settles,
@@ -890,25 +897,10 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
       capabilities: { sampling: {}, elicitation: {}, roots: {} },
       versionNegotiation: { mode: { pin: MODERN_REVISION }, probe: { timeoutMs: timeout, maxRetries: 0 } },
     });
-    client.setNotificationHandler('notifications/progress', (notification) => {
-      this.#progressRoutes.get(String(notification.params.progressToken))?.(notification.params);
-    });
     // What the server announces to this era's listeners (a change a 2026-07-28 caller made) is announced as the
     // 2025 session's notifications are. A server that tells both eras of one change is heard twice: a list
     // change said twice only makes a client list again.
-    const forward = (notification: Notification) => {
-      if (generation === this.#generation) this.emit('notification', withoutSubscriptionId(notification));
-      return Promise.resolve();
-    };
-    client.fallbackNotificationHandler = forward;
-    const listChanged = (notification: Notification) => {
-      if (notification.method === 'notifications/tools/list_changed') this.#toolHeaders = undefined;
-      void this.#refreshCounts(generation);
-      return forward(notification);
-    };
-    client.setNotificationHandler('notifications/tools/list_changed', listChanged);
-    client.setNotificationHandler('notifications/resources/list_changed', listChanged);
-    client.setNotificationHandler('notifications/prompts/list_changed', listChanged);
+    this.#passNotifications(client, generation);
     try {
       await client.connect(
         new StreamableHTTPClientTransport(new URL(t.url), { requestInit: { headers: t.headers } }),
