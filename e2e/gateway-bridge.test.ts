@@ -278,7 +278,8 @@ describe('mcpassistant-gateway-bridge', () => {
     );
     await until(() => progressed, 5000, 'the call to be running in the child');
     process.kill(child!, 'SIGKILL');
-    await expect(during).rejects.toThrow(/closed|exited|not running/i);
+    // (naming the server and what happened, not only the SDK's bare "Connection closed")
+    await expect(during).rejects.toThrow(/"everything" closed its connection during tools\/call/);
     // …and the next calls are served by the restarted child.
     await until(
       async () => {

@@ -191,6 +191,16 @@ export class Dispatcher {
       if (error instanceof SdkError && error.code === SdkErrorCode.RequestTimeout) {
         return rpcError(id, -32001, `"${serverName}" did not answer ${method} in time: ${error.message}`);
       }
+      // The server's connection ended mid-call (a stdio server exited, the agent restarted or stopped it): say
+      // which server and that the call may be sent again, not only the SDK's bare "Connection closed".
+      if (error instanceof SdkError && error.code === SdkErrorCode.ConnectionClosed) {
+        return rpcError(
+          id,
+          -32000,
+          `"${serverName}" closed its connection during ${method} (it exited or was restarted) before answering; ` +
+            'send the call again once it is running',
+        );
+      }
       return rpcError(id, -32000, errorMessage(error));
     }
   }

@@ -1158,7 +1158,7 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
  * concluded that the stream ended without the answer. Event ids are the server's, unique per server (spec
  * 2025-11-25: "globally unique across all streams within that session").
  */
-class ResumableCalls {
+export class ResumableCalls {
   /** The newest event id seen on each watched call's stream, to that call's listener. */
   readonly #byToken = new Map<string, () => void>();
 
@@ -1171,19 +1171,32 @@ class ResumableCalls {
     return fetch(url, init);
   };
 
-  /** Watches one call: `token` goes to the SDK's onresumptiontoken; `end` when the call ended. */
+  /**
+   * Watches one call: `token` goes to the SDK's onresumptiontoken; `end` when the call ended. Event ids noted
+   * after `end` are ignored: the SDK keeps reading (and resuming) the stream of a call that timed out or was
+   * cancelled (2025 era: no per-request abort of the stream), and such a call must neither stay in the map
+   * nor be reported closed once it is over.
+   */
   watch(onStreamClosed: () => void): { token: (id: string) => void; end: () => void } {
     let last: string | undefined;
+    let ended = false;
     return {
       token: (id) => {
+        if (ended) return;
         if (last !== undefined) this.#byToken.delete(last);
         last = id;
         this.#byToken.set(id, onStreamClosed);
       },
       end: () => {
+        ended = true;
         if (last !== undefined) this.#byToken.delete(last);
       },
     };
+  }
+
+  /** How many calls' streams are watched (for tests: none once every call ended). */
+  get size(): number {
+    return this.#byToken.size;
   }
 }
 
