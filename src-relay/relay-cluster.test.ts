@@ -16,6 +16,13 @@ import { silentLogger } from './relay-log.js';
 import type { RelayServer } from './relay-server.js';
 
 const PREFIX = 'mcpassistant:';
+/** A 2025-11-25 client's initialize request, as the session tests open their sessions. */
+const INITIALIZE = {
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'initialize',
+  params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 't', version: '1' } },
+};
 type Json = Record<string, unknown>;
 
 /** Another relay node, played by hand: it subscribes to its channel and does what the test says. */
@@ -336,12 +343,7 @@ describe('routing calls to another relay node', () => {
           });
       }
     };
-    const init = await post({
-      jsonrpc: '2.0',
-      id: 1,
-      method: 'initialize',
-      params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 't', version: '1' } },
-    });
+    const init = await post(INITIALIZE);
     const session = init.headers.get('mcp-session-id')!;
     expect(session).toBeTruthy();
     const pending = post({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'wait' } }, session);
@@ -392,12 +394,7 @@ describe('routing calls to another relay node', () => {
       void node.send(message.from, { type: 'stream_closed', call_id: message.call_id });
       finish = () => answer({ content: [{ type: 'text', text: 'after the resumption' }] });
     };
-    const init = await post({
-      jsonrpc: '2.0',
-      id: 1,
-      method: 'initialize',
-      params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 't', version: '1' } },
-    });
+    const init = await post(INITIALIZE);
     const session = init.headers.get('mcp-session-id')!;
     const call = await post(
       { jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name: 'poll' } },
@@ -587,12 +584,7 @@ describe('a 2025-era session ended while a node missed the news', () => {
           },
           body: JSON.stringify(message),
         });
-      const init = await post(relays[0], {
-        jsonrpc: '2.0',
-        id: 1,
-        method: 'initialize',
-        params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 't', version: '1' } },
-      });
+      const init = await post(relays[0], INITIALIZE);
       const session = init.headers.get('mcp-session-id')!;
       expect(session).toBeTruthy();
       const list = async (relay: RelayServer) =>
@@ -870,16 +862,7 @@ describe("a node's subscription to the sessions channel drops", () => {
           'Content-Type': 'application/json',
           Accept: 'application/json, text/event-stream',
         },
-        body: JSON.stringify({
-          jsonrpc: '2.0',
-          id: 1,
-          method: 'initialize',
-          params: {
-            protocolVersion: '2025-11-25',
-            capabilities: {},
-            clientInfo: { name: 't', version: '1' },
-          },
-        }),
+        body: JSON.stringify(INITIALIZE),
       });
       const session = init.headers.get('mcp-session-id')!;
       await init.text();
