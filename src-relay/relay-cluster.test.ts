@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 
+import { listenStream } from '../e2e/support/mcp-streams.js';
 import { type RedisFixture, startRedis } from '../e2e/support/redis.js';
 import { startRelay } from '../e2e/support/relay-fixture.js';
 import { until } from '../e2e/support/wait.js';
@@ -787,35 +788,9 @@ describe("a node's subscription to the cluster channel drops", () => {
     try {
       await node.join('ivan');
       const token = await relay.tokens.issue('ivan', ['*'], 60);
-      const meta = {
-        'io.modelcontextprotocol/protocolVersion': '2026-07-28',
-        'io.modelcontextprotocol/clientCapabilities': {},
-      };
-      const listen = await fetch(new URL('/ivan/srv/mcp', relay.url), {
-        method: 'POST',
-        headers: {
-          Authorization: `Bearer ${token}`,
-          'Content-Type': 'application/json',
-          Accept: 'application/json, text/event-stream',
-          'MCP-Protocol-Version': '2026-07-28',
-          'Mcp-Method': 'subscriptions/listen',
-        },
-        body: JSON.stringify({
-          jsonrpc: '2.0',
-          id: 1,
-          method: 'subscriptions/listen',
-          params: { notifications: { toolsListChanged: true }, _meta: meta },
-        }),
-      });
-      expect(listen.headers.get('content-type')).toMatch(/^text\/event-stream/);
-      const reader = listen.body!.getReader();
-      const first = new TextDecoder().decode((await reader.read()).value);
-      expect(first).toContain('notifications/subscriptions/acknowledged');
-      const ended = (async () => {
-        for (;;) if ((await reader.read()).done) return true;
-      })();
+      const listen = await listenStream(relay, 'ivan', token, 'srv');
       await killConnection(store, 'mcpassistant-cluster-sub');
-      expect(await settlesWithin(ended, 5000)).toBe(true);
+      await until(() => listen.closed, 5000, 'the listen stream to end');
     } finally {
       clearInterval(beat);
       node.close();

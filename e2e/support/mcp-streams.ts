@@ -41,7 +41,9 @@ export class OpenStream {
   }
 }
 
-export const mcpUrl = (relay: RelayServer, subject: string) => new URL(`/${subject}/slow/mcp`, relay.url);
+/** The MCP endpoint of `server` (the "slow" fixture unless named) of `subject` on `relay`. */
+export const mcpUrl = (relay: RelayServer, subject: string, server = 'slow') =>
+  new URL(`/${subject}/${server}/mcp`, relay.url);
 
 export function post2025(
   relay: RelayServer,
@@ -91,13 +93,13 @@ export async function getStream(relay: RelayServer, subject: string, token: stri
   return { stream, headers };
 }
 
-/** A 2026-07-28 subscriptions/listen stream for tool list changes, acknowledged. */
-export async function listenStream(relay: RelayServer, subject: string, token: string) {
+/** A 2026-07-28 subscriptions/listen stream for tool list changes of `server`, acknowledged. */
+export async function listenStream(relay: RelayServer, subject: string, token: string, server = 'slow') {
   const meta = {
     'io.modelcontextprotocol/protocolVersion': '2026-07-28',
     'io.modelcontextprotocol/clientCapabilities': {},
   };
-  const response = await fetch(mcpUrl(relay, subject), {
+  const response = await fetch(mcpUrl(relay, subject, server), {
     method: 'POST',
     headers: {
       Authorization: `Bearer ${token}`,
