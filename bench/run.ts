@@ -1,7 +1,7 @@
 // `npm run bench`: an SDK Client drives tools/call `echo` {message: 'hi'} over each path, and the
 // numbers are set against the targets of ../shared/DESIGN.md ("Performance facts measured on this machine"):
 //   (a) stdio straight to server-everything                 (what a local client gets without us)
-//   (b) the SDK's own Streamable HTTP server, in a child     (the HTTP floor)
+//   (b) the SDK's own Streamable HTTP server, in a child     (the reference every target is a ratio to)
 //   (c) client → local endpoint → agent → server-everything  (the built CLI's `run`: the relay embedded, and
 //       the agent attached to it in-process, issue 11)
 //   (d) client → mcpassistant-gateway-bridge → server-everything
@@ -10,6 +10,8 @@
 //   (g) client → mcpassistant-relay → /connect WebSocket → a separate agent (`run` against it) → server-everything
 //   (h) as (g) across two relays on one redis-server (issue 13): client → relay A → Redis pub/sub → relay B →
 //       /connect → agent → server-everything (server CPU: both relays, the agent and redis-server summed)
+//   (y), (z) the floors under (c) and (g) (floor-server.ts): bare node:http handing each message to
+//       server-everything, in one process or across a WebSocket to a second one, with nothing else
 // For each: latency at 1 in flight, throughput at 16 and 64 in flight, and the server side's CPU per call at
 // 64 in flight from /proc ((g): the relay's and the agent's processes summed). The paths run side by side and are measured in alternating rounds, so that a
 // machine that gets busier or quieter during the run (other test runs on the same 2 cores) skews no path
@@ -115,7 +117,7 @@ process.on('warning', (warning) => {
   console.error(`bench: ${warning.name}: ${warning.message} (not repeated)`);
 });
 
-type PathId = 'a' | 'b' | 'c' | 'd' | 'e' | 'f' | 'g' | 'h';
+type PathId = 'a' | 'b' | 'c' | 'd' | 'e' | 'f' | 'g' | 'h' | 'y' | 'z';
 
 interface CpuReading {
   pid: number;
@@ -286,6 +288,57 @@ async function sdkHttpPath(): Promise<Target> {
       call: echo(client),
       server: { pid, what: 'SDK McpServer + StreamableHTTPServerTransport' },
       pids: () => [pid],
+      async close() {
+        await client.close();
+        await close();
+      },
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+/**
+ * (y) and (z): the floors under (c) and (g) (floor-server.ts): bare node:http in front of server-everything, in
+ * one process (`local`), or a `front` process and an `agent` process linked by a WebSocket. What a target of
+ * issue 11 asks below what its floor reaches in the same run cannot be met by any gateway of that design here.
+ */
+async function floorPath(kind: 'local' | 'remote'): Promise<Target> {
+  const script = fileURLToPath(new URL('./floor-server.js', import.meta.url));
+  const start = (...args: string[]) =>
+    own(spawn(process.execPath, [script, ...args], { stdio: ['pipe', 'pipe', 'inherit'] }));
+  const front = start(kind === 'local' ? 'local' : 'front');
+  const children = [front];
+  const close = async () => {
+    for (const child of children) {
+      child.stdin!.end();
+      await stopTree(child);
+    }
+  };
+  try {
+    const output = watchOutput(front);
+    const [, port] = await output.waitFor(/^PORT (\d+)$/m, 'its port', 10_000);
+    let everything = output;
+    if (kind === 'remote') {
+      const agent = start('agent', port!);
+      children.push(agent);
+      everything = watchOutput(agent);
+      await output.waitFor(/^AGENT$/m, 'its agent', 10_000);
+    }
+    const [, everythingPid] = await everything.waitFor(/^CHILD (\d+)$/m, 'its server-everything', 10_000);
+    const client = newClient();
+    await client.connect(new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${port}/mcp`)));
+    const pids = children.map((child) => child.pid!);
+    return {
+      call: echo(client),
+      server: {
+        pid: pids[0]!,
+        what: kind === 'local' ? 'floor of (c)' : 'floor of (g): front + agent',
+        morePids: pids.slice(1),
+      },
+      child: { pid: Number(everythingPid), what: 'server-everything' },
+      pids: () => [...pids, Number(everythingPid)],
       async close() {
         await client.close();
         await close();
@@ -785,7 +838,7 @@ function report(results: PathResult[]) {
   ];
   const ratio = (x: number | undefined, y: number | undefined) =>
     x === undefined || y === undefined || !y ? undefined : x / y;
-  const { a, b, c, d, e, f, g, h } = by;
+  const { a, b, c, d, e, f, g, h, y, z } = by;
   const ratios = {
     c_over_b_p50: ratio(c?.latency?.p50Ms, b?.latency?.p50Ms),
     c_over_b_p99: ratio(c?.latency?.p99Ms, b?.latency?.p99Ms),
@@ -808,24 +861,38 @@ function report(results: PathResult[]) {
     h_over_g_p50: ratio(h?.latency?.p50Ms, g?.latency?.p50Ms),
     h_over_g_throughput64: ratio(h?.c64?.callsPerSec, g?.c64?.callsPerSec),
     h_over_g_server_cpu: ratio(h?.serverCpu?.msPerCall, g?.serverCpu?.msPerCall),
+    y_over_b_p50: ratio(y?.latency?.p50Ms, b?.latency?.p50Ms),
+    y_over_b_server_cpu: ratio(y?.serverCpu?.msPerCall, b?.serverCpu?.msPerCall),
+    z_over_b_server_cpu: ratio(z?.serverCpu?.msPerCall, b?.serverCpu?.msPerCall),
   };
+  /** What the floor of a target reaches in this run, beside it. */
+  const floor = (path: PathResult | undefined, value: number | undefined, target: number) =>
+    path?.ok && value !== undefined
+      ? `; its floor (${path.id}) ×${fmt(value, 2)}${value > target ? ', above the target: out of reach here' : ''}`
+      : '';
   const checks: TargetCheck[] = [];
   if (c?.ok && b?.ok) {
     checks.push({
       target: `(c) local endpoint p50@1 ≤ ${TARGETS.localP50}× (b)`,
-      value: `${fmt(c.latency!.p50Ms, 3)} vs ${fmt(b.latency!.p50Ms, 3)} ms (×${fmt(ratios.c_over_b_p50, 2)})`,
+      value:
+        `${fmt(c.latency!.p50Ms, 3)} vs ${fmt(b.latency!.p50Ms, 3)} ms (×${fmt(ratios.c_over_b_p50, 2)})` +
+        floor(y, ratios.y_over_b_p50, TARGETS.localP50),
       met: ratios.c_over_b_p50! <= TARGETS.localP50,
     });
     checks.push({
       target: `(c) local endpoint CPU/call@64 ≤ ${TARGETS.localCpu}× (b)`,
-      value: `${fmt(c.serverCpu!.msPerCall, 3)} vs ${fmt(b.serverCpu!.msPerCall, 3)} ms/call (×${fmt(ratios.c_over_b_server_cpu, 2)})`,
+      value:
+        `${fmt(c.serverCpu!.msPerCall, 3)} vs ${fmt(b.serverCpu!.msPerCall, 3)} ms/call (×${fmt(ratios.c_over_b_server_cpu, 2)})` +
+        floor(y, ratios.y_over_b_server_cpu, TARGETS.localCpu),
       met: ratios.c_over_b_server_cpu! <= TARGETS.localCpu,
     });
   }
   if (g?.ok && b?.ok) {
     checks.push({
       target: `(g) relay + separate agent CPU/call@64 ≤ ${TARGETS.remoteCpu}× (b)`,
-      value: `${fmt(g.serverCpu!.msPerCall, 3)} vs ${fmt(b.serverCpu!.msPerCall, 3)} ms/call (×${fmt(ratios.g_over_b_server_cpu, 2)})`,
+      value:
+        `${fmt(g.serverCpu!.msPerCall, 3)} vs ${fmt(b.serverCpu!.msPerCall, 3)} ms/call (×${fmt(ratios.g_over_b_server_cpu, 2)})` +
+        floor(z, ratios.z_over_b_server_cpu, TARGETS.remoteCpu),
       met: ratios.g_over_b_server_cpu! <= TARGETS.remoteCpu,
     });
   }
@@ -870,6 +937,7 @@ function report(results: PathResult[]) {
     `Ratios (g)/(b): p50@1 ×${fmt(ratios.g_over_b_p50, 2)}, calls/s@64 ×${fmt(ratios.g_over_b_throughput64, 2)}, server CPU/call ×${fmt(ratios.g_over_b_server_cpu, 2)}`,
     `Ratios (h)/(b): p50@1 ×${fmt(ratios.h_over_b_p50, 2)}, calls/s@64 ×${fmt(ratios.h_over_b_throughput64, 2)}, server CPU/call ×${fmt(ratios.h_over_b_server_cpu, 2)}`,
     `Ratios (h)/(g), cross-node against one relay: p50@1 ×${fmt(ratios.h_over_g_p50, 2)}, calls/s@64 ×${fmt(ratios.h_over_g_throughput64, 2)}, server CPU/call ×${fmt(ratios.h_over_g_server_cpu, 2)}`,
+    `Floors against (b): (y) p50@1 ×${fmt(ratios.y_over_b_p50, 2)}, server CPU/call ×${fmt(ratios.y_over_b_server_cpu, 2)}; (z) server CPU/call ×${fmt(ratios.z_over_b_server_cpu, 2)}`,
     `Ratios (d)/(b): p50@1 ×${fmt(ratios.d_over_b_p50, 2)}, calls/s@64 ×${fmt(ratios.d_over_b_throughput64, 2)}`,
     `Ratios (f)/(e), 2026-07-28 era against the 2025 era, same client library: p50@1 ×${fmt(ratios.f_over_e_p50, 2)},` +
       ` calls/s@64 ×${fmt(ratios.f_over_e_throughput64, 2)}, server CPU/call ×${fmt(ratios.f_over_e_server_cpu, 2)}`,
@@ -900,7 +968,7 @@ function ownSubdir(dir: string, name: string): string {
 
 const PATHS: { id: PathId; label: string; start: (dir: string) => Promise<Target> }[] = [
   { id: 'a', label: 'stdio → server-everything', start: stdioPath },
-  { id: 'b', label: 'SDK Streamable HTTP server (floor)', start: sdkHttpPath },
+  { id: 'b', label: 'SDK Streamable HTTP server (reference)', start: sdkHttpPath },
   { id: 'c', label: 'local endpoint → agent (in-process) → server-everything', start: gatewayPath },
   { id: 'd', label: 'gateway-bridge → server-everything', start: bridgePath },
   {
@@ -919,10 +987,18 @@ const PATHS: { id: PathId; label: string; start: (dir: string) => Promise<Target
     label: 'relay A → Redis → relay B → /connect → agent → server-everything',
     start: crossNodePath,
   },
+  { id: 'y', label: 'floor of (c): bare node:http → server-everything', start: () => floorPath('local') },
+  {
+    id: 'z',
+    label: 'floor of (g): bare node:http → WebSocket → agent → server-everything',
+    start: () => floorPath('remote'),
+  },
 ];
 
 async function main(): Promise<number> {
-  const only = new Set((process.env['BENCH_ONLY'] ?? 'a,b,c,d,e,f,g,h,ui').split(',').map((s) => s.trim()));
+  const only = new Set(
+    (process.env['BENCH_ONLY'] ?? 'a,b,c,d,e,f,g,h,y,z,ui').split(',').map((s) => s.trim()),
+  );
   const began = performance.now();
   console.log(
     `bench: Node ${process.version}, ${cpus().length} CPU(s), SDK ${SDK_VERSION}; tools/call echo {message:'hi'};` +

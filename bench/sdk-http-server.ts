@@ -1,4 +1,4 @@
-// Path (b) of `npm run bench`, the HTTP floor: the SDK's own Streamable HTTP server (McpServer with one
+// Path (b) of `npm run bench`, the reference: the SDK's own Streamable HTTP server (McpServer with one
 // `echo` tool behind StreamableHTTPServerTransport, stateful sessions, SSE answers: the default, not
 // enableJsonResponse) on 127.0.0.1:0, in its own process so that its CPU can be read from /proc.
 // Written the way the SDK's examples do it on plain node:http: the transport reads the body itself.
