@@ -272,44 +272,23 @@ function watchOutput(child: ChildProcess, watched: 'stdout' | 'stderr' = 'stdout
   };
 }
 
-async function sdkHttpPath(): Promise<Target> {
-  const script = fileURLToPath(new URL('./sdk-http-server.js', import.meta.url));
-  const child = own(spawn(process.execPath, [script], { stdio: ['pipe', 'pipe', 'inherit'] }));
-  const pid = child.pid!;
-  const close = async () => {
-    child.stdin!.end();
-    await stopTree(child);
-  };
-  try {
-    const [, port] = await watchOutput(child).waitFor(/^PORT (\d+)$/m, 'its port', 10_000);
-    const client = newClient();
-    await client.connect(new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${port}/mcp`)));
-    return {
-      call: echo(client),
-      server: { pid, what: 'SDK McpServer + StreamableHTTPServerTransport' },
-      pids: () => [pid],
-      async close() {
-        await client.close();
-        await close();
-      },
-    };
-  } catch (error) {
-    await close();
-    throw error;
-  }
+interface ScriptPathOptions {
+  /** A script of this folder (sdk-http-server.ts, floor-server.ts): it prints `PORT <n>`, exits when stdin closes. */
+  script: string;
+  args: string[];
+  what: string;
+  /** A second process of the same script, given the port (arguments before it); the first prints `AGENT` once it is linked. */
+  agent?: string;
+  /** The script (or its agent) prints `CHILD <pid>` of the server-everything it started. */
+  everything?: boolean;
 }
 
-/**
- * (y) and (z): the floors under (c) and (g) (floor-server.ts): bare node:http in front of server-everything, in
- * one process (`local`), or a `front` process and an `agent` process linked by a WebSocket. What a target of
- * issue 11 asks below what its floor reaches in the same run cannot be met by any gateway of that design here.
- */
-async function floorPath(kind: 'local' | 'remote'): Promise<Target> {
-  const script = fileURLToPath(new URL('./floor-server.js', import.meta.url));
+/** (b), (y) and (z): a path served by one of the bench's own scripts in a child process (or two). */
+async function scriptPath(o: ScriptPathOptions): Promise<Target> {
+  const script = fileURLToPath(new URL(o.script, import.meta.url));
   const start = (...args: string[]) =>
     own(spawn(process.execPath, [script, ...args], { stdio: ['pipe', 'pipe', 'inherit'] }));
-  const front = start(kind === 'local' ? 'local' : 'front');
-  const children = [front];
+  const children = [start(...o.args)];
   const close = async () => {
     for (const child of children) {
       child.stdin!.end();
@@ -317,28 +296,26 @@ async function floorPath(kind: 'local' | 'remote'): Promise<Target> {
     }
   };
   try {
-    const output = watchOutput(front);
+    const output = watchOutput(children[0]!);
     const [, port] = await output.waitFor(/^PORT (\d+)$/m, 'its port', 10_000);
-    let everything = output;
-    if (kind === 'remote') {
-      const agent = start('agent', port!);
+    let holder = output;
+    if (o.agent) {
+      const agent = start(o.agent, port!);
       children.push(agent);
-      everything = watchOutput(agent);
+      holder = watchOutput(agent);
       await output.waitFor(/^AGENT$/m, 'its agent', 10_000);
     }
-    const [, everythingPid] = await everything.waitFor(/^CHILD (\d+)$/m, 'its server-everything', 10_000);
+    const everything = o.everything
+      ? Number((await holder.waitFor(/^CHILD (\d+)$/m, 'its server-everything', 10_000))[1])
+      : undefined;
     const client = newClient();
     await client.connect(new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${port}/mcp`)));
     const pids = children.map((child) => child.pid!);
     return {
       call: echo(client),
-      server: {
-        pid: pids[0]!,
-        what: kind === 'local' ? 'floor of (c)' : 'floor of (g): front + agent',
-        morePids: pids.slice(1),
-      },
-      child: { pid: Number(everythingPid), what: 'server-everything' },
-      pids: () => [...pids, Number(everythingPid)],
+      server: { pid: pids[0]!, what: o.what, morePids: pids.slice(1) },
+      ...(everything !== undefined && { child: { pid: everything, what: 'server-everything' } }),
+      pids: () => (everything === undefined ? pids : [...pids, everything]),
       async close() {
         await client.close();
         await close();
@@ -968,7 +945,16 @@ function ownSubdir(dir: string, name: string): string {
 
 const PATHS: { id: PathId; label: string; start: (dir: string) => Promise<Target> }[] = [
   { id: 'a', label: 'stdio → server-everything', start: stdioPath },
-  { id: 'b', label: 'SDK Streamable HTTP server (reference)', start: sdkHttpPath },
+  {
+    id: 'b',
+    label: 'SDK Streamable HTTP server (reference)',
+    start: () =>
+      scriptPath({
+        script: './sdk-http-server.js',
+        args: [],
+        what: 'SDK McpServer + StreamableHTTPServerTransport',
+      }),
+  },
   { id: 'c', label: 'local endpoint → agent (in-process) → server-everything', start: gatewayPath },
   { id: 'd', label: 'gateway-bridge → server-everything', start: bridgePath },
   {
@@ -987,11 +973,25 @@ const PATHS: { id: PathId; label: string; start: (dir: string) => Promise<Target
     label: 'relay A → Redis → relay B → /connect → agent → server-everything',
     start: crossNodePath,
   },
-  { id: 'y', label: 'floor of (c): bare node:http → server-everything', start: () => floorPath('local') },
+  // The floors under (c) and (g) (floor-server.ts): what a target below them asks cannot be met by any
+  // gateway of that design here.
+  {
+    id: 'y',
+    label: 'floor of (c): bare node:http → server-everything',
+    start: () =>
+      scriptPath({ script: './floor-server.js', args: ['local'], what: 'floor of (c)', everything: true }),
+  },
   {
     id: 'z',
     label: 'floor of (g): bare node:http → WebSocket → agent → server-everything',
-    start: () => floorPath('remote'),
+    start: () =>
+      scriptPath({
+        script: './floor-server.js',
+        args: ['front'],
+        agent: 'agent',
+        what: 'floor of (g): front + agent',
+        everything: true,
+      }),
   },
 ];
 
