@@ -297,6 +297,21 @@ describe('mcpassistant-gateway-bridge', () => {
     expect(everythingChildren(bridge.pid)).toHaveLength(1);
   });
 
+  it('names an HTTP server that cannot be reached, and why, not only "fetch failed"', async () => {
+    const http = await startStreamableHttpServer();
+    const bridge = await startBridge({ remote: { url: http.url } }, ['--name', 'remote']);
+    const client = await connect(bridge.urls['remote']!.mcp);
+    expect(text(await client.callTool({ name: 'echo', arguments: { message: 'up' } }))).toBe(
+      'streamable: up',
+    );
+    await http.close();
+    const failed = client.callTool({ name: 'echo', arguments: { message: 'down' } });
+    await expect(failed).rejects.toThrow(
+      /"remote" could not be reached at http:\/\/127\.0\.0\.1:\d+ during tools\/call \(ECONNREFUSED\)/,
+    );
+    await expect(failed).rejects.toThrow(/check that it is running and its url in mcp\.json/);
+  });
+
   it('runs a supergateway-style entry natively, without supergateway installed, on its port', async () => {
     const { command, args } = serverEverything();
     const inner = [command, ...args].map((a) => JSON.stringify(a)).join(' ');

@@ -201,6 +201,23 @@ export class Dispatcher {
             'send the call again once it is running',
         );
       }
+      // An HTTP server that cannot be reached: fetch says only "fetch failed"; its cause says why.
+      if (error instanceof TypeError && error.message === 'fetch failed') {
+        const cause = error.cause as { code?: unknown; message?: unknown } | undefined;
+        const why =
+          typeof cause?.code === 'string'
+            ? cause.code
+            : typeof cause?.message === 'string'
+              ? cause.message
+              : 'no connection';
+        const at = server.origin === undefined ? '' : ` at ${server.origin}`;
+        return rpcError(
+          id,
+          -32000,
+          `"${serverName}" could not be reached${at} during ${method} (${why}); ` +
+            'check that it is running and its url in mcp.json',
+        );
+      }
       return rpcError(id, -32000, errorMessage(error));
     }
   }

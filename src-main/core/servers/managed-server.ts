@@ -208,6 +208,16 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
   }
 
   /**
+   * An HTTP server's origin (scheme, host and port: not its path or query, which may hold a key), for messages;
+   * undefined for a stdio server.
+   */
+  get origin(): string | undefined {
+    const transport = this.#config.ok ? this.#config.spec.transport : undefined;
+    if (transport?.kind !== 'http') return undefined;
+    return URL.canParse(transport.url) ? new URL(transport.url).origin : undefined;
+  }
+
+  /**
    * The pid of its child process while one exists: starting (the era probe's sibling process first, then the
    * server's own), running or being stopped.
    */
