@@ -162,6 +162,18 @@ describe('files as editors save them (8.4)', () => {
 });
 
 describe('the real cause, with its fix (8.5)', () => {
+  it('names the cause when nothing answers at an HTTP server\'s url, not only "fetch failed"', async () => {
+    const gone = await startStreamableHttpServer();
+    await gone.close();
+    const config = await writeConfig({ down: { url: gone.url } });
+    const result = await runCli(['tools', '--config', config, '--json'], sandbox);
+    expect(toolsJson(result.stdout)['down']?.error).toBe(
+      `failed to start at ${gone.url}: could not connect (ECONNREFUSED); check that the server is running and ` +
+        'mcpServers.down.url.',
+    );
+    expect(result.code).toBe(1);
+  });
+
   it('reports an upstream 401 as such, with the fix, and never falls back to SSE; ${VAR} expands in headers and args', async () => {
     const upstream = await startStreamableHttpServer({ authorization: 'Bearer s3cret-token-1' });
     cleanups.push(() => upstream.close());

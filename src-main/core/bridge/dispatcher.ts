@@ -8,7 +8,7 @@ import { ProtocolError, SdkError, SdkErrorCode } from '@modelcontextprotocol/cli
 
 import type { JsonRpcMessage } from '../../../src-shared/wire.js';
 import { SUPPORTED_PROTOCOL_VERSIONS } from '../../../src-shared/wire.js';
-import { errorMessage } from '../errors.js';
+import { errorMessage, fetchFailure } from '../errors.js';
 import type { ManagedServer, ServerRequestAsker, ServerStatus } from '../servers/managed-server.js';
 import type { ActivityLog } from './activity-log.js';
 import type { CallAbort } from './call-abort.js';
@@ -202,14 +202,8 @@ export class Dispatcher {
         );
       }
       // An HTTP server that cannot be reached: fetch says only "fetch failed"; its cause says why.
-      if (error instanceof TypeError && error.message === 'fetch failed') {
-        const cause = error.cause as { code?: unknown; message?: unknown } | undefined;
-        const why =
-          typeof cause?.code === 'string'
-            ? cause.code
-            : typeof cause?.message === 'string'
-              ? cause.message
-              : 'no connection';
+      const why = fetchFailure(error);
+      if (why !== undefined) {
         const at = server.origin === undefined ? '' : ` at ${server.origin}`;
         return rpcError(
           id,

@@ -37,7 +37,7 @@ import { z } from 'zod';
 import { formatBytes, type JsonRpcMessage, MAX_MESSAGE_BYTES } from '../../../src-shared/wire.js';
 import type { ServerConfigResult, ServerSpec } from '../config/mcp-config.js';
 import { needsRestart } from '../config/mcp-config.js';
-import { errorMessage, GatewayError } from '../errors.js';
+import { errorMessage, fetchFailure, GatewayError } from '../errors.js';
 import type { Logger } from '../logging/log-hub.js';
 import type { Redactor } from '../logging/redactor.js';
 import { type CallSignal, LegacyCalls, PASS_THROUGH_METHODS } from './legacy-calls.js';
@@ -1061,6 +1061,9 @@ export class ManagedServer extends EventEmitter<{ status: [ServerStatus]; notifi
         (tail.length ? ` Its last output: ${tail.join(' | ')}` : ' It wrote nothing to stderr.')
       );
     }
+    const unreachable = fetchFailure(error);
+    if (unreachable !== undefined)
+      return `failed to start${target}: could not connect (${unreachable}); check that the server is running and mcpServers.${spec.name}.url.`;
     const tail = this.#lastOutput().at(-1);
     const output = tail ? ` Last output: ${tail}` : '';
     return `failed to start${target}: ${errorMessage(error)}.${output}`;
