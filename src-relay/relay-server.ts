@@ -129,11 +129,14 @@ export class RelayServer {
   /** The authorization server for MCP clients: created by listen() (its issuer is the relay's URL). */
   #authorization: AuthorizationServer | undefined;
   readonly #options: RelayOptions & typeof DEFAULTS;
+  /** PUBLIC_BASE_URL parsed once: every request compares its host (a parse per request showed in profiles). */
+  readonly #publicUrl: URL | undefined;
   readonly #log: RelayLogger;
   #timers: NodeJS.Timeout[] = [];
 
   constructor(options: RelayOptions) {
     this.#options = { ...DEFAULTS, ...stripUndefined(options) } as RelayOptions & typeof DEFAULTS;
+    this.#publicUrl = options.publicBaseUrl ? new URL(options.publicBaseUrl) : undefined;
     this.#log = options.log;
     this.#state = options.redisUrl
       ? new RedisState({ url: options.redisUrl, keyPrefix: options.redisKeyPrefix, log: options.log })
@@ -301,7 +304,7 @@ export class RelayServer {
       });
       await authorization.init();
       this.#authorization = authorization;
-      if (this.#options.publicBaseUrl && new URL(this.#options.publicBaseUrl).pathname.length > 1)
+      if (this.#publicUrl && this.#publicUrl.pathname.length > 1)
         this.#log.warn(
           'PUBLIC_BASE_URL has a path, which MCP client authorization does not support (its endpoints are ' +
             'served at the root of the origin); give the relay its own host name (https://relay.example.com)',
@@ -733,19 +736,10 @@ export class RelayServer {
     if (wildcard && !publicBaseUrl && allowedHosts.length === 0) return true;
     if (allowedHosts.some((entry) => entry.toLowerCase() === (entry.includes(':') ? host : hostname)))
       return true;
-    if (publicBaseUrl && this.#publicUrl(publicBaseUrl).host === host) return true;
+    if (this.#publicUrl?.host === host) return true;
     if ((wildcard || LOOPBACK_HOST.test(listen)) && LOOPBACK_HOST.test(hostname)) return true;
     return hostname === (listen.includes(':') ? `[${listen}]` : listen);
   }
-
-  /** PUBLIC_BASE_URL parsed once: every request compares its host (a parse per request showed in profiles). */
-  #publicUrl(publicBaseUrl: string): URL {
-    if (this.#parsedPublicUrl?.href !== publicBaseUrl)
-      this.#parsedPublicUrl = { href: publicBaseUrl, url: new URL(publicBaseUrl) };
-    return this.#parsedPublicUrl.url;
-  }
-
-  #parsedPublicUrl: { href: string; url: URL } | undefined;
 
   #checkOrigin(req: IncomingMessage): void {
     const origin = req.headers.origin;
@@ -758,8 +752,7 @@ export class RelayServer {
     }
     if (this.#options.allowedOrigins?.includes(origin) || parsed.host === req.headers.host) return;
     // The relay's own pages behind a proxy that rewrites Host (the built-in sign-in form posts back).
-    if (this.#options.publicBaseUrl && this.#publicUrl(this.#options.publicBaseUrl).origin === parsed.origin)
-      return;
+    if (this.#publicUrl?.origin === parsed.origin) return;
     if (this.#options.allowLoopbackOrigins && isLoopbackOrigin(parsed)) return;
     throw new HttpError(
       403,
