@@ -62,20 +62,23 @@ export const MAX_SSE_BACKLOG_BYTES = 8 * 1024 * 1024;
 
 /** Writes one event; drops the stream instead when its client has left more than MAX_SSE_BACKLOG_BYTES unread. */
 export function writeEvent(res: ServerResponse, data: string, id?: number): void {
-  if (res.writableLength > MAX_SSE_BACKLOG_BYTES) {
-    res.destroy();
-    return;
-  }
-  res.write(`${id === undefined ? '' : `id: ${id}\n`}event: message\ndata: ${data}\n\n`);
+  if (!dropped(res)) res.write(event(data, id));
 }
 
 /** Writes one last event and ends the stream, in one write (see writeEvent for the backlog). */
 export function endWithEvent(res: ServerResponse, data: string, id?: number): void {
-  if (res.writableLength > MAX_SSE_BACKLOG_BYTES) {
-    res.destroy();
-    return;
-  }
-  res.end(`${id === undefined ? '' : `id: ${id}\n`}event: message\ndata: ${data}\n\n`);
+  if (!dropped(res)) res.end(event(data, id));
+}
+
+/** Destroys `res`, and says so, when its client has left more than MAX_SSE_BACKLOG_BYTES unread. */
+function dropped(res: ServerResponse): boolean {
+  if (res.writableLength <= MAX_SSE_BACKLOG_BYTES) return false;
+  res.destroy();
+  return true;
+}
+
+function event(data: string, id: number | undefined): string {
+  return `${id === undefined ? '' : `id: ${id}\n`}event: message\ndata: ${data}\n\n`;
 }
 
 /** The spec's priming event (2025-11-25): an id and empty data, so the client can resume from here. */
