@@ -21,7 +21,8 @@ export const JsonRpcMessage = z.looseObject({
 });
 export type JsonRpcMessage = z.infer<typeof JsonRpcMessage>;
 
-const isObject = (value: unknown): value is Record<string, unknown> =>
+/** Whether `value` is a JSON object: not null, not an array. */
+export const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /**

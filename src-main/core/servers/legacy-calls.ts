@@ -20,6 +20,8 @@ import {
   type Transport,
 } from '@modelcontextprotocol/client';
 
+import { isObject } from '../../../src-shared/wire.js';
+
 /**
  * The client→server methods of the 2025 era passed through (MCP 2025-11-25 schema, ClientRequest): requests the
  * SDK client would send as they are in that era. Any other method (2026-07-28 only, an extension, initialize)
@@ -60,8 +62,8 @@ export function isPassThroughResponse(message: unknown): boolean {
   const id = m.id;
   if (typeof id !== 'number' || !(id >= FIRST_ID && id < FIRST_ID + ID_SPAN)) return false;
   if ('method' in m) return false;
-  if (m.error === undefined) return isPlainObject(m.result);
-  if (m.result !== undefined || !isPlainObject(m.error)) return false;
+  if (m.error === undefined) return isObject(m.result);
+  if (m.result !== undefined || !isObject(m.error)) return false;
   return Number.isInteger(m.error['code']) && typeof m.error['message'] === 'string';
 }
 
@@ -186,7 +188,7 @@ export class LegacyCalls {
         ),
       );
     }
-    if (!isPlainObject(result)) {
+    if (!isObject(result)) {
       return pending.reject(
         new SdkError(SdkErrorCode.InvalidResult, `Invalid result for ${pending.method}: not an object`),
       );
@@ -207,8 +209,4 @@ export class LegacyCalls {
 /** The SDK client's error for an aborted request: the reason itself when it is an SdkError. */
 function abortError(reason: unknown): Error {
   return reason instanceof SdkError ? reason : new SdkError(SdkErrorCode.RequestTimeout, String(reason));
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
